@@ -1,0 +1,111 @@
+// Package api holds the wire types of tend's control API (HTTP+JSON over $TEND_HOME/tend.sock),
+// shared by the daemon and the client. Routes are listed in docs/api.md.
+package api
+
+import (
+	"github.com/tend-sh/tend/internal/config"
+)
+
+// Routes.
+const (
+	PathPing    = "/v1/ping"
+	PathJlist   = "/v1/processes"
+	PathStart   = "/v1/apps"
+	PathAction  = "/v1/actions/" // + start|stop|restart|delete
+	PathSignal  = "/v1/signal"
+	PathKill    = "/v1/kill"
+	PathReopen  = "/v1/logs/reopen"
+	VersionHead = "X-Tend-Version"
+)
+
+// Ping is the answer to PathPing.
+type Ping struct {
+	Version string `json:"version"`
+	Pid     int    `json:"pid"`
+	Home    string `json:"home"`
+}
+
+// StartRequest starts apps from resolved specs.
+type StartRequest struct {
+	Apps []config.AppSpec `json:"apps"`
+}
+
+// TargetRequest names what an action applies to: "all", an id, an app name or a namespace.
+type TargetRequest struct {
+	Target string `json:"target"`
+	Signal string `json:"signal,omitempty"`
+}
+
+// ActionResult lists the ids an action touched.
+type ActionResult struct {
+	IDs []int `json:"ids"`
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Error string `json:"error"`
+	Kind  string `json:"kind"` // not_found, invalid, conflict, internal
+}
+
+// Error kinds.
+const (
+	KindNotFound = "not_found"
+	KindInvalid  = "invalid"
+	KindInternal = "internal"
+)
+
+// Process is one element of jlist, in PM2's shape (research/pm2.md §3).
+type Process struct {
+	Pid    int    `json:"pid"`
+	Name   string `json:"name"`
+	PmID   int    `json:"pm_id"`
+	Monit  Monit  `json:"monit"`
+	Pm2Env Env    `json:"pm2_env"`
+}
+
+// Monit holds the sampled figures.
+type Monit struct {
+	Memory int64   `json:"memory"`
+	CPU    float64 `json:"cpu"`
+}
+
+// Env is PM2's pm2_env: the spec as PM2 names its keys plus the instance's state.
+type Env struct {
+	Name             string            `json:"name"`
+	Namespace        string            `json:"namespace"`
+	Status           string            `json:"status"`
+	PmID             int               `json:"pm_id"`
+	RestartTime      int               `json:"restart_time"`
+	UnstableRestarts int               `json:"unstable_restarts"`
+	PmUptime         int64             `json:"pm_uptime"`
+	CreatedAt        int64             `json:"created_at"`
+	ExecMode         string            `json:"exec_mode"`
+	Instances        int               `json:"instances"`
+	InstanceVar      string            `json:"instance_var"`
+	NodeAppInstance  int               `json:"NODE_APP_INSTANCE"`
+	PmOutLogPath     string            `json:"pm_out_log_path"`
+	PmErrLogPath     string            `json:"pm_err_log_path"`
+	PmLogPath        string            `json:"pm_log_path,omitempty"`
+	PmExecPath       string            `json:"pm_exec_path"`
+	PmCwd            string            `json:"pm_cwd"`
+	ExecInterpreter  string            `json:"exec_interpreter"`
+	NodeArgs         []string          `json:"node_args"`
+	Args             []string          `json:"args"`
+	Autorestart      bool              `json:"autorestart"`
+	Autostart        bool              `json:"autostart"`
+	MaxRestarts      int               `json:"max_restarts"`
+	MinUptime        int64             `json:"min_uptime"`
+	RestartDelay     int64             `json:"restart_delay,omitempty"`
+	ExpBackoff       int64             `json:"exp_backoff_restart_delay,omitempty"`
+	KillTimeout      int64             `json:"kill_timeout"`
+	KillSignal       string            `json:"kill_signal"`
+	WaitReady        bool              `json:"wait_ready"`
+	ListenTimeout    int64             `json:"listen_timeout"`
+	Treekill         bool              `json:"treekill"`
+	MergeLogs        bool              `json:"merge_logs"`
+	LogDateFormat    string            `json:"log_date_format,omitempty"`
+	ExitCode         *int              `json:"exit_code,omitempty"`
+	Version          string            `json:"version"`
+	TendVersion      string            `json:"_tend_version"`
+	Env              map[string]string `json:"env"`
+}

@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/internal/api"
+	"github.com/tend-sh/tend/internal/client"
+	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/daemon"
+)
+
+func newActionCmd(env *Env, verb, short string, aliases []string) *cobra.Command {
+	return &cobra.Command{
+		Use:     verb + " <name|id|namespace|all>...",
+		Aliases: aliases,
+		Short:   short,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runAction(env, verb, args)
+		},
+	}
+}
+
+// runAction applies verb to each target, then prints the table as PM2 does.
+func runAction(env *Env, verb string, targets []string) error {
+	var errs []error
+	for _, t := range targets {
+		if config.IsConfigFile(t) {
+			loaded, err := config.LoadFile(abs(env.Cwd, t))
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for _, s := range loaded {
+				if s.Name == "" {
+					continue
+				}
+				errs = append(errs, env.Client().Do("POST", api.PathAction+verb, api.TargetRequest{Target: s.Name}, nil))
+			}
+			continue
+		}
+		errs = append(errs, env.Client().Do("POST", api.PathAction+verb, api.TargetRequest{Target: t}, nil))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return printTable(env)
+}
+
+func newKillCmd(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "kill",
+		Short: "Stop and delete every app, then stop the daemon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := env.Client()
+			if !c.Running() {
+				fmt.Fprintln(env.IO.Out, "no tend daemon is running for "+env.Home)
+				return nil
+			}
+			c.AutoStart = false
+			var ping api.Ping
+			_ = c.Do("GET", api.PathPing, nil, &ping)
+			err := c.Do("POST", api.PathKill, nil, nil)
+			// Return only once the daemon is gone, so the next command meets a new one.
+			if ping.Pid > 0 {
+				deadline := time.Now().Add(10 * time.Second)
+				for unix.Kill(ping.Pid, 0) == nil && time.Now().Before(deadline) {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(env.IO.Out, "daemon stopped, every app deleted")
+			return nil
+		},
+	}
+}
+
+func newPingCmd(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "ping",
+		Short: "Check that the daemon answers (starting it if needed)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var p api.Ping
+			if err := env.Client().Do("GET", api.PathPing, nil, &p); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.IO.Out, "pong (daemon pid %d, version %s, home %s)\n", p.Pid, p.Version, p.Home)
+			return nil
+		},
+	}
+}
+
+func newSignalCmd(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "sendSignal <signal> <name|id|all>",
+		Aliases: []string{"sendsignal", "signal"},
+		Short:   "Send a signal to the main process of an app",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := config.ParseSignal(args[0]); err != nil {
+				return usagef("%v", err)
+			}
+			if err := env.Client().Do("POST", api.PathSignal, api.TargetRequest{Target: args[1], Signal: args[0]}, nil); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.IO.Out, "sent %s to %s\n", args[0], args[1])
+			return nil
+		},
+	}
+}
+
+func newPidCmd(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "pid [name|id]",
+		Short: "Print the pids of an app (or of every app)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			procs, err := fetchList(env)
+			if err != nil {
+				return err
+			}
+			target := "all"
+			if len(args) == 1 {
+				target = args[0]
+			}
+			sel, err := selectProcs(procs, target)
+			if err != nil {
+				return err
+			}
+			for _, p := range sel {
+				fmt.Fprintln(env.IO.Out, strconv.Itoa(p.Pid))
+			}
+			return nil
+		},
+	}
+}
+
+func newDaemonCmd(env *Env) *cobra.Command {
+	var background bool
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the daemon in the foreground (for systemd and containers)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			err := daemon.Run(daemon.Options{
+				Home: env.Home, Version: Version, Foreground: !background,
+				Stdout: env.IO.Out, Stderr: env.IO.Err,
+			})
+			if err != nil && background {
+				// Our stderr is /dev/null: leave the reason where the CLI that started us looks.
+				if f, ferr := os.OpenFile(daemon.PathsFor(env.Home).Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); ferr == nil {
+					fmt.Fprintf(f, "time=%s level=ERROR msg=%q\n", time.Now().Format(time.RFC3339), err.Error())
+					f.Close()
+				}
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&background, "background", false, "started by the CLI: no output to the terminal")
+	_ = cmd.Flags().MarkHidden("background")
+	return cmd
+}
+
+var _ = client.ErrUnreachable

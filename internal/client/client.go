@@ -1,0 +1,245 @@
+// Package client talks to the daemon over $TEND_HOME/tend.sock and starts it when it is not
+// running.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/internal/api"
+)
+
+// Error is an answer of the daemon that is not a success.
+type Error struct {
+	Status int
+	Kind   string
+	Msg    string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// ErrUnreachable means no daemon answered (and none could be started).
+var ErrUnreachable = errors.New("daemon unreachable")
+
+// Client is a connection to one $TEND_HOME's daemon.
+type Client struct {
+	Home      string
+	Socket    string
+	Version   string    // the CLI's version, compared with the daemon's
+	Warn      io.Writer // where the version mismatch warning goes
+	AutoStart bool
+	Timeout   time.Duration
+
+	hc     *http.Client
+	warned bool
+}
+
+// New returns a client for home.
+func New(home, version string, warn io.Writer) *Client {
+	c := &Client{Home: home, Socket: filepath.Join(home, "tend.sock"), Version: version, Warn: warn, AutoStart: true, Timeout: 60 * time.Second}
+	c.hc = &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", c.Socket)
+		},
+		DisableCompression: true,
+	}}
+	return c
+}
+
+// Do sends a request; in (if not nil) is sent as JSON and out (if not nil) receives the answer.
+func (c *Client) Do(method, path string, in, out any) error {
+	body, err := c.Raw(method, path, in)
+	if err != nil {
+		return err
+	}
+	if out != nil {
+		if err := json.Unmarshal(body, out); err != nil {
+			return fmt.Errorf("bad answer from daemon for %s: %v", path, err)
+		}
+	}
+	return nil
+}
+
+// Raw sends a request and returns the body of a successful answer as it came.
+func (c *Client) Raw(method, path string, in any) ([]byte, error) {
+	var payload []byte
+	if in != nil {
+		var err error
+		if payload, err = json.Marshal(in); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := c.send(method, path, payload)
+	if err != nil && c.AutoStart && isNoDaemon(err) {
+		if serr := c.StartDaemon(); serr != nil {
+			return nil, serr
+		}
+		resp, err = c.send(method, path, payload)
+	}
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err) {
+			return nil, fmt.Errorf("%w: the daemon at %s did not answer within %s; see %s, or stop it with kill $(cat %s)",
+				ErrUnreachable, c.Socket, c.Timeout, filepath.Join(c.Home, "tend.log"), filepath.Join(c.Home, "daemon.pid"))
+		}
+		return nil, fmt.Errorf("%w: cannot reach the daemon at %s: %v", ErrUnreachable, c.Socket, rootCause(err))
+	}
+	defer resp.Body.Close()
+	c.checkVersion(resp.Header.Get(api.VersionHead))
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading answer for %s: %v", ErrUnreachable, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e api.Error
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(data))
+		}
+		return nil, &Error{Status: resp.StatusCode, Kind: e.Kind, Msg: e.Error}
+	}
+	return data, nil
+}
+
+func (c *Client) send(method, path string, payload []byte) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://tend"+path, body)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+type cancelBody struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (b *cancelBody) Close() error { err := b.ReadCloser.Close(); b.cancel(); return err }
+
+func (c *Client) checkVersion(v string) {
+	if c.warned || v == "" || v == c.Version || c.Warn == nil {
+		return
+	}
+	c.warned = true
+	fmt.Fprintf(c.Warn, "warning: the tend daemon runs version %s and this CLI is %s; run `tend kill` and start again to use %s\n", v, c.Version, c.Version)
+}
+
+func isNoDaemon(err error) bool {
+	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+func rootCause(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}
+
+// Running reports whether a daemon answers on the socket, without starting one.
+func (c *Client) Running() bool {
+	conn, err := net.DialTimeout("unix", c.Socket, time.Second)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+// StartDaemon starts a detached daemon for Home and waits until it answers. A lock file keeps
+// two CLIs from starting two daemons; the second one finds the first one's daemon.
+func (c *Client) StartDaemon() error {
+	if err := os.MkdirAll(c.Home, 0o700); err != nil {
+		return fmt.Errorf("TEND_HOME %s cannot be created: %v; set TEND_HOME to a folder you own", c.Home, rootCause(err))
+	}
+	lockPath := filepath.Join(c.Home, "spawn.lock")
+	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("TEND_HOME %s cannot be written: %v; set TEND_HOME to a folder you own", c.Home, rootCause(err))
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("lock %s: %v", lockPath, err)
+	}
+	if c.Running() {
+		return nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own binary to start the daemon: %v", err)
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer devnull.Close()
+	// Not a fork: a fresh exec of this binary in a new session, with no inherited pipe (one
+	// would make `$(tend start …)` and ssh wait for the daemon to exit).
+	cmd := exec.Command(self, "daemon", "--background")
+	cmd.Env = append(os.Environ(), "TEND_HOME="+c.Home)
+	cmd.Dir = "/"
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start daemon: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-exited:
+			if c.Running() {
+				return nil
+			}
+			return fmt.Errorf("%w: the daemon exited at start (%v): %s", ErrUnreachable, err, lastLogLine(filepath.Join(c.Home, "tend.log")))
+		case <-deadline:
+			return fmt.Errorf("%w: the daemon did not answer within 10s of starting; see %s", ErrUnreachable, filepath.Join(c.Home, "tend.log"))
+		case <-tick.C:
+			if c.Running() {
+				return nil
+			}
+		}
+	}
+}
+
+func lastLogLine(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "see " + path
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	return lines[len(lines)-1]
+}

@@ -1,0 +1,411 @@
+package config
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// IsConfigFile follows PM2's rule: JSON and YAML files and *.config.{js,cjs,mjs} are app lists;
+// any other .js file is an app.
+func IsConfigFile(path string) bool {
+	p := strings.ToLower(path)
+	for _, suf := range []string{".json", ".config.js", ".config.cjs", ".config.mjs"} {
+		if strings.HasSuffix(p, suf) {
+			return true
+		}
+	}
+	return false
+}
+
+// nodeLoader prints a JS config module as JSON. It tries require() first (CommonJS, and ESM on
+// Nodes that can require it), then import(), and accepts both `module.exports = {apps}` and
+// `export default {apps}` (which PM2 ignores, research/pm2.md §2).
+const nodeLoader = `
+const p = process.argv[1];
+(async () => {
+  let m;
+  try { m = require(p); } catch (e) {
+    if (!/ERR_REQUIRE_ESM|ERR_REQUIRE_ASYNC_MODULE|Cannot use import statement|Unexpected token 'export'/.test(String(e && (e.code || '') + (e.message || '')))) throw e;
+    m = await import(require('url').pathToFileURL(p).href);
+  }
+  if (m && m.default && !m.apps) m = m.default;
+  process.stdout.write(JSON.stringify(m === undefined ? null : m));
+})().catch((e) => { process.stderr.write(String(e && e.message || e).split('\n')[0]); process.exit(1); });
+`
+
+// LoadFile reads an ecosystem file into unresolved specs. JS files are evaluated once by node.
+// Relative scripts and cwds in the file are taken from the file's folder.
+func LoadFile(path string) ([]AppSpec, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	var data []byte
+	switch strings.ToLower(filepath.Ext(abs)) {
+	case ".json":
+		data, err = os.ReadFile(abs)
+		if err != nil {
+			return nil, fmt.Errorf("%w: config file %s: %v", ErrInvalid, path, unwrapPathErr(err))
+		}
+	default:
+		if _, err := os.Stat(abs); err != nil {
+			return nil, invalidf("config file not found: %s", abs)
+		}
+		node, lerr := exec.LookPath("node")
+		if lerr != nil {
+			return nil, invalidf("config file %s needs node to be read, and node is not on PATH; install Node.js or use a .json file", path)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, node, "-e", nodeLoader, abs)
+		cmd.Dir = filepath.Dir(abs)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		data, err = cmd.Output()
+		if err != nil {
+			msg := strings.TrimSpace(stderr.String())
+			if msg == "" {
+				msg = err.Error()
+			}
+			return nil, invalidf("config file %s: %s", path, msg)
+		}
+	}
+	return ParseApps(data, abs)
+}
+
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// ParseApps reads PM2's {apps: [...]} (or a single app object, or an array) from JSON.
+func ParseApps(data []byte, file string) ([]AppSpec, error) {
+	var top any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&top); err != nil {
+		return nil, invalidf("config file %s is not valid JSON: %v", file, err)
+	}
+	var list []any
+	switch t := top.(type) {
+	case map[string]any:
+		switch apps := t["apps"].(type) {
+		case []any:
+			list = apps
+		case map[string]any:
+			list = []any{apps}
+		case nil:
+			if _, ok := t["script"]; ok {
+				list = []any{t}
+			}
+		}
+	case []any:
+		list = t
+	}
+	if len(list) == 0 {
+		return nil, invalidf("config file %s has no apps (expected {\"apps\": [{\"script\": ...}]})", file)
+	}
+	dir := filepath.Dir(file)
+	specs := make([]AppSpec, 0, len(list))
+	for i, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			return nil, invalidf("config file %s: apps[%d] is not an object", file, i)
+		}
+		spec, err := appFromMap(m, dir)
+		if err != nil {
+			return nil, fmt.Errorf("config file %s: apps[%d]: %w", file, i, err)
+		}
+		spec.CreatedFromFile = file
+		specs = append(specs, spec)
+	}
+	return specs, nil
+}
+
+func appFromMap(m map[string]any, dir string) (AppSpec, error) {
+	s := Defaults()
+	s.Cwd = dir
+	var err error
+	get := func(keys ...string) (any, bool) {
+		for _, k := range keys {
+			if v, ok := m[k]; ok && v != nil {
+				return v, true
+			}
+		}
+		return nil, false
+	}
+	str := func(key string, v any) (string, error) {
+		switch t := v.(type) {
+		case string:
+			return t, nil
+		case json.Number:
+			return t.String(), nil
+		}
+		return "", invalidf("%s must be a string", key)
+	}
+	if v, ok := get("script", "exec"); ok {
+		if s.Script, err = str("script", v); err != nil {
+			return s, err
+		}
+	} else {
+		return s, invalidf("script is missing")
+	}
+	if v, ok := get("name"); ok {
+		if s.Name, err = str("name", v); err != nil {
+			return s, err
+		}
+	}
+	if v, ok := get("namespace"); ok {
+		if s.Namespace, err = str("namespace", v); err != nil {
+			return s, err
+		}
+	}
+	if v, ok := get("cwd"); ok {
+		c, err := str("cwd", v)
+		if err != nil {
+			return s, err
+		}
+		if !filepath.IsAbs(c) {
+			c = filepath.Join(dir, c)
+		}
+		s.Cwd = c
+	}
+	if v, ok := get("args"); ok {
+		if s.Args, err = stringList("args", v); err != nil {
+			return s, err
+		}
+	}
+	if v, ok := get("interpreter", "exec_interpreter"); ok {
+		if s.Interpreter, err = str("interpreter", v); err != nil {
+			return s, err
+		}
+	}
+	if v, ok := get("node_args", "interpreter_args", "interpreterArgs"); ok {
+		if s.InterpreterArgs, err = stringList("node_args", v); err != nil {
+			return s, err
+		}
+	}
+	if v, ok := get("env"); ok {
+		env, ok := v.(map[string]any)
+		if !ok {
+			return s, invalidf("env must be an object")
+		}
+		s.Env = map[string]string{}
+		for k, val := range env {
+			s.Env[k] = envString(val)
+		}
+	}
+	instancesSet := false
+	if v, ok := get("instances"); ok {
+		t, err := str("instances", v)
+		if err != nil {
+			return s, err
+		}
+		if s.Instances, err = ParseInstances(t); err != nil {
+			return s, invalidf("%v", err)
+		}
+		instancesSet = true
+	}
+	if v, ok := get("exec_mode"); ok {
+		t, err := str("exec_mode", v)
+		if err != nil {
+			return s, err
+		}
+		switch strings.TrimSuffix(t, "_mode") {
+		case "fork":
+			s.ExecMode = ForkMode
+		case "cluster":
+			s.ExecMode = ClusterMode
+		default:
+			return s, invalidf("exec_mode must be fork or cluster, got %q", t)
+		}
+	} else if instancesSet {
+		s.ExecMode = "" // decided once the interpreter is known: PM2's -i rule
+	}
+	durations := []struct {
+		key string
+		dst *time.Duration
+	}{
+		{"restart_delay", &s.RestartDelay}, {"exp_backoff_restart_delay", &s.ExpBackoffDelay},
+		{"min_uptime", &s.MinUptime}, {"kill_timeout", &s.KillTimeout}, {"listen_timeout", &s.ListenTimeout},
+	}
+	for _, d := range durations {
+		if v, ok := get(d.key); ok {
+			t, err := str(d.key, v)
+			if err != nil {
+				return s, err
+			}
+			if *d.dst, err = ParseDuration(t); err != nil {
+				return s, invalidf("%s: %v", d.key, err)
+			}
+		}
+	}
+	if v, ok := get("max_restarts"); ok {
+		t, err := str("max_restarts", v)
+		if err != nil {
+			return s, err
+		}
+		if s.MaxRestarts, err = strconv.Atoi(t); err != nil || s.MaxRestarts < 0 {
+			return s, invalidf("max_restarts must be a whole number ≥ 0, got %q", t)
+		}
+	}
+	bools := []struct {
+		key string
+		dst *bool
+	}{
+		{"autorestart", &s.Autorestart}, {"wait_ready", &s.WaitReady}, {"treekill", &s.Treekill},
+		{"merge_logs", &s.MergeLogs}, {"combine_logs", &s.MergeLogs}, {"autostart", &s.Autostart},
+	}
+	for _, b := range bools {
+		if v, ok := get(b.key); ok {
+			bv, ok := v.(bool)
+			if !ok {
+				return s, invalidf("%s must be true or false", b.key)
+			}
+			*b.dst = bv
+		}
+	}
+	stringsKeys := []struct {
+		keys []string
+		dst  *string
+	}{
+		{[]string{"out_file", "out", "output", "out_log"}, &s.OutFile},
+		{[]string{"error_file", "error", "err", "err_file", "err_log"}, &s.ErrFile},
+		{[]string{"log_file", "log"}, &s.LogFile},
+		{[]string{"log_date_format"}, &s.LogDateFormat},
+		{[]string{"kill_signal"}, &s.KillSignal},
+		{[]string{"instance_var"}, &s.InstanceVar},
+	}
+	for _, k := range stringsKeys {
+		if v, ok := get(k.keys...); ok {
+			if *k.dst, err = str(k.keys[0], v); err != nil {
+				return s, err
+			}
+		}
+	}
+	if v, ok := get("time"); ok && v == true && s.LogDateFormat == "" {
+		s.LogDateFormat = "YYYY-MM-DDTHH:mm:ss"
+	}
+	if v, ok := get("stop_exit_codes"); ok {
+		list, err := stringList("stop_exit_codes", v)
+		if err != nil {
+			return s, err
+		}
+		for _, c := range list {
+			n, err := strconv.Atoi(c)
+			if err != nil {
+				return s, invalidf("stop_exit_codes: %q is not a number", c)
+			}
+			s.StopExitCodes = append(s.StopExitCodes, n)
+		}
+	}
+	if v, ok := get("port"); ok {
+		if s.Env == nil {
+			s.Env = map[string]string{}
+		}
+		s.Env["PORT"] = envString(v)
+	}
+	return s, nil
+}
+
+func stringList(key string, v any) ([]string, error) {
+	switch t := v.(type) {
+	case string:
+		return SplitArgs(t), nil
+	case json.Number:
+		return []string{t.String()}, nil
+	case []any:
+		out := make([]string, 0, len(t))
+		for _, e := range t {
+			out = append(out, envString(e))
+		}
+		return out, nil
+	}
+	return nil, invalidf("%s must be a string or a list of strings", key)
+}
+
+// envString renders a value as PM2 puts it into the environment: nested objects as JSON.
+func envString(v any) string {
+	switch t := v.(type) {
+	case string:
+		return t
+	case json.Number:
+		return t.String()
+	case bool:
+		return strconv.FormatBool(t)
+	case nil:
+		return ""
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// SplitArgs splits a string of arguments on blanks, honouring single and double quotes.
+func SplitArgs(s string) []string {
+	var out []string
+	var cur strings.Builder
+	inArg := false
+	var quote rune
+	for _, r := range s {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case r == '\'' || r == '"':
+			quote, inArg = r, true
+		case r == ' ' || r == '\t' || r == '\n':
+			if inArg {
+				out = append(out, cur.String())
+				cur.Reset()
+				inArg = false
+			}
+		default:
+			cur.WriteRune(r)
+			inArg = true
+		}
+	}
+	if inArg {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// MergeEnv returns base with over on top (PM2's precedence: the caller's env, then the app's).
+func MergeEnv(base, over map[string]string) map[string]string {
+	out := make(map[string]string, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}
+
+// EnvList renders an env map as KEY=VALUE pairs in a stable order.
+func EnvList(env map[string]string) []string {
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, k+"="+env[k])
+	}
+	return out
+}

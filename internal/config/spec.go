@@ -1,0 +1,162 @@
+// Package config holds AppSpec, the one description of an app that every other package shares,
+// and turns what a user gives (flags, a PM2 ecosystem file) into it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// PM2's defaults, kept so that a PM2 user's expectations hold.
+const (
+	DefaultKillSignal    = "SIGINT"
+	DefaultKillTimeout   = 1600 * time.Millisecond
+	DefaultMaxRestarts   = 16
+	DefaultMinUptime     = 1000 * time.Millisecond
+	DefaultListenTimeout = 3000 * time.Millisecond
+	DefaultInstanceVar   = "NODE_APP_INSTANCE"
+	DefaultNamespace     = "default"
+)
+
+// ExecMode is PM2's exec_mode.
+type ExecMode string
+
+const (
+	ForkMode    ExecMode = "fork_mode"
+	ClusterMode ExecMode = "cluster_mode"
+)
+
+// AppSpec is everything the daemon needs to run one app. It is resolved: paths are absolute,
+// the interpreter is chosen, durations are durations. The CLI resolves it (it knows the user's
+// cwd and PATH); the daemon validates it again, since any client may send one.
+type AppSpec struct {
+	Name      string   `json:"name"`
+	Namespace string   `json:"namespace,omitempty"`
+	Script    string   `json:"script"` // absolute path, or the command line for bash -c
+	Args      []string `json:"args,omitempty"`
+	Cwd       string   `json:"cwd"`
+	// Interpreter is an absolute path, or "" to exec Script directly.
+	Interpreter     string   `json:"interpreter,omitempty"`
+	InterpreterArgs []string `json:"interpreter_args,omitempty"`
+	// Env is the complete environment of the app (the CLI's environment at start time plus the
+	// app's own keys); tend adds only its per-instance variables.
+	Env map[string]string `json:"env,omitempty"`
+
+	Instances   int      `json:"instances"`
+	ExecMode    ExecMode `json:"exec_mode"`
+	InstanceVar string   `json:"instance_var,omitempty"`
+
+	Autorestart      bool          `json:"autorestart"`
+	RestartDelay     time.Duration `json:"restart_delay,omitempty"`
+	ExpBackoffDelay  time.Duration `json:"exp_backoff_restart_delay,omitempty"`
+	MaxRestarts      int           `json:"max_restarts"`
+	MinUptime        time.Duration `json:"min_uptime"`
+	StopExitCodes    []int         `json:"stop_exit_codes,omitempty"`
+	KillSignal       string        `json:"kill_signal"`
+	KillTimeout      time.Duration `json:"kill_timeout"`
+	WaitReady        bool          `json:"wait_ready,omitempty"`
+	ListenTimeout    time.Duration `json:"listen_timeout,omitempty"`
+	Treekill         bool          `json:"treekill"`
+	NodeIPC          bool          `json:"node_ipc,omitempty"` // give the app Node's IPC channel
+	OutFile          string        `json:"out_file,omitempty"` // "" = default path; "/dev/null" disables
+	ErrFile          string        `json:"error_file,omitempty"`
+	LogFile          string        `json:"log_file,omitempty"` // combined, off by default
+	MergeLogs        bool          `json:"merge_logs,omitempty"`
+	LogDateFormat    string        `json:"log_date_format,omitempty"`
+	Autostart        bool          `json:"autostart"`
+	CreatedFromFile  string        `json:"config_file,omitempty"`
+	ScriptIsCommand  bool          `json:"script_is_command,omitempty"` // Script runs through bash -c
+	InterpreterLabel string        `json:"exec_interpreter,omitempty"`  // what jlist shows: node, python3, bash, none
+}
+
+// Defaults returns a spec with PM2's defaults filled in.
+func Defaults() AppSpec {
+	return AppSpec{
+		Namespace:     DefaultNamespace,
+		Instances:     1,
+		ExecMode:      ForkMode,
+		InstanceVar:   DefaultInstanceVar,
+		Autorestart:   true,
+		MaxRestarts:   DefaultMaxRestarts,
+		MinUptime:     DefaultMinUptime,
+		KillSignal:    DefaultKillSignal,
+		KillTimeout:   DefaultKillTimeout,
+		ListenTimeout: DefaultListenTimeout,
+		Treekill:      true,
+		Autostart:     true,
+	}
+}
+
+// ErrInvalid marks an error in what the user asked for, as opposed to a failure to do it.
+var ErrInvalid = errors.New("invalid")
+
+func invalidf(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, a...)...)
+}
+
+// Validate checks what the daemon relies on. It never touches the file system: a script that
+// vanished since the CLI looked is a start failure, reported as such.
+func (s *AppSpec) Validate() error {
+	if err := ValidName(s.Name); err != nil {
+		return err
+	}
+	if s.Script == "" {
+		return invalidf("app %q has no script", s.Name)
+	}
+	if s.Instances < 1 {
+		return invalidf("app %q: instances must be at least 1, got %d", s.Name, s.Instances)
+	}
+	if s.ExecMode != ForkMode && s.ExecMode != ClusterMode {
+		return invalidf("app %q: exec_mode must be fork or cluster, got %q", s.Name, s.ExecMode)
+	}
+	if s.KillTimeout < 0 || s.RestartDelay < 0 || s.ExpBackoffDelay < 0 || s.MinUptime < 0 || s.ListenTimeout < 0 {
+		return invalidf("app %q: durations must not be negative", s.Name)
+	}
+	if s.MaxRestarts < 0 {
+		return invalidf("app %q: max_restarts must not be negative", s.Name)
+	}
+	if _, err := ParseSignal(s.KillSignal); err != nil {
+		return invalidf("app %q: %v", s.Name, err)
+	}
+	if s.LogDateFormat != "" && strings.TrimSpace(s.LogDateFormat) == "" {
+		return invalidf("app %q: log_date_format is blank", s.Name)
+	}
+	if s.Cwd == "" || s.Cwd[0] != '/' {
+		return invalidf("app %q: cwd must be an absolute path, got %q", s.Name, s.Cwd)
+	}
+	return nil
+}
+
+// ValidName rejects names that would break log file names or selectors.
+func ValidName(name string) error {
+	switch {
+	case name == "":
+		return invalidf("app name is empty; pass --name")
+	case name == "all":
+		return invalidf(`"all" is reserved and cannot be an app name; pass another --name`)
+	case isDigits(name):
+		return invalidf("app name %q is a number, which would read as an id; pass another --name", name)
+	case strings.ContainsAny(name, "/\x00\n"):
+		return invalidf("app name %q contains '/' or a control character; pass another --name", name)
+	case len(name) > 200:
+		return invalidf("app name is longer than 200 characters")
+	}
+	return nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// IsID reports whether a selector names an instance id rather than an app.
+func IsID(s string) bool { return isDigits(s) }

@@ -1,0 +1,340 @@
+// Package daemon wires the daemon together: its files under $TEND_HOME, the control socket, the
+// supervisor, the sampler, the registry and the signals it answers.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/internal/metrics"
+	"github.com/tend-sh/tend/internal/proc"
+	"github.com/tend-sh/tend/internal/state"
+	"github.com/tend-sh/tend/internal/supervisor"
+)
+
+// Options configure one daemon run.
+type Options struct {
+	Home       string
+	Version    string
+	Foreground bool      // echo the apps' lines and the daemon's own log to Stdout/Stderr
+	Stdout     io.Writer // used when Foreground
+	Stderr     io.Writer
+	// Ready, if set, is called once the socket serves; its error makes Run shut down and fail.
+	Ready func() error
+}
+
+// Paths are the daemon's files under $TEND_HOME.
+type Paths struct {
+	Home, Socket, Pid, Log, Lock, Registry, Logs string
+}
+
+// PathsFor lays out $TEND_HOME.
+func PathsFor(home string) Paths {
+	return Paths{
+		Home:     home,
+		Socket:   filepath.Join(home, "tend.sock"),
+		Pid:      filepath.Join(home, "daemon.pid"),
+		Log:      filepath.Join(home, "tend.log"),
+		Lock:     filepath.Join(home, "daemon.lock"),
+		Registry: filepath.Join(home, "registry.json"),
+		Logs:     filepath.Join(home, "logs"),
+	}
+}
+
+// maxSocketPath is sun_path's size minus its terminating NUL.
+const maxSocketPath = 107
+
+// PrepareHome creates $TEND_HOME (0700) and its logs folder, and checks that it can be written.
+func PrepareHome(home string) error {
+	p := PathsFor(home)
+	if len(p.Socket) > maxSocketPath {
+		return fmt.Errorf("TEND_HOME %s is too long for a unix socket path (%d > %d bytes); set a shorter TEND_HOME", home, len(p.Socket), maxSocketPath)
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return fmt.Errorf("TEND_HOME %s cannot be created: %v; set TEND_HOME to a folder you own", home, unwrap(err))
+	}
+	if err := unix.Access(home, unix.W_OK|unix.X_OK); err != nil {
+		return fmt.Errorf("TEND_HOME %s cannot be written: %v; set TEND_HOME to a folder you own", home, err)
+	}
+	if err := os.MkdirAll(p.Logs, 0o755); err != nil {
+		return fmt.Errorf("TEND_HOME %s: cannot create logs folder: %v", home, unwrap(err))
+	}
+	return nil
+}
+
+func unwrap(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// ErrAlreadyRunning is returned when another daemon holds $TEND_HOME.
+var ErrAlreadyRunning = errors.New("a tend daemon already runs")
+
+// Run runs the daemon until it is told to stop (kill, SIGTERM, SIGINT). It returns a non-nil
+// error if it could not start, or if an app could not be stopped on the way out.
+func Run(o Options) error {
+	if err := PrepareHome(o.Home); err != nil {
+		return err
+	}
+	p := PathsFor(o.Home)
+
+	lock, err := os.OpenFile(p.Lock, os.O_CREATE|os.O_RDWR|syscall_O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("open %s: %v", p.Lock, unwrap(err))
+	}
+	defer lock.Close()
+	if err := acquire(lock, p.Socket); err != nil {
+		pid, _ := os.ReadFile(p.Pid)
+		return fmt.Errorf("%w for %s (pid %s); use it, or stop it with `tend kill`", ErrAlreadyRunning, o.Home, strings.TrimSpace(string(pid)))
+	}
+
+	logFile, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall_O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("open daemon log %s: %v", p.Log, unwrap(err))
+	}
+	defer logFile.Close()
+	var logOut io.Writer = logFile
+	if o.Foreground && o.Stderr != nil {
+		logOut = io.MultiWriter(logFile, o.Stderr)
+	}
+	log := slog.New(slog.NewTextHandler(logOut, nil))
+
+	// We hold the lock, so a socket file left behind is stale; still, never remove a socket that
+	// answers (DESIGN: detected by dialing, never removed blindly).
+	if _, err := os.Lstat(p.Socket); err == nil {
+		if c, err := net.DialTimeout("unix", p.Socket, 200*time.Millisecond); err == nil {
+			c.Close()
+			return fmt.Errorf("%w: %s answers although no daemon holds %s; stop the process serving it", ErrAlreadyRunning, p.Socket, p.Lock)
+		}
+		log.Info("removing stale socket", "path", p.Socket)
+		os.Remove(p.Socket)
+	}
+	old := unix.Umask(0o177)
+	ln, err := net.Listen("unix", p.Socket)
+	unix.Umask(old)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %v", p.Socket, unwrap(err))
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	defer os.Remove(p.Socket)
+	if err := os.WriteFile(p.Pid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("write %s: %v", p.Pid, unwrap(err))
+	}
+	defer os.Remove(p.Pid)
+
+	reaper, err := proc.NewReaper(log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	d := &daemon{ln: ln, opts: o, paths: p, log: log, sampler: metrics.NewSampler(), dirty: make(chan struct{}, 1), stop: make(chan struct{})}
+	so := supervisor.Options{Home: o.Home, Reaper: reaper, Log: log, OnChange: d.markDirty}
+	if o.Foreground {
+		so.EchoOut, so.EchoErr = &lockedWriter{w: o.Stdout}, &lockedWriter{w: o.Stderr}
+	}
+	d.sup = supervisor.New(so)
+	log.Info("daemon started", "pid", os.Getpid(), "version", o.Version, "home", o.Home)
+
+	if reg, err := state.Load(p.Registry); err != nil {
+		log.Error("registry unreadable; starting empty", "err", err)
+	} else if reg != nil && len(reg.Apps) > 0 {
+		log.Warn("the previous daemon did not shut down; restoring its apps", "apps", len(reg.Apps))
+		d.sup.Restore(*reg)
+	}
+
+	persistDone := make(chan struct{})
+	go d.persist(persistDone)
+	go d.sampleLoop()
+
+	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			log.Error("control socket", "err", err)
+		}
+	}()
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGUSR2)
+	defer signal.Stop(sigs)
+
+	var readyErr error
+	if o.Ready != nil {
+		readyCh := make(chan error, 1)
+		go func() { readyCh <- o.Ready() }()
+		select {
+		case readyErr = <-readyCh:
+			if readyErr != nil {
+				d.requestStop("start failed")
+			}
+		case <-d.stop:
+		}
+	}
+
+wait:
+	for {
+		select {
+		case s := <-sigs:
+			switch s {
+			case unix.SIGHUP:
+				log.Info("SIGHUP ignored (use tend reload)")
+			case unix.SIGUSR2:
+				log.Info("reopening log files")
+				if err := d.sup.Files().Reopen(); err != nil {
+					log.Error("reopen log files", "err", err)
+				}
+			default:
+				log.Info("signal received; stopping every app", "signal", s.String())
+				break wait
+			}
+		case <-d.stop:
+			break wait
+		}
+	}
+
+	stopErr := d.sup.Shutdown()
+	close(d.quit())
+	<-persistDone
+	os.Remove(p.Registry) // told to go: the next daemon starts empty
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = srv.Shutdown(ctx)
+	cancel()
+	if stopErr != nil {
+		log.Error("some apps could not be stopped", "err", stopErr)
+	} else {
+		log.Info("daemon stopped")
+	}
+	return errors.Join(readyErr, stopErr)
+}
+
+const syscall_O_CLOEXEC = unix.O_CLOEXEC
+
+// acquire takes the daemon lock. A holder whose socket no longer answers is a daemon on its way
+// out (after `tend kill`), so it is given a few seconds to go; one that answers is refused at once.
+func acquire(lock *os.File, socket string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if c, derr := net.DialTimeout("unix", socket, 200*time.Millisecond); derr == nil {
+			c.Close()
+			return err
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type daemon struct {
+	ln      net.Listener
+	opts    Options
+	paths   Paths
+	log     *slog.Logger
+	sup     *supervisor.Supervisor
+	sampler *metrics.Sampler
+	dirty   chan struct{}
+
+	stopOnce sync.Once
+	stop     chan struct{}
+	quitOnce sync.Once
+	quitCh   chan struct{}
+}
+
+func (d *daemon) requestStop(why string) {
+	d.stopOnce.Do(func() {
+		d.log.Info("stopping", "reason", why)
+		close(d.stop)
+	})
+}
+
+func (d *daemon) quit() chan struct{} {
+	d.quitOnce.Do(func() { d.quitCh = make(chan struct{}) })
+	return d.quitCh
+}
+
+func (d *daemon) markDirty() {
+	select {
+	case d.dirty <- struct{}{}:
+	default:
+	}
+}
+
+// persist writes the registry after changes, batched: a start of 200 apps is a handful of
+// writes, not 400 fsynced renames.
+func (d *daemon) persist(done chan struct{}) {
+	defer close(done)
+	quit := d.quit()
+	for {
+		select {
+		case <-d.dirty:
+			time.Sleep(50 * time.Millisecond)
+			select {
+			case <-d.dirty:
+			default:
+			}
+			if err := state.Save(d.paths.Registry, d.sup.Snapshot()); err != nil {
+				d.log.Error("save registry", "err", err)
+			}
+		case <-quit:
+			return
+		}
+	}
+}
+
+func (d *daemon) sampleLoop() {
+	defer func() {
+		if p := recover(); p != nil {
+			d.log.Error("sampler panic", "panic", fmt.Sprint(p))
+		}
+	}()
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	quit := d.quit()
+	for {
+		var pids []int
+		for _, i := range d.sup.List() {
+			if i.Pid > 0 {
+				pids = append(pids, i.Pid)
+			}
+		}
+		d.sampler.Sample(pids)
+		select {
+		case <-t.C:
+		case <-quit:
+			return
+		}
+	}
+}
+
+// lockedWriter keeps the lines of concurrent log readers whole on a shared stdout.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

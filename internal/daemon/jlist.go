@@ -1,0 +1,74 @@
+package daemon
+
+import (
+	"github.com/tend-sh/tend/internal/api"
+	"github.com/tend-sh/tend/internal/metrics"
+	"github.com/tend-sh/tend/internal/supervisor"
+)
+
+// toProcess renders an instance in PM2's jlist shape.
+func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version string) api.Process {
+	s := i.Spec
+	epoch := func(t interface{ UnixMilli() int64 }) int64 { return t.UnixMilli() }
+	p := api.Process{
+		Pid:   i.Pid,
+		Name:  i.Name,
+		PmID:  i.ID,
+		Monit: api.Monit{},
+		Pm2Env: api.Env{
+			Name:             i.Name,
+			Namespace:        s.Namespace,
+			Status:           string(i.Status),
+			PmID:             i.ID,
+			RestartTime:      i.History.Restarts,
+			UnstableRestarts: i.History.Unstable,
+			CreatedAt:        epoch(i.Created),
+			ExecMode:         string(s.ExecMode),
+			Instances:        instances,
+			InstanceVar:      s.InstanceVar,
+			NodeAppInstance:  i.Index,
+			PmOutLogPath:     i.OutLog,
+			PmErrLogPath:     i.ErrLog,
+			PmLogPath:        i.LogFile,
+			PmExecPath:       s.Script,
+			PmCwd:            s.Cwd,
+			ExecInterpreter:  s.InterpreterLabel,
+			NodeArgs:         nonNil(s.InterpreterArgs),
+			Args:             nonNil(s.Args),
+			Autorestart:      s.Autorestart,
+			Autostart:        s.Autostart,
+			MaxRestarts:      s.MaxRestarts,
+			MinUptime:        s.MinUptime.Milliseconds(),
+			RestartDelay:     s.RestartDelay.Milliseconds(),
+			ExpBackoff:       s.ExpBackoffDelay.Milliseconds(),
+			KillTimeout:      s.KillTimeout.Milliseconds(),
+			KillSignal:       s.KillSignal,
+			WaitReady:        s.WaitReady,
+			ListenTimeout:    s.ListenTimeout.Milliseconds(),
+			Treekill:         s.Treekill,
+			MergeLogs:        s.MergeLogs || s.ExecMode != "cluster_mode",
+			LogDateFormat:    s.LogDateFormat,
+			ExitCode:         i.ExitCode,
+			Version:          "N/A",
+			TendVersion:      version,
+			Env:              s.Env,
+		},
+	}
+	if !i.Started.IsZero() {
+		p.Pm2Env.PmUptime = epoch(i.Started)
+	}
+	if i.Pid > 0 {
+		p.Monit = api.Monit{Memory: u.Memory, CPU: u.CPU}
+	}
+	if p.Pm2Env.Env == nil {
+		p.Pm2Env.Env = map[string]string{}
+	}
+	return p
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

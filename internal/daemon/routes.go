@@ -1,0 +1,203 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync"
+
+	"github.com/tend-sh/tend/internal/api"
+	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/supervisor"
+)
+
+func (d *daemon) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+api.PathPing, d.ping)
+	mux.HandleFunc("GET "+api.PathJlist, d.jlist)
+	mux.HandleFunc("POST "+api.PathStart, d.start)
+	mux.HandleFunc("POST "+api.PathAction+"{verb}", d.action)
+	mux.HandleFunc("POST "+api.PathSignal, d.signal)
+	mux.HandleFunc("POST "+api.PathKill, d.kill)
+	mux.HandleFunc("POST "+api.PathReopen, d.reopen)
+	return d.guard(mux)
+}
+
+// guard answers every request with the daemon's version and turns a panic in a handler into a
+// 500 with one line, so one bad request never takes the daemon down.
+func (d *daemon) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(api.VersionHead, d.opts.Version)
+		defer func() {
+			if p := recover(); p != nil {
+				d.log.Error("panic in request", "route", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				writeErr(w, http.StatusInternalServerError, api.KindInternal,
+					fmt.Sprintf("internal error in %s: %v; see %s", r.URL.Path, p, d.paths.Log))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status int, kind, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(api.Error{Error: msg, Kind: kind})
+}
+
+// fail maps an error to its HTTP status and kind in one place.
+func fail(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, supervisor.ErrNotFound):
+		writeErr(w, http.StatusNotFound, api.KindNotFound, err.Error())
+	case errors.Is(err, config.ErrInvalid):
+		writeErr(w, http.StatusBadRequest, api.KindInvalid, strings.TrimPrefix(err.Error(), config.ErrInvalid.Error()+": "))
+	default:
+		writeErr(w, http.StatusUnprocessableEntity, "failed", err.Error())
+	}
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20))
+	if err := dec.Decode(v); err != nil {
+		writeErr(w, http.StatusBadRequest, api.KindInvalid, "bad request body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func (d *daemon) ping(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, api.Ping{Version: d.opts.Version, Pid: os.Getpid(), Home: d.opts.Home})
+}
+
+func (d *daemon) jlist(w http.ResponseWriter, r *http.Request) {
+	infos := d.sup.List()
+	counts := map[string]int{}
+	for _, i := range infos {
+		counts[i.Name]++
+	}
+	out := make([]api.Process, 0, len(infos))
+	for _, i := range infos {
+		out = append(out, toProcess(i, d.sampler.Get(i.Pid), counts[i.Name], d.opts.Version))
+	}
+	writeJSON(w, out)
+}
+
+func (d *daemon) start(w http.ResponseWriter, r *http.Request) {
+	var req api.StartRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if len(req.Apps) == 0 {
+		writeErr(w, http.StatusBadRequest, api.KindInvalid, "no apps to start")
+		return
+	}
+	seen := map[string]bool{}
+	for i := range req.Apps {
+		if err := req.Apps[i].Validate(); err != nil {
+			fail(w, err)
+			return
+		}
+		if seen[req.Apps[i].Name] {
+			writeErr(w, http.StatusBadRequest, api.KindInvalid, fmt.Sprintf("app name %q appears twice; names must be unique", req.Apps[i].Name))
+			return
+		}
+		seen[req.Apps[i].Name] = true
+	}
+	errs := make([]error, len(req.Apps))
+	var wg sync.WaitGroup
+	for i, spec := range req.Apps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					errs[i] = fmt.Errorf("internal error starting %q: %v", spec.Name, p)
+					d.log.Error("panic in start", "app", spec.Name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				}
+			}()
+			errs[i] = d.sup.Start(spec)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, api.ActionResult{})
+}
+
+func (d *daemon) action(w http.ResponseWriter, r *http.Request) {
+	act := supervisor.Action(r.PathValue("verb"))
+	switch act {
+	case supervisor.ActStart, supervisor.ActStop, supervisor.ActRestart, supervisor.ActDelete:
+	default:
+		writeErr(w, http.StatusNotFound, api.KindNotFound, fmt.Sprintf("unknown action %q", act))
+		return
+	}
+	var req api.TargetRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	ins, err := d.sup.Do(act, req.Target)
+	res := api.ActionResult{IDs: []int{}}
+	for _, in := range ins {
+		res.IDs = append(res.IDs, in.ID())
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, res)
+}
+
+func (d *daemon) signal(w http.ResponseWriter, r *http.Request) {
+	var req api.TargetRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	sig, err := config.ParseSignal(req.Signal)
+	if err != nil {
+		writeErr(w, http.StatusBadRequest, api.KindInvalid, err.Error())
+		return
+	}
+	if err := d.sup.Signal(req.Target, sig); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, api.ActionResult{})
+}
+
+func (d *daemon) kill(w http.ResponseWriter, r *http.Request) {
+	// Stop everything before answering, so that `tend kill && tend start …` never meets the
+	// old daemon.
+	err := d.sup.Shutdown()
+	d.ln.Close() // no new requests reach a daemon on its way out
+	if err != nil {
+		fail(w, err)
+	} else {
+		writeJSON(w, api.ActionResult{})
+	}
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	d.requestStop("kill requested")
+}
+
+func (d *daemon) reopen(w http.ResponseWriter, r *http.Request) {
+	if err := d.sup.Files().Reopen(); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, api.ActionResult{})
+}
+

@@ -1,0 +1,50 @@
+// Package logs turns the output of managed processes into log files and shows
+// those files again.
+//
+// # Writing
+//
+// The daemon gives each stream (stdout, stderr) of an instance a blocking pipe
+// and runs [Pump] on its read end in a goroutine of its own. Pump frames the
+// bytes into lines, optionally prefixes each line with a timestamp in PM2's
+// log_date_format ([ParseDateFormat]), and appends them to one or more shared
+// [File]s handed out by [Files]. Several streams may write into one File (the
+// combined -l log, or instances with --merge-logs): every write carries whole
+// lines only and is made under the File's mutex, so lines of different streams
+// never mix.
+//
+// A line is the bytes up to and including '\n'; "\r\n" is kept as it is. A
+// final line without '\n' when the pipe reaches EOF is written with a '\n'
+// added.
+//
+// # Long lines
+//
+// A line longer than the maximum (StreamConfig.MaxLine, [DefaultMaxLine] by
+// default) is neither torn across other output nor buffered without bound. It
+// is written as several lines, each holding at most MaxLine bytes of the
+// original, cut where a UTF-8 sequence starts; every piece but the last ends
+// with the marker " [tend: line split]", and every piece gets its own
+// timestamp prefix:
+//
+//	2026-11-21T13:47:35: aaaa…aaaa [tend: line split]
+//	2026-11-21T13:47:35: aaaa…aaaa [tend: line split]
+//	2026-11-21T13:47:35: aaa
+//
+// Pieces are cut as soon as MaxLine bytes without a newline have arrived, so
+// the pieces of one long line may carry different timestamps.
+//
+// # Speed
+//
+// A process printing as fast as it can must not be slowed by its logs, and
+// reading them must cost little CPU. Pump therefore reads with read(2) on the
+// blocking fd (no poller), enlarges a pipe only once it has been seen full
+// (pipe buffers come out of a per-user budget, 64 MiB by default), pauses for a
+// millisecond after a short read once the pipe is large so that data gathers
+// into few big reads, shrinks the pipe again after it has been quiet for a
+// while, and writes each read's lines to each file with one write(2).
+//
+// # Reading
+//
+// [Tail] returns the last lines of a file by reading backwards from its end;
+// [Follow] polls a file for lines appended later and survives truncation
+// (tend flush) and replacement (logrotate).
+package logs

@@ -1,0 +1,191 @@
+package logs
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Files hands out shared, reference-counted append-only log files keyed by
+// cleaned absolute path, so that several streams (stdout and stderr into one
+// --log file, or several instances with --merge-logs) write to one *File and
+// their lines never interleave mid-line.
+type Files struct {
+	// mu guards files and every File's refs; it is taken before a File's mu,
+	// never after.
+	mu    sync.Mutex
+	files map[string]*File
+}
+
+// NewFiles returns an empty set of files.
+func NewFiles() *Files {
+	return &Files{files: make(map[string]*File)}
+}
+
+// File is one open log file, shared by every stream that writes to its path.
+// A nil *File discards what is written to it.
+type File struct {
+	owner *Files
+	path  string
+	refs  int // guarded by owner.mu
+
+	mu sync.Mutex
+	fd int // -1 once the last reference is gone
+}
+
+// disabled reports whether path is one of PM2's ways of saying "no file".
+func disabled(path string) bool {
+	return path == "" || path == "NULL" || path == os.DevNull
+}
+
+// Open returns the shared file for path, creating parent directories (0755)
+// and the file (0640) if needed. The path "", "/dev/null" or "NULL" returns
+// (nil, nil): a nil *File discards. Each successful Open must be paired with
+// one Close.
+func (fs *Files) Open(path string) (*File, error) {
+	if disabled(path) {
+		return nil, nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if disabled(abs) {
+		return nil, nil
+	}
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f := fs.files[abs]; f != nil {
+		f.refs++
+		return f, nil
+	}
+	fd, err := openAppend(abs)
+	if err != nil {
+		return nil, err
+	}
+	f := &File{owner: fs, path: abs, refs: 1, fd: fd}
+	fs.files[abs] = f
+	return f, nil
+}
+
+// Reopen closes and reopens every open file, so that writes go to a file
+// created at the same path after an external logrotate moved the old one
+// away. A file that cannot be reopened keeps its old descriptor: its lines
+// still land somewhere rather than being lost.
+func (fs *Files) Reopen() error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	var errs []error
+	for _, f := range fs.files {
+		if err := f.reopen(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (f *File) reopen() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fd < 0 {
+		return nil
+	}
+	fd, err := openAppend(f.path)
+	if err != nil {
+		return err
+	}
+	old := f.fd
+	f.fd = fd
+	if err := unix.Close(old); err != nil {
+		return &os.PathError{Op: "close", Path: f.path, Err: err}
+	}
+	return nil
+}
+
+func openAppend(path string) (int, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return -1, err
+	}
+	for {
+		fd, err := unix.Open(path, unix.O_APPEND|unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o640)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fd, nil
+	}
+}
+
+// Path returns the cleaned absolute path of f, or "" for a nil File.
+func (f *File) Path() string {
+	if f == nil {
+		return ""
+	}
+	return f.path
+}
+
+// Write appends p, which must hold whole lines only. The mutex is held for the
+// whole of p, including the rare retry after a short write, so that lines of
+// other streams sharing f never land inside p. Writing to a nil File does
+// nothing.
+func (f *File) Write(p []byte) error {
+	if f == nil || len(p) == 0 {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fd < 0 {
+		return &os.PathError{Op: "write", Path: f.path, Err: os.ErrClosed}
+	}
+	for len(p) > 0 {
+		n, err := unix.Write(f.fd, p)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "write", Path: f.path, Err: err}
+		}
+		if n <= 0 {
+			return &os.PathError{Op: "write", Path: f.path, Err: io.ErrShortWrite}
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+// Close drops one reference; the descriptor is closed with the last one.
+// Closing a nil File does nothing.
+func (f *File) Close() error {
+	if f == nil {
+		return nil
+	}
+	fs := f.owner
+	fs.mu.Lock()
+	if f.refs <= 0 {
+		fs.mu.Unlock()
+		return &os.PathError{Op: "close", Path: f.path, Err: os.ErrClosed}
+	}
+	f.refs--
+	last := f.refs == 0
+	if last && fs.files[f.path] == f {
+		delete(fs.files, f.path)
+	}
+	fs.mu.Unlock()
+	if !last {
+		return nil
+	}
+	f.mu.Lock()
+	fd := f.fd
+	f.fd = -1
+	f.mu.Unlock()
+	if err := unix.Close(fd); err != nil {
+		return &os.PathError{Op: "close", Path: f.path, Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,11 @@
+//go:build !linux
+
+package logs
+
+import "errors"
+
+func pipeSize(fd int) (int, bool) { return 0, false }
+
+func setPipeSize(fd, size int) (int, error) {
+	return 0, errors.New("pipe resizing is not supported on this system")
+}

@@ -1,0 +1,444 @@
+package logs
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultMaxLine is the longest line, in bytes without its '\n', that Pump
+// writes whole; longer lines are split (see the package comment).
+const DefaultMaxLine = 64 << 10
+
+// splitMarker ends every piece of a split line but the last.
+const splitMarker = " [tend: line split]"
+
+const (
+	// smallPipe is Linux's default pipe capacity, the size Pump assumes for
+	// an fd that is not a pipe, and the size it shrinks an idle pipe back to.
+	smallPipe = 64 << 10
+	// bigPipe is what a pipe seen full is enlarged to: 1 MiB is also the
+	// default /proc/sys/fs/pipe-max-size, the most an unprivileged user gets.
+	bigPipe = 1 << 20
+	// pauseFrom is the capacity from which Pump pauses after a short read. A
+	// small pipe fills during the pause and blocks the writing app.
+	pauseFrom = 256 << 10
+	// pause lets a big pipe gather data so that a flood costs ~1000 reads,
+	// not one read per line; at 100 MB/s it lets in 200 KB, a fifth of
+	// bigPipe, so the app never waits for room.
+	pause = 2 * time.Millisecond
+	// idleAfter is how long an enlarged pipe may go without a busy read
+	// before it is shrunk, which returns its pages to the per-user budget.
+	idleAfter = 30 * time.Second
+	// minWindow is the first read size; the window doubles while reads fill
+	// it, so that an idle stream holds little memory.
+	minWindow = 16 << 10
+	// rateReads reads within rateSpan (2,500 a second) make a small pipe
+	// busy. A steady log of a few hundred lines a second stays below.
+	rateReads = 250
+	rateSpan  = 100 * time.Millisecond
+)
+
+// StreamConfig says where Pump writes the lines of one stream.
+type StreamConfig struct {
+	// Files are where each line goes (e.g. the -out file and the combined
+	// -l file); nil entries are ignored.
+	Files []*File
+	// Echo, if set, receives the lines too (foreground mode); each chunk of
+	// whole lines is written in one Write call.
+	Echo io.Writer
+	// Date, if set, prefixes each line with "<date>: ", PM2's separator.
+	Date *DateFormat
+	// Location is the zone of the date prefix; nil means time.Local.
+	Location *time.Location
+	// MaxLine is the longest line written whole; 0 means DefaultMaxLine.
+	MaxLine int
+	// Now returns the time for the prefix; nil means time.Now.
+	Now func() time.Time
+	// OnError, if set, is told about a write error as soon as it happens, so
+	// that a full disk is reported while the app runs rather than at its
+	// exit. It is called once when a destination starts failing and again
+	// only after that destination has recovered. It runs on Pump's goroutine
+	// and must not block.
+	OnError func(error)
+
+	// stats, when set by a test, counts what Pump did.
+	stats *pumpStats
+}
+
+type pumpStats struct {
+	reads   atomic.Int64 // read(2) calls, EINTR included
+	bytes   atomic.Int64
+	pauses  atomic.Int64
+	grows   atomic.Int64
+	shrinks atomic.Int64
+}
+
+// Pump reads fd until EOF (or a read error other than EINTR/EAGAIN), frames
+// lines and writes them to every file in cfg.Files and to cfg.Echo. A final
+// partial line without '\n' at EOF is written with a '\n' added. Pump does not
+// close fd; the caller owns it.
+//
+// A failed write does not stop Pump: it keeps draining the pipe so that the app
+// never blocks on a full one, drops the lines that destination could not take,
+// and returns the first write error at EOF (nil when every write succeeded).
+//
+// Close the write ends of the pipe to stop Pump: closing fd does not wake a
+// read(2) that is already blocked in it.
+func Pump(fd int, cfg StreamConfig) error {
+	p := newPump(fd, cfg)
+	return p.run()
+}
+
+type pump struct {
+	fd      int
+	cfg     StreamConfig
+	files   []*File
+	maxLine int
+	loc     *time.Location
+	now     func() time.Time
+
+	isPipe   bool
+	capacity int  // the pipe's capacity, or smallPipe when fd is not a pipe
+	window   int  // how much one read asks for; grows up to capacity
+	noGrow   bool // the kernel refused to enlarge: do not ask on every read
+	lastBusy time.Time
+
+	rateStart time.Time // start of the span in which rateReads reads came
+	rateReads int
+
+	buf   []byte // carry (a partial line) at buf[:carry], then room to read
+	carry int
+	out   []byte // lines with prefixes and markers, when they must be built
+
+	prefix    []byte // "<date>: " for the current chunk
+	prefixSec int64
+	prefixSet bool
+
+	failing  []bool // per destination (files, then Echo)
+	firstErr error
+}
+
+func newPump(fd int, cfg StreamConfig) *pump {
+	p := &pump{fd: fd, cfg: cfg, maxLine: cfg.MaxLine, loc: cfg.Location, now: cfg.Now}
+	if p.maxLine <= 0 {
+		p.maxLine = DefaultMaxLine
+	}
+	if p.loc == nil {
+		p.loc = time.Local
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	for _, f := range cfg.Files {
+		if f != nil {
+			p.files = append(p.files, f)
+		}
+	}
+	p.failing = make([]bool, len(p.files)+1)
+	p.capacity, p.isPipe = pipeSize(fd)
+	if !p.isPipe {
+		p.capacity = smallPipe
+	}
+	p.window = min(minWindow, p.capacity)
+	p.lastBusy = time.Now()
+	return p
+}
+
+func (p *pump) run() error {
+	for {
+		p.ensureRoom()
+		n, err := unix.Read(p.fd, p.buf[p.carry:p.carry+p.window])
+		if p.cfg.stats != nil {
+			p.cfg.stats.reads.Add(1)
+		}
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			// Someone handed us a non-blocking fd: wait like a blocking
+			// read would.
+			if perr := waitReadable(p.fd); perr != nil {
+				p.finish()
+				return errors.Join(perr, p.firstErr)
+			}
+			continue
+		case err != nil:
+			p.finish()
+			return errors.Join(os.NewSyscallError("read", err), p.firstErr)
+		case n == 0:
+			p.finish()
+			return p.firstErr
+		}
+		if p.cfg.stats != nil {
+			p.cfg.stats.bytes.Add(int64(n))
+		}
+		p.frame(p.buf[:p.carry+n])
+		p.adapt(n)
+	}
+}
+
+func waitReadable(fd int) error {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return os.NewSyscallError("poll", err)
+		}
+		return nil
+	}
+}
+
+// ensureRoom makes buf hold the carry plus a full window.
+func (p *pump) ensureRoom() {
+	if need := p.carry + p.window; len(p.buf) < need {
+		// Room for a maximal carry too, so that growing the window does not
+		// reallocate again right after.
+		nb := make([]byte, p.maxLine+p.window)
+		copy(nb, p.buf[:p.carry])
+		p.buf = nb
+	}
+}
+
+// adapt sizes the pipe and the read window after a read of n bytes, and
+// pauses when that pays.
+func (p *pump) adapt(n int) {
+	if n >= p.window && p.window < p.capacity {
+		p.window = min(2*p.window, p.capacity)
+	}
+	if !p.isPipe {
+		return
+	}
+	now := time.Now()
+	if p.capacity < pauseFrom {
+		if !p.noGrow && p.busy(n, now) {
+			p.grow()
+			p.lastBusy = now
+		}
+		return
+	}
+	if n >= p.capacity/2 {
+		p.lastBusy = now
+		return
+	}
+	if now.Sub(p.lastBusy) > idleAfter {
+		p.shrink()
+		return
+	}
+	if p.cfg.stats != nil {
+		p.cfg.stats.pauses.Add(1)
+	}
+	time.Sleep(pause)
+}
+
+// busy reports whether a small pipe has earned a bigger one. A pipe is busy
+// when a read finds it at least half full (the reader fell behind; "full" is
+// not a byte count: a 64 KiB pipe fed 67-byte writes is full at 65,392 bytes,
+// as a write that does not fit in a page's tail takes a new page), or when
+// reads come so often that the reader, woken for nearly every write, spends
+// its CPU on syscalls although it keeps up: then the pipe never fills, and
+// only a big pipe and a pause can batch the lines.
+func (p *pump) busy(n int, now time.Time) bool {
+	if p.window == p.capacity && n >= p.capacity/2 {
+		return true
+	}
+	if now.Sub(p.rateStart) > rateSpan {
+		p.rateStart, p.rateReads = now, 0
+	}
+	p.rateReads++
+	return p.rateReads >= rateReads
+}
+
+func (p *pump) grow() {
+	got, err := setPipeSize(p.fd, bigPipe)
+	if err != nil || got <= p.capacity {
+		// EPERM: the user's pipe budget is spent. Asking again on every
+		// read would only cost syscalls; a shrink re-arms it.
+		p.noGrow = true
+		return
+	}
+	p.capacity, p.window = got, got
+	if p.cfg.stats != nil {
+		p.cfg.stats.grows.Add(1)
+	}
+}
+
+// shrink gives an enlarged pipe that has gone quiet back its default size and
+// drops the big buffers. It fails harmlessly (EBUSY) when the pipe holds more
+// than the smaller size; the next quiet read tries again.
+func (p *pump) shrink() {
+	got, err := setPipeSize(p.fd, smallPipe)
+	if err != nil {
+		return
+	}
+	p.capacity, p.window, p.noGrow = got, min(minWindow, got), false
+	nb := make([]byte, p.maxLine+p.window)
+	copy(nb, p.buf[:p.carry])
+	p.buf, p.out = nb, nil
+	if p.cfg.stats != nil {
+		p.cfg.stats.shrinks.Add(1)
+	}
+}
+
+// frame writes the whole lines of data (the carry followed by what was just
+// read) and keeps the trailing partial line as the next carry.
+func (p *pump) frame(data []byte) {
+	if p.cfg.Date == nil {
+		if end, ok := p.plainEnd(data); ok {
+			// Nothing to add or cut: write the lines straight from buf.
+			p.write(data[:end])
+			p.keep(data[end:])
+			return
+		}
+	}
+	p.stamp()
+	out := p.out[:0]
+	flushAt := p.capacity + p.maxLine
+	pos := 0
+	for {
+		i := bytes.IndexByte(data[pos:], '\n')
+		if i < 0 {
+			break
+		}
+		out = p.appendLine(out, data[pos:pos+i])
+		pos += i + 1
+		if len(out) >= flushAt {
+			// Many tiny lines with long prefixes: bound the buffer.
+			p.write(out)
+			out = out[:0]
+		}
+	}
+	rest := data[pos:]
+	for len(rest) > p.maxLine {
+		cut := utf8Cut(rest, p.maxLine)
+		out = p.appendPiece(out, rest[:cut])
+		rest = rest[cut:]
+	}
+	p.write(out)
+	p.out = out[:0]
+	p.keep(rest)
+}
+
+// plainEnd returns the end of the last whole line of data when no line needs
+// splitting, the common case in which data can be written as it is.
+func (p *pump) plainEnd(data []byte) (int, bool) {
+	pos := 0
+	for {
+		i := bytes.IndexByte(data[pos:], '\n')
+		if i < 0 {
+			break
+		}
+		if i > p.maxLine {
+			return 0, false
+		}
+		pos += i + 1
+	}
+	return pos, len(data)-pos <= p.maxLine
+}
+
+// finish writes the carry at EOF as a line of its own.
+func (p *pump) finish() {
+	if p.carry == 0 {
+		return
+	}
+	p.stamp()
+	out := append(p.out[:0], p.prefix...)
+	out = append(out, p.buf[:p.carry]...)
+	out = append(out, '\n')
+	p.write(out)
+	p.out = out[:0]
+	p.carry = 0
+}
+
+func (p *pump) keep(rest []byte) {
+	p.carry = copy(p.buf, rest)
+}
+
+// appendLine appends one line (without its '\n'), split if it is too long.
+func (p *pump) appendLine(out, line []byte) []byte {
+	for len(line) > p.maxLine {
+		cut := utf8Cut(line, p.maxLine)
+		out = p.appendPiece(out, line[:cut])
+		line = line[cut:]
+	}
+	out = append(out, p.prefix...)
+	out = append(out, line...)
+	return append(out, '\n')
+}
+
+func (p *pump) appendPiece(out, piece []byte) []byte {
+	out = append(out, p.prefix...)
+	out = append(out, piece...)
+	out = append(out, splitMarker...)
+	return append(out, '\n')
+}
+
+// utf8Cut returns where to cut b, which is longer than limit, so that the
+// first part holds at most limit bytes and does not end inside a UTF-8
+// sequence. Bytes that are not UTF-8 are cut at limit.
+func utf8Cut(b []byte, limit int) int {
+	for i := limit; i > 0 && i > limit-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			return i
+		}
+	}
+	return limit
+}
+
+// stamp sets the prefix for the lines of the current chunk. All lines of one
+// read share a time; without a sub-second token it is formatted once a second.
+func (p *pump) stamp() {
+	d := p.cfg.Date
+	if d == nil {
+		return
+	}
+	t := p.now()
+	if !d.subSecond {
+		sec := t.Unix()
+		if p.prefixSet && sec == p.prefixSec {
+			return
+		}
+		p.prefixSec = sec
+	}
+	p.prefix = d.Append(p.prefix[:0], t.In(p.loc))
+	p.prefix = append(p.prefix, ": "...)
+	p.prefixSet = true
+}
+
+func (p *pump) write(b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	for i, f := range p.files {
+		p.report(i, f.Write(b))
+	}
+	if p.cfg.Echo != nil {
+		_, err := p.cfg.Echo.Write(b)
+		p.report(len(p.files), err)
+	}
+}
+
+func (p *pump) report(i int, err error) {
+	if err == nil {
+		p.failing[i] = false
+		return
+	}
+	if p.firstErr == nil {
+		p.firstErr = err
+	}
+	if !p.failing[i] {
+		p.failing[i] = true
+		if p.cfg.OnError != nil {
+			p.cfg.OnError(err)
+		}
+	}
+}

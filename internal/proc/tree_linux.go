@@ -1,0 +1,175 @@
+package proc
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Stat is what tend reads from /proc/<pid>/stat.
+type Stat struct {
+	Pid, PPid, Pgid int
+	State           byte
+	CPUTicks        uint64 // utime + stime, in clock ticks
+	StartTicks      uint64 // start time after boot, in clock ticks: with the pid, an identity
+	RSSPages        int64
+}
+
+// ReadStat parses /proc/<pid>/stat.
+func ReadStat(pid int) (Stat, error) {
+	var buf [1024]byte
+	fd, err := unix.Open("/proc/"+strconv.Itoa(pid)+"/stat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return Stat{}, err
+	}
+	n, err := unix.Read(fd, buf[:])
+	unix.Close(fd)
+	if err != nil {
+		return Stat{}, err
+	}
+	return parseStat(buf[:n])
+}
+
+var errBadStat = errors.New("malformed /proc stat")
+
+func parseStat(b []byte) (Stat, error) {
+	// The command name may hold spaces and parentheses: fields start after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return Stat{}, errBadStat
+	}
+	pid, _ := strconv.Atoi(string(bytes.TrimSpace(b[:bytes.IndexByte(b, '(')])))
+	f := bytes.Fields(b[i+2:])
+	// f[0] is field 3 (state); field N is f[N-3].
+	if len(f) < 22 {
+		return Stat{}, errBadStat
+	}
+	num := func(k int) uint64 { v, _ := strconv.ParseUint(string(f[k-3]), 10, 64); return v }
+	s := Stat{
+		Pid:        pid,
+		State:      f[0][0],
+		PPid:       int(num(4)),
+		Pgid:       int(num(5)),
+		CPUTicks:   num(14) + num(15),
+		StartTicks: num(22),
+	}
+	rss, _ := strconv.ParseInt(string(f[24-3]), 10, 64)
+	s.RSSPages = rss
+	return s, nil
+}
+
+// AllStats reads the stat of every process on the machine.
+func AllStats() []Stat {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil
+	}
+	names, _ := d.Readdirnames(-1)
+	d.Close()
+	out := make([]Stat, 0, len(names))
+	for _, n := range names {
+		if n[0] < '0' || n[0] > '9' {
+			continue
+		}
+		pid, err := strconv.Atoi(n)
+		if err != nil {
+			continue
+		}
+		if s, err := ReadStat(pid); err == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Tree returns the pids of root's process group and of every descendant of root, including
+// those that left the group with setsid (not root itself). It must be taken while root is
+// alive: once root dies its orphans are re-parented and the link is gone.
+func Tree(root, pgid int) []int {
+	stats := AllStats()
+	children := map[int][]int{}
+	seen := map[int]bool{root: true}
+	var out []int
+	for _, s := range stats {
+		children[s.PPid] = append(children[s.PPid], s.Pid)
+		if pgid > 0 && s.Pgid == pgid && !seen[s.Pid] {
+			seen[s.Pid] = true
+			out = append(out, s.Pid)
+		}
+	}
+	queue := []int{root}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+// SignalTree sends sig to the process group pgid and to every pid in extra.
+func SignalTree(pgid int, extra []int, sig unix.Signal) {
+	if pgid > 0 {
+		_ = unix.Kill(-pgid, sig)
+	}
+	for _, p := range extra {
+		_ = unix.Kill(p, sig)
+	}
+}
+
+// Alive reports whether any member of group pgid, or any of the pids, still exists. Zombies in
+// the group are not special-cased: their parent is either a live member (so the group is alive
+// anyway) or us, and our reaper collects them within milliseconds.
+func Alive(pgid int, pids []int) bool {
+	if pgid > 0 && unix.Kill(-pgid, 0) == nil {
+		return true
+	}
+	for _, p := range pids {
+		if s, err := ReadStat(p); err == nil && s.State != 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// WaitGone polls until Alive is false or the deadline passes; it reports whether all are gone.
+func WaitGone(pgid int, pids []int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if !Alive(pgid, pids) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ClockTicks is the kernel's USER_HZ, which is 100 on every Linux that Go supports.
+const ClockTicks = 100
+
+// PageSize is the memory page size.
+var PageSize = int64(os.Getpagesize())
+
+// Orphans returns the live processes re-parented to this process (as subreaper or PID 1) whose
+// pid is not in known: what apps left behind when they died.
+func Orphans(known map[int]bool) []int {
+	self := os.Getpid()
+	var out []int
+	for _, s := range AllStats() {
+		if s.PPid == self && s.State != 'Z' && !known[s.Pid] {
+			out = append(out, s.Pid)
+		}
+	}
+	return out
+}

@@ -1,0 +1,365 @@
+// Package supervisor runs apps: each instance is owned by one goroutine holding its state machine
+// and restart policy; the rest of the daemon reads published, immutable Infos.
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/logs"
+	"github.com/tend-sh/tend/internal/proc"
+	"github.com/tend-sh/tend/internal/state"
+)
+
+// ErrNotFound is returned when a selector matches nothing.
+var ErrNotFound = errors.New("not found")
+
+// Options wire a Supervisor to the daemon.
+type Options struct {
+	Home     string
+	Reaper   *proc.Reaper
+	Log      *slog.Logger
+	EchoOut  io.Writer // foreground mode: apps' lines also go here
+	EchoErr  io.Writer
+	OnChange func() // called after any published change (cheap; the daemon debounces)
+}
+
+// Supervisor owns the apps.
+type Supervisor struct {
+	home    string
+	logDir  string
+	files   *logs.Files
+	reaper  *proc.Reaper
+	log     *slog.Logger
+	echoOut io.Writer
+	echoErr io.Writer
+	onCh    func()
+
+	mu     sync.Mutex
+	apps   []*App // in creation order
+	nextID int
+
+	dateMu sync.Mutex
+	dates  map[string]*logs.DateFormat
+}
+
+// App is a named group of instances sharing one spec.
+type App struct {
+	Name      string
+	instances []*Instance
+}
+
+// New returns an empty supervisor.
+func New(o Options) *Supervisor {
+	return &Supervisor{
+		home: o.Home, logDir: filepath.Join(o.Home, "logs"), files: logs.NewFiles(), reaper: o.Reaper,
+		log: o.Log, echoOut: o.EchoOut, echoErr: o.EchoErr, onCh: o.OnChange,
+		dates: map[string]*logs.DateFormat{},
+	}
+}
+
+func (s *Supervisor) changed() {
+	if s.onCh != nil {
+		s.onCh()
+	}
+}
+
+func (s *Supervisor) dateFormat(layout string) (*logs.DateFormat, error) {
+	if layout == "" {
+		return nil, nil
+	}
+	s.dateMu.Lock()
+	defer s.dateMu.Unlock()
+	if d, ok := s.dates[layout]; ok {
+		return d, nil
+	}
+	d, err := logs.ParseDateFormat(layout)
+	if err != nil {
+		return nil, err
+	}
+	s.dates[layout] = d
+	return d, nil
+}
+
+// List returns the infos of every instance, in id order.
+func (s *Supervisor) List() []*Info {
+	s.mu.Lock()
+	var out []*Info
+	for _, a := range s.apps {
+		for _, in := range a.instances {
+			out = append(out, in.Info())
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b *Info) int { return a.ID - b.ID })
+	return out
+}
+
+// Select returns the instances a PM2 selector names: "all", an id, an app name or a namespace.
+func (s *Supervisor) Select(target string) ([]*Instance, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*Instance
+	switch {
+	case target == "all":
+		for _, a := range s.apps {
+			out = append(out, a.instances...)
+		}
+		return out, nil
+	case config.IsID(target):
+		id, _ := strconv.Atoi(target)
+		for _, a := range s.apps {
+			for _, in := range a.instances {
+				if in.id == id {
+					return []*Instance{in}, nil
+				}
+			}
+		}
+		return nil, fmt.Errorf("%w: no process with id %d (see tend ls)", ErrNotFound, id)
+	}
+	if a := s.findLocked(target); a != nil {
+		return slices.Clone(a.instances), nil
+	}
+	for _, a := range s.apps {
+		if len(a.instances) > 0 && a.instances[0].Info().Spec.Namespace == target {
+			out = append(out, a.instances...)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no app named %q (see tend ls)", ErrNotFound, target)
+	}
+	return out, nil
+}
+
+func (s *Supervisor) findLocked(name string) *App {
+	for _, a := range s.apps {
+		if a.Name == name {
+			return a
+		}
+	}
+	return nil
+}
+
+// Has reports whether an app of that name exists.
+func (s *Supervisor) Has(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.findLocked(name) != nil
+}
+
+// Start starts a new app from spec, or, when an app of that name exists, restarts it with the
+// new spec (PM2: starting a name that runs restarts it). It returns when every instance is
+// online or has failed.
+func (s *Supervisor) Start(spec config.AppSpec) error {
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	if _, err := s.dateFormat(spec.LogDateFormat); err != nil {
+		return fmt.Errorf("%w: app %q: log_date_format: %v", config.ErrInvalid, spec.Name, err)
+	}
+	sp := &spec
+	s.mu.Lock()
+	a := s.findLocked(spec.Name)
+	if a == nil {
+		a = &App{Name: spec.Name}
+		s.apps = append(s.apps, a)
+	}
+	existing := slices.Clone(a.instances)
+	var added []*Instance
+	for i := len(existing); i < spec.Instances; i++ {
+		in := newInstance(s, s.nextID, i, sp, History{})
+		s.nextID++
+		a.instances = append(a.instances, in)
+		added = append(added, in)
+	}
+	var removed []*Instance
+	if len(existing) > spec.Instances {
+		removed = existing[spec.Instances:]
+		existing = existing[:spec.Instances]
+		a.instances = slices.Clone(existing)
+	}
+	s.mu.Unlock()
+	s.changed()
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(existing)+len(added)+len(removed))
+	run := func(i int, f func() error) {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = f() }()
+	}
+	for i, in := range existing {
+		run(i, func() error { return in.do(command{kind: cmdRestart, spec: sp}) })
+	}
+	for i, in := range added {
+		if !spec.Autostart {
+			continue
+		}
+		run(len(existing)+i, func() error { return in.do(command{kind: cmdStart, spec: sp}) })
+	}
+	for i, in := range removed {
+		run(len(existing)+len(added)+i, func() error { return in.do(command{kind: cmdDelete}) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Action is a verb applied to selected instances.
+type Action string
+
+const (
+	ActStart   Action = "start"
+	ActStop    Action = "stop"
+	ActRestart Action = "restart"
+	ActDelete  Action = "delete"
+)
+
+// Do applies an action to every instance target selects, concurrently, and waits for all.
+func (s *Supervisor) Do(act Action, target string) ([]*Instance, error) {
+	ins, err := s.Select(target)
+	if err != nil {
+		return nil, err
+	}
+	// PM2: start of an app that exists is a restart (and counts as one).
+	kind := map[Action]cmdKind{ActStart: cmdRestart, ActStop: cmdStop, ActRestart: cmdRestart, ActDelete: cmdDelete}[act]
+	errs := make([]error, len(ins))
+	var wg sync.WaitGroup
+	for i, in := range ins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = in.do(command{kind: kind})
+		}()
+	}
+	wg.Wait()
+	if act == ActDelete {
+		s.mu.Lock()
+		for _, in := range ins {
+			s.removeLocked(in)
+		}
+		s.mu.Unlock()
+		s.changed()
+	}
+	return ins, errors.Join(errs...)
+}
+
+func (s *Supervisor) removeLocked(in *Instance) {
+	for ai, a := range s.apps {
+		if i := slices.Index(a.instances, in); i >= 0 {
+			a.instances = slices.Delete(a.instances, i, i+1)
+			if len(a.instances) == 0 {
+				s.apps = slices.Delete(s.apps, ai, ai+1)
+			}
+			return
+		}
+	}
+}
+
+// Signal sends sig to the main process of each selected instance.
+func (s *Supervisor) Signal(target string, sig unix.Signal) error {
+	ins, err := s.Select(target)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, in := range ins {
+		errs = append(errs, in.do(command{kind: cmdSignal, sig: sig}))
+	}
+	return errors.Join(errs...)
+}
+
+// Shutdown stops and deletes every app. It reports an error if some process could not be stopped.
+func (s *Supervisor) Shutdown() error {
+	_, err := s.Do(ActDelete, "all")
+	// Descendants that outlived their app (setsid, then the app died) were re-parented to us;
+	// nothing of ours may outlive the daemon that was told to go.
+	if orphans := proc.Orphans(nil); len(orphans) > 0 {
+		for _, o := range orphans {
+			s.log.Warn("stopping a process an app left behind", "pid", o)
+		}
+		proc.SignalTree(0, orphans, unix.SIGTERM)
+		if !proc.WaitGone(0, orphans, time.Second) {
+			proc.SignalTree(0, orphans, unix.SIGKILL)
+		}
+	}
+	return err
+}
+
+// Snapshot is the registry's picture of the supervisor.
+func (s *Supervisor) Snapshot() state.Registry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	reg := state.Registry{NextID: s.nextID}
+	for _, a := range s.apps {
+		if len(a.instances) == 0 {
+			continue
+		}
+		rec := state.App{Spec: *a.instances[0].Info().Spec}
+		for _, in := range a.instances {
+			i := in.Info()
+			rec.Instances = append(rec.Instances, state.Instance{
+				ID: i.ID, Index: i.Index, Status: string(i.Status), Pid: i.Pid, StartTick: i.StartTick,
+				Restarts: i.History.Restarts, Unstable: i.History.Unstable,
+			})
+		}
+		reg.Apps = append(reg.Apps, rec)
+	}
+	return reg
+}
+
+// Restore brings back the apps of a registry left by a daemon that died without being told to:
+// processes of that daemon still running are stopped (a later issue adopts them instead), and
+// the instances that were meant to run are started again with their ids.
+func (s *Supervisor) Restore(reg state.Registry) {
+	var wg sync.WaitGroup
+	for _, a := range reg.Apps {
+		for _, i := range a.Instances {
+			if i.Pid <= 0 {
+				continue
+			}
+			if st, err := proc.ReadStat(i.Pid); err == nil && st.StartTicks == i.StartTick && st.State != 'Z' {
+				s.log.Warn("stopping a process left by the previous daemon", "app", a.Spec.Name, "pid", i.Pid)
+				wg.Add(1)
+				go func() { defer wg.Done(); cleanupGroup(i.Pid, &a.Spec) }()
+			}
+		}
+	}
+	wg.Wait() // the old processes would still hold ports and files
+	s.mu.Lock()
+	s.nextID = max(s.nextID, reg.NextID)
+	var toStart []*Instance
+	for _, ra := range reg.Apps {
+		spec := ra.Spec
+		if spec.Validate() != nil || s.findLocked(spec.Name) != nil {
+			continue
+		}
+		a := &App{Name: spec.Name}
+		for _, ri := range ra.Instances {
+			in := newInstance(s, ri.ID, ri.Index, &spec, History{Restarts: ri.Restarts})
+			s.nextID = max(s.nextID, ri.ID+1)
+			a.instances = append(a.instances, in)
+			switch Status(ri.Status) {
+			case Online, Launching, Waiting, Stopping:
+				toStart = append(toStart, in)
+			}
+		}
+		s.apps = append(s.apps, a)
+	}
+	s.mu.Unlock()
+	for _, in := range toStart {
+		go func() { _ = in.do(command{kind: cmdStart}) }()
+	}
+	s.changed()
+}
+
+// Files gives access to the shared log files (for reopen on SIGUSR2).
+func (s *Supervisor) Files() *logs.Files { return s.files }

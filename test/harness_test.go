@@ -1,0 +1,246 @@
+// Package test holds tend's end-to-end tests: the real binary, a real daemon in a temporary
+// $TEND_HOME, real apps (the testapp binary, node, sleep), real files.
+package test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	tendBin string
+	appBin  string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tend-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	// Built once and without -race: the daemon and the apps are not what -race checks here, and
+	// a race-instrumented daemon would make every test slow on 2 cores.
+	tendBin = filepath.Join(dir, "tend")
+	appBin = filepath.Join(dir, "testapp")
+	for _, b := range [][2]string{{tendBin, "../cmd/tend"}, {appBin, "./testapp"}} {
+		out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b[1], err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// harness is one test's tend world: its own $TEND_HOME and a marker in the environment of
+// every process it starts, by which leftovers are found.
+type harness struct {
+	t    *testing.T
+	home string
+	mark string
+	env  []string
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	// Short, because a unix socket path must fit in 108 bytes.
+	home, err := os.MkdirTemp("", "th")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, home: home, mark: fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())}
+	h.env = append(os.Environ(), "TEND_HOME="+home, "TEND_TEST_MARK="+h.mark)
+	t.Cleanup(h.cleanup)
+	return h
+}
+
+type result struct {
+	out, err string
+	code     int
+}
+
+func (h *harness) run(args ...string) result {
+	h.t.Helper()
+	return h.runEnv(nil, args...)
+}
+
+func (h *harness) runEnv(extra []string, args ...string) result {
+	h.t.Helper()
+	cmd := exec.Command(tendBin, args...)
+	cmd.Env = append(append([]string{}, h.env...), extra...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		h.t.Fatalf("run tend %v: %v", args, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// ok runs tend and fails the test unless it exits 0.
+func (h *harness) ok(args ...string) string {
+	h.t.Helper()
+	r := h.run(args...)
+	if r.code != 0 {
+		h.t.Fatalf("tend %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.out, r.err)
+	}
+	return r.out
+}
+
+type proc struct {
+	Pid   int    `json:"pid"`
+	Name  string `json:"name"`
+	PmID  int    `json:"pm_id"`
+	Monit struct {
+		Memory int64
+		CPU    float64
+	} `json:"monit"`
+	Pm2Env struct {
+		Status           string            `json:"status"`
+		RestartTime      int               `json:"restart_time"`
+		UnstableRestarts int               `json:"unstable_restarts"`
+		PmUptime         int64             `json:"pm_uptime"`
+		CreatedAt        int64             `json:"created_at"`
+		ExecMode         string            `json:"exec_mode"`
+		Instances        int               `json:"instances"`
+		PmOutLogPath     string            `json:"pm_out_log_path"`
+		PmErrLogPath     string            `json:"pm_err_log_path"`
+		PmExecPath       string            `json:"pm_exec_path"`
+		PmCwd            string            `json:"pm_cwd"`
+		Namespace        string            `json:"namespace"`
+		NodeAppInstance  *int              `json:"NODE_APP_INSTANCE"`
+		ExecInterpreter  string            `json:"exec_interpreter"`
+		ExitCode         *int              `json:"exit_code"`
+		Env              map[string]string `json:"env"`
+	} `json:"pm2_env"`
+}
+
+func (h *harness) jlist() []proc {
+	h.t.Helper()
+	out := h.ok("jlist")
+	var ps []proc
+	if err := json.Unmarshal([]byte(out), &ps); err != nil {
+		h.t.Fatalf("jlist is not JSON: %v\n%s", err, out)
+	}
+	return ps
+}
+
+func (h *harness) get(name string) (proc, bool) {
+	h.t.Helper()
+	for _, p := range h.jlist() {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return proc{}, false
+}
+
+// waitFor polls jlist until cond holds for the named app's first instance.
+func (h *harness) waitFor(name string, timeout time.Duration, what string, cond func(proc) bool) proc {
+	h.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last proc
+	for time.Now().Before(deadline) {
+		p, ok := h.get(name)
+		if ok && cond(p) {
+			return p
+		}
+		last = p
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.t.Fatalf("app %q: %s not reached within %s; last: status=%q pid=%d restarts=%d", name, what, timeout, last.Pm2Env.Status, last.Pid, last.Pm2Env.RestartTime)
+	return last
+}
+
+func (h *harness) waitStatus(name, status string) proc {
+	h.t.Helper()
+	return h.waitFor(name, 10*time.Second, "status "+status, func(p proc) bool { return p.Pm2Env.Status == status })
+}
+
+// waitFile polls until the file's content satisfies cond.
+func waitFile(t *testing.T, path string, timeout time.Duration, cond func(string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var data []byte
+	for time.Now().Before(deadline) {
+		data, _ = os.ReadFile(path)
+		if cond(string(data)) {
+			return string(data)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	t.Fatalf("file %s did not reach the expected content within %s; it has %d bytes: %.500s", path, timeout, len(data), data)
+	return ""
+}
+
+// marked lists the live processes whose environment carries this harness's marker.
+func (h *harness) marked() []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	needle := []byte("TEND_TEST_MARK=" + h.mark + "\x00")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil || !bytes.Contains(env, needle) {
+			continue
+		}
+		if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil {
+			if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+				continue
+			}
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+// cleanup stops the daemon and proves that nothing the test started is left.
+func (h *harness) cleanup() {
+	h.run("kill")
+	deadline := time.Now().Add(5 * time.Second)
+	left := h.marked()
+	for len(left) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		left = h.marked()
+	}
+	if len(left) > 0 {
+		var desc []string
+		for _, p := range left {
+			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+			desc = append(desc, fmt.Sprintf("%d %q", p, bytes.ReplaceAll(cmd, []byte{0}, []byte{' '})))
+			syscall.Kill(p, syscall.SIGKILL)
+		}
+		h.t.Errorf("processes left behind: %s", strings.Join(desc, "; "))
+	}
+	if h.t.Failed() {
+		if log, err := os.ReadFile(filepath.Join(h.home, "tend.log")); err == nil {
+			h.t.Logf("tend.log:\n%s", log)
+		}
+	}
+	os.RemoveAll(h.home)
+}
+
+func pidAlive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i > 0 && i+2 < len(stat) && stat[i+2] != 'Z'
+}

@@ -1,0 +1,261 @@
+package test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestStartStopRestartDelete(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	out := h.ok("start", appBin, "--name", "api")
+	if !strings.Contains(out, "api") || !strings.Contains(out, "online") {
+		t.Fatalf("start should print the table with api online:\n%s", out)
+	}
+	p, _ := h.get("api")
+	if p.Pm2Env.Status != "online" || p.Pid <= 0 || !pidAlive(p.Pid) {
+		t.Fatalf("after start: status %q pid %d", p.Pm2Env.Status, p.Pid)
+	}
+	if p.Pm2Env.ExecMode != "fork_mode" || p.Pm2Env.Instances != 1 || p.Pm2Env.PmExecPath != appBin ||
+		p.Pm2Env.Namespace != "default" || p.Pm2Env.NodeAppInstance == nil || p.Pm2Env.ExecInterpreter != "none" ||
+		p.Pm2Env.PmUptime == 0 || p.Pm2Env.CreatedAt == 0 {
+		t.Fatalf("jlist fields wrong: %+v", p.Pm2Env)
+	}
+	if want := filepath.Join(h.home, "logs", "api-out.log"); p.Pm2Env.PmOutLogPath != want {
+		t.Fatalf("out log %q, want %q", p.Pm2Env.PmOutLogPath, want)
+	}
+	if want := filepath.Join(h.home, "logs", "api-error.log"); p.Pm2Env.PmErrLogPath != want {
+		t.Fatalf("err log %q, want %q", p.Pm2Env.PmErrLogPath, want)
+	}
+	old := p.Pid
+
+	h.ok("stop", "api")
+	p, _ = h.get("api")
+	if p.Pm2Env.Status != "stopped" || p.Pid != 0 || pidAlive(old) {
+		t.Fatalf("after stop: status %q pid %d, old pid alive %v", p.Pm2Env.Status, p.Pid, pidAlive(old))
+	}
+
+	h.ok("start", "api") // by name: starts the stopped app
+	p = h.waitStatus("api", "online")
+	if p.Pid == old {
+		t.Fatal("start by name did not start a new process")
+	}
+
+	h.ok("restart", "0") // by id
+	p2, _ := h.get("api")
+	if p2.Pid == p.Pid || p2.Pm2Env.RestartTime != 2 || p2.Pm2Env.Status != "online" {
+		t.Fatalf("after restart: pid %d (was %d), restarts %d, status %q", p2.Pid, p.Pid, p2.Pm2Env.RestartTime, p2.Pm2Env.Status)
+	}
+
+	h.ok("start", appBin, "--name", "api", "-s") // a name that runs: restarted
+	p3, _ := h.get("api")
+	if p3.Pid == p2.Pid || p3.PmID != p2.PmID {
+		t.Fatalf("start of a running name should restart it in place: pid %d→%d id %d→%d", p2.Pid, p3.Pid, p2.PmID, p3.PmID)
+	}
+
+	h.ok("delete", "api")
+	if _, ok := h.get("api"); ok || pidAlive(p3.Pid) {
+		t.Fatal("delete left the app in the list or its process alive")
+	}
+}
+
+func TestEnvironment(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	r := h.runEnv([]string{"PORT=3123"}, "start", appBin, "--name", "envy", "-s", "--", "-print-env", "PORT,pm_id,name,NODE_APP_INSTANCE")
+	if r.code != 0 {
+		t.Fatalf("start: %s", r.err)
+	}
+	p, _ := h.get("envy")
+	waitFile(t, p.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool {
+		return strings.Contains(s, "PORT=3123 (set=true)") && strings.Contains(s, "pm_id=0 (set=true)") &&
+			strings.Contains(s, "name=envy (set=true)") && strings.Contains(s, "NODE_APP_INSTANCE=0 (set=true)")
+	})
+}
+
+func TestStdinIsAPipe(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "fd.sh")
+	os.WriteFile(script, []byte("readlink /proc/self/fd/0\nexec sleep 30\n"), 0o644)
+	h.ok("start", script, "-s")
+	p, _ := h.get("fd")
+	waitFile(t, p.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.HasPrefix(s, "pipe:") })
+}
+
+func TestCrashLoopEndsErrored(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("start", appBin, "--name", "crash", "--max-restarts", "3", "-s", "--", "-exit-after", "20ms", "-code", "3")
+	p := h.waitStatus("crash", "errored")
+	if p.Pm2Env.RestartTime != 2 || p.Pid != 0 || p.Pm2Env.ExitCode == nil || *p.Pm2Env.ExitCode != 3 {
+		t.Fatalf("errored app: restarts %d (want 2), pid %d, exit code %v", p.Pm2Env.RestartTime, p.Pid, p.Pm2Env.ExitCode)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if q, _ := h.get("crash"); q.Pm2Env.Status != "errored" || q.Pm2Env.RestartTime != 2 {
+		t.Fatalf("an errored app must not be restarted: %+v", q.Pm2Env)
+	}
+}
+
+func TestAutorestartAndStopExitCodes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("start", appBin, "--name", "once", "--no-autorestart", "-s", "--", "-exit-after", "50ms")
+	h.ok("start", appBin, "--name", "coded", "--stop-exit-codes", "7", "-s", "--", "-exit-after", "50ms", "-code", "7")
+	h.ok("start", appBin, "--name", "again", "--min-uptime", "10ms", "--restart-delay", "100", "-s", "--", "-exit-after", "50ms")
+	for _, n := range []string{"once", "coded"} {
+		p := h.waitStatus(n, "stopped")
+		if p.Pm2Env.RestartTime != 0 {
+			t.Fatalf("%s restarted %d times", n, p.Pm2Env.RestartTime)
+		}
+	}
+	h.waitFor("again", 10*time.Second, "3 restarts", func(p proc) bool { return p.Pm2Env.RestartTime >= 3 })
+}
+
+func TestStopKillsWholeTree(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	// The grandchild calls setsid, so a process-group kill alone would miss it; the app ignores
+	// SIGINT, so only SIGKILL after kill_timeout ends it.
+	h.ok("start", appBin, "--name", "tree", "--kill-timeout", "300", "-s", "--", "-grandchild", "-ignore", "INT")
+	p, _ := h.get("tree")
+	out := waitFile(t, p.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, "child=") })
+	gc, _ := strconv.Atoi(regexp.MustCompile(`child=(\d+)`).FindStringSubmatch(out)[1])
+	if !pidAlive(gc) {
+		t.Fatal("grandchild not running")
+	}
+	start := time.Now()
+	h.ok("stop", "tree", "-s")
+	took := time.Since(start)
+	if pidAlive(p.Pid) || pidAlive(gc) {
+		t.Fatalf("after stop: app alive %v, setsid grandchild alive %v", pidAlive(p.Pid), pidAlive(gc))
+	}
+	if took < 300*time.Millisecond {
+		t.Fatalf("stop returned after %s, before kill_timeout: SIGINT should have been ignored", took)
+	}
+}
+
+func TestGracefulStopSignal(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("start", appBin, "--name", "polite", "--kill-signal", "SIGTERM", "-s", "--", "-on-signal", "bye", "-ignore", "INT")
+	p, _ := h.get("polite")
+	h.ok("stop", "polite", "-s")
+	waitFile(t, p.Pm2Env.PmOutLogPath, 2*time.Second, func(s string) bool { return strings.Contains(s, "bye\n") })
+	q, _ := h.get("polite")
+	if q.Pm2Env.ExitCode == nil || *q.Pm2Env.ExitCode != 0 {
+		t.Fatalf("a graceful stop should end with exit code 0, got %v", q.Pm2Env.ExitCode)
+	}
+}
+
+func TestSendSignalAndPid(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("start", appBin, "--name", "sig", "-s", "--", "-on-signal", "got it")
+	p, _ := h.get("sig")
+	if got := strings.TrimSpace(h.ok("pid", "sig")); got != strconv.Itoa(p.Pid) {
+		t.Fatalf("pid printed %q, want %d", got, p.Pid)
+	}
+	h.ok("sendSignal", "SIGTERM", "sig")
+	waitFile(t, p.Pm2Env.PmOutLogPath, 2*time.Second, func(s string) bool { return strings.Contains(s, "got it") })
+	h.waitFor("sig", 5*time.Second, "a restart", func(q proc) bool { return q.Pm2Env.RestartTime == 1 && q.Pm2Env.Status == "online" })
+}
+
+func TestCommandLineAndPathLookup(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("start", "sleep 30", "--name", "shell", "-s")
+	h.ok("start", "sleep", "--name", "onpath", "-s", "--", "30")
+	for _, n := range []string{"shell", "onpath"} {
+		p := h.waitStatus(n, "online")
+		if n == "shell" && p.Pm2Env.ExecInterpreter != "bash" {
+			t.Fatalf("a command line should run through bash, got %q", p.Pm2Env.ExecInterpreter)
+		}
+	}
+}
+
+func TestKillEmptiesAndNextDaemonIsEmpty(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("start", appBin, "--name", "k", "-s")
+	p, _ := h.get("k")
+	pidBefore, _ := os.ReadFile(filepath.Join(h.home, "daemon.pid"))
+	h.ok("kill")
+	if pidAlive(p.Pid) {
+		t.Fatal("kill left the app running")
+	}
+	if _, err := os.Stat(filepath.Join(h.home, "tend.sock")); err == nil {
+		t.Fatal("kill left the socket")
+	}
+	if ps := h.jlist(); len(ps) != 0 {
+		t.Fatalf("the daemon after kill should be empty, has %d", len(ps))
+	}
+	pidAfter, _ := os.ReadFile(filepath.Join(h.home, "daemon.pid"))
+	if string(pidBefore) == string(pidAfter) {
+		t.Fatal("no new daemon after kill")
+	}
+}
+
+func TestDaemonCrashRestoresApps(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("start", appBin, "--name", "survivor", "-s")
+	h.ok("start", appBin, "--name", "resting", "-s")
+	h.ok("stop", "resting", "-s")
+	p, _ := h.get("survivor")
+	data, _ := os.ReadFile(filepath.Join(h.home, "daemon.pid"))
+	dpid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	time.Sleep(200 * time.Millisecond) // the registry is written in batches
+	syscall.Kill(dpid, syscall.SIGKILL)
+	for pidAlive(dpid) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	q := h.waitStatus("survivor", "online")
+	if q.PmID != p.PmID || q.Pid == p.Pid {
+		t.Fatalf("restored app: id %d (was %d), pid %d (was %d)", q.PmID, p.PmID, q.Pid, p.Pid)
+	}
+	if r, _ := h.get("resting"); r.Pm2Env.Status != "stopped" {
+		t.Fatalf("a stopped app must stay stopped after a daemon crash, got %q", r.Pm2Env.Status)
+	}
+	if pidAlive(p.Pid) {
+		t.Fatal("the old daemon's app process is still running beside its replacement")
+	}
+}
+
+func TestEcosystemJSON(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	dir := t.TempDir()
+	cfg := `{"apps": [
+	  {"name": "one", "script": "` + appBin + `", "args": "-print-env GREETING", "env": {"GREETING": "hi"}},
+	  {"name": "two", "script": "` + appBin + `", "args": ["-print-env", "NODE_APP_INSTANCE"], "instances": 2, "cwd": "` + dir + `"}
+	]}`
+	path := filepath.Join(dir, "apps.json")
+	os.WriteFile(path, []byte(cfg), 0o644)
+	h.ok("start", path, "-s")
+	ps := h.jlist()
+	if len(ps) != 3 {
+		t.Fatalf("want 3 instances, got %d", len(ps))
+	}
+	one, _ := h.get("one")
+	waitFile(t, one.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, "GREETING=hi") })
+	seen := map[int]bool{}
+	for _, p := range ps {
+		if p.Name == "two" {
+			seen[*p.Pm2Env.NodeAppInstance] = true
+			if p.Pm2Env.ExecMode != "fork_mode" || p.Pm2Env.Instances != 2 {
+				t.Fatalf("two: mode %s instances %d", p.Pm2Env.ExecMode, p.Pm2Env.Instances)
+			}
+		}
+	}
+	if !seen[0] || !seen[1] {
+		t.Fatalf("instances of two should be 0 and 1: %v", seen)
+	}
+}

@@ -1,0 +1,91 @@
+// Command testapp plays a managed app in tend's tests: it crashes, ignores signals, floods
+// stdout, spawns grandchildren that escape the process group, and reports what it saw.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	var (
+		exitAfter   = flag.Duration("exit-after", 0, "exit after this long (0 = run until signalled)")
+		exitCode    = flag.Int("code", 0, "exit code when -exit-after passes")
+		ignore      = flag.String("ignore", "", "comma-separated signals to ignore (INT,TERM)")
+		flood       = flag.Int("flood", 0, "print this many numbered lines, then keep running")
+		stderrLines = flag.Int("stderr", 0, "print this many numbered lines to stderr")
+		grandchild  = flag.Bool("grandchild", false, "start a child that calls setsid and sleeps, and print its pid")
+		child       = flag.Bool("child", false, "start a child in our process group and print its pid")
+		printEnv    = flag.String("print-env", "", "comma-separated variables to print as KEY=VALUE")
+		pidFile     = flag.String("pidfile", "", "write our pid here")
+		sleepMode   = flag.Bool("sleep", false, "internal: just sleep (used as a grandchild)")
+		onSignal    = flag.String("on-signal", "", "print this line when a signal arrives, then exit 0")
+	)
+	flag.Parse()
+	if *sleepMode {
+		time.Sleep(time.Hour)
+		return
+	}
+	for _, s := range strings.Split(*ignore, ",") {
+		switch s {
+		case "INT":
+			signal.Ignore(syscall.SIGINT)
+		case "TERM":
+			signal.Ignore(syscall.SIGTERM)
+		}
+	}
+	if *onSignal != "" {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
+		go func() {
+			<-c
+			fmt.Println(*onSignal)
+			os.Exit(0)
+		}()
+	}
+	if *pidFile != "" {
+		os.WriteFile(*pidFile, []byte(fmt.Sprint(os.Getpid())), 0o644)
+	}
+	for _, k := range strings.Split(*printEnv, ",") {
+		if k != "" {
+			v, ok := os.LookupEnv(k)
+			fmt.Printf("%s=%s (set=%v)\n", k, v, ok)
+		}
+	}
+	if *grandchild || *child {
+		cmd := exec.Command(os.Args[0], "-sleep")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: *grandchild}
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, "spawn:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("child=%d\n", cmd.Process.Pid)
+	}
+	if *flood > 0 {
+		w := make([]byte, 0, 1<<16)
+		for i := 0; i < *flood; i++ {
+			w = fmt.Appendf(w, "line %07d %s\n", i, strings.Repeat("x", 50))
+			if len(w) > 60000 {
+				os.Stdout.Write(w)
+				w = w[:0]
+			}
+		}
+		os.Stdout.Write(w)
+	}
+	for i := 0; i < *stderrLines; i++ {
+		fmt.Fprintf(os.Stderr, "err %d\n", i)
+	}
+	if *exitAfter > 0 {
+		time.Sleep(*exitAfter)
+		os.Exit(*exitCode)
+	}
+	for {
+		time.Sleep(time.Hour)
+	}
+}
