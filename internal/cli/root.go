@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -53,6 +54,9 @@ type Env struct {
 func (e *Env) Client() *client.Client {
 	if e.client == nil {
 		e.client = client.New(e.Home, Version, e.IO.Err)
+		if d, err := time.ParseDuration(os.Getenv("TEND_TIMEOUT")); err == nil && d > 0 {
+			e.client.Timeout = d
+		}
 	}
 	return e.client
 }

@@ -24,6 +24,10 @@ func (d *daemon) routes() http.Handler {
 	mux.HandleFunc("POST "+api.PathSignal, d.signal)
 	mux.HandleFunc("POST "+api.PathKill, d.kill)
 	mux.HandleFunc("POST "+api.PathReopen, d.reopen)
+	if os.Getenv("TEND_TEST_PANIC") == "1" {
+		// Lets the tests prove that a bug in one request does not take the daemon down.
+		mux.HandleFunc("POST /v1/debug/panic", func(http.ResponseWriter, *http.Request) { panic("test panic") })
+	}
 	return d.guard(mux)
 }
 
@@ -58,7 +62,7 @@ func writeErr(w http.ResponseWriter, status int, kind, msg string) {
 func fail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, supervisor.ErrNotFound):
-		writeErr(w, http.StatusNotFound, api.KindNotFound, err.Error())
+		writeErr(w, http.StatusNotFound, api.KindNotFound, strings.ReplaceAll(err.Error(), supervisor.ErrNotFound.Error()+": ", ""))
 	case errors.Is(err, config.ErrInvalid):
 		writeErr(w, http.StatusBadRequest, api.KindInvalid, strings.TrimPrefix(err.Error(), config.ErrInvalid.Error()+": "))
 	default:
@@ -200,4 +204,3 @@ func (d *daemon) reopen(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, api.ActionResult{})
 }
-

@@ -33,9 +33,6 @@ const (
 	// not one read per line; at 100 MB/s it lets in 200 KB, a fifth of
 	// bigPipe, so the app never waits for room.
 	pause = 2 * time.Millisecond
-	// idleAfter is how long an enlarged pipe may go without a busy read
-	// before it is shrunk, which returns its pages to the per-user budget.
-	idleAfter = 30 * time.Second
 	// minWindow is the first read size; the window doubles while reads fill
 	// it, so that an idle stream holds little memory.
 	minWindow = 16 << 10
@@ -44,6 +41,11 @@ const (
 	rateReads = 250
 	rateSpan  = 100 * time.Millisecond
 )
+
+// idleAfter is how long an enlarged pipe may go without a busy read before it
+// is shrunk, which returns its pages to the per-user budget. A variable for
+// tests.
+var idleAfter = 30 * time.Second
 
 // StreamConfig says where Pump writes the lines of one stream.
 type StreamConfig struct {
@@ -105,10 +107,12 @@ type pump struct {
 	now     func() time.Time
 
 	isPipe   bool
-	capacity int  // the pipe's capacity, or smallPipe when fd is not a pipe
-	window   int  // how much one read asks for; grows up to capacity
-	noGrow   bool // the kernel refused to enlarge: do not ask on every read
-	lastBusy time.Time
+	capacity int       // the pipe's capacity, or smallPipe when fd is not a pipe
+	window   int       // how much one read asks for; grows up to capacity
+	grown    bool      // by Pump, which then also shrinks it back
+	lastBusy time.Time // of the last read that justified a big pipe
+
+	noGrowUntil time.Time // the kernel refused to enlarge: wait before asking again
 
 	rateStart time.Time // start of the span in which rateReads reads came
 	rateReads int
@@ -153,6 +157,9 @@ func newPump(fd int, cfg StreamConfig) *pump {
 
 func (p *pump) run() error {
 	for {
+		if p.grown && !p.awaitData() {
+			p.shrink()
+		}
 		p.ensureRoom()
 		n, err := unix.Read(p.fd, p.buf[p.carry:p.carry+p.window])
 		if p.cfg.stats != nil {
@@ -164,7 +171,7 @@ func (p *pump) run() error {
 		case err == unix.EAGAIN:
 			// Someone handed us a non-blocking fd: wait like a blocking
 			// read would.
-			if perr := waitReadable(p.fd); perr != nil {
+			if _, perr := poll(p.fd, -1); perr != nil {
 				p.finish()
 				return errors.Join(perr, p.firstErr)
 			}
@@ -184,18 +191,36 @@ func (p *pump) run() error {
 	}
 }
 
-func waitReadable(fd int) error {
+// poll waits up to timeout (forever if negative) for fd to be readable.
+func poll(fd int, timeout time.Duration) (ready bool, err error) {
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	ms := -1
+	if timeout >= 0 {
+		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+	}
 	for {
-		_, err := unix.Poll(fds, -1)
+		n, err := unix.Poll(fds, ms)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return os.NewSyscallError("poll", err)
+			return false, os.NewSyscallError("poll", err)
 		}
-		return nil
+		return n > 0, nil
 	}
+}
+
+// awaitData waits for an enlarged pipe to become readable, and reports false
+// when the pipe has been quiet for idleAfter, so that an app that floods at
+// start and then goes silent does not hold its share of the budget for ever.
+func (p *pump) awaitData() bool {
+	wait := idleAfter - time.Since(p.lastBusy)
+	if wait <= 0 {
+		return false
+	}
+	ready, err := poll(p.fd, wait)
+	// On a poll error, the read that follows reports what is wrong.
+	return ready || err != nil
 }
 
 // ensureRoom makes buf hold the carry plus a full window.
@@ -220,18 +245,17 @@ func (p *pump) adapt(n int) {
 	}
 	now := time.Now()
 	if p.capacity < pauseFrom {
-		if !p.noGrow && p.busy(n, now) {
-			p.grow()
-			p.lastBusy = now
+		if now.After(p.noGrowUntil) && p.busy(n, now) {
+			p.grow(now)
 		}
 		return
 	}
-	if n >= p.capacity/2 {
+	if n >= minWindow {
+		// Still a stream worth a big pipe: at least 8 MB/s with the pause.
 		p.lastBusy = now
-		return
 	}
-	if now.Sub(p.lastBusy) > idleAfter {
-		p.shrink()
+	if n >= p.capacity/2 {
+		// The pipe is filling faster than a pause would allow for.
 		return
 	}
 	if p.cfg.stats != nil {
@@ -258,15 +282,15 @@ func (p *pump) busy(n int, now time.Time) bool {
 	return p.rateReads >= rateReads
 }
 
-func (p *pump) grow() {
+func (p *pump) grow(now time.Time) {
 	got, err := setPipeSize(p.fd, bigPipe)
 	if err != nil || got <= p.capacity {
-		// EPERM: the user's pipe budget is spent. Asking again on every
-		// read would only cost syscalls; a shrink re-arms it.
-		p.noGrow = true
+		// EPERM: the user's pipe budget is spent, or pipe-max-size is
+		// lower. Asking on every read would only cost syscalls.
+		p.noGrowUntil = now.Add(idleAfter)
 		return
 	}
-	p.capacity, p.window = got, got
+	p.capacity, p.window, p.lastBusy, p.grown = got, got, now, true
 	if p.cfg.stats != nil {
 		p.cfg.stats.grows.Add(1)
 	}
@@ -274,13 +298,14 @@ func (p *pump) grow() {
 
 // shrink gives an enlarged pipe that has gone quiet back its default size and
 // drops the big buffers. It fails harmlessly (EBUSY) when the pipe holds more
-// than the smaller size; the next quiet read tries again.
+// than the smaller size; then it is tried again after another idleAfter.
 func (p *pump) shrink() {
+	p.lastBusy = time.Now()
 	got, err := setPipeSize(p.fd, smallPipe)
 	if err != nil {
 		return
 	}
-	p.capacity, p.window, p.noGrow = got, min(minWindow, got), false
+	p.capacity, p.window, p.grown = got, min(minWindow, got), false
 	nb := make([]byte, p.maxLine+p.window)
 	copy(nb, p.buf[:p.carry])
 	p.buf, p.out = nb, nil
@@ -302,7 +327,7 @@ func (p *pump) frame(data []byte) {
 	}
 	p.stamp()
 	out := p.out[:0]
-	flushAt := p.capacity + p.maxLine
+	flushAt := 2 * (p.capacity + p.maxLine)
 	pos := 0
 	for {
 		i := bytes.IndexByte(data[pos:], '\n')

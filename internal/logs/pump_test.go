@@ -587,3 +587,55 @@ func BenchmarkPump(b *testing.B) {
 		})
 	}
 }
+
+func TestPumpShrinksIdlePipe(t *testing.T) {
+	if _, ok := pipeSize(newTestPipe(t).r); !ok {
+		t.Skip("F_GETPIPE_SZ not supported")
+	}
+	defer func(d time.Duration) { idleAfter = d }(idleAfter)
+	idleAfter = 200 * time.Millisecond
+
+	p := newTestPipe(t)
+	path := filepath.Join(t.TempDir(), "out.log")
+	f, err := NewFiles().Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stats := &pumpStats{}
+	done := make(chan error, 1)
+	go func() { done <- Pump(p.r, StreamConfig{Files: []*File{f}, stats: stats}) }()
+
+	burst := joinLines(testLines(100000, "burst"))
+	for b := burst; len(b) > 0; b = b[min(67, len(b)):] {
+		if err := writeAll(p.w, b[:min(67, len(b))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if stats.grows.Load() == 0 {
+		t.Skip("pipe not enlarged (per-user pipe budget spent?)")
+	}
+	// Silence: the pump, blocked waiting for data, must give the pages back.
+	deadline := time.Now().Add(5 * time.Second)
+	for stats.shrinks.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if stats.shrinks.Load() == 0 {
+		t.Fatal("idle pipe not shrunk")
+	}
+	if size, _ := pipeSize(p.r); size > smallPipe {
+		t.Errorf("pipe holds %d bytes of buffer after going idle", size)
+	}
+	tail := []byte("after the silence\n")
+	if err := writeAll(p.w, tail); err != nil {
+		t.Fatal(err)
+	}
+	p.closeW()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if !bytes.Equal(b, append(burst, tail...)) {
+		t.Fatal("lines lost across the shrink")
+	}
+}

@@ -62,9 +62,16 @@ func (s *Sampler) Sample(pids []int) {
 	s.mu.Unlock()
 }
 
-// Get returns the latest figures for pid (zero if never sampled).
+// Get returns the latest figures for pid. A pid not sampled yet (started since the last tick)
+// gets its memory read now; its CPU share needs two samples.
 func (s *Sampler) Get(pid int) Usage {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.vals[pid]
+	u, ok := s.vals[pid]
+	s.mu.Unlock()
+	if !ok && pid > 0 {
+		if st, err := proc.ReadStat(pid); err == nil {
+			u.Memory = st.RSSPages * proc.PageSize
+		}
+	}
+	return u
 }

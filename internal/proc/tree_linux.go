@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -62,15 +63,39 @@ func parseStat(b []byte) (Stat, error) {
 	return s, nil
 }
 
-// AllStats reads the stat of every process on the machine.
+var snap struct {
+	sync.Mutex
+	at    time.Time
+	stats []Stat
+}
+
+// snapshotTTL lets concurrent callers (a `stop all` of 200 apps) share one scan of /proc instead
+// of each reading every process.
+const snapshotTTL = 10 * time.Millisecond
+
+// AllStats reads the stat of every process on the machine. The result is shared and must not be
+// modified.
 func AllStats() []Stat {
+	snap.Lock()
+	defer snap.Unlock()
+	if time.Since(snap.at) < snapshotTTL {
+		return snap.stats
+	}
+	snap.stats = readAllStats(snap.stats[:0:0])
+	snap.at = time.Now()
+	return snap.stats
+}
+
+func readAllStats(out []Stat) []Stat {
 	d, err := os.Open("/proc")
 	if err != nil {
 		return nil
 	}
 	names, _ := d.Readdirnames(-1)
 	d.Close()
-	out := make([]Stat, 0, len(names))
+	if cap(out) < len(names) {
+		out = make([]Stat, 0, len(names))
+	}
 	for _, n := range names {
 		if n[0] < '0' || n[0] > '9' {
 			continue

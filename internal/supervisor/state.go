@@ -50,8 +50,8 @@ type Outcome int
 
 const (
 	Restart Outcome = iota
-	Stop           // not restarted: autorestart off, or a stop exit code
-	Give           // too many unstable restarts: errored
+	Stop            // not restarted: autorestart off, or a stop exit code
+	Give            // too many unstable restarts: errored
 )
 
 // Decision is the policy's answer.

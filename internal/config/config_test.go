@@ -1,0 +1,165 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseValues(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want time.Duration
+		bad  bool
+	}{{"1600", 1600 * time.Millisecond, false}, {"10s", 10 * time.Second, false}, {"5m", 5 * time.Minute, false},
+		{"250ms", 250 * time.Millisecond, false}, {"-5", 0, true}, {"abc", 0, true}, {"", 0, true}} {
+		got, err := ParseDuration(tt.in)
+		if (err != nil) != tt.bad || got != tt.want {
+			t.Errorf("ParseDuration(%q) = %v, %v", tt.in, got, err)
+		}
+	}
+	cpus := CPUCount()
+	for _, tt := range []struct {
+		in   string
+		want int
+		bad  bool
+	}{{"4", 4, false}, {"max", cpus, false}, {"0", cpus, false}, {"-1", max(cpus-1, 1), false},
+		{"abc", 0, true}, {"1.5", 0, true}, {"-99", 0, true}, {"many", 0, true}} {
+		got, err := ParseInstances(tt.in)
+		if (err != nil) != tt.bad || got != tt.want {
+			t.Errorf("ParseInstances(%q) = %v, %v", tt.in, got, err)
+		}
+	}
+	for _, s := range []string{"SIGINT", "INT", "int", "2", "SIGUSR2"} {
+		if _, err := ParseSignal(s); err != nil {
+			t.Errorf("ParseSignal(%q): %v", s, err)
+		}
+	}
+	for _, s := range []string{"SIGNOPE", "0", "99", ""} {
+		if _, err := ParseSignal(s); err == nil {
+			t.Errorf("ParseSignal(%q) should fail", s)
+		}
+	}
+	if got := SplitArgs(`-a "b c" 'd e' f`); !reflect.DeepEqual(got, []string{"-a", "b c", "d e", "f"}) {
+		t.Errorf("SplitArgs = %q", got)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte("#!/bin/sh\n"), mode)
+		return p
+	}
+	write("app.js", 0o644)
+	write("app.py", 0o644)
+	write("run.sh", 0o644)
+	write("bin", 0o755)
+	write("noexec", 0o644)
+	write("app.ts", 0o644)
+	path := os.Getenv("PATH")
+	resolve := func(script, interp string) (AppSpec, error) {
+		s := Defaults()
+		s.Script, s.Interpreter = script, interp
+		s.Env = map[string]string{"PATH": path}
+		err := Resolve(&s, dir)
+		return s, err
+	}
+	for _, tt := range []struct{ script, label, name string }{
+		{"app.js", "node", "app"}, {"app.py", "python3", "app"}, {"run.sh", "bash", "run"}, {"bin", "none", "bin"},
+	} {
+		s, err := resolve(tt.script, "")
+		if err != nil || s.InterpreterLabel != tt.label || s.Name != tt.name || s.Script != filepath.Join(dir, tt.script) {
+			t.Errorf("%s: label %q name %q script %q err %v", tt.script, s.InterpreterLabel, s.Name, s.Script, err)
+		}
+	}
+	if s, _ := resolve("app.js", ""); !s.NodeIPC {
+		t.Error("node apps get the IPC channel")
+	}
+	if s, _ := resolve("app.py", ""); s.Env["PYTHONUNBUFFERED"] != "1" {
+		t.Error("python apps run unbuffered")
+	}
+	if s, err := resolve("npm run start", ""); err != nil || !s.ScriptIsCommand || s.Name != "npm" ||
+		!reflect.DeepEqual(s.Command()[1:], []string{"-c", "npm run start"}) {
+		t.Errorf("command line: %+v %v", s.Command(), err)
+	}
+	if s, err := resolve("sleep", ""); err != nil || !strings.HasSuffix(s.Script, "/sleep") || s.InterpreterLabel != "none" {
+		t.Errorf("command on PATH: %q %v", s.Script, err)
+	}
+	if s, err := resolve("bin", "none"); err != nil || s.Command()[0] != filepath.Join(dir, "bin") {
+		t.Errorf("interpreter none: %v %v", s.Command(), err)
+	}
+	for _, tt := range []struct{ script, interp, msg string }{
+		{"missing.js", "", "script not found: " + filepath.Join(dir, "missing.js")},
+		{"noexec", "", "is not executable; chmod +x it or pass --interpreter"},
+		{"app.js", "no-such-interpreter", `interpreter "no-such-interpreter"`},
+		{".", "", "is a directory"},
+	} {
+		_, err := resolve(tt.script, tt.interp)
+		if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("%s: error %v, want one containing %q", tt.script, err, tt.msg)
+		}
+	}
+	s := Defaults()
+	s.Script, s.Env = "app.ts", map[string]string{"PATH": "/nonexistent"}
+	if err := Resolve(&s, dir); err == nil || !strings.Contains(err.Error(), "bun") {
+		t.Errorf("a .ts file without bun should name bun: %v", err)
+	}
+	s = Defaults()
+	s.Script, s.Instances, s.ExecMode, s.Env = "app.js", 2, "", map[string]string{"PATH": path}
+	if err := Resolve(&s, dir); err != nil || s.ExecMode != ClusterMode {
+		t.Errorf("-i with node means cluster mode: %v %v", s.ExecMode, err)
+	}
+}
+
+func TestValidName(t *testing.T) {
+	for _, n := range []string{"", "all", "12", "a/b", "a\nb"} {
+		if ValidName(n) == nil {
+			t.Errorf("name %q should be refused", n)
+		}
+	}
+	for _, n := range []string{"api", "api-2", "web.v2"} {
+		if err := ValidName(n); err != nil {
+			t.Errorf("name %q: %v", n, err)
+		}
+	}
+}
+
+func TestParseApps(t *testing.T) {
+	dir := t.TempDir()
+	specs, err := ParseApps([]byte(`{"apps": [
+		{"name": "a", "script": "a.js", "args": "--x 1", "env": {"N": 1, "O": {"k": true}}, "instances": "max", "kill_timeout": 3000, "min_uptime": "10s"},
+		{"script": "b.py", "args": ["--y", 2], "cwd": "sub", "exec_mode": "fork", "autorestart": false, "out_file": "/dev/null", "port": 8080}
+	]}`), filepath.Join(dir, "apps.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := specs[0], specs[1]
+	if a.Name != "a" || !reflect.DeepEqual(a.Args, []string{"--x", "1"}) || a.Env["N"] != "1" || a.Env["O"] != `{"k":true}` ||
+		a.Instances != CPUCount() || a.ExecMode != "" || a.KillTimeout != 3*time.Second || a.MinUptime != 10*time.Second || a.Cwd != dir {
+		t.Errorf("app a: %+v", a)
+	}
+	if !reflect.DeepEqual(b.Args, []string{"--y", "2"}) || b.Cwd != filepath.Join(dir, "sub") || b.ExecMode != ForkMode ||
+		b.Autorestart || b.OutFile != "/dev/null" || b.Env["PORT"] != "8080" {
+		t.Errorf("app b: %+v", b)
+	}
+	for _, bad := range []string{`{`, `{"apps": []}`, `{"apps": [{"name": "x"}]}`, `{"apps": [{"script": 1, "env": 3}]}`,
+		`{"apps": [{"script": "a", "instances": "lots"}]}`, `{"apps": [{"script": "a", "autorestart": "yes"}]}`} {
+		if _, err := ParseApps([]byte(bad), "x.json"); err == nil || !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: want an invalid error, got %v", bad, err)
+		}
+	}
+}
+
+func TestIsConfigFile(t *testing.T) {
+	for f, want := range map[string]bool{"ecosystem.config.js": true, "apps.json": true, "x.config.mjs": true, "app.js": false, "ecosystem.js": false} {
+		if IsConfigFile(f) != want {
+			t.Errorf("IsConfigFile(%q) != %v", f, want)
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package supervisor
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tend-sh/tend/internal/config"
+)
+
+func TestDecide(t *testing.T) {
+	base := config.Defaults()
+	short, long := 10*time.Millisecond, 5*time.Second
+	tests := []struct {
+		name    string
+		edit    func(*config.AppSpec)
+		hist    History
+		uptime  time.Duration
+		code    int
+		want    Outcome
+		delay   time.Duration
+		newHist History
+	}{
+		{"stable exit restarts at once", nil, History{}, long, 1, Restart, 0, History{Restarts: 1}},
+		{"unstable exit counts", nil, History{Unstable: 3}, short, 1, Restart, crashLoopFloor, History{Restarts: 1, Unstable: 4}},
+		{"stable run resets the unstable count", nil, History{Unstable: 5}, long, 1, Restart, 0, History{Restarts: 1}},
+		{"max restarts reached", nil, History{Unstable: 15}, short, 1, Give, 0, History{}},
+		{"no autorestart", func(s *config.AppSpec) { s.Autorestart = false }, History{}, long, 1, Stop, 0, History{}},
+		{"stop exit code", func(s *config.AppSpec) { s.StopExitCodes = []int{0, 7} }, History{}, long, 7, Stop, 0, History{}},
+		{"other exit code restarts", func(s *config.AppSpec) { s.StopExitCodes = []int{7} }, History{}, long, 8, Restart, 0, History{Restarts: 1}},
+		{"restart delay", func(s *config.AppSpec) { s.RestartDelay = 2 * time.Second }, History{}, long, 1, Restart, 2 * time.Second, History{Restarts: 1}},
+		{"backoff starts at its value", func(s *config.AppSpec) { s.ExpBackoffDelay = 100 * time.Millisecond }, History{}, long, 1, Restart,
+			100 * time.Millisecond, History{Restarts: 1, PrevDelay: 100 * time.Millisecond}},
+		{"backoff grows by half", func(s *config.AppSpec) { s.ExpBackoffDelay = 100 * time.Millisecond }, History{PrevDelay: 200 * time.Millisecond}, long, 1, Restart,
+			300 * time.Millisecond, History{Restarts: 1, PrevDelay: 300 * time.Millisecond}},
+		{"backoff is capped", func(s *config.AppSpec) { s.ExpBackoffDelay = 100 * time.Millisecond }, History{PrevDelay: 14 * time.Second}, long, 1, Restart,
+			backoffCap, History{Restarts: 1, PrevDelay: backoffCap}},
+		{"backoff resets after a long run", func(s *config.AppSpec) { s.ExpBackoffDelay = 100 * time.Millisecond }, History{PrevDelay: 9 * time.Second}, time.Minute, 1, Restart,
+			100 * time.Millisecond, History{Restarts: 1, PrevDelay: 100 * time.Millisecond}},
+		{"a crash loop never spins", func(s *config.AppSpec) { s.MinUptime = 0 }, History{}, time.Millisecond, 1, Restart, crashLoopFloor, History{Restarts: 1}},
+		{"max restarts 0 gives up at the first unstable exit", func(s *config.AppSpec) { s.MaxRestarts = 0 }, History{}, short, 1, Give, 0, History{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := base
+			if tt.edit != nil {
+				tt.edit(&spec)
+			}
+			d, h := Decide(&spec, tt.hist, tt.uptime, tt.code)
+			if d.Action != tt.want || d.Delay != tt.delay || h != tt.newHist {
+				t.Fatalf("got %v delay %v hist %+v; want %v delay %v hist %+v", d.Action, d.Delay, h, tt.want, tt.delay, tt.newHist)
+			}
+		})
+	}
+}
+
+func TestTransitions(t *testing.T) {
+	valid := [][2]Status{
+		{Stopped, Launching}, {Launching, Online}, {Online, Stopping}, {Stopping, Stopped},
+		{Online, Waiting}, {Waiting, Launching}, {Online, Errored}, {Errored, Launching}, {Waiting, Stopped},
+	}
+	for _, v := range valid {
+		if err := checkTransition(v[0], v[1]); err != nil {
+			t.Errorf("%s → %s should be valid: %v", v[0], v[1], err)
+		}
+	}
+	invalid := [][2]Status{{Stopped, Online}, {Stopping, Online}, {Stopped, Stopping}, {Errored, Online}, {Waiting, Online}}
+	for _, v := range invalid {
+		if err := checkTransition(v[0], v[1]); err == nil {
+			t.Errorf("%s → %s should be invalid", v[0], v[1])
+		}
+	}
+	// Every state that appears in the table can be left, except through its listed targets.
+	for from, tos := range transitions {
+		for _, to := range tos {
+			if _, ok := transitions[to]; !ok {
+				t.Errorf("%s → %s leads to a state with no way out", from, to)
+			}
+		}
+	}
+}

@@ -1,0 +1,185 @@
+package test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Bad input: one clear line on stderr, a non-zero exit, and a daemon that lives on with its
+// state intact.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("start", appBin, "--name", "keeper", "-s")
+	keeper, _ := h.get("keeper")
+	dir := t.TempDir()
+	noexec := filepath.Join(dir, "noexec")
+	os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644)
+	badJSON := filepath.Join(dir, "bad.json")
+	os.WriteFile(badJSON, []byte(`{"apps": [{"name": "x"}]}`), 0o644)
+
+	for _, tt := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"start", "missing.js"}, 2, "script not found: "},
+		{[]string{"stop", "nope"}, 3, `no app named "nope"`},
+		{[]string{"restart", "42"}, 3, "no process with id 42"},
+		{[]string{"start", appBin, "-i", "abc"}, 2, "instances must be a whole number"},
+		{[]string{"start", appBin, "-i", "1.5"}, 2, "instances must be a whole number"},
+		{[]string{"start", appBin, "--kill-timeout", "-5"}, 2, "--kill-timeout"},
+		{[]string{"start", appBin, "--bogus"}, 2, "unknown flag: --bogus"},
+		{[]string{"start", noexec}, 2, "is not executable; chmod +x it or pass --interpreter"},
+		{[]string{"start", appBin, "--name", "all"}, 2, `"all" is reserved`},
+		{[]string{"start", appBin, "--kill-signal", "SIGNOPE"}, 2, "unknown signal"},
+		{[]string{"start", badJSON}, 2, "script is missing"},
+		{[]string{"sendSignal", "SIGNOPE", "keeper"}, 2, "unknown signal"},
+		{[]string{"describe", "ghost"}, 3, `no app or id "ghost"`},
+		{[]string{"logs", "ghost", "--nostream"}, 3, `no app or id "ghost"`},
+	} {
+		r := h.run(tt.args...)
+		lines := strings.Split(strings.TrimSpace(r.err), "\n")
+		if r.code != tt.code || !strings.Contains(r.err, tt.msg) || len(lines) != 1 || !strings.HasPrefix(r.err, "tend: ") {
+			t.Errorf("tend %s: exit %d (want %d), stderr %q (want one line with %q)", strings.Join(tt.args, " "), r.code, tt.code, r.err, tt.msg)
+		}
+	}
+	h.ok("ping")
+	ps := h.jlist()
+	if len(ps) != 1 || ps[0].Pid != keeper.Pid || ps[0].Pm2Env.Status != "online" {
+		t.Fatalf("state changed by bad input: %+v", ps)
+	}
+}
+
+func TestHomeNotWritable(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	r := h.runEnv([]string{"TEND_HOME=/proc/tend-home"}, "ls")
+	if r.code == 0 || !strings.Contains(r.err, "TEND_HOME /proc/tend-home cannot be") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.err)
+	}
+}
+
+func TestDaemonNotAnswering(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	// Something holds the socket and never answers: the CLI must say so, not hang.
+	l, err := listenUnix(filepath.Join(h.home, "tend.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	r := h.runEnv([]string{"TEND_TIMEOUT=500ms"}, "ls")
+	if r.code != 4 || !strings.Contains(r.err, "did not answer within 500ms") || !strings.Contains(r.err, "daemon.pid") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.err)
+	}
+}
+
+func TestForeground(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	fg := newCmd(h, "--no-daemon", "start", appBin, "--name", "fg", "--", "-flood", "3", "-on-signal", "fg stopping")
+	out := startBackground(t, fg)
+	waitFor(t, 10*time.Second, "the app's lines on stdout", func() bool { return strings.Contains(out.String(), "line 0000002") })
+
+	p := h.waitStatus("fg", "online") // a second CLI talks to the foreground daemon
+	if r := h.run("daemon"); r.code == 0 || !strings.Contains(r.err, "already runs") {
+		t.Fatalf("a second daemon for the same home: exit %d, %q", r.code, r.err)
+	}
+	if _, err := os.Stat(filepath.Join(h.home, "logs", "fg-out.log")); err != nil {
+		t.Fatal("foreground mode writes log files too")
+	}
+	fg.Process.Signal(syscall.SIGTERM)
+	err := waitCmd(fg, 10*time.Second)
+	if err != nil {
+		t.Fatalf("foreground tend should exit 0 on SIGTERM: %v\n%s", err, out.String())
+	}
+	if pidAlive(p.Pid) || !strings.Contains(out.String(), "fg stopping") {
+		t.Fatalf("the app should have been stopped gracefully: alive %v, output %q", pidAlive(p.Pid), out.String())
+	}
+}
+
+// --- helpers for commands that run in the background ---
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func newCmd(h *harness, args ...string) *exec.Cmd {
+	cmd := exec.Command(tendBin, args...)
+	cmd.Env = h.env
+	return cmd
+}
+
+func startBackground(t *testing.T, cmd *exec.Cmd) *syncBuffer {
+	t.Helper()
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		if waitCmd(cmd, 10*time.Second) != nil {
+			cmd.Process.Kill()
+		}
+	})
+	return out
+}
+
+func waitCmd(cmd *exec.Cmd, timeout time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		return <-done
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %s", what, timeout)
+}
+
+func TestPanicInRequestKeepsDaemon(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.env = append(h.env, "TEND_TEST_PANIC=1")
+	h.ok("start", appBin, "--name", "calm", "-s")
+	out, err := exec.Command("curl", "-s", "--unix-socket", filepath.Join(h.home, "tend.sock"), "-X", "POST", "http://tend/v1/debug/panic").CombinedOutput()
+	if err != nil {
+		t.Skipf("curl: %v", err)
+	}
+	if !strings.Contains(string(out), "internal error in /v1/debug/panic") {
+		t.Fatalf("panic answer: %s", out)
+	}
+	h.ok("ping")
+	if p, _ := h.get("calm"); p.Pm2Env.Status != "online" {
+		t.Fatalf("app after a panic in the daemon: %q", p.Pm2Env.Status)
+	}
+}

@@ -1,0 +1,98 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLogFloodKeepsEveryLineInOrder(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	const n = 200000
+	h.ok("start", appBin, "--name", "flood", "-s", "--", "-flood", fmt.Sprint(n), "-stderr", "5")
+	p, _ := h.get("flood")
+	out := waitFile(t, p.Pm2Env.PmOutLogPath, 30*time.Second, func(s string) bool { return strings.Count(s, "\n") >= n })
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != n {
+		t.Fatalf("%d lines in the file, want %d", len(lines), n)
+	}
+	for i, l := range lines {
+		if want := fmt.Sprintf("line %07d %s", i, strings.Repeat("x", 50)); l != want {
+			t.Fatalf("line %d is %q, want %q", i, l, want)
+		}
+	}
+	waitFile(t, p.Pm2Env.PmErrLogPath, 5*time.Second, func(s string) bool { return s == "err 0\nerr 1\nerr 2\nerr 3\nerr 4\n" })
+
+	got := h.ok("logs", "flood", "--lines", "2", "--nostream", "--out")
+	if !strings.Contains(got, "0|flood | line 0199998") || !strings.Contains(got, "0|flood | line 0199999") || strings.Contains(got, "line 0199997") {
+		t.Fatalf("logs --lines 2:\n%s", got)
+	}
+	raw := h.ok("logs", "flood", "--lines", "1", "--nostream", "--err", "--raw")
+	if strings.TrimSpace(raw) != "err 4" {
+		t.Fatalf("logs --raw --err: %q", raw)
+	}
+	h.ok("flush", "flood")
+	if st, _ := os.Stat(p.Pm2Env.PmOutLogPath); st.Size() != 0 {
+		t.Fatalf("flush left %d bytes", st.Size())
+	}
+}
+
+func TestLogOptions(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	dir := t.TempDir()
+	custom := filepath.Join(dir, "custom-out.log")
+	combined := filepath.Join(dir, "all.log")
+	h.ok("start", appBin, "--name", "timed", "--time", "-o", custom, "-l", combined, "-s", "--", "-flood", "3", "-stderr", "1")
+	h.ok("start", appBin, "--name", "fmt", "--log-date-format", "YYYY/MM/DD [at] HH", "-s", "--", "-flood", "1")
+	h.ok("start", appBin, "--name", "quiet", "-o", "/dev/null", "-e", "NULL", "-s", "--", "-flood", "5")
+
+	out := waitFile(t, custom, 5*time.Second, func(s string) bool { return strings.Count(s, "\n") == 3 })
+	stamp := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d: line 000000\d x+$`)
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !stamp.MatchString(l) {
+			t.Fatalf("--time line %q does not match %s", l, stamp)
+		}
+	}
+	all := waitFile(t, combined, 5*time.Second, func(s string) bool { return strings.Count(s, "\n") == 4 })
+	if !strings.Contains(all, ": err 0\n") {
+		t.Fatalf("combined log lacks stderr: %q", all)
+	}
+	f, _ := h.get("fmt")
+	waitFile(t, f.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool {
+		return regexp.MustCompile(`^\d{4}/\d\d/\d\d at \d\d: line 0000000`).MatchString(s)
+	})
+	q, _ := h.get("quiet")
+	if q.Pm2Env.PmOutLogPath != "/dev/null" {
+		t.Fatalf("disabled out log path %q", q.Pm2Env.PmOutLogPath)
+	}
+	entries, _ := os.ReadDir(filepath.Join(h.home, "logs"))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "quiet") {
+			t.Fatalf("a disabled stream wrote %s", e.Name())
+		}
+	}
+}
+
+func TestLogsFollow(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "tick.sh")
+	os.WriteFile(script, []byte("i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done\n"), 0o644)
+	h.ok("start", script, "-s")
+	cmd := newCmd(h, "logs", "tick", "--raw", "--lines", "0")
+	out := startBackground(t, cmd)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && strings.Count(out.String(), "tick") < 3 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if strings.Count(out.String(), "tick") < 3 {
+		t.Fatalf("logs did not follow: %q", out.String())
+	}
+}
