@@ -29,18 +29,22 @@
 //	2026-11-21T13:47:35: aaaa…aaaa [tend: line split]
 //	2026-11-21T13:47:35: aaa
 //
-// Pieces are cut as soon as MaxLine bytes without a newline have arrived, so
-// the pieces of one long line may carry different timestamps.
+// A piece is cut as soon as more than MaxLine bytes without a newline have
+// arrived, so the pieces of one long line may carry different timestamps.
 //
 // # Speed
 //
 // A process printing as fast as it can must not be slowed by its logs, and
 // reading them must cost little CPU. Pump therefore reads with read(2) on the
-// blocking fd (no poller), enlarges a pipe only once it has been seen full
-// (pipe buffers come out of a per-user budget, 64 MiB by default), pauses for a
-// millisecond after a short read once the pipe is large so that data gathers
-// into few big reads, shrinks the pipe again after it has been quiet for a
-// while, and writes each read's lines to each file with one write(2).
+// blocking fd (no poller); enlarges a pipe to 1 MiB only once it is busy (a
+// read finds it half full, or reads come thousands of times a second), since
+// pipe buffers come out of a per-user budget of 64 MiB by default; once the
+// pipe is large, pauses for two milliseconds after a short read so that data
+// gathers into few big reads (a small pipe would fill during the pause and
+// block the app); shrinks the pipe again after it has been quiet for 30
+// seconds; and writes each read's lines to each file with one write(2). A
+// flood of a million lines costs about a thousand reads, and all lines of one
+// read share one timestamp.
 //
 // # Reading
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -23,8 +24,8 @@ const (
 	// smallPipe is Linux's default pipe capacity, the size Pump assumes for
 	// an fd that is not a pipe, and the size it shrinks an idle pipe back to.
 	smallPipe = 64 << 10
-	// bigPipe is what a pipe seen full is enlarged to: 1 MiB is also the
-	// default /proc/sys/fs/pipe-max-size, the most an unprivileged user gets.
+	// bigPipe is what a busy pipe is enlarged to: 1 MiB is also the default
+	// /proc/sys/fs/pipe-max-size, the most an unprivileged user gets.
 	bigPipe = 1 << 20
 	// pauseFrom is the capacity from which Pump pauses after a short read. A
 	// small pipe fills during the pause and blocks the writing app.
@@ -37,7 +38,8 @@ const (
 	// it, so that an idle stream holds little memory.
 	minWindow = 16 << 10
 	// rateReads reads within rateSpan (2,500 a second) make a small pipe
-	// busy. A steady log of a few hundred lines a second stays below.
+	// busy. An app logging a thousand lines a second, one write each, stays
+	// below and keeps its small pipe.
 	rateReads = 250
 	rateSpan  = 100 * time.Millisecond
 )
@@ -50,7 +52,8 @@ var idleAfter = 30 * time.Second
 // StreamConfig says where Pump writes the lines of one stream.
 type StreamConfig struct {
 	// Files are where each line goes (e.g. the -out file and the combined
-	// -l file); nil entries are ignored.
+	// -l file); nil entries are ignored, and a file listed twice gets each
+	// line once.
 	Files []*File
 	// Echo, if set, receives the lines too (foreground mode); each chunk of
 	// whole lines is written in one Write call.
@@ -91,8 +94,7 @@ type pumpStats struct {
 // never blocks on a full one, drops the lines that destination could not take,
 // and returns the first write error at EOF (nil when every write succeeded).
 //
-// Close the write ends of the pipe to stop Pump: closing fd does not wake a
-// read(2) that is already blocked in it.
+// Close the write ends of the pipe to stop Pump.
 func Pump(fd int, cfg StreamConfig) error {
 	p := newPump(fd, cfg)
 	return p.run()
@@ -109,7 +111,7 @@ type pump struct {
 	isPipe   bool
 	capacity int       // the pipe's capacity, or smallPipe when fd is not a pipe
 	window   int       // how much one read asks for; grows up to capacity
-	grown    bool      // by Pump, which then also shrinks it back
+	grown    bool      // Pump enlarged the pipe, so it shrinks it back when idle
 	lastBusy time.Time // of the last read that justified a big pipe
 
 	noGrowUntil time.Time // the kernel refused to enlarge: wait before asking again
@@ -141,7 +143,8 @@ func newPump(fd int, cfg StreamConfig) *pump {
 		p.now = time.Now
 	}
 	for _, f := range cfg.Files {
-		if f != nil {
+		// The same file twice (-o and -l naming one path) gets each line once.
+		if f != nil && !slices.Contains(p.files, f) {
 			p.files = append(p.files, f)
 		}
 	}
@@ -156,25 +159,29 @@ func newPump(fd int, cfg StreamConfig) *pump {
 }
 
 func (p *pump) run() error {
+	// An empty pipe parks the goroutine in the shared waiter instead of pinning an OS thread in
+	// read(2) (200 apps would mean 400 threads); a read that finds data costs one syscall.
+	src, err := p.pollable()
+	if err != nil {
+		return err
+	}
+	defer src.close()
 	for {
-		if p.grown && !p.awaitData() {
-			p.shrink()
+		if p.grown {
+			// An enlarged pipe that stays quiet for idleAfter goes back to the small size.
+			src.setDeadline(p.lastBusy.Add(idleAfter))
 		}
 		p.ensureRoom()
-		n, err := unix.Read(p.fd, p.buf[p.carry:p.carry+p.window])
+		n, err := src.read(p.buf[p.carry : p.carry+p.window])
 		if p.cfg.stats != nil {
 			p.cfg.stats.reads.Add(1)
 		}
 		switch {
-		case err == unix.EINTR:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			p.shrink()
+			src.setDeadline(time.Time{})
 			continue
-		case err == unix.EAGAIN:
-			// Someone handed us a non-blocking fd: wait like a blocking
-			// read would.
-			if _, perr := poll(p.fd, -1); perr != nil {
-				p.finish()
-				return errors.Join(perr, p.firstErr)
-			}
+		case err == unix.EINTR:
 			continue
 		case err != nil:
 			p.finish()
@@ -191,36 +198,55 @@ func (p *pump) run() error {
 	}
 }
 
-// poll waits up to timeout (forever if negative) for fd to be readable.
-func poll(fd int, timeout time.Duration) (ready bool, err error) {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	ms := -1
-	if timeout >= 0 {
-		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+// source reads a non-blocking duplicate of the pump's fd and parks in the shared waiter when it
+// is empty; a regular file (not pollable) is read directly.
+type source struct {
+	fd       int
+	w        *waiter
+	ch       chan struct{}
+	deadline time.Time
+}
+
+func (p *pump) pollable() (*source, error) {
+	dup, err := unix.FcntlInt(uintptr(p.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("dup", err)
 	}
+	s := &source{fd: dup}
+	w, err := sharedWaiter()
+	if err == nil {
+		if s.ch, err = w.add(dup); err == nil {
+			s.w = w
+		}
+	}
+	if s.w != nil {
+		if err := unix.SetNonblock(dup, true); err != nil {
+			s.close()
+			return nil, os.NewSyscallError("fcntl", err)
+		}
+	}
+	return s, nil
+}
+
+func (s *source) read(b []byte) (int, error) {
 	for {
-		n, err := unix.Poll(fds, ms)
-		if err == unix.EINTR {
-			continue
+		n, err := unix.Read(s.fd, b)
+		if err != unix.EAGAIN || s.w == nil {
+			return n, err
 		}
-		if err != nil {
-			return false, os.NewSyscallError("poll", err)
+		if err := s.w.wait(s.fd, s.ch, s.deadline); err != nil {
+			return 0, err
 		}
-		return n > 0, nil
 	}
 }
 
-// awaitData waits for an enlarged pipe to become readable, and reports false
-// when the pipe has been quiet for idleAfter, so that an app that floods at
-// start and then goes silent does not hold its share of the budget for ever.
-func (p *pump) awaitData() bool {
-	wait := idleAfter - time.Since(p.lastBusy)
-	if wait <= 0 {
-		return false
+func (s *source) setDeadline(t time.Time) { s.deadline = t }
+
+func (s *source) close() {
+	if s.w != nil {
+		s.w.remove(s.fd)
 	}
-	ready, err := poll(p.fd, wait)
-	// On a poll error, the read that follows reports what is wrong.
-	return ready || err != nil
+	unix.Close(s.fd)
 }
 
 // ensureRoom makes buf hold the carry plus a full window.

@@ -639,3 +639,30 @@ func TestPumpShrinksIdlePipe(t *testing.T) {
 		t.Fatal("lines lost across the shrink")
 	}
 }
+
+func TestPumpSameFileTwice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.log")
+	fs := NewFiles()
+	out, err := fs.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	combined, err := fs.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := joinLines(testLines(100, "once"))
+	p := newTestPipe(t)
+	fed := p.feed(want, 50)
+	if err := Pump(p.r, StreamConfig{Files: []*File{out, combined}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-fed; err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	combined.Close()
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, want) {
+		t.Fatalf("file has %d bytes, want %d: each line once", len(b), len(want))
+	}
+}

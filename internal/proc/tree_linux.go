@@ -191,7 +191,7 @@ var PageSize = int64(os.Getpagesize())
 func Orphans(known map[int]bool) []int {
 	self := os.Getpid()
 	var out []int
-	for _, s := range AllStats() {
+	for _, s := range readAllStats(nil) { // fresh: the shared snapshot may predate a death
 		if s.PPid == self && s.State != 'Z' && !known[s.Pid] {
 			out = append(out, s.Pid)
 		}
