@@ -1,6 +1,6 @@
 .PHONY: build test bench
 build:
-	go build -o bin/tend ./cmd/tend
+	CGO_ENABLED=0 go build -ldflags="-s -w" -o bin/tend ./cmd/tend
 test:
 	go test -race ./...
 bench:

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -259,6 +260,11 @@ type daemon struct {
 	stop     chan struct{}
 	quitOnce sync.Once
 	quitCh   chan struct{}
+
+	gen    atomic.Uint64 // bumped on every change the jlist shows
+	jmu    sync.Mutex
+	jcache []byte
+	jgen   uint64
 }
 
 func (d *daemon) requestStop(why string) {
@@ -274,6 +280,7 @@ func (d *daemon) quit() chan struct{} {
 }
 
 func (d *daemon) markDirty() {
+	d.gen.Add(1)
 	select {
 	case d.dirty <- struct{}{}:
 	default:
@@ -319,6 +326,7 @@ func (d *daemon) sampleLoop() {
 			}
 		}
 		d.sampler.Sample(pids)
+		d.gen.Add(1)
 		select {
 		case <-t.C:
 		case <-quit:

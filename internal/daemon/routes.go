@@ -83,17 +83,34 @@ func (d *daemon) ping(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, api.Ping{Version: d.opts.Version, Pid: os.Getpid(), Home: d.opts.Home})
 }
 
+// jlist is the hot read path: the encoded list is kept until something changes (an instance's
+// state, or a new sample of cpu and memory), so most calls are a copy of bytes.
 func (d *daemon) jlist(w http.ResponseWriter, r *http.Request) {
-	infos := d.sup.List()
-	counts := map[string]int{}
-	for _, i := range infos {
-		counts[i.Name]++
+	gen := d.gen.Load()
+	d.jmu.Lock()
+	body := d.jcache
+	if d.jgen != gen || body == nil {
+		infos := d.sup.List()
+		counts := map[string]int{}
+		for _, i := range infos {
+			counts[i.Name]++
+		}
+		out := make([]api.Process, 0, len(infos))
+		for _, i := range infos {
+			out = append(out, toProcess(i, d.sampler.Get(i.Pid), counts[i.Name], d.opts.Version))
+		}
+		var err error
+		if body, err = json.Marshal(out); err != nil {
+			d.jmu.Unlock()
+			fail(w, err)
+			return
+		}
+		body = append(body, '\n')
+		d.jcache, d.jgen = body, gen
 	}
-	out := make([]api.Process, 0, len(infos))
-	for _, i := range infos {
-		out = append(out, toProcess(i, d.sampler.Get(i.Pid), counts[i.Name], d.opts.Version))
-	}
-	writeJSON(w, out)
+	d.jmu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
 }
 
 func (d *daemon) start(w http.ResponseWriter, r *http.Request) {
