@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -84,4 +85,37 @@ func listenUnix(path string) (net.Listener, error) {
 		}
 	}()
 	return l, nil
+}
+
+func TestInstancesLogFiles(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	dir := t.TempDir()
+	app := filepath.Join(dir, "worker.js")
+	os.WriteFile(app, []byte(`console.log('i am ' + process.env.NODE_APP_INSTANCE); setInterval(() => {}, 1000);`), 0o644)
+	h.ok("start", app, "-i", "2", "-s")
+	h.ok("start", app, "--name", "merged", "-i", "2", "--merge-logs", "-s")
+	ps := h.jlist()
+	if len(ps) != 4 {
+		t.Fatalf("want 4 instances, got %d", len(ps))
+	}
+	for _, p := range ps {
+		if p.Pm2Env.ExecMode != "cluster_mode" {
+			t.Fatalf("-i with a node app is cluster mode (PM2), got %s", p.Pm2Env.ExecMode)
+		}
+		want := filepath.Join(h.home, "logs", p.Name+"-out.log")
+		if p.Name == "worker" {
+			want = filepath.Join(h.home, "logs", "worker-out-"+strconv.Itoa(p.PmID)+".log")
+			waitFile(t, want, 5*time.Second, func(s string) bool {
+				return s == "i am "+strconv.Itoa(*p.Pm2Env.NodeAppInstance)+"\n"
+			})
+		}
+		if p.Pm2Env.PmOutLogPath != want {
+			t.Fatalf("%s/%d logs to %s, want %s", p.Name, p.PmID, p.Pm2Env.PmOutLogPath, want)
+		}
+	}
+	waitFile(t, filepath.Join(h.home, "logs", "merged-out.log"), 5*time.Second, func(s string) bool {
+		return strings.Contains(s, "i am 0\n") && strings.Contains(s, "i am 1\n")
+	})
 }

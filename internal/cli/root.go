@@ -172,5 +172,23 @@ func NewRoot(env *Env) *cobra.Command {
 		newPidCmd(env),
 		newDaemonCmd(env),
 	)
+	// Wrong argument counts are usage errors (exit 2), like bad flags.
+	for _, c := range root.Commands() {
+		if check := c.Args; check != nil {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if err := check(cmd, args); err != nil {
+					return usagef("%v (see tend %s --help)", err, cmd.Name())
+				}
+				return nil
+			}
+		}
+	}
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usagef("unknown command %q (see tend --help)", args[0])
+		}
+		return nil
+	}
+	root.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
 	return root
 }

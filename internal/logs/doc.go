@@ -3,8 +3,8 @@
 //
 // # Writing
 //
-// The daemon gives each stream (stdout, stderr) of an instance a blocking pipe
-// and runs [Pump] on its read end in a goroutine of its own. Pump frames the
+// The daemon gives each stream (stdout, stderr) of an instance a pipe and runs
+// [Pump] on its read end in a goroutine of its own. Pump frames the
 // bytes into lines, optionally prefixes each line with a timestamp in PM2's
 // log_date_format ([ParseDateFormat]), and appends them to one or more shared
 // [File]s handed out by [Files]. Several streams may write into one File (the
@@ -35,8 +35,12 @@
 // # Speed
 //
 // A process printing as fast as it can must not be slowed by its logs, and
-// reading them must cost little CPU. Pump therefore reads with read(2) on the
-// blocking fd (no poller); enlarges a pipe to 1 MiB only once it is busy (a
+// reading them must cost little CPU. Pump therefore reads with read(2) on a
+// non-blocking duplicate of the fd, and when the pipe is empty parks in one
+// epoll instance shared by all pumps, armed with EPOLLONESHOT only while it
+// waits (wait_linux.go): an idle pipe holds no OS thread, and a busy one raises
+// no wake-ups, which Go's own edge-triggered poller did for every write of the
+// app. It enlarges a pipe to 1 MiB only once it is busy (a
 // read finds it half full, or reads come thousands of times a second), since
 // pipe buffers come out of a per-user budget of 64 MiB by default; once the
 // pipe is large, pauses for two milliseconds after a short read so that data
