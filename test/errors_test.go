@@ -2,9 +2,11 @@ package test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -130,6 +132,7 @@ func startBackground(t *testing.T, cmd *exec.Cmd) *syncBuffer {
 	t.Helper()
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.WaitDelay = 5 * time.Second // a grandchild holding our pipe must not hang Wait
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -182,4 +185,87 @@ func TestPanicInRequestKeepsDaemon(t *testing.T) {
 	if p, _ := h.get("calm"); p.Pm2Env.Status != "online" {
 		t.Fatalf("app after a panic in the daemon: %q", p.Pm2Env.Status)
 	}
+}
+
+// As PID 1 of a container, tend must reap the orphans that apps leave behind.
+func TestPID1ReapsOrphans(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare not installed")
+	}
+	if err := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "true").Run(); err != nil {
+		t.Skipf("cannot make a PID namespace here: %v", err)
+	}
+	h := newHarness(t)
+	script := filepath.Join(t.TempDir(), "orphans.sh")
+	os.WriteFile(script, []byte("while true; do ( sleep 0.05 & ); sleep 0.1; done\n"), 0o644)
+	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", tendBin, "--no-daemon", "start", script)
+	cmd.Env = h.env
+	out := startBackground(t, cmd)
+	h.waitStatus("orphans", "online")
+	time.Sleep(time.Second) // about ten orphans are born and die
+	data, _ := os.ReadFile(filepath.Join(h.home, "daemon.pid"))
+	if strings.TrimSpace(string(data)) != "1" {
+		t.Fatalf("tend should be PID 1 in its namespace, daemon.pid says %q", data)
+	}
+	zombies := 0
+	entries, _ := os.ReadDir("/proc")
+	// A zombie has no readable environ: count the zombies whose parent is the namespace's tend.
+	tendPid := cmd.Process.Pid // unshare; tend is its child
+	for _, e := range entries {
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z' {
+			continue
+		}
+		f := strings.Fields(string(stat[i+2:]))
+		if len(f) > 1 && isChildOf(f[1], tendPid) {
+			zombies++
+		}
+	}
+	if zombies > 1 { // one may be caught between its death and the reaper
+		t.Fatalf("%d zombies under tend as PID 1", zombies)
+	}
+	inner := childOf(cmd.Process.Pid)
+	if inner == 0 {
+		t.Fatal("no tend under unshare")
+	}
+	syscall.Kill(inner, syscall.SIGTERM)
+	if err := waitCmd(cmd, 10*time.Second); err != nil {
+		t.Fatalf("tend as PID 1 should exit 0 on SIGTERM: %v\n%s", err, out.String())
+	}
+}
+
+func childOf(parent int) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(stat, ')')
+		if f := strings.Fields(string(stat[i+2:])); len(f) > 1 && f[1] == strconv.Itoa(parent) {
+			pid, _ := strconv.Atoi(e.Name())
+			return pid
+		}
+	}
+	return 0
+}
+
+// isChildOf reports whether ppid is tend's pid or the pid of unshare's child (tend itself).
+func isChildOf(ppid string, unsharePid int) bool {
+	p, _ := strconv.Atoi(ppid)
+	if p == unsharePid {
+		return true
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	f := strings.Fields(string(stat[i+2:]))
+	return len(f) > 1 && f[1] == strconv.Itoa(unsharePid)
 }
