@@ -2,11 +2,9 @@ package test
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -208,30 +206,20 @@ func TestPID1ReapsOrphans(t *testing.T) {
 	if strings.TrimSpace(string(data)) != "1" {
 		t.Fatalf("tend should be PID 1 in its namespace, daemon.pid says %q", data)
 	}
+	// A zombie has no readable environ: count the zombies whose parent is the namespace's tend
+	// (unshare's child).
+	inner := childOf(cmd.Process.Pid)
+	if inner == 0 {
+		t.Fatal("no tend under unshare")
+	}
 	zombies := 0
-	entries, _ := os.ReadDir("/proc")
-	// A zombie has no readable environ: count the zombies whose parent is the namespace's tend.
-	tendPid := cmd.Process.Pid // unshare; tend is its child
-	for _, e := range entries {
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z' {
-			continue
-		}
-		f := strings.Fields(string(stat[i+2:]))
-		if len(f) > 1 && isChildOf(f[1], tendPid) {
+	for _, pid := range allPids() {
+		if state, ppid, ok := procStat(pid); ok && state == 'Z' && ppid == inner {
 			zombies++
 		}
 	}
 	if zombies > 1 { // one may be caught between its death and the reaper
 		t.Fatalf("%d zombies under tend as PID 1", zombies)
-	}
-	inner := childOf(cmd.Process.Pid)
-	if inner == 0 {
-		t.Fatal("no tend under unshare")
 	}
 	syscall.Kill(inner, syscall.SIGTERM)
 	if err := waitCmd(cmd, 10*time.Second); err != nil {
@@ -240,32 +228,10 @@ func TestPID1ReapsOrphans(t *testing.T) {
 }
 
 func childOf(parent int) int {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(stat, ')')
-		if f := strings.Fields(string(stat[i+2:])); len(f) > 1 && f[1] == strconv.Itoa(parent) {
-			pid, _ := strconv.Atoi(e.Name())
+	for _, pid := range allPids() {
+		if _, ppid, ok := procStat(pid); ok && ppid == parent {
 			return pid
 		}
 	}
 	return 0
-}
-
-// isChildOf reports whether ppid is tend's pid or the pid of unshare's child (tend itself).
-func isChildOf(ppid string, unsharePid int) bool {
-	p, _ := strconv.Atoi(ppid)
-	if p == unsharePid {
-		return true
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(stat, ')')
-	f := strings.Fields(string(stat[i+2:]))
-	return len(f) > 1 && f[1] == strconv.Itoa(unsharePid)
 }

@@ -189,23 +189,14 @@ func waitFile(t *testing.T, path string, timeout time.Duration, cond func(string
 // marked lists the live processes whose environment carries this harness's marker.
 func (h *harness) marked() []int {
 	var pids []int
-	entries, _ := os.ReadDir("/proc")
 	needle := []byte("TEND_TEST_MARK=" + h.mark + "\x00")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
+	for _, pid := range allPids() {
+		if pid == os.Getpid() || !pidAlive(pid) {
 			continue
 		}
-		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil || !bytes.Contains(env, needle) {
-			continue
+		if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); err == nil && bytes.Contains(env, needle) {
+			pids = append(pids, pid)
 		}
-		if stat, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil {
-			if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
-				continue
-			}
-		}
-		pids = append(pids, pid)
 	}
 	return pids
 }
@@ -236,11 +227,38 @@ func (h *harness) cleanup() {
 	os.RemoveAll(h.home)
 }
 
-func pidAlive(pid int) bool {
+// procStat reads a process's state letter and parent pid from /proc (the fields after the
+// command name, which may hold spaces).
+func procStat(pid int) (state byte, ppid int, ok bool) {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return false
+		return 0, 0, false
 	}
 	i := bytes.LastIndexByte(stat, ')')
-	return i > 0 && i+2 < len(stat) && stat[i+2] != 'Z'
+	if i < 0 || i+2 >= len(stat) {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(stat[i+2:]))
+	if len(f) < 2 {
+		return 0, 0, false
+	}
+	ppid, _ = strconv.Atoi(f[1])
+	return f[0][0], ppid, true
+}
+
+func pidAlive(pid int) bool {
+	state, _, ok := procStat(pid)
+	return ok && state != 'Z'
+}
+
+// allPids lists every process on the machine.
+func allPids() []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

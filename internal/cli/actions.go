@@ -126,15 +126,7 @@ func newPidCmd(env *Env) *cobra.Command {
 		Short: "Print the pids of an app (or of every app)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			procs, err := fetchList(env)
-			if err != nil {
-				return err
-			}
-			target := "all"
-			if len(args) == 1 {
-				target = args[0]
-			}
-			sel, err := selectProcs(procs, target)
+			sel, err := selected(env, args)
 			if err != nil {
 				return err
 			}

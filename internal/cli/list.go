@@ -45,6 +45,18 @@ func selectProcs(procs []api.Process, target string) ([]api.Process, error) {
 	return out, nil
 }
 
+// selected fetches the list and applies the selector in args (every process when there is none).
+func selected(env *Env, args []string) ([]api.Process, error) {
+	procs, err := fetchList(env)
+	if err != nil {
+		return nil, err
+	}
+	if len(args) == 0 {
+		return procs, nil
+	}
+	return selectProcs(procs, args[0])
+}
+
 func newJlistCmd(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "jlist",
@@ -202,11 +214,7 @@ func newDescribeCmd(env *Env) *cobra.Command {
 		Short:   "Show everything about an app's instances",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			procs, err := fetchList(env)
-			if err != nil {
-				return err
-			}
-			sel, err := selectProcs(procs, args[0])
+			sel, err := selected(env, args)
 			if err != nil {
 				return err
 			}

@@ -5,21 +5,18 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
-	"github.com/tend-sh/tend/internal/api"
 	"github.com/tend-sh/tend/internal/daemon"
 	"github.com/tend-sh/tend/internal/logs"
 )
 
 // LogsOptions are logs' flags, as PM2 names them.
 type LogsOptions struct {
-	Target   string
 	Lines    int
 	NoStream bool
 	Raw      bool
@@ -41,14 +38,10 @@ func newLogsCmd(env *Env) *cobra.Command {
 		Short:   "Show the last lines of an app's logs, then follow them",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Target = "all"
-			if len(args) == 1 {
-				o.Target = args[0]
-			}
 			if o.Lines < 0 {
 				return usagef("--lines must not be negative, got %d", o.Lines)
 			}
-			return runLogs(env, o)
+			return runLogs(env, o, args)
 		},
 	}
 	f := cmd.Flags()
@@ -60,13 +53,9 @@ func newLogsCmd(env *Env) *cobra.Command {
 	return cmd
 }
 
-func runLogs(env *Env, o *LogsOptions) error {
-	procs, err := fetchList(env)
+func runLogs(env *Env, o *LogsOptions, args []string) error {
+	sel, err := selected(env, args)
 	if err != nil {
-		return err
-	}
-	sel, err := selectProcs(procs, o.Target)
-	if err != nil && o.Target != "all" {
 		return err
 	}
 	var sources []logSource
@@ -148,16 +137,8 @@ func newFlushCmd(env *Env) *cobra.Command {
 		Short: "Empty the log files of an app (of every app, and tend.log, without an argument)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			procs, err := fetchList(env)
+			sel, err := selected(env, args)
 			if err != nil {
-				return err
-			}
-			target := "all"
-			if len(args) == 1 {
-				target = args[0]
-			}
-			sel, err := selectProcs(procs, target)
-			if err != nil && target != "all" {
 				return err
 			}
 			paths := map[string]bool{}
@@ -182,6 +163,3 @@ func newFlushCmd(env *Env) *cobra.Command {
 		},
 	}
 }
-
-var _ = api.PathJlist
-var _ = strconv.Itoa
