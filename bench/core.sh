@@ -39,7 +39,7 @@ cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 tend_pid() { cat "$TEND_HOME/daemon.pid"; }
 pm2_pid() { cat "$PM2_HOME/pm2.pid"; }
-row() { printf '| %-44s | %12s | %12s |\n' "$1" "$2" "$3"; }
+row() { printf '| %-62s | %9s | %9s |\n' "$1" "$2" "$3"; }
 
 apps_json() { # name count script args
   python3 -c "import json,sys; print(json.dumps({'apps':[{'name':'$1%d'%i,'script':'$3','args':'$4','autorestart':False} for i in range($2)]}))"
@@ -52,9 +52,15 @@ wait_end() { # file start_ms
 }
 
 cat > "$WORK/flood.js" <<'EOF'
-// 1,000,000 lines of 67 bytes, as fast as the pipe takes them, then END.
+// 1,000,000 lines of 67 bytes, as fast as the pipe takes them, then END. FLOOD_LINES=1 writes
+// one console.log per line (a write(2) each, as a chatty app does); otherwise 1000 lines a write.
 const N = 1e6, pad = 'x'.repeat(53);
 let i = 0;
+if (process.env.FLOOD_LINES === '1') {
+  for (; i < N; i++) console.log('line ' + String(i).padStart(7, '0') + ' ' + pad);
+  console.log('END');
+  return;
+}
 function write() {
   let ok = true;
   while (i < N && ok) {
@@ -151,5 +157,8 @@ flood() { # label tend_flags...
   row "log flood$label: daemon CPU (s)" "$(printf '%s\n' "${tc[@]}" | median | awk '{printf "%.2f", $1/100}')" \
       "$( [ ${#pc[@]} -eq 0 ] && echo - || printf '%s\n' "${pc[@]}" | median | awk '{printf "%.2f", $1/100}')"
 }
-flood ""
-flood " --time" --time
+flood " (1000 lines a write)"
+flood " (1000 lines a write) --time" --time
+export FLOOD_LINES=1
+flood " (console.log per line)"
+flood " (console.log per line) --time" --time

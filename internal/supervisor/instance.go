@@ -212,10 +212,20 @@ func (in *Instance) handle(c command) (exit bool) {
 			}
 		}
 	})
-	if c.reply != nil {
-		c.reply <- err
-	}
+	answer(c.reply, err)
 	return exit
+}
+
+// answer replies without ever blocking the instance: each reply channel has room for one
+// answer, and a second one (after a panic in the middle of a start) is dropped.
+func answer(ch chan error, err error) {
+	if ch == nil {
+		return
+	}
+	select {
+	case ch <- err:
+	default:
+	}
 }
 
 // ErrNotRunning is returned for an action that needs a running process.
@@ -230,9 +240,7 @@ func (in *Instance) start(spec *config.AppSpec, reply chan error) error {
 		in.log = in.sup.log.With("app", spec.Name, "instance", in.id)
 	}
 	if in.pid != 0 {
-		if reply != nil {
-			reply <- nil
-		}
+		answer(reply, nil)
 		return nil
 	}
 	in.cancelTimer()
@@ -258,14 +266,14 @@ func (in *Instance) becomeOnline() {
 	in.cancelTimer()
 	in.setStatus(Online)
 	for _, w := range in.waiters {
-		w <- nil
+		answer(w, nil)
 	}
 	in.waiters = nil
 }
 
 func (in *Instance) failWaiters(err error) {
 	for _, w := range in.waiters {
-		w <- err
+		answer(w, err)
 	}
 	in.waiters = nil
 }
