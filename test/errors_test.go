@@ -42,8 +42,12 @@ func TestBadInput(t *testing.T) {
 		{[]string{"start", appBin, "--kill-signal", "SIGNOPE"}, 2, "unknown signal"},
 		{[]string{"start", badJSON}, 2, "script is missing"},
 		{[]string{"sendSignal", "SIGNOPE", "keeper"}, 2, "unknown signal"},
-		{[]string{"describe", "ghost"}, 3, `no app or id "ghost"`},
-		{[]string{"logs", "ghost", "--nostream"}, 3, `no app or id "ghost"`},
+		{[]string{"describe", "ghost"}, 3, `no app named "ghost"`},
+		{[]string{"logs", "ghost", "--nostream"}, 3, `no app named "ghost"`},
+		{[]string{"start", appBin, "--name="}, 2, "--name is empty"},
+		{[]string{"start", appBin, "--max-restarts", "x"}, 2, `invalid value "x" for --max-restarts: want a whole number`},
+		{[]string{"--no-daemon", "ls"}, 2, "--no-daemon goes with start"},
+		{[]string{"stop"}, 2, "requires at least 1 arg"},
 	} {
 		r := h.run(tt.args...)
 		lines := strings.Split(strings.TrimSpace(r.err), "\n")
@@ -62,7 +66,16 @@ func TestHomeNotWritable(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	r := h.runEnv([]string{"TEND_HOME=/proc/tend-home"}, "ls")
-	if r.code == 0 || !strings.Contains(r.err, "TEND_HOME /proc/tend-home cannot be") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+	if r.code != 4 || !strings.Contains(r.err, "TEND_HOME /proc/tend-home cannot be") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Fatalf("exit %d, stderr %q", r.code, r.err)
+	}
+}
+
+func TestForegroundExitsWhenEveryAppIsDown(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	r := h.run("--no-daemon", "start", appBin, "--name", "doomed", "--max-restarts", "2", "--", "-exit-after", "1ms", "-code", "3")
+	if r.code != 1 || !strings.Contains(r.err, "every app has stopped, and doomed errored") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.err)
 	}
 }

@@ -1,6 +1,8 @@
 package test
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -47,9 +49,12 @@ func TestStartStopRestartDelete(t *testing.T) {
 		t.Fatal("start by name did not start a new process")
 	}
 
+	if p.Pm2Env.RestartTime != 0 {
+		t.Fatalf("start of a stopped app is not a restart (PM2), restart_time %d", p.Pm2Env.RestartTime)
+	}
 	h.ok("restart", "0") // by id
 	p2, _ := h.get("api")
-	if p2.Pid == p.Pid || p2.Pm2Env.RestartTime != 2 || p2.Pm2Env.Status != "online" {
+	if p2.Pid == p.Pid || p2.Pm2Env.RestartTime != 1 || p2.Pm2Env.Status != "online" {
 		t.Fatalf("after restart: pid %d (was %d), restarts %d, status %q", p2.Pid, p.Pid, p2.Pm2Env.RestartTime, p2.Pm2Env.Status)
 	}
 
@@ -57,6 +62,18 @@ func TestStartStopRestartDelete(t *testing.T) {
 	p3, _ := h.get("api")
 	if p3.Pid == p2.Pid || p3.PmID != p2.PmID {
 		t.Fatalf("start of a running name should restart it in place: pid %d→%d id %d→%d", p2.Pid, p3.Pid, p2.PmID, p3.PmID)
+	}
+
+	r := h.run("start", "sleep", "--name", "api") // another script under a running name
+	if r.code != 2 || !strings.Contains(r.err, `an app named "api" already runs `+appBin) {
+		t.Fatalf("name clash: exit %d, %q", r.code, r.err)
+	}
+	r = h.run("start", "api", "--kill-timeout", "4000") // settings on a name are not silently dropped
+	if r.code != 2 || !strings.Contains(r.err, "takes no settings (got --kill-timeout=4000)") {
+		t.Fatalf("flags with a name: exit %d, %q", r.code, r.err)
+	}
+	if p4, _ := h.get("api"); p4.Pid != p3.Pid {
+		t.Fatal("a refused start changed the app")
 	}
 
 	h.ok("delete", "api")
@@ -209,6 +226,8 @@ func TestDaemonCrashRestoresApps(t *testing.T) {
 	h.ok("start", appBin, "--name", "survivor", "-s")
 	h.ok("start", appBin, "--name", "resting", "-s")
 	h.ok("stop", "resting", "-s")
+	h.ok("start", appBin, "--name", "broken", "--max-restarts", "1", "-s", "--", "-exit-after", "1ms")
+	h.waitStatus("broken", "errored")
 	p, _ := h.get("survivor")
 	data, _ := os.ReadFile(filepath.Join(h.home, "daemon.pid"))
 	dpid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
@@ -224,6 +243,9 @@ func TestDaemonCrashRestoresApps(t *testing.T) {
 	if r, _ := h.get("resting"); r.Pm2Env.Status != "stopped" {
 		t.Fatalf("a stopped app must stay stopped after a daemon crash, got %q", r.Pm2Env.Status)
 	}
+	if r, _ := h.get("broken"); r.Pm2Env.Status != "errored" {
+		t.Fatalf("an errored app must stay errored after a daemon crash, got %q", r.Pm2Env.Status)
+	}
 	if pidAlive(p.Pid) {
 		t.Fatal("the old daemon's app process is still running beside its replacement")
 	}
@@ -235,16 +257,24 @@ func TestEcosystemJSON(t *testing.T) {
 	dir := t.TempDir()
 	cfg := `{"apps": [
 	  {"name": "one", "script": "` + appBin + `", "args": "-print-env GREETING", "env": {"GREETING": "hi"}},
-	  {"name": "two", "script": "` + appBin + `", "args": ["-print-env", "NODE_APP_INSTANCE"], "instances": 2, "cwd": "` + dir + `"}
+	  {"name": "two", "script": "` + appBin + `", "args": ["-print-env", "NODE_APP_INSTANCE"], "instances": 2, "cwd": "` + dir + `", "watch": true}
 	]}`
 	path := filepath.Join(dir, "apps.json")
 	os.WriteFile(path, []byte(cfg), 0o644)
-	h.ok("start", path, "-s")
+	r := h.run("start", path, "-s")
+	if r.code != 0 || !strings.Contains(r.err, `app "two": ignoring keys tend does not support yet: watch`) {
+		t.Fatalf("unsupported keys must be named: exit %d, %q", r.code, r.err)
+	}
 	ps := h.jlist()
 	if len(ps) != 3 {
 		t.Fatalf("want 3 instances, got %d", len(ps))
 	}
 	one, _ := h.get("one")
+	var raw []map[string]any
+	json.Unmarshal([]byte(h.ok("jlist")), &raw)
+	if env := raw[0]["pm2_env"].(map[string]any); env["GREETING"] != "hi" {
+		t.Fatalf("PM2 copies env to the top of pm2_env; .pm2_env.GREETING = %v", env["GREETING"])
+	}
 	waitFile(t, one.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, "GREETING=hi") })
 	seen := map[int]bool{}
 	for _, p := range ps {
@@ -252,6 +282,9 @@ func TestEcosystemJSON(t *testing.T) {
 			seen[*p.Pm2Env.NodeAppInstance] = true
 			if p.Pm2Env.ExecMode != "fork_mode" || p.Pm2Env.Instances != 2 {
 				t.Fatalf("two: mode %s instances %d", p.Pm2Env.ExecMode, p.Pm2Env.Instances)
+			}
+			if want := filepath.Join(h.home, "logs", fmt.Sprintf("two-out-%d.log", p.PmID)); p.Pm2Env.PmOutLogPath != want {
+				t.Fatalf("each instance of a multi-instance app logs apart (PM2): %s, want %s", p.Pm2Env.PmOutLogPath, want)
 			}
 		}
 	}

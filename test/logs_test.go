@@ -86,7 +86,7 @@ func TestLogsFollow(t *testing.T) {
 	script := filepath.Join(dir, "tick.sh")
 	os.WriteFile(script, []byte("i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done\n"), 0o644)
 	h.ok("start", script, "-s")
-	cmd := newCmd(h, "logs", "tick", "--raw", "--lines", "0")
+	cmd := newCmd(h, "logs", "--raw", "--lines", "0")
 	out := startBackground(t, cmd)
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) && strings.Count(out.String(), "tick") < 3 {
@@ -95,4 +95,8 @@ func TestLogsFollow(t *testing.T) {
 	if strings.Count(out.String(), "tick") < 3 {
 		t.Fatalf("logs did not follow: %q", out.String())
 	}
+	h.ok("start", appBin, "--name", "late", "-s", "--", "-flood", "2")
+	waitFor(t, 5*time.Second, "logs showing an app started after it", func() bool {
+		return strings.Contains(out.String(), "line 0000001")
+	})
 }

@@ -3,6 +3,12 @@
 package api
 
 import (
+	"encoding/json"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+
 	"github.com/tend-sh/tend/internal/config"
 )
 
@@ -106,6 +112,46 @@ type Env struct {
 	LogDateFormat    string            `json:"log_date_format,omitempty"`
 	ExitCode         *int              `json:"exit_code,omitempty"`
 	Version          string            `json:"version"`
+	Username         string            `json:"username"`
+	Watch            bool              `json:"watch"`
 	TendVersion      string            `json:"_tend_version"`
 	Env              map[string]string `json:"env"`
 }
+
+// MarshalJSON writes pm2_env as PM2 does: the fields above, then every variable of env copied
+// to the top level too (scripts read `.pm2_env.NODE_ENV`), except where a field has that name.
+func (e Env) MarshalJSON() ([]byte, error) {
+	type plain Env
+	b, err := json.Marshal(plain(e))
+	if err != nil || len(e.Env) == 0 {
+		return b, err
+	}
+	reserved := envFieldNames()
+	keys := make([]string, 0, len(e.Env))
+	for k := range e.Env {
+		if !reserved[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	b = b[:len(b)-1] // reopen the object
+	for _, k := range keys {
+		kb, _ := json.Marshal(k)
+		vb, _ := json.Marshal(e.Env[k])
+		b = append(b, ',')
+		b = append(b, kb...)
+		b = append(b, ':')
+		b = append(b, vb...)
+	}
+	return append(b, '}'), nil
+}
+
+var envFieldNames = sync.OnceValue(func() map[string]bool {
+	names := map[string]bool{}
+	t := reflect.TypeFor[Env]()
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		names[name] = true
+	}
+	return names
+})

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tend-sh/tend/internal/api"
+	"github.com/tend-sh/tend/internal/config"
 )
 
 func fetchList(env *Env) ([]api.Process, error) {
@@ -40,7 +41,10 @@ func selectProcs(procs []api.Process, target string) ([]api.Process, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: no app or id %q (see tend ls)", errNotFound, target)
+		if config.IsID(target) {
+			return nil, notFound{fmt.Sprintf("no process with id %s (see tend ls)", target)}
+		}
+		return nil, notFound{fmt.Sprintf("no app named %q (see tend ls)", target)}
 	}
 	return out, nil
 }

@@ -3,14 +3,17 @@ package cli
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/tend-sh/tend/internal/api"
 	"github.com/tend-sh/tend/internal/daemon"
 	"github.com/tend-sh/tend/internal/logs"
 )
@@ -58,42 +61,21 @@ func runLogs(env *Env, o *LogsOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	var sources []logSource
-	seen := map[string]bool{}
-	width := 0
-	for _, p := range sel {
-		width = max(width, len(p.Name))
-	}
-	for _, p := range sel {
-		prefix := fmt.Sprintf("%d|%-*s | ", p.PmID, width, p.Name)
-		add := func(path string, isErr bool) {
-			if path == "" || path == "/dev/null" || seen[path] {
-				return
-			}
-			seen[path] = true
-			sources = append(sources, logSource{path: path, prefix: prefix, isErr: isErr})
-		}
-		if !o.ErrOnly {
-			add(p.Pm2Env.PmOutLogPath, false)
-		}
-		if !o.OutOnly {
-			add(p.Pm2Env.PmErrLogPath, true)
-		}
-	}
 	var mu sync.Mutex
 	print := func(s logSource, line []byte) {
 		mu.Lock()
 		defer mu.Unlock()
-		if o.Raw {
+		switch {
+		case o.Raw:
 			fmt.Fprintf(env.IO.Out, "%s\n", line)
-			return
-		}
-		if env.IO.OutIsTTY && s.isErr {
+		case env.IO.OutIsTTY && s.isErr:
 			fmt.Fprintf(env.IO.Out, "%s%s%s%s\n", ansiRed, s.prefix, line, ansiReset)
-			return
+		default:
+			fmt.Fprintf(env.IO.Out, "%s%s\n", s.prefix, line)
 		}
-		fmt.Fprintf(env.IO.Out, "%s%s\n", s.prefix, line)
 	}
+	seen := map[string]bool{}
+	sources := o.sources(sel, seen)
 	offsets := make([]int64, len(sources))
 	for i, s := range sources {
 		lines, end, err := logs.Tail(s.path, o.Lines)
@@ -114,21 +96,61 @@ func runLogs(env *Env, o *LogsOptions, args []string) error {
 	if o.NoStream {
 		return nil
 	}
-	if len(sources) == 0 {
-		return fmt.Errorf("%w: no log files to follow (start an app first)", errNotFound)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
 	defer stop()
 	var wg sync.WaitGroup
-	for i, s := range sources {
+	follow := func(s logSource, from int64) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = logs.Follow(ctx, s.path, offsets[i], 200*time.Millisecond, func(line []byte) { print(s, line) })
+			_ = logs.Follow(ctx, s.path, from, 200*time.Millisecond, func(line []byte) { print(s, line) })
 		}()
 	}
-	wg.Wait()
-	return nil
+	for i, s := range sources {
+		follow(s, offsets[i])
+	}
+	// Apps started (or scaled) after we began are followed too, from their first line.
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return nil
+		case <-tick.C:
+		}
+		if sel, err := selected(env, args); err == nil {
+			for _, s := range o.sources(sel, seen) {
+				follow(s, 0)
+			}
+		}
+	}
+}
+
+// sources lists the log files of the selected processes that are not in seen yet, and adds them.
+func (o *LogsOptions) sources(sel []api.Process, seen map[string]bool) []logSource {
+	width := 0
+	for _, p := range sel {
+		width = max(width, len(p.Name))
+	}
+	var out []logSource
+	for _, p := range sel {
+		prefix := fmt.Sprintf("%d|%-*s | ", p.PmID, width, p.Name)
+		add := func(path string, isErr bool) {
+			if path == "" || path == "/dev/null" || seen[path] {
+				return
+			}
+			seen[path] = true
+			out = append(out, logSource{path: path, prefix: prefix, isErr: isErr})
+		}
+		if !o.ErrOnly {
+			add(p.Pm2Env.PmOutLogPath, false)
+		}
+		if !o.OutOnly {
+			add(p.Pm2Env.PmErrLogPath, true)
+		}
+	}
+	return out
 }
 
 func newFlushCmd(env *Env) *cobra.Command {
@@ -153,7 +175,7 @@ func newFlushCmd(env *Env) *cobra.Command {
 				paths[daemon.PathsFor(env.Home).Log] = true
 			}
 			// The daemon appends with O_APPEND, so truncating under it is safe.
-			for path := range paths {
+			for _, path := range slices.Sorted(maps.Keys(paths)) {
 				if err := os.Truncate(path, 0); err != nil && !os.IsNotExist(err) {
 					return fmt.Errorf("flush %s: %v", path, err)
 				}

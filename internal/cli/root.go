@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -131,6 +132,31 @@ func exitCode(err error) int {
 
 var errNotFound = errors.New("not found")
 
+// notFound is an errNotFound whose message is only the sentence given.
+type notFound struct{ msg string }
+
+func (e notFound) Error() string        { return e.msg }
+func (e notFound) Is(target error) bool { return target == errNotFound }
+
+var strconvError = regexp.MustCompile(`^invalid argument "(.*)" for "(.*)" flag: strconv\.(\w+).*$`)
+
+// plainFlagError says what a flag wants instead of quoting Go's parser.
+func plainFlagError(err error) string {
+	m := strconvError.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err.Error()
+	}
+	want := "a whole number"
+	switch {
+	case strings.HasPrefix(m[3], "ParseBool"):
+		want = "true or false"
+	case strings.HasPrefix(m[3], "ParseFloat"):
+		want = "a number"
+	}
+	flag, _, _ := strings.Cut(m[2], ",")
+	return fmt.Sprintf("invalid value %q for %s: want %s", m[1], flag, want)
+}
+
 func firstLine(s string) string {
 	s = strings.TrimPrefix(s, config.ErrInvalid.Error()+": ")
 	// errors.Join of several failures: keep them, one per line is still one line each.
@@ -152,8 +178,14 @@ func NewRoot(env *Env) *cobra.Command {
 	root.SetOut(env.IO.Out)
 	root.SetErr(env.IO.Err)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usagef("%v (see tend %s --help)", err, c.Name())
+		return usagef("%s (see tend %s --help)", plainFlagError(err), c.Name())
 	})
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if env.NoDaemon && cmd.Name() != "start" {
+			return usagef("--no-daemon goes with start (tend --no-daemon start app.js); for a foreground daemon alone, run tend daemon")
+		}
+		return nil
+	}
 	root.PersistentFlags().BoolVar(&env.NoDaemon, "no-daemon", false, "run in the foreground instead of starting a daemon (containers, systemd)")
 	root.PersistentFlags().BoolVarP(&env.Silent, "silent", "s", false, "print no process table after an action")
 	root.AddCommand(

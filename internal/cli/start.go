@@ -116,6 +116,9 @@ func runStart(env *Env, o *StartOptions) error {
 			return usagef("nothing to start: give a script, e.g. tend start app.js")
 		}
 	}
+	if o.changed("name") && strings.TrimSpace(o.Name) == "" {
+		return usagef("--name is empty; give the app a name")
+	}
 	var specs []config.AppSpec
 	switch {
 	case config.IsConfigFile(target):
@@ -124,6 +127,10 @@ func runStart(env *Env, o *StartOptions) error {
 			return err
 		}
 		for _, s := range loaded {
+			if len(s.IgnoredKeys) > 0 {
+				fmt.Fprintf(env.IO.Err, "tend: warning: %s: app %q: ignoring keys tend does not support yet: %s\n",
+					target, s.Name, strings.Join(s.IgnoredKeys, ", "))
+			}
 			s.Env = config.MergeEnv(envMap(env.Environ), s.Env)
 			if err := o.applyToConfigApp(&s); err != nil {
 				return err
@@ -136,13 +143,25 @@ func runStart(env *Env, o *StartOptions) error {
 	default:
 		// PM2 looks for an app of that name or id before it looks for a file.
 		if !env.NoDaemon && (config.IsID(target) || target == "all" || !fileExists(abs(env.Cwd, target)) && appExists(env, target)) {
+			if flags := o.settingFlags(); len(flags) > 0 {
+				return usagef("tend start %s takes no settings (got %s); to change them, start the app's script again with them: tend start <script> --name <name> %s",
+					target, strings.Join(flags, " "), strings.Join(flags, " "))
+			}
 			return runAction(env, "start", []string{target})
 		}
 		s, err := o.spec(env)
 		if err != nil {
 			return err
 		}
+		if err := checkNameClash(env, &s); err != nil {
+			return err
+		}
 		specs = append(specs, s)
+	}
+	for _, s := range specs {
+		if s.ExecMode == config.ClusterMode && s.Instances > 1 {
+			fmt.Fprintf(env.IO.Err, "tend: warning: cluster mode does not share a port yet: the %d instances of %q run side by side, so an app that listens on a fixed port works in one of them only\n", s.Instances, s.Name)
+		}
 	}
 	req := api.StartRequest{Apps: specs}
 	if env.NoDaemon {
@@ -152,6 +171,40 @@ func runStart(env *Env, o *StartOptions) error {
 		return err
 	}
 	return printTable(env)
+}
+
+// settingFlags lists the app settings given on the command line, as --flag=value.
+func (o *StartOptions) settingFlags() []string {
+	var out []string
+	if o.flags == nil {
+		return nil
+	}
+	o.flags.Visit(func(f *pflag.Flag) {
+		if f.Name != "silent" && f.Name != "no-daemon" {
+			out = append(out, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	return out
+}
+
+// checkNameClash refuses to replace an app by another script under the same name: starting the
+// same script again restarts it (with the new settings), as the docs say, but a different one
+// would silently swap a running service.
+func checkNameClash(env *Env, s *config.AppSpec) error {
+	if !env.Client().Running() {
+		return nil
+	}
+	procs, err := fetchList(env)
+	if err != nil {
+		return nil
+	}
+	for _, p := range procs {
+		if p.Name == s.Name && p.Pm2Env.PmExecPath != s.Script {
+			return usagef("an app named %q already runs %s; pass --name to start %s beside it, or delete %s first",
+				s.Name, p.Pm2Env.PmExecPath, s.Script, s.Name)
+		}
+	}
+	return nil
 }
 
 func (o *StartOptions) applyToConfigApp(s *config.AppSpec) error {
@@ -238,6 +291,7 @@ func (o *StartOptions) spec(env *Env) (config.AppSpec, error) {
 func runForeground(env *Env, req api.StartRequest) error {
 	return daemon.Run(daemon.Options{
 		Home: env.Home, Version: Version, Foreground: true, Stdout: env.IO.Out, Stderr: env.IO.Err,
+		ExitWhenDone: true,
 		Ready: func() error {
 			c := env.Client()
 			c.AutoStart = false

@@ -35,6 +35,15 @@ func (e *Error) Error() string { return e.Msg }
 // ErrUnreachable means no daemon answered (and none could be started).
 var ErrUnreachable = errors.New("daemon unreachable")
 
+// homeError is a $TEND_HOME where no daemon can live: no daemon is reachable, and the message
+// says why without the generic prefix.
+type homeError struct{ msg string }
+
+func (e homeError) Error() string        { return e.msg }
+func (e homeError) Is(target error) bool { return target == ErrUnreachable }
+
+func homeErrorf(format string, a ...any) error { return homeError{fmt.Sprintf(format, a...)} }
+
 // Client is a connection to one $TEND_HOME's daemon.
 type Client struct {
 	Home      string
@@ -92,6 +101,9 @@ func (c *Client) Raw(method, path string, in any) ([]byte, error) {
 		resp, err = c.send(method, path, payload)
 	}
 	if err != nil {
+		if errors.Is(err, syscall.ENOTDIR) {
+			return nil, homeErrorf("TEND_HOME %s is not a folder; set TEND_HOME to a folder you own", c.Home)
+		}
 		if errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err) {
 			return nil, fmt.Errorf("%w: the daemon at %s did not answer within %s; see %s, or stop it with kill $(cat %s)",
 				ErrUnreachable, c.Socket, c.Timeout, filepath.Join(c.Home, "tend.log"), filepath.Join(c.Home, "daemon.pid"))
@@ -180,12 +192,12 @@ func (c *Client) Running() bool {
 // two CLIs from starting two daemons; the second one finds the first one's daemon.
 func (c *Client) StartDaemon() error {
 	if err := os.MkdirAll(c.Home, 0o700); err != nil {
-		return fmt.Errorf("TEND_HOME %s cannot be created: %v; set TEND_HOME to a folder you own", c.Home, rootCause(err))
+		return homeErrorf("TEND_HOME %s cannot be created: %v; set TEND_HOME to a folder you own", c.Home, rootCause(err))
 	}
 	lockPath := filepath.Join(c.Home, "spawn.lock")
 	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return fmt.Errorf("TEND_HOME %s cannot be written: %v; set TEND_HOME to a folder you own", c.Home, rootCause(err))
+		return homeErrorf("TEND_HOME %s cannot be written: %v; set TEND_HOME to a folder you own", c.Home, rootCause(err))
 	}
 	defer lock.Close()
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {

@@ -163,3 +163,13 @@ func TestIsConfigFile(t *testing.T) {
 		}
 	}
 }
+
+func TestIgnoredKeys(t *testing.T) {
+	specs, err := ParseApps([]byte(`{"apps": [{"script": "a.js", "watch": true, "max_memory_restart": "200M", "env_production": {}, "name": "a"}]}`), "x.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := specs[0].IgnoredKeys; !reflect.DeepEqual(got, []string{"max_memory_restart", "watch"}) {
+		t.Fatalf("ignored keys %q", got)
+	}
+}

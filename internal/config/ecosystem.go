@@ -39,7 +39,13 @@ const p = process.argv[1];
   }
   if (m && m.default && !m.apps) m = m.default;
   process.stdout.write(JSON.stringify(m === undefined ? null : m));
-})().catch((e) => { process.stderr.write(String(e && e.message || e).split('\n')[0]); process.exit(1); });
+})().catch((e) => {
+  // Name the line: a SyntaxError's stack starts with "file:line"; a thrown error names it in a frame.
+  const stack = String(e && e.stack || '');
+  const at = (e instanceof SyntaxError ? stack.split('\n')[0] : (stack.split('\n').find((l) => l.includes(p)) || '')).match(/:(\d+)(:\d+)?\)?\s*$/);
+  process.stderr.write((at ? 'line ' + at[1] + ': ' : '') + String(e && e.message || e).split('\n')[0]);
+  process.exit(1);
+});
 `
 
 // LoadFile reads an ecosystem file into unresolved specs. JS files are evaluated once by node.
@@ -133,11 +139,14 @@ func ParseApps(data []byte, file string) ([]AppSpec, error) {
 	return specs, nil
 }
 
-func appFromMap(m map[string]any, dir string) (AppSpec, error) {
-	s := Defaults()
+func appFromMap(m map[string]any, dir string) (s AppSpec, err error) {
+	s = Defaults()
 	s.Cwd = dir
-	var err error
+	used := map[string]bool{}
 	get := func(keys ...string) (any, bool) {
+		for _, k := range keys {
+			used[k] = true
+		}
 		for _, k := range keys {
 			if v, ok := m[k]; ok && v != nil {
 				return v, true
@@ -145,6 +154,14 @@ func appFromMap(m map[string]any, dir string) (AppSpec, error) {
 		}
 		return nil, false
 	}
+	defer func() {
+		for k := range m {
+			if !used[k] && !strings.HasPrefix(k, "env_") {
+				s.IgnoredKeys = append(s.IgnoredKeys, k)
+			}
+		}
+		sort.Strings(s.IgnoredKeys)
+	}()
 	str := func(key string, v any) (string, error) {
 		switch t := v.(type) {
 		case string:

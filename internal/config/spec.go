@@ -69,6 +69,10 @@ type AppSpec struct {
 	CreatedFromFile  string        `json:"config_file,omitempty"`
 	ScriptIsCommand  bool          `json:"script_is_command,omitempty"` // Script runs through bash -c
 	InterpreterLabel string        `json:"exec_interpreter,omitempty"`  // what jlist shows: node, python3, bash, none
+
+	// IgnoredKeys are the keys of an ecosystem file's app that tend does not act on yet; the CLI
+	// warns about them rather than dropping them silently.
+	IgnoredKeys []string `json:"-"`
 }
 
 // Defaults returns a spec with PM2's defaults filled in.

@@ -36,6 +36,10 @@ type Options struct {
 	Stderr     io.Writer
 	// Ready, if set, is called once the socket serves; its error makes Run shut down and fail.
 	Ready func() error
+	// ExitWhenDone makes Run return once every app is stopped or errored (pm2-runtime's
+	// behaviour, so that a container's restart policy sees a dead service); with an errored app
+	// the error says so.
+	ExitWhenDone bool
 }
 
 // Paths are the daemon's files under $TEND_HOME.
@@ -188,6 +192,9 @@ func Run(o Options) error {
 		case <-d.stop:
 		}
 	}
+	if o.ExitWhenDone && readyErr == nil {
+		go d.watchDone()
+	}
 
 wait:
 	for {
@@ -222,7 +229,43 @@ wait:
 	} else {
 		log.Info("daemon stopped")
 	}
-	return errors.Join(readyErr, stopErr)
+	return errors.Join(readyErr, stopErr, d.doneErr)
+}
+
+// watchDone asks the daemon to stop once no app runs any more.
+func (d *daemon) watchDone() error {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-d.stop:
+			return nil
+		}
+		infos := d.sup.List()
+		if len(infos) == 0 {
+			continue
+		}
+		var errored []string
+		running := false
+		for _, i := range infos {
+			switch i.Status {
+			case supervisor.Stopped:
+			case supervisor.Errored:
+				errored = append(errored, i.Name)
+			default:
+				running = true
+			}
+		}
+		if running {
+			continue
+		}
+		if len(errored) > 0 {
+			d.doneErr = fmt.Errorf("every app has stopped, and %s errored (see %s)", strings.Join(errored, ", "), d.paths.Log)
+		}
+		d.requestStop("every app has stopped")
+		return d.doneErr
+	}
 }
 
 const syscall_O_CLOEXEC = unix.O_CLOEXEC
@@ -260,6 +303,8 @@ type daemon struct {
 	stop     chan struct{}
 	quitOnce sync.Once
 	quitCh   chan struct{}
+
+	doneErr error // set by watchDone before it closes stop
 
 	gen    atomic.Uint64 // bumped on every change the jlist shows
 	jmu    sync.Mutex

@@ -1,6 +1,11 @@
 package daemon
 
 import (
+	"os"
+	"os/user"
+	"strconv"
+	"sync"
+
 	"github.com/tend-sh/tend/internal/api"
 	"github.com/tend-sh/tend/internal/metrics"
 	"github.com/tend-sh/tend/internal/supervisor"
@@ -46,11 +51,12 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 			WaitReady:        s.WaitReady,
 			ListenTimeout:    s.ListenTimeout.Milliseconds(),
 			Treekill:         s.Treekill,
-			MergeLogs:        s.MergeLogs || s.ExecMode != "cluster_mode",
+			MergeLogs:        !supervisor.SeparateLogs(s),
 			LogDateFormat:    s.LogDateFormat,
 			ExitCode:         i.ExitCode,
 			Version:          "N/A",
 			TendVersion:      version,
+			Username:         username(),
 			Env:              s.Env,
 		},
 	}
@@ -65,6 +71,17 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 	}
 	return p
 }
+
+// username is the daemon's user, as PM2 shows it.
+var username = sync.OnceValue(func() string {
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
+})
 
 func nonNil(s []string) []string {
 	if s == nil {

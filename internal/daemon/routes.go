@@ -134,19 +134,30 @@ func (d *daemon) start(w http.ResponseWriter, r *http.Request) {
 		}
 		seen[req.Apps[i].Name] = true
 	}
-	errs := make([]error, len(req.Apps))
-	var wg sync.WaitGroup
+	// Ids are handed out in the order of the request (a config file's order), then the apps
+	// start side by side.
+	runs := make([]func() error, len(req.Apps))
 	for i, spec := range req.Apps {
+		run, err := d.sup.Add(spec)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		runs[i] = run
+	}
+	errs := make([]error, len(runs))
+	var wg sync.WaitGroup
+	for i, run := range runs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() {
 				if p := recover(); p != nil {
-					errs[i] = fmt.Errorf("internal error starting %q: %v", spec.Name, p)
-					d.log.Error("panic in start", "app", spec.Name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+					errs[i] = fmt.Errorf("internal error starting %q: %v", req.Apps[i].Name, p)
+					d.log.Error("panic in start", "app", req.Apps[i].Name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 				}
 			}()
-			errs[i] = d.sup.Start(spec)
+			errs[i] = run()
 		}()
 	}
 	wg.Wait()

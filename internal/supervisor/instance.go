@@ -87,9 +87,9 @@ type Instance struct {
 	stopReason string
 }
 
-func newInstance(sup *Supervisor, id, index int, spec *config.AppSpec, hist History) *Instance {
+func newInstance(sup *Supervisor, id, index int, spec *config.AppSpec, hist History, status Status) *Instance {
 	in := &Instance{
-		id: id, index: index, sup: sup, spec: spec, status: Stopped, hist: hist,
+		id: id, index: index, sup: sup, spec: spec, status: status, hist: hist,
 		cmds:  make(chan command, 16),
 		done:  make(chan struct{}),
 		ready: make(chan struct{}, 1),
@@ -244,7 +244,6 @@ func (in *Instance) start(spec *config.AppSpec, reply chan error) error {
 		return nil
 	}
 	in.cancelTimer()
-	in.exitCode = nil
 	in.setStatus(Launching)
 	if err := in.spawn(); err != nil {
 		in.log.Error("start failed", "err", err)
@@ -586,10 +585,10 @@ func (in *Instance) stop(reason string) error {
 }
 
 // logPaths gives PM2's log file names: <name>-out.log and <name>-error.log in the logs folder,
-// with -<pm_id> for cluster instances whose logs are not merged.
+// with -<pm_id> for the instances of a cluster-mode or multi-instance app, unless merged.
 func (s *Supervisor) logPaths(spec *config.AppSpec, id int) (out, errp, combined string) {
 	suffix := ""
-	if spec.ExecMode == config.ClusterMode && !spec.MergeLogs {
+	if SeparateLogs(spec) {
 		suffix = "-" + strconv.Itoa(id)
 	}
 	pick := func(given, kind string) string {
@@ -613,4 +612,9 @@ func (s *Supervisor) logPaths(spec *config.AppSpec, id int) (out, errp, combined
 		combined = pick(spec.LogFile, "")
 	}
 	return out, errp, combined
+}
+
+// SeparateLogs reports whether each instance of the app gets its own log files (PM2's -<pm_id>).
+func SeparateLogs(spec *config.AppSpec) bool {
+	return !spec.MergeLogs && (spec.ExecMode == config.ClusterMode || spec.Instances > 1)
 }

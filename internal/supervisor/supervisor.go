@@ -161,11 +161,21 @@ func (s *Supervisor) Has(name string) bool {
 // new spec (PM2: starting a name that runs restarts it). It returns when every instance is
 // online or has failed.
 func (s *Supervisor) Start(spec config.AppSpec) error {
-	if err := spec.Validate(); err != nil {
+	run, err := s.Add(spec)
+	if err != nil {
 		return err
 	}
+	return run()
+}
+
+// Add registers the app (its instances get their ids now, in call order) and returns the
+// function that starts them and waits until they are online or failed.
+func (s *Supervisor) Add(spec config.AppSpec) (func() error, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
 	if _, err := s.dateFormat(spec.LogDateFormat); err != nil {
-		return fmt.Errorf("%w: app %q: log_date_format: %v", config.ErrInvalid, spec.Name, err)
+		return nil, fmt.Errorf("%w: app %q: log_date_format: %v", config.ErrInvalid, spec.Name, err)
 	}
 	sp := &spec
 	s.mu.Lock()
@@ -177,7 +187,7 @@ func (s *Supervisor) Start(spec config.AppSpec) error {
 	existing := slices.Clone(a.instances)
 	var added []*Instance
 	for i := len(existing); i < spec.Instances; i++ {
-		in := newInstance(s, s.nextID, i, sp, History{})
+		in := newInstance(s, s.nextID, i, sp, History{}, Stopped)
 		s.nextID++
 		a.instances = append(a.instances, in)
 		added = append(added, in)
@@ -190,7 +200,11 @@ func (s *Supervisor) Start(spec config.AppSpec) error {
 	}
 	s.mu.Unlock()
 	s.changed()
+	return func() error { return s.apply(sp, existing, added, removed) }, nil
+}
 
+func (s *Supervisor) apply(sp *config.AppSpec, existing, added, removed []*Instance) error {
+	spec := sp
 	var wg sync.WaitGroup
 	errs := make([]error, len(existing)+len(added)+len(removed))
 	run := func(i int, f func() error) {
@@ -229,15 +243,18 @@ func (s *Supervisor) Do(act Action, target string) ([]*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	// PM2: start of an app that exists is a restart (and counts as one).
-	kind := map[Action]cmdKind{ActStart: cmdRestart, ActStop: cmdStop, ActRestart: cmdRestart, ActDelete: cmdDelete}[act]
+	kind := map[Action]cmdKind{ActStart: cmdStart, ActStop: cmdStop, ActRestart: cmdRestart, ActDelete: cmdDelete}[act]
 	errs := make([]error, len(ins))
 	var wg sync.WaitGroup
 	for i, in := range ins {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = in.do(command{kind: kind})
+			k := kind
+			if act == ActStart && in.Info().Pid != 0 {
+				k = cmdRestart // PM2: start of a running app restarts it
+			}
+			errs[i] = in.do(command{kind: k})
 		}()
 	}
 	wg.Wait()
@@ -316,35 +333,30 @@ func (s *Supervisor) Snapshot() state.Registry {
 	return reg
 }
 
-// Restore brings back the apps of a registry left by a daemon that died without being told to:
-// processes of that daemon still running are stopped (a later issue adopts them instead), and
-// the instances that were meant to run are started again with their ids.
+// Restore brings back the apps of a registry left by a daemon that died without being told to.
+// The apps are listed at once, with their ids and the status they had (errored stays errored);
+// then, in the background, the processes of that daemon still running are stopped (a later issue
+// adopts them instead) and the instances that were meant to run are started again.
 func (s *Supervisor) Restore(reg state.Registry) {
-	var wg sync.WaitGroup
-	for _, a := range reg.Apps {
-		for _, i := range a.Instances {
-			if i.Pid <= 0 {
-				continue
-			}
-			if st, err := proc.ReadStat(i.Pid); err == nil && st.StartTicks == i.StartTick && st.State != 'Z' {
-				s.log.Warn("stopping a process left by the previous daemon", "app", a.Spec.Name, "pid", i.Pid)
-				wg.Add(1)
-				go func() { defer wg.Done(); cleanupGroup(i.Pid, &a.Spec) }()
-			}
-		}
-	}
-	wg.Wait() // the old processes would still hold ports and files
 	s.mu.Lock()
 	s.nextID = max(s.nextID, reg.NextID)
 	var toStart []*Instance
 	for _, ra := range reg.Apps {
 		spec := ra.Spec
-		if spec.Validate() != nil || s.findLocked(spec.Name) != nil {
+		if err := spec.Validate(); err != nil {
+			s.log.Error("cannot restore app", "app", spec.Name, "err", err)
+			continue
+		}
+		if s.findLocked(spec.Name) != nil {
 			continue
 		}
 		a := &App{Name: spec.Name}
 		for _, ri := range ra.Instances {
-			in := newInstance(s, ri.ID, ri.Index, &spec, History{Restarts: ri.Restarts})
+			status := Stopped
+			if Status(ri.Status) == Errored {
+				status = Errored
+			}
+			in := newInstance(s, ri.ID, ri.Index, &spec, History{Restarts: ri.Restarts}, status)
 			s.nextID = max(s.nextID, ri.ID+1)
 			a.instances = append(a.instances, in)
 			switch Status(ri.Status) {
@@ -355,10 +367,31 @@ func (s *Supervisor) Restore(reg state.Registry) {
 		s.apps = append(s.apps, a)
 	}
 	s.mu.Unlock()
-	for _, in := range toStart {
-		go func() { _ = in.do(command{kind: cmdStart}) }()
-	}
 	s.changed()
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("panic in restore", "panic", fmt.Sprint(p))
+			}
+		}()
+		var wg sync.WaitGroup
+		for _, a := range reg.Apps {
+			for _, i := range a.Instances {
+				if i.Pid <= 0 {
+					continue
+				}
+				if st, err := proc.ReadStat(i.Pid); err == nil && st.StartTicks == i.StartTick && st.State != 'Z' {
+					s.log.Warn("stopping a process left by the previous daemon", "app", a.Spec.Name, "pid", i.Pid)
+					wg.Add(1)
+					go func() { defer wg.Done(); cleanupGroup(i.Pid, &a.Spec) }()
+				}
+			}
+		}
+		wg.Wait() // the old processes would still hold ports and files
+		for _, in := range toStart {
+			go func() { _ = in.do(command{kind: cmdStart}) }()
+		}
+	}()
 }
 
 // Files gives access to the shared log files (for reopen on SIGUSR2).
