@@ -3,8 +3,8 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,21 +53,12 @@ type Client struct {
 	AutoStart bool
 	Timeout   time.Duration
 
-	hc     *http.Client
 	warned bool
 }
 
 // New returns a client for home.
 func New(home, version string, warn io.Writer) *Client {
-	c := &Client{Home: home, Socket: filepath.Join(home, "tend.sock"), Version: version, Warn: warn, AutoStart: true, Timeout: 60 * time.Second}
-	c.hc = &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", c.Socket)
-		},
-		DisableCompression: true,
-	}}
-	return c
+	return &Client{Home: home, Socket: filepath.Join(home, "tend.sock"), Version: version, Warn: warn, AutoStart: true, Timeout: 60 * time.Second}
 }
 
 // Do sends a request; in (if not nil) is sent as JSON and out (if not nil) receives the answer.
@@ -104,7 +95,7 @@ func (c *Client) Raw(method, path string, in any) ([]byte, error) {
 		if errors.Is(err, syscall.ENOTDIR) {
 			return nil, homeErrorf("TEND_HOME %s is not a folder; set TEND_HOME to a folder you own", c.Home)
 		}
-		if errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err) {
+		if errors.Is(err, os.ErrDeadlineExceeded) || os.IsTimeout(err) {
 			return nil, fmt.Errorf("%w: the daemon at %s did not answer within %s; see %s, or stop it with kill $(cat %s)",
 				ErrUnreachable, c.Socket, c.Timeout, filepath.Join(c.Home, "tend.log"), filepath.Join(c.Home, "daemon.pid"))
 		}
@@ -126,35 +117,47 @@ func (c *Client) Raw(method, path string, in any) ([]byte, error) {
 	return data, nil
 }
 
+// send makes one request on a fresh connection. A CLI makes one or two requests in its life, so
+// it skips http.Transport (its pool and goroutines) and writes and reads HTTP/1.1 itself: this
+// is the path `tend jlist` is timed on.
 func (c *Client) send(method, path string, payload []byte) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.Timeout)
+	conn, err := net.DialTimeout("unix", c.Socket, c.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Now().Add(c.Timeout))
 	var body io.Reader
 	if payload != nil {
 		body = bytes.NewReader(payload)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://tend"+path, body)
+	req, err := http.NewRequest(method, "http://tend"+path, body)
 	if err != nil {
-		cancel()
+		conn.Close()
 		return nil, err
 	}
+	req.Close = true
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		cancel()
+	if err := req.Write(conn); err != nil {
+		conn.Close()
 		return nil, err
 	}
-	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	resp.Body = &closeBoth{ReadCloser: resp.Body, conn: conn}
 	return resp, nil
 }
 
-type cancelBody struct {
+type closeBoth struct {
 	io.ReadCloser
-	cancel func()
+	conn net.Conn
 }
 
-func (b *cancelBody) Close() error { err := b.ReadCloser.Close(); b.cancel(); return err }
+func (b *closeBoth) Close() error { err := b.ReadCloser.Close(); b.conn.Close(); return err }
 
 func (c *Client) checkVersion(v string) {
 	if c.warned || v == "" || v == c.Version || c.Warn == nil {
