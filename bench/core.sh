@@ -153,7 +153,7 @@ flood() { # label tend_flags...
     fi
   done
   row "log flood$label: wall (s)" "$(fmt_s "${tw[@]}")" "$(fmt_s "${pw[@]+"${pw[@]}"}")"
-  row "log flood$label: same app | cat (s)" "$(fmt_s "${cw[@]}")" ""
+  row "log flood$label: same app piped to cat (s)" "$(fmt_s "${cw[@]}")" ""
   row "log flood$label: daemon CPU (s)" "$(printf '%s\n' "${tc[@]}" | median | awk '{printf "%.2f", $1/100}')" \
       "$( [ ${#pc[@]} -eq 0 ] && echo - || printf '%s\n' "${pc[@]}" | median | awk '{printf "%.2f", $1/100}')"
 }
