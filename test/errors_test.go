@@ -100,6 +100,7 @@ func TestForeground(t *testing.T) {
 	h := newHarness(t)
 	fg := newCmd(h, "--no-daemon", "start", appBin, "--name", "fg", "--", "-flood", "3", "-on-signal", "fg stopping")
 	out := startBackground(t, fg)
+	// The app's lines come after the socket serves, so no `tend` below can start a second daemon.
 	waitFor(t, 10*time.Second, "the app's lines on stdout", func() bool { return strings.Contains(out.String(), "line 0000002") })
 
 	p := h.waitStatus("fg", "online") // a second CLI talks to the foreground daemon
@@ -213,6 +214,11 @@ func TestPID1ReapsOrphans(t *testing.T) {
 	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", tendBin, "--no-daemon", "start", script)
 	cmd.Env = h.env
 	out := startBackground(t, cmd)
+	// Until its socket exists, a `tend jlist` here would start a second, ordinary daemon.
+	waitFor(t, 10*time.Second, "the socket of tend as PID 1", func() bool {
+		_, err := os.Stat(filepath.Join(h.home, "tend.sock"))
+		return err == nil
+	})
 	h.waitStatus("orphans", "online")
 	time.Sleep(time.Second) // about ten orphans are born and die
 	data, _ := os.ReadFile(filepath.Join(h.home, "daemon.pid"))
