@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -99,4 +100,36 @@ func TestLogsFollow(t *testing.T) {
 	waitFor(t, 5*time.Second, "logs showing an app started after it", func() bool {
 		return strings.Contains(out.String(), "line 0000001")
 	})
+}
+
+// What an app prints while it stops reaches its log file, even when the app is deleted (its
+// files are closed) right after it exits.
+func TestLastLinesSurviveDelete(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	for round := range 3 {
+		name := fmt.Sprintf("bye%d", round)
+		h.ok("start", appBin, "--name", name, "-s", "--", "-flood-on-signal", "200000")
+		p, _ := h.get(name)
+		h.ok("delete", name, "-s")
+		out := waitFile(t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool { return strings.HasSuffix(s, "END\n") })
+		if n := strings.Count(out, "\n"); n != 200001 {
+			t.Fatalf("round %d: %d lines in the file, want 200001", round, n)
+		}
+	}
+}
+
+func TestFIFOLogPathDoesNotHangTheDaemon(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skip(err)
+	}
+	r := h.run("start", appBin, "--name", "piped", "-o", fifo)
+	if r.code != 1 || !strings.Contains(r.err, "is a FIFO that nobody reads") {
+		t.Fatalf("exit %d, %q", r.code, r.err)
+	}
+	h.ok("start", appBin, "--name", "other", "-s")
+	h.waitStatus("other", "online")
 }

@@ -44,6 +44,9 @@ func (e homeError) Is(target error) bool { return target == ErrUnreachable }
 
 func homeErrorf(format string, a ...any) error { return homeError{fmt.Sprintf(format, a...)} }
 
+// ActionTimeout bounds a request that changes something (start, stop, delete…).
+const ActionTimeout = 30 * time.Minute
+
 // Client is a connection to one $TEND_HOME's daemon.
 type Client struct {
 	Home      string
@@ -125,7 +128,13 @@ func (c *Client) send(method, path string, payload []byte) (*http.Response, erro
 	if err != nil {
 		return nil, err
 	}
-	_ = conn.SetDeadline(time.Now().Add(c.Timeout))
+	// A read answers at once or the daemon is stuck. An action may take as long as the apps
+	// make it (kill_timeout, listen_timeout, as the user set them), so it gets a far bound.
+	limit := c.Timeout
+	if method != http.MethodGet {
+		limit = max(limit, ActionTimeout)
+	}
+	_ = conn.SetDeadline(time.Now().Add(limit))
 	var body io.Reader
 	if payload != nil {
 		body = bytes.NewReader(payload)

@@ -75,6 +75,9 @@ type AppSpec struct {
 	IgnoredKeys []string `json:"-"`
 }
 
+// MaxInstances bounds what one request can ask the daemon to create.
+const MaxInstances = 4096
+
 // Defaults returns a spec with PM2's defaults filled in.
 func Defaults() AppSpec {
 	return AppSpec{
@@ -109,8 +112,8 @@ func (s *AppSpec) Validate() error {
 	if s.Script == "" {
 		return invalidf("app %q has no script", s.Name)
 	}
-	if s.Instances < 1 {
-		return invalidf("app %q: instances must be at least 1, got %d", s.Name, s.Instances)
+	if s.Instances < 1 || s.Instances > MaxInstances {
+		return invalidf("app %q: instances must be between 1 and %d, got %d", s.Name, MaxInstances, s.Instances)
 	}
 	if s.ExecMode != ForkMode && s.ExecMode != ClusterMode {
 		return invalidf("app %q: exec_mode must be fork or cluster, got %q", s.Name, s.ExecMode)

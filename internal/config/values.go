@@ -77,8 +77,8 @@ func InstancesFromInt(n int) (int, error) {
 			return 0, fmt.Errorf("instances %d asks for fewer than 0 of this machine's %d CPUs", n, cpus)
 		}
 		return max(cpus+n, 1), nil
-	case n > 4096:
-		return 0, fmt.Errorf("instances %d is more than 4096", n)
+	case n > MaxInstances:
+		return 0, fmt.Errorf("instances %d is more than %d", n, MaxInstances)
 	}
 	return n, nil
 }

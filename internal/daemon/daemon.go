@@ -180,25 +180,23 @@ func Run(o Options) error {
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGUSR2)
 	defer signal.Stop(sigs)
 
+	// Ready (the foreground start) runs beside the signal loop, so a SIGTERM during a long start
+	// is acted on at once.
 	var readyErr error
+	readyCh := make(chan error, 1)
 	if o.Ready != nil {
-		readyCh := make(chan error, 1)
 		go func() { readyCh <- o.Ready() }()
-		select {
-		case readyErr = <-readyCh:
-			if readyErr != nil {
-				d.requestStop("start failed")
-			}
-		case <-d.stop:
-		}
-	}
-	if o.ExitWhenDone && readyErr == nil {
-		go d.watchDone()
 	}
 
 wait:
 	for {
 		select {
+		case readyErr = <-readyCh:
+			if readyErr != nil {
+				d.requestStop("start failed")
+			} else if o.ExitWhenDone {
+				go d.watchDone()
+			}
 		case s := <-sigs:
 			switch s {
 			case unix.SIGHUP:
@@ -217,6 +215,7 @@ wait:
 		}
 	}
 
+	ln.Close() // no new requests reach a daemon on its way out
 	stopErr := d.sup.Shutdown()
 	close(d.quit())
 	<-persistDone
@@ -229,18 +228,22 @@ wait:
 	} else {
 		log.Info("daemon stopped")
 	}
-	return errors.Join(readyErr, stopErr, d.doneErr)
+	var doneErr error
+	if p := d.doneErr.Load(); p != nil {
+		doneErr = *p
+	}
+	return errors.Join(readyErr, stopErr, doneErr)
 }
 
 // watchDone asks the daemon to stop once no app runs any more.
-func (d *daemon) watchDone() error {
+func (d *daemon) watchDone() {
 	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
 		case <-d.stop:
-			return nil
+			return
 		}
 		infos := d.sup.List()
 		if len(infos) == 0 {
@@ -261,10 +264,11 @@ func (d *daemon) watchDone() error {
 			continue
 		}
 		if len(errored) > 0 {
-			d.doneErr = fmt.Errorf("every app has stopped, and %s errored (see %s)", strings.Join(errored, ", "), d.paths.Log)
+			err := fmt.Errorf("every app has stopped, and %s errored (see %s)", strings.Join(errored, ", "), d.paths.Log)
+			d.doneErr.Store(&err)
 		}
 		d.requestStop("every app has stopped")
-		return d.doneErr
+		return
 	}
 }
 
@@ -304,7 +308,7 @@ type daemon struct {
 	quitOnce sync.Once
 	quitCh   chan struct{}
 
-	doneErr error // set by watchDone before it closes stop
+	doneErr atomic.Pointer[error] // set by watchDone when an app errored
 
 	gen    atomic.Uint64 // bumped on every change the jlist shows
 	jmu    sync.Mutex

@@ -212,8 +212,8 @@ func (d *daemon) signal(w http.ResponseWriter, r *http.Request) {
 func (d *daemon) kill(w http.ResponseWriter, r *http.Request) {
 	// Stop everything before answering, so that `tend kill && tend start …` never meets the
 	// old daemon.
-	err := d.sup.Shutdown()
 	d.ln.Close() // no new requests reach a daemon on its way out
+	err := d.sup.Shutdown()
 	if err != nil {
 		fail(w, err)
 	} else {

@@ -2,6 +2,7 @@ package logs
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -72,6 +73,19 @@ func (fs *Files) Open(path string) (*File, error) {
 	return f, nil
 }
 
+// Retain adds a reference to f and returns it: a log reader holds its own, so that the file
+// outlives the instance's handle until the reader has written the last bytes of its pipe.
+// Retaining a nil File returns nil.
+func (f *File) Retain() *File {
+	if f == nil {
+		return nil
+	}
+	f.owner.mu.Lock()
+	f.refs++
+	f.owner.mu.Unlock()
+	return f
+}
+
 // Reopen closes and reopens every open file, so that writes go to a file
 // created at the same path after an external logrotate moved the old one
 // away. A file that cannot be reopened keeps its old descriptor: its lines
@@ -111,12 +125,21 @@ func openAppend(path string) (int, error) {
 		return -1, err
 	}
 	for {
-		fd, err := unix.Open(path, unix.O_APPEND|unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC, 0o640)
+		// O_NONBLOCK: opening a FIFO that nobody reads would otherwise block, and with it every
+		// start that takes the files lock; this way it fails at once (ENXIO).
+		fd, err := unix.Open(path, unix.O_APPEND|unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o640)
 		if err == unix.EINTR {
 			continue
 		}
+		if err == unix.ENXIO {
+			return -1, fmt.Errorf("log path %s is a FIFO that nobody reads; start its reader first or pick a file", path)
+		}
 		if err != nil {
 			return -1, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		if err := unix.SetNonblock(fd, false); err != nil {
+			unix.Close(fd)
+			return -1, &os.PathError{Op: "fcntl", Path: path, Err: err}
 		}
 		return fd, nil
 	}

@@ -90,10 +90,9 @@ type Instance struct {
 func newInstance(sup *Supervisor, id, index int, spec *config.AppSpec, hist History, status Status) *Instance {
 	in := &Instance{
 		id: id, index: index, sup: sup, spec: spec, status: status, hist: hist,
-		cmds:  make(chan command, 16),
-		done:  make(chan struct{}),
-		ready: make(chan struct{}, 1),
-		log:   sup.log.With("app", spec.Name, "instance", id),
+		cmds: make(chan command, 16),
+		done: make(chan struct{}),
+		log:  sup.log.With("app", spec.Name, "instance", id),
 	}
 	in.created = time.Now()
 	in.publish()
@@ -112,13 +111,13 @@ func (in *Instance) do(c command) error {
 	select {
 	case in.cmds <- c:
 	case <-in.done:
-		return fmt.Errorf("instance %d is deleted", in.id)
+		return fmt.Errorf("%w: app %q (id %d) was deleted meanwhile", ErrNotFound, in.Info().Name, in.id)
 	}
 	select {
 	case err := <-c.reply:
 		return err
 	case <-in.done:
-		return nil
+		return fmt.Errorf("%w: app %q (id %d) was deleted meanwhile", ErrNotFound, in.Info().Name, in.id)
 	}
 }
 
@@ -244,6 +243,11 @@ func (in *Instance) start(spec *config.AppSpec, reply chan error) error {
 		return nil
 	}
 	in.cancelTimer()
+	if in.sup.isClosing() {
+		// Nothing may be spawned once the daemon is stopping: it would outlive it.
+		in.setStatus(Stopped)
+		return ErrClosing
+	}
 	in.setStatus(Launching)
 	if err := in.spawn(); err != nil {
 		in.log.Error("start failed", "err", err)
@@ -398,8 +402,10 @@ func (in *Instance) spawn() error {
 	in.log.Info("started", "pid", pid, "cmd", strings.Join(in.spec.Command(), " "))
 
 	date, _ := in.sup.dateFormat(in.spec.LogDateFormat)
-	outCfg := logs.StreamConfig{Files: []*logs.File{in.files[0], in.files[2]}, Date: date}
-	errCfg := logs.StreamConfig{Files: []*logs.File{in.files[1], in.files[2]}, Date: date}
+	// Each reader holds its own references: a delete or a new spec closes the instance's files
+	// while the pipe may still hold output, which the reader writes before it lets go.
+	outCfg := logs.StreamConfig{Files: []*logs.File{in.files[0].Retain(), in.files[2].Retain()}, Date: date}
+	errCfg := logs.StreamConfig{Files: []*logs.File{in.files[1].Retain(), in.files[2].Retain()}, Date: date}
 	if in.sup.echoOut != nil {
 		outCfg.Echo, errCfg.Echo = in.sup.echoOut, in.sup.echoErr
 	}
@@ -414,7 +420,9 @@ func (in *Instance) spawn() error {
 			in.log.Warn("ipc channel", "err", err)
 		} else {
 			in.channel = ch
-			ready := in.ready
+			// A channel of this run's own: a late 'ready' of an earlier run cannot mark this one online.
+			ready := make(chan struct{}, 1)
+			in.ready = ready
 			go func() {
 				defer func() { recover() }()
 				_ = ch.Serve(func(m ipc.Message) {
@@ -437,6 +445,11 @@ func (in *Instance) spawn() error {
 func (in *Instance) pump(fd int, cfg logs.StreamConfig) {
 	log := in.log
 	go func() {
+		defer func() {
+			for _, f := range cfg.Files {
+				f.Close()
+			}
+		}()
 		defer unix.Close(fd)
 		defer func() {
 			if p := recover(); p != nil {
@@ -459,10 +472,7 @@ func (in *Instance) releaseRun() {
 		in.channel.Close()
 		in.channel = nil
 	}
-	select { // a stale 'ready' must not mark the next run online
-	case <-in.ready:
-	default:
-	}
+	in.ready = nil
 	in.pid, in.exitCh, in.startTick = 0, nil, 0
 }
 

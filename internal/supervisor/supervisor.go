@@ -24,6 +24,9 @@ import (
 // ErrNotFound is returned when a selector matches nothing.
 var ErrNotFound = errors.New("not found")
 
+// ErrClosing is returned for a start that comes after the daemon began to stop.
+var ErrClosing = errors.New("the daemon is stopping; start again once it is gone")
+
 // Options wire a Supervisor to the daemon.
 type Options struct {
 	Home     string
@@ -45,9 +48,10 @@ type Supervisor struct {
 	echoErr io.Writer
 	onCh    func()
 
-	mu     sync.Mutex
-	apps   []*App // in creation order
-	nextID int
+	mu      sync.Mutex
+	apps    []*App // in creation order
+	nextID  int
+	closing bool // Shutdown began: no app may be added or started any more
 
 	dateMu sync.Mutex
 	dates  map[string]*logs.DateFormat
@@ -66,6 +70,12 @@ func New(o Options) *Supervisor {
 		log: o.Log, echoOut: o.EchoOut, echoErr: o.EchoErr, onCh: o.OnChange,
 		dates: map[string]*logs.DateFormat{},
 	}
+}
+
+func (s *Supervisor) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
 }
 
 func (s *Supervisor) changed() {
@@ -179,6 +189,10 @@ func (s *Supervisor) Add(spec config.AppSpec) (func() error, error) {
 	}
 	sp := &spec
 	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil, ErrClosing
+	}
 	a := s.findLocked(spec.Name)
 	if a == nil {
 		a = &App{Name: spec.Name}
@@ -239,6 +253,14 @@ const (
 
 // Do applies an action to every instance target selects, concurrently, and waits for all.
 func (s *Supervisor) Do(act Action, target string) ([]*Instance, error) {
+	if act == ActStart || act == ActRestart {
+		s.mu.Lock()
+		closing := s.closing
+		s.mu.Unlock()
+		if closing {
+			return nil, ErrClosing
+		}
+	}
 	ins, err := s.Select(target)
 	if err != nil {
 		return nil, err
@@ -296,6 +318,9 @@ func (s *Supervisor) Signal(target string, sig unix.Signal) error {
 
 // Shutdown stops and deletes every app. It reports an error if some process could not be stopped.
 func (s *Supervisor) Shutdown() error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
 	_, err := s.Do(ActDelete, "all")
 	// Descendants that outlived their app (setsid, then the app died) were re-parented to us;
 	// nothing of ours may outlive the daemon that was told to go.
@@ -360,7 +385,7 @@ func (s *Supervisor) Restore(reg state.Registry) {
 			s.nextID = max(s.nextID, ri.ID+1)
 			a.instances = append(a.instances, in)
 			switch Status(ri.Status) {
-			case Online, Launching, Waiting, Stopping:
+			case Online, Launching, Waiting: // not Stopping: the user was stopping or deleting it
 				toStart = append(toStart, in)
 			}
 		}

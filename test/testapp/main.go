@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"flag"
 	"fmt"
 	"os"
@@ -26,6 +27,7 @@ func main() {
 		pidFile     = flag.String("pidfile", "", "write our pid here")
 		sleepMode   = flag.Bool("sleep", false, "internal: just sleep (used as a grandchild)")
 		onSignal    = flag.String("on-signal", "", "print this line when a signal arrives, then exit 0")
+		floodOnSig  = flag.Int("flood-on-signal", 0, "when a signal arrives, print this many numbered lines and END, then exit 0")
 	)
 	flag.Parse()
 	if *sleepMode {
@@ -46,6 +48,20 @@ func main() {
 		go func() {
 			<-c
 			fmt.Println(*onSignal)
+			os.Exit(0)
+		}()
+	}
+	if *floodOnSig > 0 {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGINT, syscall.SIGTERM)
+		go func() {
+			<-c
+			w := bufio.NewWriterSize(os.Stdout, 1<<16)
+			for i := 0; i < *floodOnSig; i++ {
+				fmt.Fprintf(w, "bye %07d\n", i)
+			}
+			fmt.Fprintln(w, "END")
+			w.Flush()
 			os.Exit(0)
 		}()
 	}
