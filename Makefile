@@ -4,4 +4,4 @@ build:
 test:
 	go test -race ./...
 bench:
-	bash bench/core.sh
+	go run ./bench

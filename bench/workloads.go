@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+type bench struct {
+	o     options
+	ctx   context.Context
+	work  string
+	root  string
+	peers []Peer
+	t     *table
+}
+
+type workload struct {
+	n    int
+	name string
+	run  func(*bench) error
+}
+
+var workloads = []workload{
+	{1, "CLI round trip and daemon memory", (*bench).cli},
+	{2, "200 processes from one config", (*bench).many},
+	{3, "log flood", (*bench).flood},
+	{4, "cluster HTTP", notYet(4, "hello.js, 2 instances", "requests/s keep-alive", "requests/s new connection")},
+	{5, "rolling reloads under load", notYet(5, "slow.js (200 ms), 2 instances", "failed requests, 3 reloads")},
+	{6, "kill -9 of an instance under load", notYet(6, "hello.js, 2 instances", "refused connections, 3 kills", "failed requests, 3 kills")},
+	{7, "idle daemon CPU with 200 processes", (*bench).idle},
+}
+
+func (b *bench) app(name string) string { return filepath.Join(b.root, "bench", "apps", name) }
+
+func sleepApps(n int) []App {
+	apps := make([]App, n)
+	for i := range apps {
+		apps[i] = App{Name: fmt.Sprintf("sleep%d", i), Script: "/bin/sleep", Args: []string{"3600"}}
+	}
+	return apps
+}
+
+// each runs f for every peer, runs times, interleaved (A B C A B C …) so that drift of the
+// machine hits every peer alike.
+func (b *bench) each(f func(Peer) error) error {
+	for range b.o.runs {
+		for _, p := range b.peers {
+			if b.ctx.Err() != nil {
+				return b.ctx.Err()
+			}
+			if err := f(p); err != nil {
+				return fmt.Errorf("%s: %w", p.Name(), err)
+			}
+		}
+	}
+	return nil
+}
+
+func (b *bench) startAndWait(p Peer, apps []App) (time.Duration, error) {
+	start := time.Now()
+	if err := p.Start(apps); err != nil {
+		return 0, err
+	}
+	if !waitUntil(60*time.Second, 10*time.Millisecond, func() bool { n, _ := p.Online(); return n >= len(apps) }) {
+		n, _ := p.Online()
+		return 0, fmt.Errorf("%d of %d apps online after 60s", n, len(apps))
+	}
+	return time.Since(start), nil
+}
+
+// 1. The list command's round trip with 20 apps, and the daemon's memory with them.
+func (b *bench) cli() error {
+	const app = "sleep, 20 apps"
+	return b.each(func(p Peer) error {
+		if _, err := b.startAndWait(p, sleepApps(20)); err != nil {
+			return err
+		}
+		time.Sleep(2 * time.Second) // let samplers and caches settle
+		n := 100
+		if p.Name() != "tend" {
+			n = 10 // PM2's and supervisorctl's CLIs take 100–300 ms each
+		}
+		if b.o.quick {
+			n = max(n/5, 3)
+		}
+		d, err := timeCommand(n, p.Env(), p.List()...)
+		if err != nil {
+			return err
+		}
+		b.t.add(1, app, "list round trip (jlist / supervisorctl status)", "ms", map[string]float64{p.Name(): d.Seconds() * 1000})
+		b.t.add(1, app, "daemon RSS", "MB", map[string]float64{p.Name(): rssMB(p.Pids())})
+		return p.DeleteAll()
+	})
+}
+
+// manyApps is the "200 processes" of workloads 2 and 7; quick mode uses 50, since PM2 takes
+// a quarter of a minute to stop 200.
+func (b *bench) manyApps() int {
+	if b.o.quick {
+		return 50
+	}
+	return 200
+}
+
+// 2. 200 processes from one config: time until all are online, then the time of stop all.
+func (b *bench) many() error {
+	app := fmt.Sprintf("sleep, %d apps", b.manyApps())
+	return b.each(func(p Peer) error {
+		on, err := b.startAndWait(p, sleepApps(b.manyApps()))
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		if err := p.StopAll(); err != nil {
+			return err
+		}
+		off := time.Since(start)
+		b.t.add(2, app, "all online", "s", map[string]float64{p.Name(): on.Seconds()})
+		b.t.add(2, app, "stop all", "s", map[string]float64{p.Name(): off.Seconds()})
+		return p.DeleteAll()
+	})
+}
+
+// 3. Log flood: 1,000,000 lines of 67 bytes. Wall time runs until the last line is in the file,
+// seen the same way for every contender; CPU is the manager's (for direct, cat's).
+func (b *bench) flood() error {
+	type variant struct {
+		label    string
+		perLine  bool
+		time     bool
+		fullOnly bool
+	}
+	variants := []variant{
+		{"flood.js, 1000 lines a write", false, false, false},
+		{"flood.js, 1000 lines a write, timestamps", false, true, false},
+		{"flood.js, console.log per line", true, false, true},
+		{"flood.js, console.log per line, timestamps", true, true, true},
+	}
+	for _, v := range variants {
+		if v.fullOnly && b.o.quick {
+			continue
+		}
+		env := append(os.Environ(), "FLOOD_LINES=0")
+		if v.perLine {
+			env = append(os.Environ(), "FLOOD_LINES=1")
+		}
+		for range b.o.runs {
+			if !v.time {
+				wall, cpu, err := b.floodDirect(env)
+				if err != nil {
+					return fmt.Errorf("direct: %w", err)
+				}
+				b.t.add(3, v.label, "wall time to the last line on disk", "s", map[string]float64{Direct: wall.Seconds()})
+				b.t.add(3, v.label, "CPU of the manager", "s", map[string]float64{Direct: cpu})
+			} else {
+				b.t.note(3, v.label, "wall time to the last line on disk", "s", Direct, "no timestamps")
+				b.t.note(3, v.label, "CPU of the manager", "s", Direct, "no timestamps")
+			}
+			for _, p := range b.peers {
+				if v.time && !p.Can("time") {
+					b.t.note(3, v.label, "wall time to the last line on disk", "s", p.Name(), "no timestamps")
+					b.t.note(3, v.label, "CPU of the manager", "s", p.Name(), "no timestamps")
+					continue
+				}
+				wall, cpu, lost, err := b.floodPeer(p, env, v.time)
+				if err != nil {
+					return fmt.Errorf("%s: %w", p.Name(), err)
+				}
+				b.t.add(3, v.label, "wall time to the last line on disk", "s", map[string]float64{p.Name(): wall.Seconds()})
+				b.t.add(3, v.label, "CPU of the manager", "s", map[string]float64{p.Name(): cpu})
+				b.t.add(3, v.label, "lines lost, torn or out of order", "lines", map[string]float64{p.Name(): float64(lost)})
+			}
+		}
+	}
+	return nil
+}
+
+const floodLines = 1_000_000
+
+func (b *bench) floodPeer(p Peer, env []string, stamp bool) (time.Duration, float64, int, error) {
+	log := p.LogPath("flood")
+	os.Remove(log)
+	pids := p.Pids()
+	cpu0 := cpuSeconds(pids)
+	start := time.Now()
+	app := App{Name: "flood", Script: b.app("flood.js"), Node: true, Time: stamp,
+		Env: map[string]string{"FLOOD_LINES": envValue(env, "FLOOD_LINES")}}
+	if err := p.Start([]App{app}); err != nil {
+		return 0, 0, 0, err
+	}
+	if !waitUntil(120*time.Second, 5*time.Millisecond, func() bool { return fileEndsWith(log, "END\n") }) {
+		return 0, 0, 0, fmt.Errorf("the last line never reached %s", log)
+	}
+	wall := time.Since(start)
+	cpu := cpuSeconds(pids) - cpu0
+	lost, err := checkFlood(log, floodLines)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return wall, cpu, lost, p.DeleteAll()
+}
+
+// floodDirect is the same app piped into cat > file, with no manager; the CPU is cat's.
+func (b *bench) floodDirect(env []string) (time.Duration, float64, error) {
+	out := filepath.Join(b.work, "direct-flood.log")
+	os.Remove(out)
+	f, err := os.Create(out)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	node := exec.Command("node", b.app("flood.js"))
+	node.Env = env
+	cat := exec.Command("cat")
+	cat.Stdout = f
+	pipe, err := node.StdoutPipe()
+	if err != nil {
+		return 0, 0, err
+	}
+	cat.Stdin = pipe
+	start := time.Now()
+	if err := node.Start(); err != nil {
+		return 0, 0, err
+	}
+	if err := cat.Start(); err != nil {
+		node.Process.Kill()
+		node.Wait()
+		return 0, 0, err
+	}
+	done := waitUntil(120*time.Second, 5*time.Millisecond, func() bool { return fileEndsWith(out, "END\n") })
+	wall := time.Since(start)
+	node.Wait()
+	cat.Wait()
+	if !done {
+		return 0, 0, fmt.Errorf("the last line never reached %s", out)
+	}
+	ru := cat.ProcessState.SysUsage().(*syscall.Rusage)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	return wall, cpu, nil
+}
+
+func envValue(env []string, key string) string {
+	for i := len(env) - 1; i >= 0; i-- {
+		if k, v, ok := bytes.Cut([]byte(env[i]), []byte("=")); ok && string(k) == key {
+			return string(v)
+		}
+	}
+	return ""
+}
+
+// checkFlood counts the lines of the flood that are missing, torn (a timestamp in the middle of
+// a line: PM2 stamps each chunk it reads, not each line) or out of place.
+func checkFlood(path string, want int) (int, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	next, bad := 0, 0
+	for _, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		i := bytes.Index(line, []byte("line "))
+		if i < 0 {
+			if !bytes.HasSuffix(line, []byte("END")) {
+				bad++ // the tail of a torn line
+			}
+			continue
+		}
+		var n int
+		if len(line) < i+12 {
+			bad++ // the head of a torn line
+			continue
+		}
+		if _, err := fmt.Sscanf(string(line[i+5:i+12]), "%d", &n); err != nil || n != next {
+			bad++
+		}
+		next = n + 1
+	}
+	if next < want {
+		bad += want - next
+	}
+	return bad, nil
+}
+
+// 7. The daemon's CPU while it only watches 200 processes.
+func (b *bench) idle() error {
+	app := fmt.Sprintf("sleep, %d apps", b.manyApps())
+	span, settle := 20*time.Second, 2*time.Second
+	if b.o.quick {
+		span, settle = 3*time.Second, time.Second
+	}
+	return b.each(func(p Peer) error {
+		if _, err := b.startAndWait(p, sleepApps(b.manyApps())); err != nil {
+			return err
+		}
+		time.Sleep(settle)
+		pids := p.Pids()
+		c0 := cpuSeconds(pids)
+		time.Sleep(span)
+		pct := (cpuSeconds(pids) - c0) / span.Seconds() * 100
+		b.t.add(7, app, fmt.Sprintf("daemon CPU over %s", span), "%", map[string]float64{p.Name(): pct})
+		return p.DeleteAll()
+	})
+}
+
+// notYet fills the rows of a workload that tend cannot run yet.
+func notYet(n int, app string, figures ...string) func(*bench) error {
+	return func(b *bench) error {
+		for _, f := range figures {
+			for _, c := range b.t.cols {
+				why := "not measured yet"
+				if c == "tend" {
+					why = "not yet"
+				} else if c == "supervisord" {
+					why = "no shared port"
+				}
+				b.t.note(n, app, f, "", c, why)
+			}
+		}
+		return nil
+	}
+}
