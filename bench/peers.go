@@ -67,14 +67,16 @@ type tendPeer struct {
 	bin, home string
 }
 
-func newTend(work, bin string) *tendPeer { return &tendPeer{bin: bin, home: filepath.Join(work, "tend")} }
+func newTend(work, bin string) *tendPeer {
+	return &tendPeer{bin: bin, home: filepath.Join(work, "tend")}
+}
 
 func (p *tendPeer) Name() string { return "tend" }
 func (p *tendPeer) Env() []string {
 	return append(os.Environ(), "TEND_HOME="+p.home)
 }
-func (p *tendPeer) Setup() error  { _, err := run(p.Env(), p.bin, "ping"); return err }
-func (p *tendPeer) Pids() []int   { return pidFromFile(filepath.Join(p.home, "daemon.pid")) }
+func (p *tendPeer) Setup() error   { _, err := run(p.Env(), p.bin, "ping"); return err }
+func (p *tendPeer) Pids() []int    { return pidFromFile(filepath.Join(p.home, "daemon.pid")) }
 func (p *tendPeer) List() []string { return []string{p.bin, "jlist"} }
 func (p *tendPeer) LogPath(app string) string {
 	return filepath.Join(p.home, "logs", app+"-out.log")
@@ -111,9 +113,12 @@ func (p *tendPeer) Online() (int, bool) {
 	return countJlist(out)
 }
 
-func (p *tendPeer) StopAll() error   { _, err := run(p.Env(), p.bin, "stop", "all", "-s"); return err }
-func (p *tendPeer) DeleteAll() error { _, err := run(p.Env(), p.bin, "delete", "all", "-s"); return err }
-func (p *tendPeer) Close()           { run(p.Env(), p.bin, "kill") }
+func (p *tendPeer) StopAll() error { _, err := run(p.Env(), p.bin, "stop", "all", "-s"); return err }
+func (p *tendPeer) DeleteAll() error {
+	_, err := run(p.Env(), p.bin, "delete", "all", "-s")
+	return err
+}
+func (p *tendPeer) Close() { run(p.Env(), p.bin, "kill") }
 
 // countJlist counts the online elements of a PM2-shaped jlist.
 func countJlist(out []byte) (int, bool) {
