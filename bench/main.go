@@ -77,6 +77,12 @@ func runBench(o options, out io.Writer) error {
 	if b, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("build tend: %v: %s", err, b)
 	}
+	directBin := filepath.Join(work, "bin", "direct")
+	build = exec.Command("go", "build", "-o", directBin, "./bench/direct")
+	build.Dir = root
+	if b, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build the direct launcher: %v: %s", err, b)
+	}
 	peers := []Peer{newTend(work, tendBin), newPM2(work, cache), newSupervisor(work)}
 	idle := map[string]float64{}
 	for _, p := range peers {
@@ -88,7 +94,7 @@ func runBench(o options, out io.Writer) error {
 		time.Sleep(time.Second)
 		idle[p.Name()] = rssMB(p.Pids())
 	}
-	b := &bench{o: o, ctx: ctx, work: work, root: root, peers: peers, t: newTable(peers)}
+	b := &bench{directBin: directBin, o: o, ctx: ctx, work: work, root: root, peers: peers, t: newTable(peers)}
 	b.t.add(1, "CLI (no app)", "daemon RSS idle", "MB", idle)
 	for _, w := range workloads {
 		if o.only != nil && !o.only[w.n] {

@@ -35,6 +35,9 @@ func newTable(peers []Peer) *table {
 func (t *table) row(n int, app, figure, unit string) *row {
 	for _, r := range t.rows {
 		if r.n == n && r.app == app && r.figure == figure {
+			if r.unit == "" {
+				r.unit = unit // the row was made by a note, which has no unit
+			}
 			return r
 		}
 	}
@@ -60,7 +63,7 @@ func (t *table) note(n int, app, figure, unit, peer, why string) {
 func isCount(unit string) bool { return unit == "lines" || unit == "requests" || unit == "connections" }
 
 func format(v float64, unit string) string {
-	if isCount(unit) {
+	if isCount(unit) || unit == "req/s" {
 		return strconv.FormatFloat(v, 'f', 0, 64) + " " + unit
 	}
 	prec := 2

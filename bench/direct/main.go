@@ -77,7 +77,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fail(fmt.Errorf("prctl(PR_SET_PDEATHSIG): %w", err))
 	}
 	if os.Getppid() != ppid {
-		sigs <- syscall.SIGTERM
+		select {
+		case sigs <- syscall.SIGTERM:
+		default: // a real signal is already queued: it stops us just as well
+		}
 	}
 
 	fds, boundPort, err := listenAll(*port, *nWorkers)

@@ -310,10 +310,11 @@ type daemon struct {
 
 	doneErr atomic.Pointer[error] // set by watchDone when an app errored
 
-	gen    atomic.Uint64 // bumped on every change the jlist shows
-	jmu    sync.Mutex
-	jcache []byte
-	jgen   uint64
+	lastRead atomic.Int64  // unix nanos of the last jlist request: the sampler's cadence
+	gen      atomic.Uint64 // bumped on every change the jlist shows
+	jmu      sync.Mutex
+	jcache   []byte
+	jgen     uint64
 }
 
 func (d *daemon) requestStop(why string) {
@@ -358,24 +359,37 @@ func (d *daemon) persist(done chan struct{}) {
 	}
 }
 
+// Sampling cadence: every sampleEvery while someone reads the list (ls, jlist, a dashboard
+// polling), else every sampleIdle, so that a daemon nobody looks at costs next to nothing.
+const (
+	sampleEvery  = 2 * time.Second
+	sampleIdle   = 30 * time.Second
+	readersStale = 10 * time.Second
+)
+
 func (d *daemon) sampleLoop() {
 	defer func() {
 		if p := recover(); p != nil {
 			d.log.Error("sampler panic", "panic", fmt.Sprint(p))
 		}
 	}()
-	t := time.NewTicker(2 * time.Second)
+	t := time.NewTicker(sampleEvery)
 	defer t.Stop()
 	quit := d.quit()
+	var last time.Time
 	for {
-		var pids []int
-		for _, i := range d.sup.List() {
-			if i.Pid > 0 {
-				pids = append(pids, i.Pid)
+		read := time.Unix(0, d.lastRead.Load())
+		if time.Since(read) < readersStale || time.Since(last) >= sampleIdle {
+			var pids []int
+			for _, i := range d.sup.List() {
+				if i.Pid > 0 {
+					pids = append(pids, i.Pid)
+				}
 			}
+			d.sampler.Sample(pids)
+			d.gen.Add(1)
+			last = time.Now()
 		}
-		d.sampler.Sample(pids)
-		d.gen.Add(1)
 		select {
 		case <-t.C:
 		case <-quit:

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tend-sh/tend/internal/api"
 	"github.com/tend-sh/tend/internal/config"
@@ -86,6 +87,7 @@ func (d *daemon) ping(w http.ResponseWriter, r *http.Request) {
 // jlist is the hot read path: the encoded list is kept until something changes (an instance's
 // state, or a new sample of cpu and memory), so most calls are a copy of bytes.
 func (d *daemon) jlist(w http.ResponseWriter, r *http.Request) {
+	d.lastRead.Store(time.Now().UnixNano())
 	gen := d.gen.Load()
 	d.jmu.Lock()
 	body := d.jcache
