@@ -83,6 +83,9 @@ func runBench(o options, out io.Writer) error {
 	if b, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("build the direct launcher: %v: %s", err, b)
 	}
+	if err := aptInstall("wrk", "wrk"); err != nil {
+		return err
+	}
 	peers := []Peer{newTend(work, tendBin), newPM2(work, cache), newSupervisor(work)}
 	idle := map[string]float64{}
 	for _, p := range peers {
@@ -113,6 +116,22 @@ func runBench(o options, out io.Writer) error {
 	fmt.Fprintln(out, machine())
 	fmt.Fprintln(out)
 	b.t.render(out)
+	return nil
+}
+
+// aptInstall installs a Debian package when its command is missing (the harness installs its
+// own peers; it runs as root on the project's machines).
+func aptInstall(command, pkg string) error {
+	if _, err := exec.LookPath(command); err == nil {
+		return nil
+	}
+	fmt.Fprintf(os.Stderr, "installing %s from Debian's packages ...\n", pkg)
+	exec.Command("apt-get", "update", "-qq").Run()
+	cmd := exec.Command("apt-get", "install", "-y", "-qq", pkg)
+	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("apt-get install %s: %v: %.300s", pkg, err, out)
+	}
 	return nil
 }
 

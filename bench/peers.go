@@ -266,10 +266,8 @@ files = %(here)s/programs.conf
 
 // Setup installs Debian's supervisor package if needed and starts supervisord on its own config.
 func (p *supervisorPeer) Setup() error {
-	if _, err := exec.LookPath("supervisord"); err != nil {
-		if out, err := exec.Command("apt-get", "install", "-y", "-qq", "supervisor").CombinedOutput(); err != nil {
-			return fmt.Errorf("apt-get install supervisor: %v: %.300s", err, out)
-		}
+	if err := aptInstall("supervisord", "supervisor"); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(filepath.Join(p.dir, "logs"), 0o755); err != nil {
 		return err
@@ -335,6 +333,11 @@ func (p *supervisorPeer) StopAll() error {
 }
 
 func (p *supervisorPeer) DeleteAll() error {
+	// Removing running programs through update takes supervisord minutes for 200; stopping them
+	// first takes about a second, and the removal of stopped ones is quick.
+	if err := p.StopAll(); err != nil {
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(p.dir, "programs.conf"), nil, 0o644); err != nil {
 		return err
 	}
