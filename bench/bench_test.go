@@ -86,3 +86,20 @@ func TestTable(t *testing.T) {
 		}
 	}
 }
+
+func TestCPUSince(t *testing.T) {
+	self := []int{os.Getpid()}
+	snap := cpuSnapshot(self)
+	for i := 0; i < 3e7; i++ { // burn a little CPU
+		_ = i * i
+	}
+	if got := cpuSince(snap, self); got < 0 {
+		t.Fatalf("cpuSince = %v", got)
+	}
+	if got := cpuSince(map[int]float64{}, self); got <= 0 {
+		t.Fatalf("a process born since the snapshot counts whole: %v", got)
+	}
+	if !strings.Contains(cmdline(os.Getpid()), "bench") {
+		t.Fatalf("cmdline of the test: %q", cmdline(os.Getpid()))
+	}
+}

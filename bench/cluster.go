@@ -172,6 +172,18 @@ func (b *bench) loadSpan() time.Duration {
 	return 10 * time.Second
 }
 
+// underLoad runs disrupt while 32 clients load addr, with a second of load before and after.
+func (b *bench) underLoad(addr string, disrupt func() error) (*loadResult, error) {
+	ctx, cancel := context.WithCancel(b.ctx)
+	res, wait := loadLoop(ctx, addr, 32)
+	time.Sleep(time.Second)
+	err := disrupt()
+	time.Sleep(time.Second)
+	cancel()
+	wait()
+	return res, err
+}
+
 // 4. Requests per second through 2 instances, with keep-alive and with a new connection each.
 func (b *bench) clusterHTTP() error {
 	const label = "hello.js, 2 instances"
@@ -207,21 +219,16 @@ func (b *bench) reloads() error {
 				}
 				return nil
 			}
-			ctx, cancel := context.WithCancel(b.ctx)
-			res, wait := loadLoop(ctx, c.addr, 32)
-			time.Sleep(time.Second)
-			var rerr error
-			for range 3 {
-				if err := c.peer.Reload(c.app); err != nil {
-					rerr = err
-					break
+			res, err := b.underLoad(c.addr, func() error {
+				for range 3 {
+					if err := c.peer.Reload(c.app); err != nil {
+						return err
+					}
 				}
-			}
-			time.Sleep(time.Second)
-			cancel()
-			wait()
-			if rerr != nil {
-				return rerr
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			b.t.add(5, label, figs[0], "requests", map[string]float64{c.name: float64(res.failed.Load())})
 			b.t.add(5, label, figs[1], "connections", map[string]float64{c.name: float64(res.refused.Load())})
@@ -247,24 +254,19 @@ func (b *bench) kills() error {
 				}
 				return nil
 			}
-			ctx, cancel := context.WithCancel(b.ctx)
-			res, wait := loadLoop(ctx, c.addr, 32)
-			time.Sleep(time.Second)
-			var kerr error
-			for range 3 {
-				pids, err := c.peer.InstancePids(c.app)
-				if err != nil || len(pids) == 0 {
-					kerr = fmt.Errorf("no instance to kill: %v", err)
-					break
+			res, err := b.underLoad(c.addr, func() error {
+				for range 3 {
+					pids, err := c.peer.InstancePids(c.app)
+					if err != nil || len(pids) == 0 {
+						return fmt.Errorf("no instance to kill: %v", err)
+					}
+					syscall.Kill(pids[0], syscall.SIGKILL)
+					time.Sleep(1500 * time.Millisecond) // the manager brings it back
 				}
-				syscall.Kill(pids[0], syscall.SIGKILL)
-				time.Sleep(1500 * time.Millisecond) // the manager brings it back
-			}
-			time.Sleep(time.Second)
-			cancel()
-			wait()
-			if kerr != nil {
-				return kerr
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			b.t.add(6, label, figs[0], "connections", map[string]float64{c.name: float64(res.refused.Load())})
 			b.t.add(6, label, figs[1], "requests", map[string]float64{c.name: float64(res.failed.Load())})

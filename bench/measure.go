@@ -61,15 +61,29 @@ func allProcs() []procStat {
 	return out
 }
 
-// cpuSeconds is the CPU time used so far by the given processes together.
-func cpuSeconds(pids []int) float64 {
-	var t uint64
+// cpuSnapshot records the CPU time of each process so far.
+func cpuSnapshot(pids []int) map[int]float64 {
+	m := make(map[int]float64, len(pids))
 	for _, p := range pids {
 		if s, err := readProcStat(p); err == nil {
-			t += s.ticks
+			m[p] = float64(s.ticks) / 100
 		}
 	}
-	return float64(t) / 100 // USER_HZ
+	return m
+}
+
+// cpuSince is the CPU the processes used since snap; a process born since counts whole.
+func cpuSince(snap map[int]float64, pids []int) float64 {
+	var total float64
+	for p, now := range cpuSnapshot(pids) {
+		total += now - snap[p]
+	}
+	return total
+}
+
+func cmdline(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return strings.TrimSpace(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
 }
 
 // rssMB is the resident memory of the given processes together.

@@ -84,6 +84,25 @@ func (p *tendPeer) LogPath(app string) string {
 func (p *tendPeer) Can(string) bool { return true }
 
 func (p *tendPeer) Start(apps []App) error {
+	cfg := filepath.Join(p.home, "bench-apps.json")
+	if err := writeEcosystem(cfg, apps); err != nil {
+		return err
+	}
+	_, err := run(p.Env(), p.bin, "start", cfg, "-s")
+	return err
+}
+
+func (p *tendPeer) Online() (int, bool) { return jlistOnline(p.Env(), p.bin) }
+
+func (p *tendPeer) StopAll() error { _, err := run(p.Env(), p.bin, "stop", "all", "-s"); return err }
+func (p *tendPeer) DeleteAll() error {
+	_, err := run(p.Env(), p.bin, "delete", "all", "-s")
+	return err
+}
+func (p *tendPeer) Close() { run(p.Env(), p.bin, "kill") }
+
+// writeEcosystem writes apps as PM2's {apps: [...]}, which tend reads too.
+func writeEcosystem(path string, apps []App) error {
 	var list []map[string]any
 	for _, a := range apps {
 		m := map[string]any{"name": a.Name, "script": a.Script, "args": a.Args, "autorestart": false, "env": a.Env}
@@ -95,30 +114,19 @@ func (p *tendPeer) Start(apps []App) error {
 		}
 		list = append(list, m)
 	}
-	cfg := filepath.Join(p.home, "bench-apps.json")
-	if err := writeJSON(cfg, map[string]any{"apps": list}); err != nil {
-		return err
-	}
-	_, err := run(p.Env(), p.bin, "start", cfg, "-s")
-	return err
+	return writeJSON(path, map[string]any{"apps": list})
 }
 
-func (p *tendPeer) Online() (int, bool) {
-	cmd := exec.Command(p.bin, "jlist")
-	cmd.Env = p.Env()
+// jlistOnline counts the online instances in a PM2-shaped jlist printed by bin.
+func jlistOnline(env []string, bin string) (int, bool) {
+	cmd := exec.Command(bin, "jlist")
+	cmd.Env = env
 	out, err := cmd.Output()
 	if err != nil {
 		return 0, false
 	}
 	return countJlist(out)
 }
-
-func (p *tendPeer) StopAll() error { _, err := run(p.Env(), p.bin, "stop", "all", "-s"); return err }
-func (p *tendPeer) DeleteAll() error {
-	_, err := run(p.Env(), p.bin, "delete", "all", "-s")
-	return err
-}
-func (p *tendPeer) Close() { run(p.Env(), p.bin, "kill") }
 
 // countJlist counts the online elements of a PM2-shaped jlist.
 func countJlist(out []byte) (int, bool) {
@@ -195,34 +203,15 @@ func (p *pm2Peer) LogPath(app string) string {
 func (p *pm2Peer) Can(string) bool { return true }
 
 func (p *pm2Peer) Start(apps []App) error {
-	var list []map[string]any
-	for _, a := range apps {
-		m := map[string]any{"name": a.Name, "script": a.Script, "args": a.Args, "autorestart": false, "env": a.Env}
-		if !a.Node {
-			m["interpreter"] = "none"
-		}
-		if a.Time {
-			m["time"] = true
-		}
-		list = append(list, m)
-	}
 	cfg := filepath.Join(p.home, "bench-apps.json")
-	if err := writeJSON(cfg, map[string]any{"apps": list}); err != nil {
+	if err := writeEcosystem(cfg, apps); err != nil {
 		return err
 	}
 	_, err := run(p.Env(), p.bin, "start", cfg)
 	return err
 }
 
-func (p *pm2Peer) Online() (int, bool) {
-	cmd := exec.Command(p.bin, "jlist")
-	cmd.Env = p.Env()
-	out, err := cmd.Output()
-	if err != nil {
-		return 0, false
-	}
-	return countJlist(out)
-}
+func (p *pm2Peer) Online() (int, bool) { return jlistOnline(p.Env(), p.bin) }
 
 func (p *pm2Peer) StopAll() error   { _, err := run(p.Env(), p.bin, "stop", "all"); return err }
 func (p *pm2Peer) DeleteAll() error { _, err := run(p.Env(), p.bin, "delete", "all"); return err }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -38,6 +39,22 @@ var workloads = []workload{
 }
 
 func (b *bench) app(name string) string { return filepath.Join(b.root, "bench", "apps", name) }
+
+// managerPids are the manager's own processes: its daemon and every live descendant that is not
+// one of the workload's apps (a helper process counts; the apps' CPU is theirs).
+func (b *bench) managerPids(p Peer) []int {
+	apps := b.app("")
+	var out []int
+	for _, root := range p.Pids() {
+		for _, pid := range descendants(root) {
+			cmd := cmdline(pid)
+			if pid == root || !strings.Contains(cmd, apps) && !strings.HasPrefix(cmd, "/bin/sleep ") {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
 
 func sleepApps(n int) []App {
 	apps := make([]App, n)
@@ -187,8 +204,7 @@ const floodLines = 1_000_000
 func (b *bench) floodPeer(p Peer, env []string, stamp bool) (time.Duration, float64, int, error) {
 	log := p.LogPath("flood")
 	os.Remove(log)
-	pids := p.Pids()
-	cpu0 := cpuSeconds(pids)
+	cpu0 := cpuSnapshot(b.managerPids(p))
 	start := time.Now()
 	app := App{Name: "flood", Script: b.app("flood.js"), Node: true, Time: stamp,
 		Env: map[string]string{"FLOOD_LINES": envValue(env, "FLOOD_LINES")}}
@@ -199,7 +215,7 @@ func (b *bench) floodPeer(p Peer, env []string, stamp bool) (time.Duration, floa
 		return 0, 0, 0, fmt.Errorf("the last line never reached %s", log)
 	}
 	wall := time.Since(start)
-	cpu := cpuSeconds(pids) - cpu0
+	cpu := cpuSince(cpu0, b.managerPids(p))
 	lost, err := checkFlood(log, floodLines)
 	if err != nil {
 		return 0, 0, 0, err
@@ -304,10 +320,9 @@ func (b *bench) idle() error {
 			return err
 		}
 		time.Sleep(settle)
-		pids := p.Pids()
-		c0 := cpuSeconds(pids)
+		c0 := cpuSnapshot(b.managerPids(p))
 		time.Sleep(span)
-		pct := (cpuSeconds(pids) - c0) / span.Seconds() * 100
+		pct := cpuSince(c0, b.managerPids(p)) / span.Seconds() * 100
 		b.t.add(7, app, fmt.Sprintf("daemon CPU over %s", span), "%", map[string]float64{p.Name(): pct})
 		return p.DeleteAll()
 	})
