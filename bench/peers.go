@@ -61,45 +61,54 @@ func pidFromFile(path string) []int {
 	return []int{pid}
 }
 
-// --- tend ---
+// --- the PM2-style CLIs: tend and PM2 itself ---
 
-type tendPeer struct {
-	bin, home string
+// cliPeer drives a manager through PM2's verbs and ecosystem files, which tend speaks too.
+type cliPeer struct {
+	name, bin, home string
+	homeVar         string   // TEND_HOME or PM2_HOME
+	pidFile         string   // the daemon's pid file, in home
+	quiet           []string // what keeps the CLI from printing its table
 }
 
-func newTend(work, bin string) *tendPeer {
-	return &tendPeer{bin: bin, home: filepath.Join(work, "tend")}
+func (p *cliPeer) Name() string { return p.name }
+func (p *cliPeer) Env() []string {
+	return append(os.Environ(), p.homeVar+"="+p.home)
 }
-
-func (p *tendPeer) Name() string { return "tend" }
-func (p *tendPeer) Env() []string {
-	return append(os.Environ(), "TEND_HOME="+p.home)
-}
-func (p *tendPeer) Setup() error   { _, err := run(p.Env(), p.bin, "ping"); return err }
-func (p *tendPeer) Pids() []int    { return pidFromFile(filepath.Join(p.home, "daemon.pid")) }
-func (p *tendPeer) List() []string { return []string{p.bin, "jlist"} }
-func (p *tendPeer) LogPath(app string) string {
+func (p *cliPeer) Pids() []int    { return pidFromFile(filepath.Join(p.home, p.pidFile)) }
+func (p *cliPeer) List() []string { return []string{p.bin, "jlist"} }
+func (p *cliPeer) LogPath(app string) string {
 	return filepath.Join(p.home, "logs", app+"-out.log")
 }
-func (p *tendPeer) Can(string) bool { return true }
+func (p *cliPeer) Can(string) bool     { return true }
+func (p *cliPeer) Online() (int, bool) { return jlistOnline(p.Env(), p.bin) }
+func (p *cliPeer) Close()              { run(p.Env(), p.bin, "kill") }
 
-func (p *tendPeer) Start(apps []App) error {
+func (p *cliPeer) verb(args ...string) error {
+	_, err := run(p.Env(), append(append([]string{p.bin}, args...), p.quiet...)...)
+	return err
+}
+
+func (p *cliPeer) Start(apps []App) error {
 	cfg := filepath.Join(p.home, "bench-apps.json")
 	if err := writeEcosystem(cfg, apps); err != nil {
 		return err
 	}
-	_, err := run(p.Env(), p.bin, "start", cfg, "-s")
-	return err
+	return p.verb("start", cfg)
 }
 
-func (p *tendPeer) Online() (int, bool) { return jlistOnline(p.Env(), p.bin) }
+func (p *cliPeer) StopAll() error   { return p.verb("stop", "all") }
+func (p *cliPeer) DeleteAll() error { return p.verb("delete", "all") }
 
-func (p *tendPeer) StopAll() error { _, err := run(p.Env(), p.bin, "stop", "all", "-s"); return err }
-func (p *tendPeer) DeleteAll() error {
-	_, err := run(p.Env(), p.bin, "delete", "all", "-s")
-	return err
+// tendPeer has no cluster methods: its cluster rows say "not yet" until cluster mode lands.
+type tendPeer struct{ cliPeer }
+
+func newTend(work, bin string) *tendPeer {
+	return &tendPeer{cliPeer{name: "tend", bin: bin, home: filepath.Join(work, "tend"),
+		homeVar: "TEND_HOME", pidFile: "daemon.pid", quiet: []string{"-s"}}}
 }
-func (p *tendPeer) Close() { run(p.Env(), p.bin, "kill") }
+
+func (p *tendPeer) Setup() error { _, err := run(p.Env(), p.bin, "ping"); return err }
 
 // writeEcosystem writes apps as PM2's {apps: [...]}, which tend reads too.
 func writeEcosystem(path string, apps []App) error {
@@ -161,19 +170,16 @@ func writeJSON(path string, v any) error {
 // --- PM2 ---
 
 type pm2Peer struct {
-	bin, home, cache string
+	cliPeer
+	cache string
 }
 
 // PM2Version is the PM2 the figures compare against.
 const PM2Version = "7.0.4"
 
 func newPM2(work, cache string) *pm2Peer {
-	return &pm2Peer{bin: filepath.Join(cache, "node_modules", ".bin", "pm2"), home: filepath.Join(work, "pm2"), cache: cache}
-}
-
-func (p *pm2Peer) Name() string { return "PM2 " + PM2Version }
-func (p *pm2Peer) Env() []string {
-	return append(os.Environ(), "PM2_HOME="+p.home)
+	return &pm2Peer{cliPeer: cliPeer{name: "PM2 " + PM2Version, bin: filepath.Join(cache, "node_modules", ".bin", "pm2"),
+		home: filepath.Join(work, "pm2"), homeVar: "PM2_HOME", pidFile: "pm2.pid"}, cache: cache}
 }
 
 // Setup installs PM2 from npm into the harness's cache folder (never globally).
@@ -194,28 +200,6 @@ func (p *pm2Peer) Setup() error {
 	_, err := run(p.Env(), p.bin, "ping")
 	return err
 }
-
-func (p *pm2Peer) Pids() []int    { return pidFromFile(filepath.Join(p.home, "pm2.pid")) }
-func (p *pm2Peer) List() []string { return []string{p.bin, "jlist"} }
-func (p *pm2Peer) LogPath(app string) string {
-	return filepath.Join(p.home, "logs", app+"-out.log")
-}
-func (p *pm2Peer) Can(string) bool { return true }
-
-func (p *pm2Peer) Start(apps []App) error {
-	cfg := filepath.Join(p.home, "bench-apps.json")
-	if err := writeEcosystem(cfg, apps); err != nil {
-		return err
-	}
-	_, err := run(p.Env(), p.bin, "start", cfg)
-	return err
-}
-
-func (p *pm2Peer) Online() (int, bool) { return jlistOnline(p.Env(), p.bin) }
-
-func (p *pm2Peer) StopAll() error   { _, err := run(p.Env(), p.bin, "stop", "all"); return err }
-func (p *pm2Peer) DeleteAll() error { _, err := run(p.Env(), p.bin, "delete", "all"); return err }
-func (p *pm2Peer) Close()           { run(p.Env(), p.bin, "kill") }
 
 // --- supervisord ---
 
