@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tend-sh/tend/bench/wrk"
+	"github.com/tend-sh/tend/internal/httpload"
 )
 
 // clusterer is a peer that runs an app as instances sharing one port.
@@ -173,9 +174,9 @@ func (b *bench) loadSpan() time.Duration {
 }
 
 // underLoad runs disrupt while 32 clients load addr, with a second of load before and after.
-func (b *bench) underLoad(addr string, disrupt func() error) (*loadResult, error) {
+func (b *bench) underLoad(addr string, disrupt func() error) (*httpload.Result, error) {
 	ctx, cancel := context.WithCancel(b.ctx)
-	res, wait := loadLoop(ctx, addr, 32)
+	res, wait := httpload.Loop(ctx, addr, 32)
 	time.Sleep(time.Second)
 	err := disrupt()
 	time.Sleep(time.Second)
@@ -230,9 +231,9 @@ func (b *bench) reloads() error {
 			if err != nil {
 				return err
 			}
-			b.t.add(5, label, figs[0], "requests", map[string]float64{c.name: float64(res.failed.Load())})
-			b.t.add(5, label, figs[1], "connections", map[string]float64{c.name: float64(res.refused.Load())})
-			b.t.add(5, label, figs[2], "requests", map[string]float64{c.name: float64(res.ok.Load())})
+			b.t.add(5, label, figs[0], "requests", map[string]float64{c.name: float64(res.Failed.Load())})
+			b.t.add(5, label, figs[1], "connections", map[string]float64{c.name: float64(res.Refused.Load())})
+			b.t.add(5, label, figs[2], "requests", map[string]float64{c.name: float64(res.OK.Load())})
 			return nil
 		})
 		if err != nil {
@@ -268,8 +269,8 @@ func (b *bench) kills() error {
 			if err != nil {
 				return err
 			}
-			b.t.add(6, label, figs[0], "connections", map[string]float64{c.name: float64(res.refused.Load())})
-			b.t.add(6, label, figs[1], "requests", map[string]float64{c.name: float64(res.failed.Load())})
+			b.t.add(6, label, figs[0], "connections", map[string]float64{c.name: float64(res.Refused.Load())})
+			b.t.add(6, label, figs[1], "requests", map[string]float64{c.name: float64(res.Failed.Load())})
 			return nil
 		})
 		if err != nil {

@@ -5,6 +5,10 @@ import (
 	"os"
 
 	"github.com/tend-sh/tend/internal/cli"
+	"github.com/tend-sh/tend/internal/proc"
 )
 
-func main() { os.Exit(cli.Main()) }
+func main() {
+	proc.ExecHelper(os.Args) // returns unless the daemon runs this binary as its exec helper
+	os.Exit(cli.Main())
+}

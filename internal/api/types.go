@@ -17,7 +17,9 @@ const (
 	PathPing    = "/v1/ping"
 	PathJlist   = "/v1/processes"
 	PathStart   = "/v1/apps"
-	PathAction  = "/v1/actions/" // + start|stop|restart|delete
+	PathAction  = "/v1/actions/" // + start|stop|restart|reload|delete
+	PathScale   = "/v1/scale"
+	PathMessage = "/v1/messages"
 	PathSignal  = "/v1/signal"
 	PathKill    = "/v1/kill"
 	PathReopen  = "/v1/logs/reopen"
@@ -40,6 +42,18 @@ type StartRequest struct {
 type TargetRequest struct {
 	Target string `json:"target"`
 	Signal string `json:"signal,omitempty"`
+}
+
+// ScaleRequest sets an app's number of instances.
+type ScaleRequest struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
+// MessageRequest sends a JSON value to process.on('message') in the target's instances.
+type MessageRequest struct {
+	Target  string          `json:"target"`
+	Message json.RawMessage `json:"message"`
 }
 
 // ActionResult lists the ids an action touched.

@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -165,3 +167,62 @@ func newDaemonCmd(env *Env) *cobra.Command {
 }
 
 var _ = client.ErrUnreachable
+
+func newScaleCmd(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "scale <name> <N|+N|-N>",
+		Short: "Set the number of instances of an app (+N adds, -N removes)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, want := args[0], strings.TrimSpace(args[1])
+			n, err := strconv.Atoi(want)
+			if err != nil {
+				return usagef("instance count %q must be a number, +N or -N", args[1])
+			}
+			if strings.HasPrefix(want, "+") || strings.HasPrefix(want, "-") {
+				procs, err := fetchList(env)
+				if err != nil {
+					return err
+				}
+				have := 0
+				for _, p := range procs {
+					if p.Name == name {
+						have++
+					}
+				}
+				if have == 0 {
+					return notFound{fmt.Sprintf("no app named %q (see tend ls)", name)}
+				}
+				n += have
+			}
+			if n < 1 {
+				return usagef("scale %s to %d: an app keeps at least 1 instance; to stop it, use tend stop %s", name, n, name)
+			}
+			if err := env.Client().Do("POST", api.PathScale, api.ScaleRequest{Name: name, Count: n}, nil); err != nil {
+				return err
+			}
+			return printTable(env)
+		},
+	}
+}
+
+func newMsgCmd(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "msg <name|id|all> <json>",
+		Short: "Send a JSON message to process.on('message') in each instance of an app",
+		Long: "Send a JSON message to process.on('message') in each instance of an app.\n" +
+			"Unlike send, which writes a line to the app's stdin, msg uses the IPC channel.",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !json.Valid([]byte(args[1])) {
+				return usagef("message %q is not JSON; quote a string as '\"hello\"'", args[1])
+			}
+			var res api.ActionResult
+			if err := env.Client().Do("POST", api.PathMessage, api.MessageRequest{Target: args[0], Message: json.RawMessage(args[1])}, &res); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.IO.Out, "message sent to %d instance(s) of %s\n", len(res.IDs), args[0])
+			return nil
+		},
+	}
+}

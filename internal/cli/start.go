@@ -43,6 +43,8 @@ type StartOptions struct {
 	Fork            bool
 	Namespace       string
 	EnvName         string
+	Ports           []string
+	DrainTimeout    string
 	flags           *pflag.FlagSet
 }
 
@@ -102,6 +104,8 @@ func newStartCmd(env *Env) *cobra.Command {
 	f.BoolVarP(&o.Fork, "execute-command", "x", false, "fork mode even with -i")
 	f.StringVar(&o.Namespace, "namespace", "", "namespace (default: default)")
 	f.StringVar(&o.EnvName, "env", "", "with a config file: merge env_<name> over env")
+	f.StringArrayVar(&o.Ports, "port", nil, "a port tend holds for the app (8000 or 127.0.0.1:8000; repeatable): non-Node apps get it as fd 3 (LISTEN_FDS)")
+	f.StringVar(&o.DrainTimeout, "drain-timeout", "", "during a reload, how long the old process may finish its requests (default 10s)")
 	return cmd
 }
 
@@ -157,11 +161,6 @@ func runStart(env *Env, o *StartOptions) error {
 			return err
 		}
 		specs = append(specs, s)
-	}
-	for _, s := range specs {
-		if s.ExecMode == config.ClusterMode && s.Instances > 1 {
-			fmt.Fprintf(env.IO.Err, "tend: warning: cluster mode does not share a port yet: the %d instances of %q run side by side, so an app that listens on a fixed port works in one of them only\n", s.Instances, s.Name)
-		}
 	}
 	req := api.StartRequest{Apps: specs}
 	if env.NoDaemon {
@@ -236,6 +235,14 @@ func (o *StartOptions) spec(env *Env) (config.AppSpec, error) {
 		s.Instances = n
 		s.ExecMode = "" // PM2: -i means cluster mode for Node; decided once the interpreter is known
 	}
+	for _, p := range o.Ports {
+		l, err := config.ParseListen(p)
+		if err != nil {
+			return s, usagef("--port: %v", err)
+		}
+		s.Ports = append(s.Ports, l)
+		s.ExecMode = "" // a port tend holds means cluster mode, decided with the interpreter
+	}
 	if o.Fork {
 		s.ExecMode = config.ForkMode
 	}
@@ -264,6 +271,7 @@ func (o *StartOptions) spec(env *Env) (config.AppSpec, error) {
 		{"min-uptime", o.MinUptime, &s.MinUptime},
 		{"kill-timeout", o.KillTimeout, &s.KillTimeout},
 		{"listen-timeout", o.ListenTimeout, &s.ListenTimeout},
+		{"drain-timeout", o.DrainTimeout, &s.DrainTimeout},
 	} {
 		if !o.changed(d.flag) {
 			continue

@@ -145,7 +145,7 @@ func TestParseApps(t *testing.T) {
 		t.Errorf("app a: %+v", a)
 	}
 	if !reflect.DeepEqual(b.Args, []string{"--y", "2"}) || b.Cwd != filepath.Join(dir, "sub") || b.ExecMode != ForkMode ||
-		b.Autorestart || b.OutFile != "/dev/null" || b.Env["PORT"] != "8080" {
+		b.Autorestart || b.OutFile != "/dev/null" || len(b.Ports) != 1 || b.Ports[0].Port != 8080 {
 		t.Errorf("app b: %+v", b)
 	}
 	for _, bad := range []string{`{`, `{"apps": []}`, `{"apps": [{"name": "x"}]}`, `{"apps": [{"script": 1, "env": 3}]}`,
@@ -171,5 +171,36 @@ func TestIgnoredKeys(t *testing.T) {
 	}
 	if got := specs[0].IgnoredKeys; !reflect.DeepEqual(got, []string{"max_memory_restart", "watch"}) {
 		t.Fatalf("ignored keys %q", got)
+	}
+}
+
+func TestCgroupCPUs(t *testing.T) {
+	root := t.TempDir()
+	write := func(p, s string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, p), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// cgroup v2: a 1.5 CPU quota on the parent counts as 2; the child's own "max" is no limit.
+	write("self-v2", "0::/kubepods/pod1\n")
+	write("fs/kubepods/cpu.max", "150000 100000\n")
+	write("fs/kubepods/pod1/cpu.max", "max 100000\n")
+	if n := cgroupCPUs(filepath.Join(root, "self-v2"), filepath.Join(root, "fs")); n != 2 {
+		t.Errorf("v2 quota 1.5 CPUs: got %d, want 2", n)
+	}
+	// cgroup v1: cfs quota -1 means none.
+	write("self-v1", "4:memory:/x\n1:cpu,cpuacct:/docker/abc\n")
+	write("fs1/cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "50000\n")
+	write("fs1/cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100000\n")
+	if n := cgroupCPUs(filepath.Join(root, "self-v1"), filepath.Join(root, "fs1")); n != 1 {
+		t.Errorf("v1 quota 0.5 CPU: got %d, want 1", n)
+	}
+	write("self-none", "0::/\n")
+	if n := cgroupCPUs(filepath.Join(root, "self-none"), filepath.Join(root, "nothing")); n != 0 {
+		t.Errorf("no quota: got %d, want 0", n)
 	}
 }

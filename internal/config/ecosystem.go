@@ -327,11 +327,30 @@ func appFromMap(m map[string]any, dir string) (s AppSpec, err error) {
 			s.StopExitCodes = append(s.StopExitCodes, n)
 		}
 	}
-	if v, ok := get("port"); ok {
-		if s.Env == nil {
-			s.Env = map[string]string{}
+	if v, ok := get("port", "ports"); ok {
+		list, err := stringList("port", v)
+		if err != nil {
+			return s, err
 		}
-		s.Env["PORT"] = envString(v)
+		for _, p := range list {
+			l, err := ParseListen(p)
+			if err != nil {
+				return s, invalidf("%v", err)
+			}
+			s.Ports = append(s.Ports, l)
+		}
+		if _, set := get("exec_mode"); !set && len(s.Ports) > 0 {
+			s.ExecMode = "" // a port tend holds means cluster mode, decided with the interpreter
+		}
+	}
+	if v, ok := get("drain_timeout"); ok {
+		t, err := str("drain_timeout", v)
+		if err != nil {
+			return s, err
+		}
+		if s.DrainTimeout, err = ParseDuration(t); err != nil {
+			return s, invalidf("drain_timeout: %v", err)
+		}
 	}
 	return s, nil
 }

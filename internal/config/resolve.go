@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -20,11 +21,17 @@ func Resolve(spec *AppSpec, callerCwd string) error {
 		return err
 	}
 	if spec.ExecMode == "" {
-		// PM2's rule: instances without an explicit mode mean cluster mode for Node-like runtimes.
+		// PM2's rule: instances without an explicit mode mean cluster mode for Node-like
+		// runtimes; for the others, a port tend holds does.
 		spec.ExecMode = ForkMode
-		if spec.IsNodeLike() {
+		if spec.IsNodeLike() || len(spec.Ports) > 0 {
 			spec.ExecMode = ClusterMode
 		}
+	}
+	if _, set := spec.Env["PORT"]; !set && len(spec.Ports) > 0 && !spec.ListenFds() {
+		// PM2 puts port into PORT; apps that read it keep working. An app that inherits its
+		// socket must not also be told to bind the port itself.
+		spec.Env["PORT"] = strconv.Itoa(spec.Ports[0].Port)
 	}
 	return spec.Validate()
 }

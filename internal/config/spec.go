@@ -5,6 +5,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -18,7 +20,60 @@ const (
 	DefaultListenTimeout = 3000 * time.Millisecond
 	DefaultInstanceVar   = "NODE_APP_INSTANCE"
 	DefaultNamespace     = "default"
+	DefaultDrainTimeout  = 10 * time.Second
 )
+
+// Listen is one address an app serves: a port, on every address when Host is empty.
+type Listen struct {
+	Host string `json:"host,omitempty"`
+	Port int    `json:"port"`
+}
+
+func (l Listen) String() string {
+	if l.Host == "" {
+		return strconv.Itoa(l.Port)
+	}
+	if strings.Contains(l.Host, ":") {
+		return "[" + l.Host + "]:" + strconv.Itoa(l.Port)
+	}
+	return l.Host + ":" + strconv.Itoa(l.Port)
+}
+
+// ParseListen reads 8000, 127.0.0.1:8000 or [::1]:8000.
+func ParseListen(s string) (Listen, error) {
+	t := strings.TrimSpace(s)
+	host, port := "", t
+	if i := strings.LastIndex(t, ":"); i >= 0 {
+		host, port = strings.Trim(t[:i], "[]"), t[i+1:]
+		if host == "" || net.ParseIP(host) == nil {
+			return Listen{}, fmt.Errorf("port %q: the address before the port must be an IP address", s)
+		}
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return Listen{}, fmt.Errorf("port %q must be a number from 1 to 65535, optionally after an IP address and a colon", s)
+	}
+	return Listen{Host: host, Port: n}, nil
+}
+
+// Drain is the drain timeout in effect.
+func (s *AppSpec) Drain() time.Duration {
+	if s.DrainTimeout > 0 {
+		return s.DrainTimeout
+	}
+	return DefaultDrainTimeout
+}
+
+// ListenFds reports whether instances inherit their slot sockets (LISTEN_FDS): cluster mode
+// with declared ports, for runtimes that do not speak Node's cluster protocol.
+func (s *AppSpec) ListenFds() bool {
+	return s.ExecMode == ClusterMode && len(s.Ports) > 0 && !s.IsNodeLike()
+}
+
+// NodeCluster reports whether instances speak Node's cluster protocol with the daemon.
+func (s *AppSpec) NodeCluster() bool {
+	return s.ExecMode == ClusterMode && s.NodeIPC
+}
 
 // ExecMode is PM2's exec_mode.
 type ExecMode string
@@ -47,6 +102,12 @@ type AppSpec struct {
 	Instances   int      `json:"instances"`
 	ExecMode    ExecMode `json:"exec_mode"`
 	InstanceVar string   `json:"instance_var,omitempty"`
+	// Ports are the addresses a non-Node app in cluster mode serves: each instance inherits its
+	// slot's socket of each as fds 3, 4… (LISTEN_FDS). Node apps need none: they ask at listen().
+	Ports []Listen `json:"ports,omitempty"`
+	// DrainTimeout bounds how long a replaced instance may take to finish its requests during a
+	// reload before it gets kill_signal (0: DefaultDrainTimeout).
+	DrainTimeout time.Duration `json:"drain_timeout,omitempty"`
 
 	Autorestart      bool          `json:"autorestart"`
 	RestartDelay     time.Duration `json:"restart_delay,omitempty"`
@@ -120,6 +181,17 @@ func (s *AppSpec) Validate() error {
 	}
 	if s.KillTimeout < 0 || s.RestartDelay < 0 || s.ExpBackoffDelay < 0 || s.MinUptime < 0 || s.ListenTimeout < 0 {
 		return invalidf("app %q: durations must not be negative", s.Name)
+	}
+	for _, p := range s.Ports {
+		if p.Port < 1 || p.Port > 65535 {
+			return invalidf("app %q: port %d must be from 1 to 65535", s.Name, p.Port)
+		}
+		if p.Host != "" && net.ParseIP(p.Host) == nil {
+			return invalidf("app %q: listen address %q is not an IP address", s.Name, p.Host)
+		}
+	}
+	if s.DrainTimeout < 0 {
+		return invalidf("app %q: drain_timeout must not be negative", s.Name)
 	}
 	if s.MaxRestarts < 0 {
 		return invalidf("app %q: max_restarts must not be negative", s.Name)

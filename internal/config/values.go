@@ -2,7 +2,11 @@ package config
 
 import (
 	"fmt"
+	"math"
+	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,5 +87,69 @@ func InstancesFromInt(n int) (int, error) {
 	return n, nil
 }
 
-// CPUCount is the number of CPUs this process may use; cluster mode refines it with the cgroup quota.
-func CPUCount() int { return runtime.NumCPU() }
+// CPUCount is the number of CPUs this process may use: the CPUs it may run on (affinity), fewer
+// when its cgroup has a CPU quota (a container's --cpus), rounded up.
+func CPUCount() int {
+	n := runtime.NumCPU()
+	if q := cgroupCPUs("/proc/self/cgroup", "/sys/fs/cgroup"); q > 0 && q < n {
+		n = q
+	}
+	return n
+}
+
+// cgroupCPUs reads the CPU quota of this process's cgroup and of its ancestors (the smallest
+// counts), from cgroup v2's cpu.max or v1's cpu.cfs_quota_us; 0 means no quota.
+func cgroupCPUs(selfCgroup, root string) int {
+	b, err := os.ReadFile(selfCgroup)
+	if err != nil {
+		return 0
+	}
+	best := 0
+	take := func(quota, period float64) {
+		if quota <= 0 || period <= 0 {
+			return
+		}
+		if n := int(math.Ceil(quota / period)); best == 0 || n < best {
+			best = max(n, 1)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		v2 := parts[0] == "0" && parts[1] == ""
+		v1 := slices.Contains(strings.Split(parts[1], ","), "cpu")
+		if !v1 && !v2 {
+			continue
+		}
+		for dir := parts[2]; ; dir = filepath.Dir(dir) {
+			if v2 {
+				if f, err := os.ReadFile(filepath.Join(root, dir, "cpu.max")); err == nil {
+					var q, p string
+					if _, err := fmt.Sscan(string(f), &q, &p); err == nil && q != "max" {
+						qf, _ := strconv.ParseFloat(q, 64)
+						pf, _ := strconv.ParseFloat(p, 64)
+						take(qf, pf)
+					}
+				}
+			} else {
+				base := filepath.Join(root, "cpu", dir)
+				if _, err := os.Stat(base); err != nil {
+					base = filepath.Join(root, "cpu,cpuacct", dir)
+				}
+				q, errq := os.ReadFile(filepath.Join(base, "cpu.cfs_quota_us"))
+				p, errp := os.ReadFile(filepath.Join(base, "cpu.cfs_period_us"))
+				if errq == nil && errp == nil {
+					qf, _ := strconv.ParseFloat(strings.TrimSpace(string(q)), 64)
+					pf, _ := strconv.ParseFloat(strings.TrimSpace(string(p)), 64)
+					take(qf, pf)
+				}
+			}
+			if dir == "/" || dir == "." {
+				break
+			}
+		}
+	}
+	return best
+}

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tend-sh/tend/internal/ipc"
 	"github.com/tend-sh/tend/internal/metrics"
 	"github.com/tend-sh/tend/internal/proc"
 	"github.com/tend-sh/tend/internal/state"
@@ -151,7 +152,11 @@ func Run(o Options) error {
 		return err
 	}
 	d := &daemon{ln: ln, opts: o, paths: p, log: log, sampler: metrics.NewSampler(), dirty: make(chan struct{}, 1), stop: make(chan struct{})}
-	so := supervisor.Options{Home: o.Home, Reaper: reaper, Log: log, OnChange: d.markDirty}
+	so := supervisor.Options{Home: o.Home, Reaper: reaper, Log: log, OnChange: d.markDirty, SelfExe: "/proc/self/exe"}
+	if so.Preload, err = ipc.WritePreload(filepath.Join(o.Home, "lib")); err != nil {
+		// Node cluster apps still run; a reload then waits drain_timeout for keep-alive clients.
+		log.Error("node preload unavailable", "err", err)
+	}
 	if o.Foreground {
 		so.EchoOut, so.EchoErr = &lockedWriter{w: o.Stdout}, &lockedWriter{w: o.Stderr}
 	}

@@ -23,6 +23,8 @@ func (d *daemon) routes() http.Handler {
 	mux.HandleFunc("POST "+api.PathStart, d.start)
 	mux.HandleFunc("POST "+api.PathAction+"{verb}", d.action)
 	mux.HandleFunc("POST "+api.PathSignal, d.signal)
+	mux.HandleFunc("POST "+api.PathScale, d.scale)
+	mux.HandleFunc("POST "+api.PathMessage, d.message)
 	mux.HandleFunc("POST "+api.PathKill, d.kill)
 	mux.HandleFunc("POST "+api.PathReopen, d.reopen)
 	if os.Getenv("TEND_TEST_PANIC") == "1" {
@@ -173,7 +175,7 @@ func (d *daemon) start(w http.ResponseWriter, r *http.Request) {
 func (d *daemon) action(w http.ResponseWriter, r *http.Request) {
 	act := supervisor.Action(r.PathValue("verb"))
 	switch act {
-	case supervisor.ActStart, supervisor.ActStop, supervisor.ActRestart, supervisor.ActDelete:
+	case supervisor.ActStart, supervisor.ActStop, supervisor.ActRestart, supervisor.ActDelete, supervisor.ActReload:
 	default:
 		writeErr(w, http.StatusNotFound, api.KindNotFound, fmt.Sprintf("unknown action %q", act))
 		return
@@ -182,7 +184,13 @@ func (d *daemon) action(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	ins, err := d.sup.Do(act, req.Target)
+	var ins []*supervisor.Instance
+	var err error
+	if act == supervisor.ActReload {
+		ins, err = d.sup.Reload(req.Target)
+	} else {
+		ins, err = d.sup.Do(act, req.Target)
+	}
 	res := api.ActionResult{IDs: []int{}}
 	for _, in := range ins {
 		res.IDs = append(res.IDs, in.ID())
@@ -190,6 +198,40 @@ func (d *daemon) action(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		fail(w, err)
 		return
+	}
+	writeJSON(w, res)
+}
+
+func (d *daemon) scale(w http.ResponseWriter, r *http.Request) {
+	var req api.ScaleRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	ins, err := d.sup.Scale(req.Name, req.Count)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	res := api.ActionResult{IDs: []int{}}
+	for _, in := range ins {
+		res.IDs = append(res.IDs, in.ID())
+	}
+	writeJSON(w, res)
+}
+
+func (d *daemon) message(w http.ResponseWriter, r *http.Request) {
+	var req api.MessageRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	ins, err := d.sup.Message(req.Target, req.Message)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	res := api.ActionResult{IDs: []int{}}
+	for _, in := range ins {
+		res.IDs = append(res.IDs, in.ID())
 	}
 	writeJSON(w, res)
 }

@@ -6,10 +6,13 @@ package ipc
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,6 +33,9 @@ func (m Message) IsString(s string) bool {
 type Channel struct {
 	conn *net.UnixConn
 	wmu  sync.Mutex
+	hmu  sync.Mutex   // one handle in flight per channel (research §1.3)
+	acks chan bool    // true for NODE_HANDLE_ACK, false for NACK
+	seq  atomic.Int64 // our side's NODE_CLUSTER sequence numbers
 }
 
 // Open takes ownership of fd (the daemon end of the socketpair).
@@ -45,7 +51,7 @@ func Open(fd int) (*Channel, error) {
 		c.Close()
 		return nil, fmt.Errorf("ipc channel: not a unix socket")
 	}
-	return &Channel{conn: uc}, nil
+	return &Channel{conn: uc, acks: make(chan bool, 1)}, nil
 }
 
 // Send writes one message.
@@ -57,9 +63,57 @@ func (c *Channel) Send(v any) error {
 	b = append(b, '\n')
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	// An app that stops reading its channel must not hold up the daemon (DESIGN rule 3).
+	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err = c.conn.Write(b)
 	return err
 }
+
+const writeTimeout = 5 * time.Second
+
+// ErrNoAck is returned when the child did not acknowledge a handle.
+var ErrNoAck = errors.New("the process did not acknowledge the socket it was sent")
+
+// SendHandle writes one message wrapped as Node's NODE_HANDLE of the given type ("net.Native"
+// for a listening socket) with fd passed in the same sendmsg, and waits for the child's ACK,
+// retransmitting on a NACK as Node does. It must not be called from Serve's callback: the ACK
+// arrives through Serve.
+func (c *Channel) SendHandle(typ string, msg any, fd int) error {
+	b, err := json.Marshal(map[string]any{"cmd": "NODE_HANDLE", "type": typ, "msg": msg})
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	select { // a stray ACK from before must not answer this handle
+	case <-c.acks:
+	default:
+	}
+	for range 3 {
+		c.wmu.Lock()
+		_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_, _, err = c.conn.WriteMsgUnix(b, unix.UnixRights(fd), nil)
+		c.wmu.Unlock()
+		if err != nil {
+			return err
+		}
+		select {
+		case ok := <-c.acks:
+			if ok {
+				return nil
+			}
+		case <-time.After(handleAckTimeout):
+			return ErrNoAck
+		}
+	}
+	return ErrNoAck
+}
+
+const handleAckTimeout = 10 * time.Second
+
+// NextSeq numbers the daemon's NODE_CLUSTER messages on this channel.
+func (c *Channel) NextSeq() int64 { return c.seq.Add(1) - 1 }
 
 // Close closes the channel; the child sees 'disconnect'.
 func (c *Channel) Close() error { return c.conn.Close() }
@@ -113,8 +167,15 @@ func (c *Channel) dispatch(line []byte, fn func(Message)) {
 		_ = json.Unmarshal(line, &head)
 		m.Cmd = head.Cmd
 	}
-	if m.Cmd == "NODE_HANDLE" {
+	switch m.Cmd {
+	case "NODE_HANDLE":
 		_ = c.Send(map[string]string{"cmd": "NODE_HANDLE_ACK"})
+	case "NODE_HANDLE_ACK", "NODE_HANDLE_NACK":
+		select {
+		case c.acks <- m.Cmd == "NODE_HANDLE_ACK":
+		default:
+		}
+		return
 	}
 	fn(m)
 }

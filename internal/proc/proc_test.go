@@ -62,7 +62,7 @@ func testReaper(t *testing.T) *Reaper {
 
 func startApp(t *testing.T, mode string) (int, <-chan Exit, *Handles) {
 	t.Helper()
-	h, err := NewHandles(false)
+	h, err := NewHandles(false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,12 @@ import (
 // ErrInUse is returned when something outside tend already listens on the port.
 var ErrInUse = errors.New("port in use")
 
+// inUse is an ErrInUse with its own sentence.
+type inUse struct{ msg string }
+
+func (e inUse) Error() string        { return e.msg }
+func (e inUse) Is(target error) bool { return target == ErrInUse }
+
 // Probe checks that nobody listens on host:port, by binding without SO_REUSEPORT: a reuseport
 // bind would succeed silently beside any same-user reuseport holder (an orphan, another
 // TEND_HOME, Node's reusePort), and the two would then share the traffic.
@@ -32,7 +38,7 @@ func Probe(host string, port int) error {
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) // TIME_WAIT is no owner
 	if err := unix.Bind(fd, sa); err != nil {
 		if errors.Is(err, unix.EADDRINUSE) {
-			return fmt.Errorf("%w: port %d on %s is already in use by another program; stop it or pick another port", ErrInUse, port, hostOrAll(host))
+			return inUse{fmt.Sprintf("port %d on %s is already in use by another program; stop it or pick another port", port, hostOrAll(host))}
 		}
 		return fmt.Errorf("probe port %d: %w", port, err)
 	}

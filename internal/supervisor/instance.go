@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/tend-sh/tend/internal/ipc"
 	"github.com/tend-sh/tend/internal/logs"
 	"github.com/tend-sh/tend/internal/proc"
+	"github.com/tend-sh/tend/internal/sockets"
 )
 
 // Info is an immutable picture of one instance, published on every change. Readers (jlist, ls,
@@ -35,6 +39,8 @@ type Info struct {
 	OutLog    string
 	ErrLog    string
 	LogFile   string
+
+	channel *ipc.Channel // the current process's IPC channel, for messages (nil without one)
 }
 
 type cmdKind int
@@ -43,60 +49,138 @@ const (
 	cmdStart cmdKind = iota
 	cmdStop
 	cmdRestart
+	cmdReload
 	cmdDelete
 	cmdSignal
+	cmdRespec // take a new spec without touching the process (scale changes only the count)
 )
 
 type command struct {
 	kind  cmdKind
 	sig   unix.Signal
-	spec  *config.AppSpec // for start/restart: a new spec to apply
+	spec  *config.AppSpec // for start/restart/respec: a new spec to apply
+	drain bool            // for delete: let the process finish its requests first (scale down)
 	reply chan error
 }
 
-// Instance is one process slot of an app, owned by one goroutine (run). Only that goroutine
-// touches the fields below the line; everyone else talks to it through cmds or reads info.
-type Instance struct {
-	id    int
-	index int
-	sup   *Supervisor
-	cmds  chan command
-	info  atomic.Pointer[Info]
-	done  chan struct{}
-	log   *slog.Logger
-	ready chan struct{} // a 'ready' message arrived on IPC
+type evKind int
 
-	// --- owned by run ---
-	spec       *config.AppSpec
-	status     Status
-	hist       History
-	pid        int
-	startTick  uint64
-	exitCh     <-chan proc.Exit
-	handles    *proc.Handles
-	channel    *ipc.Channel
-	started    time.Time // monotonic, for uptime
-	startedAt  time.Time
-	created    time.Time
-	exitCode   *int
-	files      []*logs.File // out, err, combined (may be nil entries)
-	paths      [3]string
-	timer      *time.Timer // restart delay or readiness timeout
-	timerFor   Status
-	waiters    []chan error // start/restart replies waiting for online
-	stopReason string
+const (
+	evExit         evKind = iota
+	evReady               // the app said ready (process.send('ready'), pkg/worker)
+	evListening           // the app listens on its slot socket (Node cluster 'listening', the shim)
+	evListenFailed        // the app asked for a port tend could not give it
+)
+
+// event is something a run reports to its instance's goroutine.
+type event struct {
+	r    *run
+	kind evKind
+	err  error
 }
 
-func newInstance(sup *Supervisor, id, index int, spec *config.AppSpec, hist History, status Status) *Instance {
+// run is one process of an instance and every kernel object it owns (DESIGN rule 2). An
+// instance has one run, and two while a reload starts the replacement beside the old one.
+type run struct {
+	pid       int
+	startTick uint64
+	spec      *config.AppSpec // specs are never changed once made; safe to read anywhere
+	log       *slog.Logger
+	handles   *proc.Handles
+	channel   *ipc.Channel
+	started   time.Time // monotonic, for uptime
+	startedAt time.Time
+	shim      bool // a Node the cluster protocol does not fit: the preload asks for sockets
+
+	exited  chan struct{} // closed once reaped; exit says how
+	exit    proc.Exit
+	ipcDone chan struct{} // closed when the IPC channel reaches EOF (nil without a channel)
+	hurry   chan struct{} // closed to cut a drain short: the instance is being stopped
+	once    sync.Once
+}
+
+// ended returns how the run ended, once it has.
+func (r *run) ended() (proc.Exit, bool) {
+	select {
+	case <-r.exited:
+		return r.exit, true
+	default:
+		return proc.Exit{}, false
+	}
+}
+
+func (r *run) hurryUp() { r.once.Do(func() { close(r.hurry) }) }
+
+// release drops what the run held besides its log readers, once its process is gone.
+func (r *run) release() {
+	if r.handles != nil {
+		r.handles.CloseStdin()
+	}
+	if r.channel != nil {
+		r.channel.Close()
+	}
+}
+
+type timerKind int
+
+const (
+	timerReady   timerKind = iota // the current run must be ready by now
+	timerRestart                  // the restart delay is over
+	timerReload                   // the replacement must be ready by now
+)
+
+// readyRule is how an instance shows it serves.
+type readyRule int
+
+const (
+	readyAtOnce    readyRule = iota // fork mode: online once spawned
+	readyOnMessage                  // --wait-ready: when the app says ready
+	readyOnListen                   // Node cluster mode: when it listens, or says ready
+	readyOnUptime                   // inherited sockets: when it says ready, or has lived min_uptime
+)
+
+// Instance is one process slot of an app, owned by one goroutine (loop). Only that goroutine
+// touches the fields below the line; everyone else talks to it through cmds or reads info.
+type Instance struct {
+	id     int
+	index  int // the slot: NODE_APP_INSTANCE, and which socket of each port it serves
+	app    *App
+	sup    *Supervisor
+	cmds   chan command
+	events chan event
+	info   atomic.Pointer[Info]
+	done   chan struct{}
+
+	// --- owned by loop ---
+	log         *slog.Logger
+	spec        *config.AppSpec
+	status      Status
+	hist        History
+	cur         *run
+	next        *run // the replacement while a reload waits for it to be ready
+	reloadReply chan error
+	retired     []*run // old runs draining after a reload
+	retiring    sync.WaitGroup
+	created     time.Time
+	exitCode    *int
+	files       []*logs.File // out, err, combined (may be nil entries)
+	paths       [3]string
+	timer       *time.Timer
+	timerFor    timerKind
+	waiters     []chan error // start/restart replies waiting for online
+}
+
+func newInstance(sup *Supervisor, app *App, id, index int, spec *config.AppSpec, hist History, status Status) *Instance {
 	in := &Instance{
-		id: id, index: index, sup: sup, spec: spec, status: status, hist: hist,
-		cmds: make(chan command, 16),
-		done: make(chan struct{}),
-		log:  sup.log.With("app", spec.Name, "instance", id),
+		id: id, index: index, app: app, sup: sup, spec: spec, status: status, hist: hist,
+		cmds:   make(chan command, 16),
+		events: make(chan event, 64),
+		done:   make(chan struct{}),
+		log:    sup.log.With("app", spec.Name, "instance", id),
 	}
 	in.created = time.Now()
 	in.publish()
-	go in.run()
+	go in.loop()
 	return in
 }
 
@@ -121,12 +205,22 @@ func (in *Instance) do(c command) error {
 	}
 }
 
+// post hands an event to the instance's goroutine; after a delete nobody listens any more.
+func (in *Instance) post(ev event) {
+	select {
+	case in.events <- ev:
+	case <-in.done:
+	}
+}
+
 func (in *Instance) publish() {
 	i := &Info{
 		ID: in.id, Index: in.index, Name: in.spec.Name, Spec: in.spec, Status: in.status,
-		Pid: in.pid, StartTick: in.startTick, History: in.hist, Started: in.startedAt,
-		Created: in.created, ExitCode: in.exitCode,
+		History: in.hist, Created: in.created, ExitCode: in.exitCode,
 		OutLog: in.paths[0], ErrLog: in.paths[1], LogFile: in.paths[2],
+	}
+	if r := in.cur; r != nil {
+		i.Pid, i.StartTick, i.Started, i.channel = r.pid, r.startTick, r.startedAt, r.channel
 	}
 	if in.paths[0] == "" {
 		i.OutLog, i.ErrLog, i.LogFile = in.sup.logPaths(in.spec, in.id)
@@ -147,7 +241,7 @@ func (in *Instance) setStatus(s Status) {
 	in.publish()
 }
 
-func (in *Instance) run() {
+func (in *Instance) loop() {
 	defer close(in.done)
 	for {
 		var timerC <-chan time.Time
@@ -159,10 +253,8 @@ func (in *Instance) run() {
 			if in.handle(c) {
 				return
 			}
-		case e := <-in.exitCh:
-			in.safely(func() { in.onExit(e) })
-		case <-in.ready:
-			in.safely(in.onReady)
+		case ev := <-in.events:
+			in.safely(func() { in.onEvent(ev) })
 		case <-timerC:
 			in.timer = nil
 			in.safely(in.onTimer)
@@ -174,7 +266,7 @@ func (in *Instance) run() {
 func (in *Instance) safely(f func()) {
 	defer func() {
 		if p := recover(); p != nil {
-			in.log.Error("panic in instance", "panic", fmt.Sprint(p))
+			in.log.Error("panic in instance", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
 	}()
 	f()
@@ -190,25 +282,33 @@ func (in *Instance) handle(c command) (exit bool) {
 				c.reply = nil // answered when the instance is online
 			}
 		case cmdRestart:
-			in.stop("restart")
-			in.hist.Restarts++
-			in.hist.Unstable = 0
-			err = in.start(c.spec, c.reply)
+			err = in.restart(c.spec, c.reply)
 			if err == nil {
 				c.reply = nil
+			}
+		case cmdReload:
+			err = in.reload(c.reply)
+			if err == nil {
+				c.reply = nil // answered once the old process is gone
 			}
 		case cmdStop:
 			err = in.stop("stop")
 		case cmdDelete:
+			if c.drain {
+				in.retireForScale()
+			}
 			err = in.stop("delete")
 			in.closeFiles()
 			exit = true
 		case cmdSignal:
-			if in.pid == 0 {
+			if in.cur == nil {
 				err = fmt.Errorf("%w: app %q (id %d) is not running", ErrNotRunning, in.spec.Name, in.id)
-			} else if e := unix.Kill(in.pid, c.sig); e != nil {
-				err = fmt.Errorf("send %s to pid %d: %w", unix.SignalName(c.sig), in.pid, e)
+			} else if e := unix.Kill(in.cur.pid, c.sig); e != nil {
+				err = fmt.Errorf("send %s to pid %d: %w", unix.SignalName(c.sig), in.cur.pid, e)
 			}
+		case cmdRespec:
+			in.spec = c.spec
+			in.publish()
 		}
 	})
 	answer(c.reply, err)
@@ -230,6 +330,32 @@ func answer(ch chan error, err error) {
 // ErrNotRunning is returned for an action that needs a running process.
 var ErrNotRunning = errors.New("not running")
 
+func (in *Instance) rule() readyRule {
+	switch {
+	case in.spec.WaitReady:
+		return readyOnMessage
+	case in.spec.NodeCluster():
+		return readyOnListen
+	case in.spec.ListenFds():
+		return readyOnUptime
+	}
+	return readyAtOnce
+}
+
+func (in *Instance) readyTimeout() time.Duration {
+	if in.rule() == readyOnUptime {
+		return in.spec.MinUptime
+	}
+	return in.spec.ListenTimeout
+}
+
+func (in *Instance) restart(spec *config.AppSpec, reply chan error) error {
+	_ = in.stop("restart")
+	in.hist.Restarts++
+	in.hist.Unstable = 0
+	return in.start(spec, reply)
+}
+
 // start spawns the process. reply, if not nil, is answered once the instance is online (or
 // failed); start answers nothing itself when it returns nil.
 func (in *Instance) start(spec *config.AppSpec, reply chan error) error {
@@ -238,7 +364,7 @@ func (in *Instance) start(spec *config.AppSpec, reply chan error) error {
 		in.closeFiles()
 		in.log = in.sup.log.With("app", spec.Name, "instance", in.id)
 	}
-	if in.pid != 0 {
+	if in.cur != nil {
 		answer(reply, nil)
 		return nil
 	}
@@ -249,18 +375,22 @@ func (in *Instance) start(spec *config.AppSpec, reply chan error) error {
 		return ErrClosing
 	}
 	in.setStatus(Launching)
-	if err := in.spawn(); err != nil {
+	r, err := in.spawn()
+	if err != nil {
 		in.log.Error("start failed", "err", err)
 		in.setStatus(Errored)
+		in.sup.releaseIfIdle(in.app)
 		return err
 	}
+	in.cur = r
+	in.publish()
 	if reply != nil {
 		in.waiters = append(in.waiters, reply)
 	}
-	if in.spec.WaitReady {
-		in.armTimer(in.spec.ListenTimeout, Launching)
-	} else {
+	if in.rule() == readyAtOnce {
 		in.becomeOnline()
+	} else {
+		in.armTimer(in.readyTimeout(), timerReady)
 	}
 	return nil
 }
@@ -268,6 +398,7 @@ func (in *Instance) start(spec *config.AppSpec, reply chan error) error {
 func (in *Instance) becomeOnline() {
 	in.cancelTimer()
 	in.setStatus(Online)
+	in.app.socks.SetLive(in.index, true)
 	for _, w := range in.waiters {
 		answer(w, nil)
 	}
@@ -281,31 +412,89 @@ func (in *Instance) failWaiters(err error) {
 	in.waiters = nil
 }
 
-func (in *Instance) onReady() {
-	if in.status == Launching && in.pid != 0 {
-		in.log.Info("ready")
-		in.becomeOnline()
+func (in *Instance) onEvent(ev event) {
+	switch ev.kind {
+	case evExit:
+		in.onExit(ev.r)
+	case evReady, evListening:
+		if in.rule() == readyOnMessage && ev.kind != evReady {
+			return // --wait-ready: listening is not enough
+		}
+		switch {
+		case ev.r == in.cur && in.status == Launching:
+			in.log.Info("ready", "pid", ev.r.pid)
+			in.becomeOnline()
+		case ev.r == in.next:
+			in.log.Info("replacement ready", "pid", ev.r.pid)
+			in.promote()
+		}
+	case evListenFailed:
+		in.onListenFailed(ev.r, ev.err)
 	}
+}
+
+// onListenFailed handles an app that asked for a port tend could not give it (in use by another
+// program or app). Restarting would fail the same way, so the instance ends errored and its
+// start reports why.
+func (in *Instance) onListenFailed(r *run, err error) {
+	if r == in.next {
+		in.abortReload(err)
+		return
+	}
+	if r != in.cur {
+		return
+	}
+	in.log.Error("listen failed", "pid", r.pid, "err", err)
+	in.setStatus(Stopping)
+	_ = in.terminate(r, "listen failed")
+	// Answered once nothing is left running, so that the caller sees the app errored.
+	defer in.failWaiters(fmt.Errorf("app %q instance %d: %w", in.spec.Name, in.index, err))
+	in.cur = nil
+	if e, ok := r.ended(); ok {
+		in.exitCode = &e.Code
+	}
+	r.release()
+	in.app.socks.SetLive(in.index, false)
+	in.setStatus(Errored)
+	in.sup.releaseIfIdle(in.app)
 }
 
 func (in *Instance) onTimer() {
 	switch in.timerFor {
-	case Launching:
-		// PM2 proceeds when listen_timeout passes without 'ready'; so do we, and say so.
-		if in.status == Launching && in.pid != 0 {
-			in.log.Warn("no ready message within listen_timeout; marking online", "timeout", in.spec.ListenTimeout)
-			in.becomeOnline()
+	case timerReady:
+		if in.status != Launching || in.cur == nil {
+			return
 		}
-	case Waiting:
+		switch in.rule() {
+		case readyOnMessage:
+			// PM2 marks it online anyway; tend does too, but the start says it failed.
+			err := fmt.Errorf("app %q instance %d did not send 'ready' within listen_timeout (%s); it keeps running", in.spec.Name, in.index, in.spec.ListenTimeout)
+			in.log.Warn("no ready message within listen_timeout; marking online", "timeout", in.spec.ListenTimeout)
+			in.failWaiters(err)
+		case readyOnListen:
+			in.log.Info("did not listen within listen_timeout; marking online", "timeout", in.spec.ListenTimeout)
+		}
+		in.becomeOnline()
+	case timerRestart:
 		if in.status == Waiting {
 			if err := in.start(nil, nil); err != nil {
 				in.log.Error("restart failed", "err", err)
 			}
 		}
+	case timerReload:
+		if in.next == nil {
+			return
+		}
+		if in.rule() == readyOnMessage {
+			in.abortReload(fmt.Errorf("the new process did not send 'ready' within listen_timeout (%s)", in.spec.ListenTimeout))
+			return
+		}
+		in.log.Info("replacement did not listen within listen_timeout; taking it as ready", "timeout", in.spec.ListenTimeout)
+		in.promote()
 	}
 }
 
-func (in *Instance) armTimer(d time.Duration, purpose Status) {
+func (in *Instance) armTimer(d time.Duration, purpose timerKind) {
 	in.cancelTimer()
 	in.timer = time.NewTimer(d)
 	in.timerFor = purpose
@@ -316,6 +505,112 @@ func (in *Instance) cancelTimer() {
 		in.timer.Stop()
 		in.timer = nil
 	}
+}
+
+// reload replaces the running process without a gap: the replacement starts on the same slot
+// sockets, and the old one is drained and stopped once the new one is ready. Apps that share no
+// sockets (fork mode) are restarted, as PM2 does.
+func (in *Instance) reload(reply chan error) error {
+	shares := in.spec.NodeCluster() || in.spec.ListenFds()
+	if !shares || in.cur == nil || in.status != Online {
+		return in.restart(nil, reply)
+	}
+	if in.next != nil {
+		return fmt.Errorf("app %q instance %d is already being reloaded", in.spec.Name, in.index)
+	}
+	if in.sup.isClosing() {
+		return ErrClosing
+	}
+	r, err := in.spawn()
+	if err != nil {
+		return fmt.Errorf("reload of app %q instance %d failed: %w; the old process keeps serving", in.spec.Name, in.index, err)
+	}
+	in.next, in.reloadReply = r, reply
+	in.armTimer(in.readyTimeout(), timerReload)
+	return nil
+}
+
+// promote makes the replacement the instance's process and retires the old one.
+func (in *Instance) promote() {
+	nr, old := in.next, in.cur
+	in.cancelTimer()
+	in.next, in.cur = nil, nr
+	in.hist.Restarts++ // PM2 counts a reload as a restart
+	in.setStatus(Online)
+	in.publish()
+	in.app.socks.SetLive(in.index, true)
+	reply := in.reloadReply
+	in.reloadReply = nil
+	if old == nil { // it died meanwhile
+		answer(reply, nil)
+		return
+	}
+	in.retired = append(in.retired, old)
+	in.retiring.Add(1)
+	go func() {
+		defer in.retiring.Done()
+		defer func() {
+			if p := recover(); p != nil {
+				old.log.Error("panic while retiring a process", "panic", fmt.Sprint(p))
+			}
+		}()
+		err := in.drain(old)
+		old.release()
+		answer(reply, err)
+	}()
+}
+
+// abortReload gives up on the replacement: it is stopped, and the old process keeps serving.
+func (in *Instance) abortReload(why error) {
+	nr := in.next
+	in.next = nil
+	if in.timerFor == timerReload {
+		in.cancelTimer()
+	}
+	err := fmt.Errorf("reload of app %q instance %d failed: %v; the old process keeps serving", in.spec.Name, in.index, why)
+	in.log.Error("reload failed", "err", why)
+	select {
+	case <-nr.exited:
+	default:
+		_ = in.terminate(nr, "reload failed")
+	}
+	nr.release()
+	if nr.spec.Treekill {
+		go cleanupGroup(nr.pid, nr.spec)
+	}
+	if in.cur == nil { // the old one is gone too: start afresh
+		err = fmt.Errorf("reload of app %q instance %d failed: %v", in.spec.Name, in.index, why)
+		in.app.socks.SetLive(in.index, false)
+		if e := in.start(nil, nil); e != nil {
+			in.log.Error("restart failed", "err", e)
+		}
+	}
+	answer(in.reloadReply, err)
+	in.reloadReply = nil
+}
+
+// drain lets a replaced process finish: a Node worker is told to stop accepting and to close its
+// keep-alive connections, and has drain_timeout to end its requests and close its IPC channel
+// (Node's cluster 'disconnect' does exactly that); then it gets kill_signal as in a stop.
+func (in *Instance) drain(r *run) error {
+	if r.channel != nil && r.spec.NodeCluster() {
+		_ = r.channel.Drain()
+		if r.shim {
+			_ = r.channel.Send(map[string]string{"cmd": "NODE_TEND_DISCONNECT"})
+		} else {
+			_ = r.channel.Disconnect()
+		}
+		t := time.NewTimer(r.spec.Drain())
+		select {
+		case <-r.ipcDone:
+		case <-r.exited:
+		case <-r.hurry:
+		case <-t.C:
+			r.log.Warn("drain_timeout passed with requests still open", "pid", r.pid, "drain_timeout", r.spec.Drain())
+		}
+		t.Stop()
+	}
+	return in.terminate(r, "reload")
 }
 
 func (in *Instance) openFiles() error {
@@ -347,8 +642,8 @@ func (in *Instance) closeFiles() {
 	in.paths = [3]string{}
 }
 
-func (in *Instance) env() []string {
-	env := make(map[string]string, len(in.spec.Env)+6)
+func (in *Instance) env(r *run, h *proc.Handles, listen int) []string {
+	env := make(map[string]string, len(in.spec.Env)+10)
 	for k, v := range in.spec.Env {
 		env[k] = v
 	}
@@ -362,24 +657,75 @@ func (in *Instance) env() []string {
 	}
 	env[iv] = strconv.Itoa(in.index)
 	env["TEND_HOME"] = in.sup.home
-	if in.spec.NodeIPC {
-		env["NODE_CHANNEL_FD"] = strconv.Itoa(proc.IPCChildFd)
-		env["NODE_CHANNEL_SERIALIZATION_MODE"] = "json"
+	if h.IPCChildFd >= 0 {
+		if in.spec.NodeIPC {
+			env["NODE_CHANNEL_FD"] = strconv.Itoa(h.IPCChildFd)
+			env["NODE_CHANNEL_SERIALIZATION_MODE"] = "json"
+		} else {
+			env["TEND_IPC_FD"] = strconv.Itoa(h.IPCChildFd)
+		}
+	}
+	if in.spec.NodeCluster() {
+		if r.shim {
+			env["TEND_NODE_SHIM"] = "1"
+		} else {
+			// Makes Node's own cluster code ask tend for its listening sockets (research §2.1).
+			env["NODE_UNIQUE_ID"] = strconv.FormatInt(in.sup.workerID.Add(1), 10)
+		}
+	}
+	if listen > 0 {
+		// systemd's socket activation protocol; LISTEN_PID is set by the exec helper, which
+		// knows the pid.
+		env["LISTEN_FDS"] = strconv.Itoa(listen)
+		names := make([]string, 0, listen)
+		for _, p := range in.spec.Ports {
+			names = append(names, strconv.Itoa(p.Port))
+		}
+		env["LISTEN_FDNAMES"] = strings.Join(names, ":")
 	}
 	return config.EnvList(env)
 }
 
-func (in *Instance) spawn() error {
+// argv is the command of a run: the spec's, with tend's preload for Node in cluster mode, and
+// through the exec helper when the process inherits sockets (LISTEN_PID must be its own pid).
+func (in *Instance) argv() []string {
+	argv := in.spec.Command()
+	if in.spec.NodeCluster() && in.spec.InterpreterLabel == "node" && in.sup.preload != "" && !in.spec.ScriptIsCommand {
+		n := 1 + len(in.spec.InterpreterArgs)
+		argv = slices.Concat(argv[:n], []string{"--require", in.sup.preload}, argv[n:])
+	}
+	if in.spec.ListenFds() {
+		argv = append([]string{in.sup.selfExe, proc.ExecHelperArg}, argv...)
+	}
+	return argv
+}
+
+func (in *Instance) spawn() (*run, error) {
 	if err := in.openFiles(); err != nil {
-		return err
+		return nil, err
 	}
-	h, err := proc.NewHandles(in.spec.NodeIPC)
+	var listen []int
+	if in.spec.ListenFds() {
+		keys := make([]sockets.Key, len(in.spec.Ports))
+		for i, p := range in.spec.Ports {
+			keys[i] = sockets.Key{Host: p.Host, Port: p.Port}
+		}
+		var err error
+		if listen, err = in.app.socks.Open(keys, in.index); err != nil {
+			return nil, err
+		}
+	}
+	nlisten := len(listen)
+	h, err := proc.NewHandles(in.spec.NodeIPC || nlisten > 0, listen)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	r := &run{spec: in.spec, log: in.log, exited: make(chan struct{}), hurry: make(chan struct{})}
+	r.shim = in.spec.NodeCluster() && in.sup.needsShim(in.spec)
+	argv := in.argv()
 	pid, exitCh, err := in.sup.reaper.Start(proc.Cmd{
-		Argv:  in.spec.Command(),
-		Env:   in.env(),
+		Argv:  argv,
+		Env:   in.env(r, h, nlisten),
 		Dir:   in.spec.Cwd,
 		Files: h.ChildFiles(),
 	})
@@ -391,15 +737,21 @@ func (in *Instance) spawn() error {
 		if h.IPC >= 0 {
 			unix.Close(h.IPC)
 		}
-		return fmt.Errorf("start %q: %w", in.spec.Name, err)
+		return nil, fmt.Errorf("start %q: %w", in.spec.Name, err)
 	}
-	in.pid, in.exitCh, in.handles = pid, exitCh, h
-	in.started = time.Now()
-	in.startedAt = in.started
+	r.pid, r.handles = pid, h
+	r.log = in.log.With("pid", pid)
+	r.started = time.Now()
+	r.startedAt = r.started
 	if st, err := proc.ReadStat(pid); err == nil {
-		in.startTick = st.StartTicks
+		r.startTick = st.StartTicks
 	}
-	in.log.Info("started", "pid", pid, "cmd", strings.Join(in.spec.Command(), " "))
+	go func() {
+		r.exit = <-exitCh
+		close(r.exited)
+		in.post(event{r: r, kind: evExit})
+	}()
+	in.log.Info("started", "pid", pid, "cmd", strings.Join(argv, " "))
 
 	date, _ := in.sup.dateFormat(in.spec.LogDateFormat)
 	// Each reader holds its own references: a delete or a new spec closes the instance's files
@@ -419,25 +771,20 @@ func (in *Instance) spawn() error {
 		if err != nil {
 			in.log.Warn("ipc channel", "err", err)
 		} else {
-			in.channel = ch
-			// A channel of this run's own: a late 'ready' of an earlier run cannot mark this one online.
-			ready := make(chan struct{}, 1)
-			in.ready = ready
+			r.channel = ch
+			r.ipcDone = make(chan struct{})
 			go func() {
-				defer func() { recover() }()
-				_ = ch.Serve(func(m ipc.Message) {
-					if m.IsString("ready") {
-						select {
-						case ready <- struct{}{}:
-						default:
-						}
+				defer close(r.ipcDone)
+				defer func() {
+					if p := recover(); p != nil {
+						r.log.Error("panic in ipc reader", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 					}
-				})
+				}()
+				_ = ch.Serve(func(m ipc.Message) { in.onMessage(r, m) })
 			}()
 		}
 	}
-	in.publish()
-	return nil
+	return r, nil
 }
 
 // pump runs a log reader for one pipe; it ends at EOF, when every writer of the pipe (the app
@@ -462,30 +809,31 @@ func (in *Instance) pump(fd int, cfg logs.StreamConfig) {
 	}()
 }
 
-// releaseRun drops what belonged to the run that just ended.
-func (in *Instance) releaseRun() {
-	if in.handles != nil {
-		in.handles.CloseStdin()
-		in.handles = nil
+func (in *Instance) onExit(r *run) {
+	if r == in.next {
+		in.abortReload(fmt.Errorf("the new process ended (%s) before it was ready", r.exit))
+		return
 	}
-	if in.channel != nil {
-		in.channel.Close()
-		in.channel = nil
+	if r != in.cur {
+		return // stopped on purpose, or retired after a reload
 	}
-	in.ready = nil
-	in.pid, in.exitCh, in.startTick = 0, nil, 0
-}
-
-func (in *Instance) onExit(e proc.Exit) {
-	uptime := time.Since(in.started)
-	pgid := in.pid
+	e := r.exit
+	uptime := time.Since(r.started)
 	code := e.Code
 	in.exitCode = &code
 	in.log.Info("exited", "pid", e.Pid, "exit_code", e.Code, "signal", sigName(e.Signal), "uptime", uptime.Round(time.Millisecond))
-	in.releaseRun()
+	in.cur = nil
+	// Its share of new connections goes to the other slots; the ones queued on its socket wait
+	// for the replacement.
+	in.app.socks.SetLive(in.index, false)
+	r.release()
 	if in.spec.Treekill {
 		// Children the app left behind would hold its port and outlive it (PM2 pain 10).
-		go cleanupGroup(pgid, in.spec)
+		go cleanupGroup(r.pid, in.spec)
+	}
+	if in.next != nil {
+		in.publish() // the replacement takes over when it is ready
+		return
 	}
 	if in.status == Launching {
 		in.failWaiters(fmt.Errorf("app %q exited before it was ready (%s)", in.spec.Name, e))
@@ -495,9 +843,11 @@ func (in *Instance) onExit(e proc.Exit) {
 	switch d.Action {
 	case Stop:
 		in.setStatus(Stopped)
+		in.sup.releaseIfIdle(in.app)
 	case Give:
 		in.log.Error("too many unstable restarts; not restarting", "max_restarts", in.spec.MaxRestarts, "min_uptime", in.spec.MinUptime)
 		in.setStatus(Errored)
+		in.sup.releaseIfIdle(in.app)
 	case Restart:
 		in.setStatus(Waiting)
 		if d.Delay <= 0 {
@@ -506,7 +856,7 @@ func (in *Instance) onExit(e proc.Exit) {
 			}
 			return
 		}
-		in.armTimer(d.Delay, Waiting)
+		in.armTimer(d.Delay, timerRestart)
 	}
 }
 
@@ -529,68 +879,120 @@ func cleanupGroup(pgid int, spec *config.AppSpec) {
 	}
 }
 
-// stop ends the running process, if any: kill_signal to its whole tree, then SIGKILL after
-// kill_timeout. It returns once the process is reaped and its tree is gone (or SIGKILLed).
+// retireForScale takes the instance out of its app's service before a scale down deletes it:
+// its slots get no new connections, it accepts what is already queued on them, and then it
+// drains as a reloaded process does. Closing the slot sockets after that resets nothing.
+func (in *Instance) retireForScale() {
+	r := in.cur
+	if r == nil || in.next != nil || !(in.spec.NodeCluster() || in.spec.ListenFds()) {
+		return
+	}
+	in.app.socks.SetLive(in.index, false)
+	time.Sleep(queueSettle)
+	in.setStatus(Stopping)
+	_ = in.drain(r)
+	if e, ok := r.ended(); ok {
+		in.exitCode = &e.Code
+	}
+	r.release()
+	in.cur = nil
+	in.publish()
+}
+
+// queueSettle is how long an excluded slot's process keeps accepting before it is told to stop:
+// connections steered to it just before the exclusion are still in its queue.
+const queueSettle = 100 * time.Millisecond
+
+// stop ends the instance's processes, if any: the replacement of a reload, old processes still
+// draining, and the current one. It returns once they are reaped and their trees gone.
 func (in *Instance) stop(reason string) error {
 	in.cancelTimer()
-	if in.pid == 0 {
-		if in.status != Stopped {
-			in.setStatus(Stopped)
+	if in.next != nil {
+		in.abortReload(fmt.Errorf("interrupted by %s", reason))
+	}
+	for _, r := range in.retired {
+		r.hurryUp()
+	}
+	var stopErr error
+	if r := in.cur; r != nil {
+		in.failWaiters(fmt.Errorf("app %q was stopped before it was ready", in.spec.Name))
+		in.setStatus(Stopping)
+		in.app.socks.SetLive(in.index, false)
+		stopErr = in.terminate(r, reason)
+		if e, ok := r.ended(); ok {
+			in.exitCode = &e.Code
+		}
+		r.release()
+		in.cur = nil
+	}
+	in.retiring.Wait()
+	in.retired = nil
+	if in.status != Stopped {
+		in.setStatus(Stopped)
+	}
+	in.sup.releaseIfIdle(in.app)
+	return stopErr
+}
+
+// terminate ends one run: kill_signal to its whole tree, then SIGKILL after kill_timeout. It
+// returns once the process is reaped and its tree is gone (or SIGKILLed). It reads only the run,
+// so a retiring run can be terminated off the instance's goroutine.
+func (in *Instance) terminate(r *run, reason string) error {
+	spec, pid := r.spec, r.pid
+	select {
+	case <-r.exited:
+		if spec.Treekill {
+			cleanupGroup(pid, spec)
 		}
 		return nil
+	default:
 	}
-	in.failWaiters(fmt.Errorf("app %q was stopped before it was ready", in.spec.Name))
-	in.setStatus(Stopping)
-	pid := in.pid
-	sig, err := config.ParseSignal(in.spec.KillSignal)
+	sig, err := config.ParseSignal(spec.KillSignal)
 	if err != nil {
 		sig = unix.SIGINT
 	}
 	var tree []int
-	if in.spec.Treekill {
+	if spec.Treekill {
 		tree = proc.Tree(pid, pid)
 		proc.SignalTree(pid, tree, sig)
 	} else {
 		_ = unix.Kill(pid, sig)
 	}
-	in.log.Info("stopping", "pid", pid, "signal", unix.SignalName(sig), "reason", reason)
+	r.log.Info("stopping", "signal", unix.SignalName(sig), "reason", reason)
 	t0 := time.Now()
-	deadline := time.NewTimer(in.spec.KillTimeout)
+	deadline := time.NewTimer(spec.KillTimeout)
 	defer deadline.Stop()
-	var exit proc.Exit
 	exited := false
 	select {
-	case exit = <-in.exitCh:
+	case <-r.exited:
 		exited = true
 	case <-deadline.C:
 	}
 	var stopErr error
-	if in.spec.Treekill {
+	if spec.Treekill {
 		// The leader is gone (or late); the rest of its tree gets what is left of kill_timeout.
-		left := max(in.spec.KillTimeout-time.Since(t0), 0)
+		left := max(spec.KillTimeout-time.Since(t0), 0)
 		if !exited || !proc.WaitGone(pid, tree, left) {
 			if !exited { // the app may have forked while shutting down
 				tree = append(tree, proc.Tree(pid, pid)...)
 			}
-			in.log.Warn("kill_timeout passed; sending SIGKILL", "pid", pid, "kill_timeout", in.spec.KillTimeout)
+			r.log.Warn("kill_timeout passed; sending SIGKILL", "kill_timeout", spec.KillTimeout)
 			proc.SignalTree(pid, tree, unix.SIGKILL)
 		}
 	} else if !exited {
-		in.log.Warn("kill_timeout passed; sending SIGKILL", "pid", pid, "kill_timeout", in.spec.KillTimeout)
+		r.log.Warn("kill_timeout passed; sending SIGKILL", "kill_timeout", spec.KillTimeout)
 		_ = unix.Kill(pid, unix.SIGKILL)
 	}
 	if !exited {
 		select {
-		case exit = <-in.exitCh:
+		case <-r.exited:
 		case <-time.After(5 * time.Second):
-			stopErr = fmt.Errorf("app %q pid %d did not die after SIGKILL", in.spec.Name, pid)
+			stopErr = fmt.Errorf("app %q pid %d did not die after SIGKILL", spec.Name, pid)
 		}
 	}
-	code := exit.Code
-	in.exitCode = &code
-	in.log.Info("stopped", "pid", pid, "exit_code", exit.Code, "signal", sigName(exit.Signal))
-	in.releaseRun()
-	in.setStatus(Stopped)
+	if e, ok := r.ended(); ok {
+		r.log.Info("stopped", "exit_code", e.Code, "signal", sigName(e.Signal))
+	}
 	return stopErr
 }
 

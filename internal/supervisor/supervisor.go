@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -18,6 +19,7 @@ import (
 	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/logs"
 	"github.com/tend-sh/tend/internal/proc"
+	"github.com/tend-sh/tend/internal/sockets"
 	"github.com/tend-sh/tend/internal/state"
 )
 
@@ -35,6 +37,8 @@ type Options struct {
 	EchoOut  io.Writer // foreground mode: apps' lines also go here
 	EchoErr  io.Writer
 	OnChange func() // called after any published change (cheap; the daemon debounces)
+	Preload  string // tend's Node preload (drain, and sockets for unknown Nodes); "" for none
+	SelfExe  string // how to run tend's exec helper in a child ("/proc/self/exe")
 }
 
 // Supervisor owns the apps.
@@ -47,6 +51,14 @@ type Supervisor struct {
 	echoOut io.Writer
 	echoErr io.Writer
 	onCh    func()
+	preload string
+	selfExe string
+	claims  *sockets.Registry
+
+	workerID atomic.Int64 // NODE_UNIQUE_ID of Node cluster workers
+
+	nodeMu   sync.Mutex
+	nodeShim map[string]bool // per Node binary: its cluster protocol is unknown to tend
 
 	mu      sync.Mutex
 	apps    []*App // in creation order
@@ -57,10 +69,29 @@ type Supervisor struct {
 	dates  map[string]*logs.DateFormat
 }
 
-// App is a named group of instances sharing one spec.
+// App is a named group of instances sharing one spec, and the listening sockets they share.
 type App struct {
 	Name      string
 	instances []*Instance
+	socks     *sockets.Set
+}
+
+func (s *Supervisor) newApp(name string) *App {
+	return &App{Name: name, socks: sockets.NewSet(name, s.claims)}
+}
+
+// releaseIfIdle closes the app's sockets once none of its instances runs: a stopped app holds
+// no port, so its clients are refused rather than left waiting.
+func (s *Supervisor) releaseIfIdle(a *App) {
+	s.mu.Lock()
+	ins := slices.Clone(a.instances)
+	s.mu.Unlock()
+	for _, in := range ins {
+		if i := in.Info(); i.Pid != 0 || (i.Status != Stopped && i.Status != Errored) {
+			return
+		}
+	}
+	a.socks.Close()
 }
 
 // New returns an empty supervisor.
@@ -68,7 +99,9 @@ func New(o Options) *Supervisor {
 	return &Supervisor{
 		home: o.Home, logDir: filepath.Join(o.Home, "logs"), files: logs.NewFiles(), reaper: o.Reaper,
 		log: o.Log, echoOut: o.EchoOut, echoErr: o.EchoErr, onCh: o.OnChange,
-		dates: map[string]*logs.DateFormat{},
+		preload: o.Preload, selfExe: o.SelfExe, claims: sockets.NewRegistry(),
+		nodeShim: map[string]bool{},
+		dates:    map[string]*logs.DateFormat{},
 	}
 }
 
@@ -195,13 +228,13 @@ func (s *Supervisor) Add(spec config.AppSpec) (func() error, error) {
 	}
 	a := s.findLocked(spec.Name)
 	if a == nil {
-		a = &App{Name: spec.Name}
+		a = s.newApp(spec.Name)
 		s.apps = append(s.apps, a)
 	}
 	existing := slices.Clone(a.instances)
 	var added []*Instance
 	for i := len(existing); i < spec.Instances; i++ {
-		in := newInstance(s, s.nextID, i, sp, History{}, Stopped)
+		in := newInstance(s, a, s.nextID, i, sp, History{}, Stopped)
 		s.nextID++
 		a.instances = append(a.instances, in)
 		added = append(added, in)
@@ -214,10 +247,10 @@ func (s *Supervisor) Add(spec config.AppSpec) (func() error, error) {
 	}
 	s.mu.Unlock()
 	s.changed()
-	return func() error { return s.apply(sp, existing, added, removed) }, nil
+	return func() error { return s.apply(a, sp, existing, added, removed) }, nil
 }
 
-func (s *Supervisor) apply(sp *config.AppSpec, existing, added, removed []*Instance) error {
+func (s *Supervisor) apply(a *App, sp *config.AppSpec, existing, added, removed []*Instance) error {
 	spec := sp
 	var wg sync.WaitGroup
 	errs := make([]error, len(existing)+len(added)+len(removed))
@@ -235,10 +268,128 @@ func (s *Supervisor) apply(sp *config.AppSpec, existing, added, removed []*Insta
 		run(len(existing)+i, func() error { return in.do(command{kind: cmdStart, spec: sp}) })
 	}
 	for i, in := range removed {
-		run(len(existing)+len(added)+i, func() error { return in.do(command{kind: cmdDelete}) })
+		run(len(existing)+len(added)+i, func() error {
+			err := in.do(command{kind: cmdDelete})
+			a.socks.CloseSlot(in.index)
+			return err
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// Reload replaces the processes of the selected instances without a gap in service: app by app
+// side by side, and within an app one instance at a time (a rolling reload). When one instance
+// fails to come up, the app's remaining instances are left alone, still serving.
+func (s *Supervisor) Reload(target string) ([]*Instance, error) {
+	if s.isClosing() {
+		return nil, ErrClosing
+	}
+	ins, err := s.Select(target)
+	if err != nil {
+		return nil, err
+	}
+	var order []string
+	byApp := map[string][]*Instance{}
+	for _, in := range ins {
+		name := in.Info().Name
+		if _, ok := byApp[name]; !ok {
+			order = append(order, name)
+		}
+		byApp[name] = append(byApp[name], in)
+	}
+	errs := make([]error, len(order))
+	var wg sync.WaitGroup
+	for i, name := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			list := byApp[name]
+			for j, in := range list {
+				if err := in.do(command{kind: cmdReload}); err != nil {
+					if left := len(list) - j - 1; left > 0 {
+						err = fmt.Errorf("%w (%d more instance(s) of %q were not reloaded)", err, left, name)
+					}
+					errs[i] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return ins, errors.Join(errs...)
+}
+
+// Scale sets the number of instances of an app: new ones start on new slots, and the ones with
+// the highest slots are stopped and deleted. The others are left alone.
+func (s *Supervisor) Scale(name string, n int) ([]*Instance, error) {
+	if n < 1 || n > config.MaxInstances {
+		return nil, fmt.Errorf("%w: scale %q to %d: the count must be between 1 and %d (to stop every instance, use stop)", config.ErrInvalid, name, n, config.MaxInstances)
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil, ErrClosing
+	}
+	a := s.findLocked(name)
+	if a == nil || len(a.instances) == 0 {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: no app named %q (see tend ls)", ErrNotFound, name)
+	}
+	spec := *a.instances[0].Info().Spec
+	spec.Instances = n
+	sp := &spec
+	byIndex := slices.Clone(a.instances)
+	slices.SortFunc(byIndex, func(x, y *Instance) int { return x.index - y.index })
+	var added, removed, kept []*Instance
+	if len(byIndex) > n {
+		kept, removed = byIndex[:n], byIndex[n:]
+	} else {
+		kept = byIndex
+		used := map[int]bool{}
+		for _, in := range byIndex {
+			used[in.index] = true
+		}
+		for idx := 0; len(kept)+len(added) < n; idx++ {
+			if used[idx] {
+				continue
+			}
+			in := newInstance(s, a, s.nextID, idx, sp, History{}, Stopped)
+			s.nextID++
+			a.instances = append(a.instances, in)
+			added = append(added, in)
+		}
+	}
+	s.mu.Unlock()
+	s.changed()
+
+	errs := make([]error, len(kept)+len(added)+len(removed))
+	var wg sync.WaitGroup
+	for i, in := range kept {
+		errs[i] = in.do(command{kind: cmdRespec, spec: sp})
+	}
+	for i, in := range added {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[len(kept)+i] = in.do(command{kind: cmdStart, spec: sp}) }()
+	}
+	for i, in := range removed {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[len(kept)+len(added)+i] = in.do(command{kind: cmdDelete, drain: true})
+			a.socks.CloseSlot(in.index)
+		}()
+	}
+	wg.Wait()
+	if len(removed) > 0 {
+		s.mu.Lock()
+		for _, in := range removed {
+			s.removeLocked(in)
+		}
+		s.mu.Unlock()
+		s.changed()
+	}
+	return append(added, removed...), errors.Join(errs...)
 }
 
 // Action is a verb applied to selected instances.
@@ -248,6 +399,7 @@ const (
 	ActStart   Action = "start"
 	ActStop    Action = "stop"
 	ActRestart Action = "restart"
+	ActReload  Action = "reload"
 	ActDelete  Action = "delete"
 )
 
@@ -281,6 +433,9 @@ func (s *Supervisor) Do(act Action, target string) ([]*Instance, error) {
 	}
 	wg.Wait()
 	if act == ActDelete {
+		for _, in := range ins {
+			in.app.socks.CloseSlot(in.index)
+		}
 		s.mu.Lock()
 		for _, in := range ins {
 			s.removeLocked(in)
@@ -375,13 +530,13 @@ func (s *Supervisor) Restore(reg state.Registry) {
 		if s.findLocked(spec.Name) != nil {
 			continue
 		}
-		a := &App{Name: spec.Name}
+		a := s.newApp(spec.Name)
 		for _, ri := range ra.Instances {
 			status := Stopped
 			if Status(ri.Status) == Errored {
 				status = Errored
 			}
-			in := newInstance(s, ri.ID, ri.Index, &spec, History{Restarts: ri.Restarts}, status)
+			in := newInstance(s, a, ri.ID, ri.Index, &spec, History{Restarts: ri.Restarts}, status)
 			s.nextID = max(s.nextID, ri.ID+1)
 			a.instances = append(a.instances, in)
 			switch Status(ri.Status) {

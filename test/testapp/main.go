@@ -4,14 +4,18 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tend-sh/tend/pkg/worker"
 )
 
 func main() {
@@ -28,8 +32,20 @@ func main() {
 		sleepMode   = flag.Bool("sleep", false, "internal: just sleep (used as a grandchild)")
 		onSignal    = flag.String("on-signal", "", "print this line when a signal arrives, then exit 0")
 		floodOnSig  = flag.Int("flood-on-signal", 0, "when a signal arrives, print this many numbered lines and END, then exit 0")
+		serve       = flag.Bool("serve", false, "serve HTTP on the sockets tend passes (LISTEN_FDS), via pkg/worker, and echo messages")
+		readyAfter  = flag.Duration("ready-after", -1, "with -serve: tell tend ready after this long (-1: never)")
+		crashIfFile = flag.String("crash-if", "", "exit 1 at once when this file exists")
 	)
 	flag.Parse()
+	if *crashIfFile != "" {
+		if _, err := os.Stat(*crashIfFile); err == nil {
+			fmt.Fprintln(os.Stderr, "crashing: "+*crashIfFile+" exists")
+			os.Exit(1)
+		}
+	}
+	if *serve {
+		serveFds(*readyAfter)
+	}
 	if *sleepMode {
 		time.Sleep(time.Hour)
 		return
@@ -104,4 +120,48 @@ func main() {
 	for {
 		time.Sleep(time.Hour)
 	}
+}
+
+// serveFds plays a Go app in cluster mode: it serves on the inherited sockets, names the instance
+// that answered, says ready, and prints each message it gets.
+func serveFds(readyAfter time.Duration) {
+	lns, err := worker.Listeners()
+	if err != nil || len(lns) == 0 {
+		fmt.Fprintln(os.Stderr, "no inherited sockets:", err)
+		os.Exit(3)
+	}
+	fmt.Printf("listening on %d socket(s), LISTEN_PID cleared=%v\n", len(lns), os.Getenv("LISTEN_PID") == "")
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Worker", fmt.Sprint(worker.Instance()))
+		w.Header().Set("X-Pid", fmt.Sprint(os.Getpid()))
+		fmt.Fprintln(w, "hello")
+	})
+	// As a well-behaved Go server does: on SIGINT or SIGTERM, stop accepting and finish the
+	// requests in flight. The socket stays open in tend, so nothing queued on it is lost.
+	var servers []*http.Server
+	for _, ln := range lns {
+		srv := &http.Server{Handler: h}
+		servers = append(servers, srv)
+		go srv.Serve(ln)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		for _, srv := range servers {
+			srv.Shutdown(context.Background())
+		}
+		os.Exit(0)
+	}()
+	if readyAfter >= 0 {
+		time.AfterFunc(readyAfter, func() {
+			if err := worker.Ready(); err != nil {
+				fmt.Fprintln(os.Stderr, "ready:", err)
+			}
+		})
+	}
+	for m := range worker.Messages() {
+		fmt.Printf("msg=%s\n", m)
+	}
+	select {}
 }

@@ -1,0 +1,93 @@
+// Package httpload is the load loop of the benchmarks and the cluster tests: HTTP requests on a
+// new connection each, never retried, with refused connections counted apart from failed
+// requests. net/http would retry idempotent requests on reused connections and hide exactly the
+// failures counted here.
+package httpload
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Result counts the outcomes of a load loop. A refusal means nobody held the port; a failure
+// means a request got lost on the way (reset, cut short, timed out, not 200).
+type Result struct {
+	OK, Failed, Refused atomic.Int64
+	// Workers counts the answers per X-Worker header, when the app sets it.
+	mu      sync.Mutex
+	Workers map[string]int
+}
+
+// WorkerCounts returns a copy of the answers per X-Worker.
+func (r *Result) WorkerCounts() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.Workers))
+	for k, v := range r.Workers {
+		out[k] = v
+	}
+	return out
+}
+
+// Loop sends GET / to addr from conns clients until ctx ends. wait returns once every client
+// has finished its last request.
+func Loop(ctx context.Context, addr string, conns int) (res *Result, wait func()) {
+	res = &Result{Workers: map[string]int{}}
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				worker, err := Get(addr)
+				switch {
+				case err == nil:
+					res.OK.Add(1)
+					res.mu.Lock()
+					res.Workers[worker]++
+					res.mu.Unlock()
+				case errors.Is(err, syscall.ECONNREFUSED):
+					res.Refused.Add(1)
+					time.Sleep(10 * time.Millisecond) // no server: do not spin
+				default:
+					res.Failed.Add(1)
+				}
+			}
+		}()
+	}
+	return res, wg.Wait
+}
+
+// ErrStatus is a response other than 200.
+var ErrStatus = errors.New("status not 200")
+
+// Get sends one GET / on a new connection and returns the X-Worker header of the answer.
+func Get(addr string) (worker string, err error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n")); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", ErrStatus
+	}
+	_, err = io.Copy(io.Discard, resp.Body) // a cut body is a failed request too
+	return resp.Header.Get("X-Worker"), err
+}

@@ -1,0 +1,480 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tend-sh/tend/internal/httpload"
+)
+
+// Unmodified Node apps: nothing in them knows about tend or about cluster mode.
+const (
+	helloJS = `
+const http = require('http');
+const worker = process.env.NODE_APP_INSTANCE;
+http.createServer((req, res) => { res.setHeader('X-Worker', worker); res.end('hello\n'); })
+  .listen(Number(process.env.PORT));
+`
+	// 200 ms a request, and no signal handling at all: what a reload must not break.
+	slowJS = `
+const http = require('http');
+const worker = process.env.NODE_APP_INSTANCE;
+http.createServer((req, res) => {
+  setTimeout(() => { res.setHeader('X-Worker', worker); res.end('slow\n'); }, 200);
+}).listen(Number(process.env.PORT));
+`
+)
+
+func writeApp(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// instances returns the named app's instances from jlist, by pm_id.
+func (h *harness) instances(name string) []proc {
+	h.t.Helper()
+	var out []proc
+	for _, p := range h.jlist() {
+		if p.Name == name {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// waitOnline waits until the app has n instances, all online.
+func (h *harness) waitOnline(name string, n int) []proc {
+	h.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var last []proc
+	for time.Now().Before(deadline) {
+		last = h.instances(name)
+		online := 0
+		for _, p := range last {
+			if p.Pm2Env.Status == "online" && p.Pid > 0 {
+				online++
+			}
+		}
+		if online == n && len(last) == n {
+			return last
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.t.Fatalf("app %q: want %d instances online, have %+v", name, n, last)
+	return nil
+}
+
+func pids(ps []proc) []int {
+	var out []int
+	for _, p := range ps {
+		out = append(out, p.Pid)
+	}
+	return out
+}
+
+// spread sends n requests, each on a new connection, and counts the answers per instance.
+func spread(t *testing.T, addr string, n int) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for range n {
+		w, err := httpload.Get(addr)
+		if err != nil {
+			t.Fatalf("request to %s: %v", addr, err)
+		}
+		got[w]++
+	}
+	return got
+}
+
+func TestClusterSharesOnePort(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	app := writeApp(t, t.TempDir(), "hello.js", helloJS)
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "-s"); r.code != 0 {
+		t.Fatalf("start: exit %d: %s", r.code, r.err)
+	}
+	ps := h.waitOnline("hello", 2)
+	for i, p := range ps {
+		if p.Pm2Env.ExecMode != "cluster_mode" || p.Pm2Env.NodeAppInstance == nil || *p.Pm2Env.NodeAppInstance != i {
+			t.Errorf("instance %d: exec_mode %q NODE_APP_INSTANCE %v", i, p.Pm2Env.ExecMode, p.Pm2Env.NodeAppInstance)
+		}
+	}
+	got := spread(t, addr, 300)
+	t.Logf("300 new connections over 2 instances: %v", got)
+	for _, w := range []string{"0", "1"} {
+		if got[w] < 75 {
+			t.Errorf("instance %s served %d of 300 connections; want at least 25%%", w, got[w])
+		}
+	}
+
+	// A stopped app holds no socket: its clients are refused, not left waiting.
+	h.ok("stop", "hello", "-s")
+	if _, err := httpload.Get(addr); !isRefused(err) {
+		t.Errorf("after stop, a connection got %v; want it refused", err)
+	}
+	h.ok("start", "hello", "-s")
+	h.waitOnline("hello", 2)
+	if _, err := httpload.Get(addr); err != nil {
+		t.Errorf("after start again: %v", err)
+	}
+}
+
+func isRefused(err error) bool { return err != nil && strings.Contains(err.Error(), "refused") }
+
+// loadDuring runs f while 16 clients send requests, each on a new connection, never retried,
+// with half a second of load before and after.
+func loadDuring(t *testing.T, addr string, f func()) *httpload.Result {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	res, wait := httpload.Loop(ctx, addr, 16)
+	time.Sleep(500 * time.Millisecond)
+	f()
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	wait()
+	return res
+}
+
+func TestClusterReloadUnderLoadFailsNothing(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	app := writeApp(t, t.TempDir(), "slow.js", slowJS)
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "-s"); r.code != 0 {
+		t.Fatalf("start: exit %d: %s", r.code, r.err)
+	}
+	before := pids(h.waitOnline("slow", 2))
+	res := loadDuring(t, addr, func() {
+		for range 3 {
+			h.ok("reload", "slow", "-s")
+		}
+	})
+	after := h.waitOnline("slow", 2)
+	t.Logf("3 reloads under load: %d served, %d failed, %d refused; pids %v → %v",
+		res.OK.Load(), res.Failed.Load(), res.Refused.Load(), before, pids(after))
+	if res.Failed.Load() != 0 || res.Refused.Load() != 0 || res.OK.Load() == 0 {
+		t.Errorf("want 0 failed and 0 refused requests over 3 reloads, got %d failed, %d refused (%d served)",
+			res.Failed.Load(), res.Refused.Load(), res.OK.Load())
+	}
+	for i, p := range after {
+		if slices.Contains(before, p.Pid) {
+			t.Errorf("instance %d still runs pid %d after 3 reloads", i, p.Pid)
+		}
+		if p.Pm2Env.RestartTime != 3 {
+			t.Errorf("instance %d: restart_time %d after 3 reloads; want 3 (PM2 counts reloads)", i, p.Pm2Env.RestartTime)
+		}
+	}
+}
+
+func TestClusterKill9UnderLoadRefusesNothing(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	app := writeApp(t, t.TempDir(), "hello.js", helloJS)
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "-s"); r.code != 0 {
+		t.Fatalf("start: exit %d: %s", r.code, r.err)
+	}
+	h.waitOnline("hello", 2)
+	res := loadDuring(t, addr, func() {
+		for range 3 {
+			victim := h.instances("hello")[0].Pid
+			syscall.Kill(victim, syscall.SIGKILL)
+			deadline := time.Now().Add(10 * time.Second)
+			for time.Now().Before(deadline) {
+				ps := h.instances("hello")
+				if ps[0].Pid != victim && ps[0].Pid != 0 && ps[0].Pm2Env.Status == "online" {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	})
+	t.Logf("3 × kill -9 under load: %d served, %d failed (accepted by the killed process), %d refused",
+		res.OK.Load(), res.Failed.Load(), res.Refused.Load())
+	if res.Refused.Load() != 0 || res.OK.Load() == 0 {
+		t.Errorf("want no refused connection while an instance is killed, got %d refused (%d served)", res.Refused.Load(), res.OK.Load())
+	}
+	if ps := h.waitOnline("hello", 2); ps[0].Pm2Env.RestartTime != 3 {
+		t.Errorf("restart_time %d after 3 kills; want 3", ps[0].Pm2Env.RestartTime)
+	}
+}
+
+func TestClusterReloadFailureKeepsTheOldServing(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	dir := t.TempDir()
+	crash := filepath.Join(dir, "crash")
+	app := writeApp(t, dir, "app.js", `
+if (require('fs').existsSync(process.env.CRASH_FILE)) { console.error('broken build'); process.exit(1); }
+`+helloJS)
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port), "CRASH_FILE=" + crash}, "start", app, "-i", "2", "-s"); r.code != 0 {
+		t.Fatalf("start: exit %d: %s", r.code, r.err)
+	}
+	before := pids(h.waitOnline("app", 2))
+	os.WriteFile(crash, nil, 0o644)
+	r := h.run("reload", "app", "-s")
+	if r.code == 0 || !strings.Contains(r.err, "keeps serving") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Fatalf("reload of a broken app: exit %d, stderr %q; want a failure saying the old process keeps serving, on one line", r.code, r.err)
+	}
+	t.Logf("reload of an app that exits at once: %s", strings.TrimSpace(r.err))
+	after := h.waitOnline("app", 2)
+	if !slices.Equal(before, pids(after)) {
+		t.Errorf("pids changed from %v to %v; the old processes should keep serving", before, pids(after))
+	}
+	if got := spread(t, addr, 20); got["0"]+got["1"] != 20 {
+		t.Errorf("after the failed reload: %v", got)
+	}
+}
+
+func TestClusterPortConflicts(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	dir := t.TempDir()
+	app := writeApp(t, dir, "hello.js", helloJS)
+
+	// Another program holds the port.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().(*net.TCPAddr).Port
+	r := h.runEnv([]string{"PORT=" + strconv.Itoa(taken)}, "start", app, "-i", "2", "--name", "clash", "-s")
+	if r.code == 0 || !strings.Contains(r.err, fmt.Sprintf("port %d", taken)) || !strings.Contains(r.err, "in use") {
+		t.Fatalf("start on a port in use: exit %d, stderr %q; want a failure naming port %d", r.code, r.err, taken)
+	}
+	t.Logf("port held by another program: %s", strings.TrimSpace(r.err))
+	for _, p := range h.instances("clash") {
+		if p.Pid != 0 || p.Pm2Env.Status != "errored" {
+			t.Errorf("instance %d: pid %d status %q; want nothing left running, errored", p.PmID, p.Pid, p.Pm2Env.Status)
+		}
+	}
+
+	// Two apps asking for one port: the second is told which app has it.
+	port := freePort(t)
+	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "--name", "first", "-s"); r.code != 0 {
+		t.Fatalf("start first: exit %d: %s", r.code, r.err)
+	}
+	app2 := writeApp(t, dir, "other.js", helloJS)
+	r = h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app2, "--name", "second", "-i", "2", "-s")
+	if r.code == 0 || !strings.Contains(r.err, `app "first"`) {
+		t.Fatalf("second app on the same port: exit %d, stderr %q; want a failure naming app \"first\"", r.code, r.err)
+	}
+	t.Logf("port held by another app: %s", strings.TrimSpace(r.err))
+	got := spread(t, fmt.Sprintf("127.0.0.1:%d", port), 50)
+	if got["0"]+got["1"] != 50 {
+		t.Errorf("the first app should serve every request: %v", got)
+	}
+}
+
+func TestClusterScale(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	app := writeApp(t, t.TempDir(), "hello.js", helloJS)
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "-s"); r.code != 0 {
+		t.Fatalf("start: exit %d: %s", r.code, r.err)
+	}
+	first := pids(h.waitOnline("hello", 2))
+
+	h.ok("scale", "hello", "3", "-s")
+	ps := h.waitOnline("hello", 3)
+	if !slices.Equal(pids(ps)[:2], first) {
+		t.Errorf("scale up disturbed the running instances: %v → %v", first, pids(ps))
+	}
+	got := spread(t, addr, 300)
+	t.Logf("after scale to 3, 300 connections: %v", got)
+	for _, w := range []string{"0", "1", "2"} {
+		if got[w] < 50 {
+			t.Errorf("instance %s served %d of 300 connections after scale up", w, got[w])
+		}
+	}
+
+	res := loadDuring(t, addr, func() { h.ok("scale", "hello", "1", "-s") })
+	ps = h.waitOnline("hello", 1)
+	if ps[0].Pid != first[0] {
+		t.Errorf("scale down replaced instance 0: %d → %d", first[0], ps[0].Pid)
+	}
+	t.Logf("scale 3 → 1 under load: %d served, %d failed, %d refused", res.OK.Load(), res.Failed.Load(), res.Refused.Load())
+	if res.Refused.Load() != 0 || res.Failed.Load() != 0 {
+		t.Errorf("scale down under load: %d failed, %d refused; want 0 and 0", res.Failed.Load(), res.Refused.Load())
+	}
+	if got := spread(t, addr, 20); got["0"] != 20 {
+		t.Errorf("after scale to 1: %v", got)
+	}
+	h.ok("scale", "hello", "+1", "-s")
+	h.waitOnline("hello", 2)
+
+	for _, bad := range [][]string{{"scale", "hello", "0"}, {"scale", "hello", "many"}, {"scale", "nope", "2"}} {
+		if r := h.run(bad...); r.code == 0 || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+			t.Errorf("tend %s: exit %d, stderr %q; want one line and a failure", strings.Join(bad, " "), r.code, r.err)
+		}
+	}
+}
+
+func TestClusterBadInstanceCounts(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	app := writeApp(t, t.TempDir(), "hello.js", helloJS)
+	for _, n := range []string{"-99", "many", "1.5"} {
+		r := h.run("start", app, "-i", n)
+		if r.code != 2 || !strings.Contains(r.err, n) || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+			t.Errorf("-i %s: exit %d, stderr %q; want exit 2 and one line naming it", n, r.code, r.err)
+		}
+	}
+}
+
+// A Go app under cluster mode: its slot sockets come as LISTEN_FDS, and pkg/worker takes them,
+// says ready and receives messages.
+func TestClusterListenFdsGoApp(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	h.ok("start", appBin, "--name", "goapp", "-i", "2", "--port", strconv.Itoa(port), "-s", "--", "-serve", "-ready-after", "50ms")
+	ps := h.waitOnline("goapp", 2)
+	got := spread(t, addr, 200)
+	if got["0"] < 50 || got["1"] < 50 {
+		t.Errorf("200 connections over 2 Go instances: %v", got)
+	}
+	waitFile(t, ps[0].Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool {
+		return strings.Contains(s, "listening on 1 socket(s), LISTEN_PID cleared=true")
+	})
+	h.ok("msg", "goapp", `{"hello":"go"}`)
+	for _, p := range ps {
+		waitFile(t, p.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, `msg={"hello":"go"}`) })
+	}
+
+	res := loadDuring(t, addr, func() { h.ok("reload", "goapp", "-s") })
+	t.Logf("reload of a Go app under load: %d served, %d failed, %d refused", res.OK.Load(), res.Failed.Load(), res.Refused.Load())
+	if res.Refused.Load() != 0 || res.Failed.Load() != 0 {
+		t.Errorf("reload of a Go app that shuts down gracefully: %d failed, %d refused; want 0 and 0", res.Failed.Load(), res.Refused.Load())
+	}
+	after := h.waitOnline("goapp", 2)
+	if slices.Equal(pids(ps), pids(after)) {
+		t.Errorf("reload did not replace the processes: %v", pids(after))
+	}
+}
+
+// Messages: tend msg reaches process.on('message'), and an instance reaches another through
+// PM2's process:msg packet.
+func TestClusterMessages(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	app := writeApp(t, t.TempDir(), "talk.js", `
+const me = Number(process.env.NODE_APP_INSTANCE);
+process.on('message', (m) => {
+  console.log('got ' + JSON.stringify(m));
+  if (m && m.say === 'pass-it-on' && me === 0) {
+    process.send({ type: 'process:msg', id: Number(process.env.PEER), data: { hello: 'from 0' } });
+  }
+});
+`)
+	h.ok("start", app, "-i", "2", "-s")
+	ps := h.waitOnline("talk", 2)
+	if r := h.runEnv(nil, "msg", "talk", `{"say":"hi"}`); r.code != 0 {
+		t.Fatalf("msg: exit %d: %s", r.code, r.err)
+	}
+	for _, p := range ps {
+		waitFile(t, p.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, `got {"say":"hi"}`) })
+	}
+	// Instance 0 forwards to instance 1 by pm_id, which it reads from PEER.
+	h.ok("delete", "talk", "-s")
+	if r := h.runEnv([]string{"PEER=" + strconv.Itoa(ps[1].PmID+2)}, "start", app, "-i", "2", "-s"); r.code != 0 {
+		t.Fatalf("start: exit %d: %s", r.code, r.err)
+	}
+	ps = h.waitOnline("talk", 2)
+	h.ok("msg", strconv.Itoa(ps[0].PmID), `{"say":"pass-it-on"}`)
+	waitFile(t, ps[1].Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool {
+		return strings.Contains(s, `"type":"process:msg"`) && strings.Contains(s, `"data":{"hello":"from 0"}`)
+	})
+
+	for _, bad := range [][]string{{"msg", "talk", "{not json"}, {"msg", "nope", `"x"`}} {
+		if r := h.run(bad...); r.code == 0 || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+			t.Errorf("tend %s: exit %d, stderr %q; want one line and a failure", strings.Join(bad, " "), r.code, r.err)
+		}
+	}
+}
+
+// A cluster instance is launching until it listens; an app that never listens (a queue worker)
+// turns online when listen_timeout passes.
+func TestClusterLaunchingUntilListening(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	dir := t.TempDir()
+	app := writeApp(t, dir, "late.js", `setTimeout(() => {`+helloJS+`}, 1500);`)
+	port := freePort(t)
+	cmd := newCmd(h, "start", app, "-i", "2", "-s")
+	cmd.Env = append(cmd.Env, "PORT="+strconv.Itoa(port))
+	startBackground(t, cmd)
+	h.waitFor("late", 5*time.Second, "launching", func(p proc) bool { return p.Pm2Env.Status == "launching" && p.Pid > 0 })
+	h.waitOnline("late", 2)
+
+	worker := writeApp(t, dir, "worker.js", `setInterval(() => {}, 1000);`)
+	begin := time.Now()
+	h.ok("start", worker, "-i", "2", "--listen-timeout", "800", "-s")
+	h.waitOnline("worker", 2)
+	if took := time.Since(begin); took < 800*time.Millisecond {
+		t.Errorf("a cluster app that never listens was online after %s; want listen_timeout (800ms)", took)
+	}
+}
+
+// A Node whose cluster protocol tend does not know gets its sockets through the preload.
+func TestClusterPreloadShim(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	app := writeApp(t, t.TempDir(), "slow.js", slowJS)
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port), "TEND_NODE_SHIM=1"}, "start", app, "-i", "2", "-s"); r.code != 0 {
+		t.Fatalf("start: exit %d: %s", r.code, r.err)
+	}
+	h.waitOnline("slow", 2)
+	if got := spread(t, addr, 10); got["0"]+got["1"] != 10 {
+		t.Errorf("10 connections through the shim: %v", got)
+	}
+	res := loadDuring(t, addr, func() { h.ok("reload", "slow", "-s") })
+	t.Logf("reload through the shim under load: %d served, %d failed, %d refused", res.OK.Load(), res.Failed.Load(), res.Refused.Load())
+	if res.Failed.Load() != 0 || res.Refused.Load() != 0 {
+		t.Errorf("want 0 failed and 0 refused, got %d and %d", res.Failed.Load(), res.Refused.Load())
+	}
+}
