@@ -77,10 +77,10 @@ func TestTable(t *testing.T) {
 	tb.add(2, "sleep, 200 apps", "stop all", "s", map[string]float64{"tend": 0.05, "PM2 7.0.4": 12.5})
 	tb.add(2, "sleep, 200 apps", "stop all", "s", map[string]float64{"tend": 0.07, "PM2 7.0.4": 12.1})
 	tb.add(2, "sleep, 200 apps", "stop all", "s", map[string]float64{"tend": 0.06, "PM2 7.0.4": 12.3})
-	tb.note(4, "hello.js", "requests/s", "", "tend", "not yet")
+	tb.note(4, "hello.js", "requests/s", "", "tend", "no shared port")
 	var out bytes.Buffer
 	tb.render(&out)
-	for _, want := range []string{"| 2 | sleep, 200 apps | stop all | 0.06 s | 12.3 s (0.0049×) |  |", "| 4 | hello.js | requests/s | not yet |  |  |"} {
+	for _, want := range []string{"| 2 | sleep, 200 apps | stop all | 0.06 s | 12.3 s (0.0049×) |  |", "| 4 | hello.js | requests/s | no shared port |  |  |"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}

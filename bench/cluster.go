@@ -17,14 +17,15 @@ import (
 	"github.com/tend-sh/tend/internal/httpload"
 )
 
-// clusterer is a peer that runs an app as instances sharing one port.
+// clusterer is a peer that runs an app as instances sharing one port: tend and PM2, both through
+// PM2's verbs and an ecosystem file with exec_mode cluster.
 type clusterer interface {
 	StartCluster(name, script string, instances, port int) error
 	Reload(name string) error
 	InstancePids(name string) ([]int, error)
 }
 
-func (p *pm2Peer) StartCluster(name, script string, instances, port int) error {
+func (p *cliPeer) StartCluster(name, script string, instances, port int) error {
 	cfg := filepath.Join(p.home, "bench-cluster.json")
 	app := map[string]any{"name": name, "script": script, "instances": instances, "exec_mode": "cluster",
 		"env": map[string]string{"PORT": strconv.Itoa(port)}}
@@ -35,12 +36,12 @@ func (p *pm2Peer) StartCluster(name, script string, instances, port int) error {
 	return err
 }
 
-func (p *pm2Peer) Reload(name string) error {
+func (p *cliPeer) Reload(name string) error {
 	_, err := run(p.Env(), p.bin, "reload", name)
 	return err
 }
 
-func (p *pm2Peer) InstancePids(name string) ([]int, error) {
+func (p *cliPeer) InstancePids(name string) ([]int, error) {
 	cmd := exec.Command(p.bin, "jlist")
 	cmd.Env = p.Env()
 	out, err := cmd.Output()
@@ -126,12 +127,8 @@ func (b *bench) contenders(n int, label, script string, figures []string, fn fun
 	for _, p := range b.peers {
 		cl, ok := p.(clusterer)
 		if !ok {
-			why := "no shared port"
-			if p.Name() == "tend" {
-				why = "not yet"
-			}
 			for _, f := range figures {
-				b.t.note(n, label, f, "", p.Name(), why)
+				b.t.note(n, label, f, "", p.Name(), "no shared port")
 			}
 			continue
 		}

@@ -100,7 +100,7 @@ func (p *cliPeer) Start(apps []App) error {
 func (p *cliPeer) StopAll() error   { return p.verb("stop", "all") }
 func (p *cliPeer) DeleteAll() error { return p.verb("delete", "all") }
 
-// tendPeer has no cluster methods: its cluster rows say "not yet" until cluster mode lands.
+// tendPeer is tend through its PM2-style CLI.
 type tendPeer struct{ cliPeer }
 
 func newTend(work, bin string) *tendPeer {

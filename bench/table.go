@@ -54,7 +54,7 @@ func (t *table) add(n int, app, figure, unit string, vals map[string]float64) {
 	}
 }
 
-// note says why a peer has no figure ("not yet", "no shared port").
+// note says why a peer has no figure ("no shared port", "no reload").
 func (t *table) note(n int, app, figure, unit, peer, why string) {
 	t.row(n, app, figure, unit).notes[peer] = why
 }

@@ -292,3 +292,17 @@ func TestEcosystemJSON(t *testing.T) {
 		t.Fatalf("instances of two should be 0 and 1: %v", seen)
 	}
 }
+
+// send writes a line to the app's stdin, as PM2's send does.
+func TestSendWritesStdin(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("start", appBin, "--name", "echo", "-s", "--", "-echo-stdin")
+	p := h.waitStatus("echo", "online")
+	h.ok("send", "echo", "hello", "world")
+	waitFile(t, p.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, "stdin=hello world") })
+	h.ok("stop", "echo", "-s")
+	if r := h.run("send", "echo", "x"); r.code == 0 || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Errorf("send to a stopped app: exit %d, stderr %q; want one line and a failure", r.code, r.err)
+	}
+}

@@ -20,6 +20,7 @@ const (
 	PathAction  = "/v1/actions/" // + start|stop|restart|reload|delete
 	PathScale   = "/v1/scale"
 	PathMessage = "/v1/messages"
+	PathStdin   = "/v1/stdin"
 	PathSignal  = "/v1/signal"
 	PathKill    = "/v1/kill"
 	PathReopen  = "/v1/logs/reopen"
@@ -54,6 +55,12 @@ type ScaleRequest struct {
 type MessageRequest struct {
 	Target  string          `json:"target"`
 	Message json.RawMessage `json:"message"`
+}
+
+// StdinRequest writes a line to the stdin of the target's instances (PM2's send).
+type StdinRequest struct {
+	Target string `json:"target"`
+	Line   string `json:"line"`
 }
 
 // ActionResult lists the ids an action touched.

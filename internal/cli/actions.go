@@ -226,3 +226,20 @@ func newMsgCmd(env *Env) *cobra.Command {
 		},
 	}
 }
+
+func newSendCmd(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "send <name|id> <line>...",
+		Short: "Write a line to the stdin of an app (as PM2's send)",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			line := strings.Join(args[1:], " ")
+			var res api.ActionResult
+			if err := env.Client().Do("POST", api.PathStdin, api.StdinRequest{Target: args[0], Line: line}, &res); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.IO.Out, "line written to the stdin of %d instance(s) of %s\n", len(res.IDs), args[0])
+			return nil
+		},
+	}
+}

@@ -195,6 +195,7 @@ func NewRoot(env *Env) *cobra.Command {
 		newActionCmd(env, "reload", "Replace apps' processes one instance at a time, without refusing or failing a request", nil),
 		newScaleCmd(env),
 		newMsgCmd(env),
+		newSendCmd(env),
 		newActionCmd(env, "delete", "Stop apps and remove them from the list", []string{"del"}),
 		newListCmd(env),
 		newJlistCmd(env),

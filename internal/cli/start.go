@@ -45,6 +45,7 @@ type StartOptions struct {
 	EnvName         string
 	Ports           []string
 	DrainTimeout    string
+	InstanceVar     string
 	flags           *pflag.FlagSet
 }
 
@@ -105,6 +106,7 @@ func newStartCmd(env *Env) *cobra.Command {
 	f.StringVar(&o.Namespace, "namespace", "", "namespace (default: default)")
 	f.StringVar(&o.EnvName, "env", "", "with a config file: merge env_<name> over env")
 	f.StringArrayVar(&o.Ports, "port", nil, "a port tend holds for the app (8000 or 127.0.0.1:8000; repeatable): non-Node apps get it as fd 3 (LISTEN_FDS)")
+	f.StringVar(&o.InstanceVar, "instance-var", config.DefaultInstanceVar, "the variable that holds the instance number")
 	f.StringVar(&o.DrainTimeout, "drain-timeout", "", "during a reload, how long the old process may finish its requests (default 10s)")
 	return cmd
 }
@@ -251,6 +253,11 @@ func (o *StartOptions) spec(env *Env) (config.AppSpec, error) {
 	s.WaitReady = o.WaitReady
 	s.MergeLogs = o.MergeLogs
 	s.KillSignal = o.KillSignal
+	if v := strings.TrimSpace(o.InstanceVar); v == "" || strings.ContainsAny(v, "= \x00") {
+		return s, usagef("--instance-var %q must be a variable name", o.InstanceVar)
+	} else {
+		s.InstanceVar = v
+	}
 	if o.Namespace != "" {
 		s.Namespace = o.Namespace
 	}

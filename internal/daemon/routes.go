@@ -25,6 +25,7 @@ func (d *daemon) routes() http.Handler {
 	mux.HandleFunc("POST "+api.PathSignal, d.signal)
 	mux.HandleFunc("POST "+api.PathScale, d.scale)
 	mux.HandleFunc("POST "+api.PathMessage, d.message)
+	mux.HandleFunc("POST "+api.PathStdin, d.stdin)
 	mux.HandleFunc("POST "+api.PathKill, d.kill)
 	mux.HandleFunc("POST "+api.PathReopen, d.reopen)
 	if os.Getenv("TEND_TEST_PANIC") == "1" {
@@ -225,6 +226,23 @@ func (d *daemon) message(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ins, err := d.sup.Message(req.Target, req.Message)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	res := api.ActionResult{IDs: []int{}}
+	for _, in := range ins {
+		res.IDs = append(res.IDs, in.ID())
+	}
+	writeJSON(w, res)
+}
+
+func (d *daemon) stdin(w http.ResponseWriter, r *http.Request) {
+	var req api.StdinRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	ins, err := d.sup.Stdin(req.Target, req.Line)
 	if err != nil {
 		fail(w, err)
 		return

@@ -73,3 +73,76 @@ process.on('message', (m) => {
 		t.Fatalf("node: %v", err)
 	}
 }
+
+// SendHandle passes the fd with the message, waits for the ACK (which comes through Serve),
+// retransmits on a NACK, and gives up without one.
+func TestSendHandleWaitsForAck(t *testing.T) {
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := sp[1]
+	defer unix.Close(peer)
+	ch, err := Open(sp[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	go ch.Serve(func(Message) {})
+
+	r, w, _ := os.Pipe()
+	defer r.Close()
+	defer w.Close()
+	done := make(chan error, 1)
+	go func() { done <- ch.SendHandle("net.Native", ch.QueryReply(1, "k", nil, 0), int(w.Fd())) }()
+
+	read := func() (string, int) {
+		buf := make([]byte, 4096)
+		oob := make([]byte, unix.CmsgSpace(4))
+		n, oobn, _, _, err := unix.Recvmsg(peer, buf, oob, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds := -1
+		if msgs, _ := unix.ParseSocketControlMessage(oob[:oobn]); len(msgs) == 1 {
+			got, _ := unix.ParseUnixRights(&msgs[0])
+			for _, fd := range got {
+				unix.Close(fd)
+			}
+			fds = len(got)
+		}
+		return string(buf[:n]), fds
+	}
+	msg, fds := read()
+	if fds != 1 || !strings.Contains(msg, `"cmd":"NODE_HANDLE"`) || !strings.Contains(msg, `"type":"net.Native"`) || !strings.Contains(msg, `"ack":1`) {
+		t.Fatalf("first send: %q with %d fds", msg, fds)
+	}
+	unix.Write(peer, []byte(`{"cmd":"NODE_HANDLE_NACK"}`+"\n"))
+	if msg, fds = read(); fds != 1 {
+		t.Fatalf("after a NACK the handle is sent again: %q with %d fds", msg, fds)
+	}
+	unix.Write(peer, []byte(`{"cmd":"NODE_HANDLE_ACK"}`+"\n"))
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SendHandle did not return after the ACK")
+	}
+}
+
+func TestParseCluster(t *testing.T) {
+	m, err := ParseCluster(json.RawMessage(`{"cmd":"NODE_CLUSTER","act":"queryServer","index":0,"data":null,"address":null,"port":3000,"addressType":4,"backlog":0,"seq":1}`))
+	if err != nil || m.Act != "queryServer" || *m.Seq != 1 || !m.TCP() || m.Host() != "" || *m.Port != 3000 {
+		t.Fatalf("%+v %v", m, err)
+	}
+	m, _ = ParseCluster(json.RawMessage(`{"act":"queryServer","address":"/tmp/s.sock","port":null,"addressType":-1,"seq":2}`))
+	if m.TCP() {
+		t.Fatal("a unix path is not a TCP port")
+	}
+	m, _ = ParseCluster(json.RawMessage(`{"act":"queryServer","address":"127.0.0.1","port":3000,"addressType":"udp4","seq":3}`))
+	if m.TCP() {
+		t.Fatal("udp is not a TCP port")
+	}
+}

@@ -43,6 +43,8 @@ func NewHandles(ipc bool, listen []int) (*Handles, error) {
 		}
 	}
 	h.StdinW, h.OutR, h.ErrR = fds[0][1], fds[1][0], fds[2][0]
+	// A write to an app that does not read its stdin must fail, not block the daemon.
+	_ = unix.SetNonblock(h.StdinW, true)
 	h.childEnds = append([]int{fds[0][0], fds[1][1], fds[2][1]}, listen...)
 	if ipc {
 		// Node requires an AF_UNIX stream socket for NODE_CHANNEL_FD (research §1.1).

@@ -53,6 +53,7 @@ const (
 	cmdDelete
 	cmdSignal
 	cmdRespec // take a new spec without touching the process (scale changes only the count)
+	cmdStdin  // write a line to the process's stdin (PM2's send)
 )
 
 type command struct {
@@ -60,6 +61,7 @@ type command struct {
 	sig   unix.Signal
 	spec  *config.AppSpec // for start/restart/respec: a new spec to apply
 	drain bool            // for delete: let the process finish its requests first (scale down)
+	line  []byte          // for stdin
 	reply chan error
 }
 
@@ -309,6 +311,8 @@ func (in *Instance) handle(c command) (exit bool) {
 		case cmdRespec:
 			in.spec = c.spec
 			in.publish()
+		case cmdStdin:
+			err = in.writeStdin(c.line)
 		}
 	})
 	answer(c.reply, err)
@@ -325,6 +329,20 @@ func answer(ch chan error, err error) {
 	case ch <- err:
 	default:
 	}
+}
+
+func (in *Instance) writeStdin(line []byte) error {
+	if in.cur == nil || in.cur.handles == nil || in.cur.handles.StdinW < 0 {
+		return fmt.Errorf("%w: app %q (id %d) is not running", ErrNotRunning, in.spec.Name, in.id)
+	}
+	n, err := unix.Write(in.cur.handles.StdinW, line)
+	switch {
+	case err == unix.EAGAIN || err == nil && n < len(line):
+		return fmt.Errorf("app %q (id %d) does not read its stdin: the pipe is full", in.spec.Name, in.id)
+	case err != nil:
+		return fmt.Errorf("write to the stdin of app %q (id %d): %w", in.spec.Name, in.id, err)
+	}
+	return nil
 }
 
 // ErrNotRunning is returned for an action that needs a running process.

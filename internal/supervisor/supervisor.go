@@ -471,6 +471,19 @@ func (s *Supervisor) Signal(target string, sig unix.Signal) error {
 	return errors.Join(errs...)
 }
 
+// Stdin writes line (with a newline added) to the stdin of each selected instance.
+func (s *Supervisor) Stdin(target, line string) ([]*Instance, error) {
+	ins, err := s.Select(target)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, in := range ins {
+		errs = append(errs, in.do(command{kind: cmdStdin, line: []byte(line + "\n")}))
+	}
+	return ins, errors.Join(errs...)
+}
+
 // Shutdown stops and deletes every app. It reports an error if some process could not be stopped.
 func (s *Supervisor) Shutdown() error {
 	s.mu.Lock()

@@ -35,6 +35,7 @@ func main() {
 		serve       = flag.Bool("serve", false, "serve HTTP on the sockets tend passes (LISTEN_FDS), via pkg/worker, and echo messages")
 		readyAfter  = flag.Duration("ready-after", -1, "with -serve: tell tend ready after this long (-1: never)")
 		crashIfFile = flag.String("crash-if", "", "exit 1 at once when this file exists")
+		echoStdin   = flag.Bool("echo-stdin", false, "print each stdin line as stdin=<line>")
 	)
 	flag.Parse()
 	if *crashIfFile != "" {
@@ -45,6 +46,14 @@ func main() {
 	}
 	if *serve {
 		serveFds(*readyAfter)
+	}
+	if *echoStdin {
+		go func() {
+			sc := bufio.NewScanner(os.Stdin)
+			for sc.Scan() {
+				fmt.Printf("stdin=%s\n", sc.Text())
+			}
+		}()
 	}
 	if *sleepMode {
 		time.Sleep(time.Hour)
