@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -558,4 +559,55 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 	return certFile, keyFile
+}
+
+// The proxy fallback: an app that binds PORT itself, each instance on a private port, the
+// daemon relaying the public one.
+func TestClusterProxyForAppsThatBind(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is not installed")
+	}
+	h := newHarness(t)
+	app := writeApp(t, t.TempDir(), "bind.py", `
+import http.server, os, time
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        time.sleep(0.05)
+        self.send_response(200)
+        self.send_header("Content-Length", "3")
+        self.send_header("X-Worker", os.environ["NODE_APP_INSTANCE"])
+        self.end_headers()
+        self.wfile.write(b"hi\n")
+    def log_message(self, *a):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+`)
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	h.ok("start", app, "-i", "2", "--port", strconv.Itoa(port), "--proxy", "-s")
+	h.waitOnline("bind", 2)
+	if got := spread(t, addr, 40); got["0"] == 0 || got["1"] == 0 {
+		t.Errorf("40 connections through the proxy: %v", got)
+	}
+	res := loadDuring(t, addr, func() { h.ok("reload", "bind", "-s") })
+	t.Logf("reload through the proxy under load: %d served, %d failed, %d refused", res.OK.Load(), res.Failed.Load(), res.Refused.Load())
+	if res.Failed.Load() != 0 || res.Refused.Load() != 0 {
+		t.Errorf("want 0 failed and 0 refused, got %d and %d", res.Failed.Load(), res.Refused.Load())
+	}
+	res = loadDuring(t, addr, func() {
+		syscall.Kill(h.instances("bind")[0].Pid, syscall.SIGKILL)
+		time.Sleep(500 * time.Millisecond)
+	})
+	t.Logf("kill -9 behind the proxy under load: %d served, %d failed, %d refused", res.OK.Load(), res.Failed.Load(), res.Refused.Load())
+	if res.Refused.Load() != 0 {
+		t.Errorf("kill -9 behind the proxy refused %d connections", res.Refused.Load())
+	}
+	h.ok("stop", "bind", "-s")
+	if _, err := httpload.Get(addr); !isRefused(err) {
+		t.Errorf("after stop: %v; want refused", err)
+	}
+	if r := h.run("start", app, "--name", "noport", "--proxy"); r.code != 2 {
+		t.Errorf("--proxy without --port: exit %d, %q", r.code, r.err)
+	}
 }

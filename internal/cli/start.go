@@ -46,6 +46,7 @@ type StartOptions struct {
 	Ports           []string
 	DrainTimeout    string
 	InstanceVar     string
+	Proxy           bool
 	flags           *pflag.FlagSet
 }
 
@@ -106,6 +107,7 @@ func newStartCmd(env *Env) *cobra.Command {
 	f.StringVar(&o.Namespace, "namespace", "", "namespace (default: default)")
 	f.StringVar(&o.EnvName, "env", "", "with a config file: merge env_<name> over env")
 	f.StringArrayVar(&o.Ports, "port", nil, "a port tend holds for the app (8000 or 127.0.0.1:8000; repeatable): non-Node apps get it as fd 3 (LISTEN_FDS)")
+	f.BoolVar(&o.Proxy, "proxy", false, "with --port: relay the port to instances that bind PORT themselves (each gets a private one)")
 	f.StringVar(&o.InstanceVar, "instance-var", config.DefaultInstanceVar, "the variable that holds the instance number")
 	f.StringVar(&o.DrainTimeout, "drain-timeout", "", "during a reload, how long the old process may finish its requests (default 10s)")
 	return cmd
@@ -244,6 +246,12 @@ func (o *StartOptions) spec(env *Env) (config.AppSpec, error) {
 		}
 		s.Ports = append(s.Ports, l)
 		s.ExecMode = "" // a port tend holds means cluster mode, decided with the interpreter
+	}
+	if o.Proxy {
+		if len(s.Ports) == 0 {
+			return s, usagef("--proxy relays a port: add --port <port>")
+		}
+		s.Proxy = true
 	}
 	if o.Fork {
 		s.ExecMode = config.ForkMode

@@ -283,6 +283,7 @@ func appFromMap(m map[string]any, dir string) (s AppSpec, err error) {
 	}{
 		{"autorestart", &s.Autorestart}, {"wait_ready", &s.WaitReady}, {"treekill", &s.Treekill},
 		{"merge_logs", &s.MergeLogs}, {"combine_logs", &s.MergeLogs}, {"autostart", &s.Autostart},
+		{"proxy", &s.Proxy},
 	}
 	for _, b := range bools {
 		if v, ok := get(b.key); ok {

@@ -28,7 +28,7 @@ func Resolve(spec *AppSpec, callerCwd string) error {
 			spec.ExecMode = ClusterMode
 		}
 	}
-	if _, set := spec.Env["PORT"]; !set && len(spec.Ports) > 0 && !spec.ListenFds() {
+	if _, set := spec.Env["PORT"]; !set && len(spec.Ports) > 0 && !spec.ListenFds() && !spec.ProxyMode() {
 		// PM2 puts port into PORT; apps that read it keep working. An app that inherits its
 		// socket must not also be told to bind the port itself.
 		spec.Env["PORT"] = strconv.Itoa(spec.Ports[0].Port)

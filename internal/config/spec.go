@@ -67,12 +67,17 @@ func (s *AppSpec) Drain() time.Duration {
 // ListenFds reports whether instances inherit their slot sockets (LISTEN_FDS): cluster mode
 // with declared ports, for runtimes that do not speak Node's cluster protocol.
 func (s *AppSpec) ListenFds() bool {
-	return s.ExecMode == ClusterMode && len(s.Ports) > 0 && !s.IsNodeLike()
+	return s.ExecMode == ClusterMode && len(s.Ports) > 0 && !s.IsNodeLike() && !s.Proxy
 }
 
 // NodeCluster reports whether instances speak Node's cluster protocol with the daemon.
 func (s *AppSpec) NodeCluster() bool {
-	return s.ExecMode == ClusterMode && s.NodeIPC
+	return s.ExecMode == ClusterMode && s.NodeIPC && !s.Proxy
+}
+
+// ProxyMode reports whether the daemon relays the app's port to the instances' private ports.
+func (s *AppSpec) ProxyMode() bool {
+	return s.ExecMode == ClusterMode && s.Proxy && len(s.Ports) > 0
 }
 
 // ExecMode is PM2's exec_mode.
@@ -105,6 +110,9 @@ type AppSpec struct {
 	// Ports are the addresses a non-Node app in cluster mode serves: each instance inherits its
 	// slot's socket of each as fds 3, 4… (LISTEN_FDS). Node apps need none: they ask at listen().
 	Ports []Listen `json:"ports,omitempty"`
+	// Proxy relays the port through the daemon to instances that bind a private PORT themselves
+	// (the fallback for apps that cannot take an inherited socket).
+	Proxy bool `json:"proxy,omitempty"`
 	// DrainTimeout bounds how long a replaced instance may take to finish its requests during a
 	// reload before it gets kill_signal (0: DefaultDrainTimeout).
 	DrainTimeout time.Duration `json:"drain_timeout,omitempty"`
@@ -189,6 +197,9 @@ func (s *AppSpec) Validate() error {
 		if p.Host != "" && net.ParseIP(p.Host) == nil {
 			return invalidf("app %q: listen address %q is not an IP address", s.Name, p.Host)
 		}
+	}
+	if s.Proxy && len(s.Ports) != 1 {
+		return invalidf("app %q: proxy mode relays exactly one port; give one --port (got %d)", s.Name, len(s.Ports))
 	}
 	if s.DrainTimeout < 0 {
 		return invalidf("app %q: drain_timeout must not be negative", s.Name)

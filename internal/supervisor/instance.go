@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
@@ -92,7 +93,8 @@ type run struct {
 	channel   *ipc.Channel
 	started   time.Time // monotonic, for uptime
 	startedAt time.Time
-	shim      bool // a Node the cluster protocol does not fit: the preload asks for sockets
+	shim      bool   // a Node the cluster protocol does not fit: the preload asks for sockets
+	backend   string // proxy mode: the private address the process listens on
 
 	exited  chan struct{} // closed once reaped; exit says how
 	exit    proc.Exit
@@ -348,11 +350,30 @@ func (in *Instance) writeStdin(line []byte) error {
 // ErrNotRunning is returned for an action that needs a running process.
 var ErrNotRunning = errors.New("not running")
 
+// sharesPorts reports whether the instance's ports outlive its processes (cluster mode): then a
+// reload starts the replacement beside the old process instead of after it.
+func (in *Instance) sharesPorts() bool {
+	return in.spec.NodeCluster() || in.spec.ListenFds() || in.spec.ProxyMode()
+}
+
+// serving tells the app's sockets (and its proxy) whether the instance serves now, so that new
+// connections go only to instances that do.
+func (in *Instance) serving(r *run, live bool) {
+	in.app.socks.SetLive(in.index, live)
+	if p := in.app.proxyNow(); p != nil && r != nil && r.backend != "" {
+		if live {
+			p.Set(in.index, r.backend)
+		} else {
+			p.Remove(in.index, r.backend)
+		}
+	}
+}
+
 func (in *Instance) rule() readyRule {
 	switch {
 	case in.spec.WaitReady:
 		return readyOnMessage
-	case in.spec.NodeCluster():
+	case in.spec.NodeCluster(), in.spec.ProxyMode():
 		return readyOnListen
 	case in.spec.ListenFds():
 		return readyOnUptime
@@ -416,7 +437,7 @@ func (in *Instance) start(spec *config.AppSpec, reply chan error) error {
 func (in *Instance) becomeOnline() {
 	in.cancelTimer()
 	in.setStatus(Online)
-	in.app.socks.SetLive(in.index, true)
+	in.serving(in.cur, true)
 	for _, w := range in.waiters {
 		answer(w, nil)
 	}
@@ -472,7 +493,7 @@ func (in *Instance) onListenFailed(r *run, err error) {
 		in.exitCode = &e.Code
 	}
 	r.release()
-	in.app.socks.SetLive(in.index, false)
+	in.serving(r, false)
 	in.setStatus(Errored)
 	in.sup.releaseIfIdle(in.app)
 }
@@ -529,8 +550,7 @@ func (in *Instance) cancelTimer() {
 // sockets, and the old one is drained and stopped once the new one is ready. Apps that share no
 // sockets (fork mode) are restarted, as PM2 does.
 func (in *Instance) reload(reply chan error) error {
-	shares := in.spec.NodeCluster() || in.spec.ListenFds()
-	if !shares || in.cur == nil || in.status != Online {
+	if !in.sharesPorts() || in.cur == nil || in.status != Online {
 		return in.restart(nil, reply)
 	}
 	if in.next != nil {
@@ -556,7 +576,7 @@ func (in *Instance) promote() {
 	in.hist.Restarts++ // PM2 counts a reload as a restart
 	in.setStatus(Online)
 	in.publish()
-	in.app.socks.SetLive(in.index, true)
+	in.serving(nr, true)
 	reply := in.reloadReply
 	in.reloadReply = nil
 	if old == nil { // it died meanwhile
@@ -598,7 +618,7 @@ func (in *Instance) abortReload(why error) {
 	}
 	if in.cur == nil { // the old one is gone too: start afresh
 		err = fmt.Errorf("reload of app %q instance %d failed: %v", in.spec.Name, in.index, why)
-		in.app.socks.SetLive(in.index, false)
+		in.serving(nil, false)
 		if e := in.start(nil, nil); e != nil {
 			in.log.Error("restart failed", "err", e)
 		}
@@ -627,6 +647,28 @@ func (in *Instance) drain(r *run) error {
 			r.log.Warn("drain_timeout passed with requests still open", "pid", r.pid, "drain_timeout", r.spec.Drain())
 		}
 		t.Stop()
+	}
+	if r.backend != "" {
+		// The proxy sends it nothing new; let the connections it relays end first.
+		if p := in.app.proxyNow(); p != nil {
+			t := time.NewTimer(r.spec.Drain())
+			tick := time.NewTicker(20 * time.Millisecond)
+		wait:
+			for p.Active(r.backend) > 0 {
+				select {
+				case <-r.exited:
+					break wait
+				case <-r.hurry:
+					break wait
+				case <-t.C:
+					r.log.Warn("drain_timeout passed with connections still open", "drain_timeout", r.spec.Drain())
+					break wait
+				case <-tick.C:
+				}
+			}
+			t.Stop()
+			tick.Stop()
+		}
 	}
 	return in.terminate(r, "reload")
 }
@@ -691,6 +733,10 @@ func (in *Instance) env(r *run, h *proc.Handles, listen int) []string {
 			env["NODE_UNIQUE_ID"] = strconv.FormatInt(in.sup.workerID.Add(1), 10)
 		}
 	}
+	if r.backend != "" {
+		_, port, _ := strings.Cut(r.backend, ":")
+		env["PORT"] = port
+	}
 	if listen > 0 {
 		// systemd's socket activation protocol; LISTEN_PID is set by the exec helper, which
 		// knows the pid.
@@ -733,12 +779,22 @@ func (in *Instance) spawn() (*run, error) {
 			return nil, err
 		}
 	}
+	r := &run{spec: in.spec, log: in.log, exited: make(chan struct{}), hurry: make(chan struct{})}
+	if in.spec.ProxyMode() {
+		if err := in.app.ensureProxy(in.spec, in.sup.log); err != nil {
+			return nil, err
+		}
+		port, err := privatePort()
+		if err != nil {
+			return nil, err
+		}
+		r.backend = "127.0.0.1:" + strconv.Itoa(port)
+	}
 	nlisten := len(listen)
 	h, err := proc.NewHandles(in.spec.NodeIPC || nlisten > 0, listen)
 	if err != nil {
 		return nil, err
 	}
-	r := &run{spec: in.spec, log: in.log, exited: make(chan struct{}), hurry: make(chan struct{})}
 	r.shim = in.spec.NodeCluster() && in.sup.needsShim(in.spec)
 	argv := in.argv()
 	pid, exitCh, err := in.sup.reaper.Start(proc.Cmd{
@@ -769,6 +825,9 @@ func (in *Instance) spawn() (*run, error) {
 		close(r.exited)
 		in.post(event{r: r, kind: evExit})
 	}()
+	if r.backend != "" {
+		go in.probe(r)
+	}
 	in.log.Info("started", "pid", pid, "cmd", strings.Join(argv, " "))
 
 	date, _ := in.sup.dateFormat(in.spec.LogDateFormat)
@@ -803,6 +862,41 @@ func (in *Instance) spawn() (*run, error) {
 		}
 	}
 	return r, nil
+}
+
+// probe tells the instance's goroutine when a proxied process accepts connections on its
+// private port, which is how such an app says it listens.
+func (in *Instance) probe(r *run) {
+	defer func() { recover() }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	limit := time.NewTimer(r.spec.ListenTimeout + time.Minute)
+	defer limit.Stop()
+	for {
+		select {
+		case <-r.exited:
+			return
+		case <-limit.C:
+			return
+		case <-tick.C:
+		}
+		if c, err := net.DialTimeout("tcp", r.backend, time.Second); err == nil {
+			c.Close()
+			in.post(event{r: r, kind: evListening})
+			return
+		}
+	}
+}
+
+// privatePort picks a free loopback port for a proxied instance. Another program could take it
+// before the instance binds it; the instance then fails to listen and is restarted.
+func privatePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pick a private port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // pump runs a log reader for one pipe; it ends at EOF, when every writer of the pipe (the app
@@ -843,7 +937,7 @@ func (in *Instance) onExit(r *run) {
 	in.cur = nil
 	// Its share of new connections goes to the other slots; the ones queued on its socket wait
 	// for the replacement.
-	in.app.socks.SetLive(in.index, false)
+	in.serving(r, false)
 	r.release()
 	if in.spec.Treekill {
 		// Children the app left behind would hold its port and outlive it (PM2 pain 10).
@@ -902,10 +996,10 @@ func cleanupGroup(pgid int, spec *config.AppSpec) {
 // drains as a reloaded process does. Closing the slot sockets after that resets nothing.
 func (in *Instance) retireForScale() {
 	r := in.cur
-	if r == nil || in.next != nil || !(in.spec.NodeCluster() || in.spec.ListenFds()) {
+	if r == nil || in.next != nil || !in.sharesPorts() {
 		return
 	}
-	in.app.socks.SetLive(in.index, false)
+	in.serving(r, false)
 	time.Sleep(queueSettle)
 	in.setStatus(Stopping)
 	_ = in.drain(r)
@@ -935,7 +1029,7 @@ func (in *Instance) stop(reason string) error {
 	if r := in.cur; r != nil {
 		in.failWaiters(fmt.Errorf("app %q was stopped before it was ready", in.spec.Name))
 		in.setStatus(Stopping)
-		in.app.socks.SetLive(in.index, false)
+		in.serving(r, false)
 		stopErr = in.terminate(r, reason)
 		if e, ok := r.ended(); ok {
 			in.exitCode = &e.Code

@@ -19,6 +19,7 @@ import (
 	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/logs"
 	"github.com/tend-sh/tend/internal/proc"
+	"github.com/tend-sh/tend/internal/proxy"
 	"github.com/tend-sh/tend/internal/sockets"
 	"github.com/tend-sh/tend/internal/state"
 )
@@ -74,6 +75,49 @@ type App struct {
 	Name      string
 	instances []*Instance
 	socks     *sockets.Set
+
+	pmu   sync.Mutex
+	proxy *proxy.Proxy // proxy mode: relays the public port while the app runs
+}
+
+func (a *App) proxyNow() *proxy.Proxy {
+	a.pmu.Lock()
+	defer a.pmu.Unlock()
+	return a.proxy
+}
+
+// ensureProxy starts relaying the app's port, once: its listening socket is probed and held
+// like any slot socket, so a port in use fails the start before anything runs.
+func (a *App) ensureProxy(spec *config.AppSpec, log *slog.Logger) error {
+	a.pmu.Lock()
+	defer a.pmu.Unlock()
+	if a.proxy != nil {
+		return nil
+	}
+	l := spec.Ports[0]
+	fd, _, _, err := a.socks.Dup(sockets.Key{Host: l.Host, Port: l.Port}, proxySlot, nil)
+	if err != nil {
+		return err
+	}
+	p := proxy.New(log.With("app", a.Name, "port", l.Port))
+	if err := p.Serve(fd); err != nil {
+		return fmt.Errorf("proxy for port %d: %w", l.Port, err)
+	}
+	a.proxy = p
+	return nil
+}
+
+// proxySlot is where the proxy's own socket sits in the app's set: no instance has it, and it is
+// never excluded from the kernel's choice (the group has only this socket).
+const proxySlot = -1
+
+func (a *App) closeProxy() {
+	a.pmu.Lock()
+	defer a.pmu.Unlock()
+	if a.proxy != nil {
+		a.proxy.Close()
+		a.proxy = nil
+	}
 }
 
 func (s *Supervisor) newApp(name string) *App {
@@ -91,6 +135,7 @@ func (s *Supervisor) releaseIfIdle(a *App) {
 			return
 		}
 	}
+	a.closeProxy()
 	a.socks.Close()
 }
 
