@@ -611,3 +611,24 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve
 		t.Errorf("--proxy without --port: exit %d, %q", r.code, r.err)
 	}
 }
+
+// Readiness of an app with inherited sockets: READY=1 on NOTIFY_SOCKET (systemd's protocol)
+// makes it online at once; without it, it is online after min_uptime.
+func TestClusterNotifyReady(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	port := freePort(t)
+	begin := time.Now()
+	h.ok("start", appBin, "--name", "notify", "--port", strconv.Itoa(port), "--min-uptime", "20s", "-s", "--", "-serve", "-notify-after", "100ms")
+	if took := time.Since(begin); took > 10*time.Second {
+		t.Errorf("start took %s; READY=1 should make the instance online long before min_uptime (20s)", took)
+	}
+	if p, _ := h.get("notify"); p.Pm2Env.Status != "online" {
+		t.Errorf("status %q after READY=1", p.Pm2Env.Status)
+	}
+	port2 := freePort(t)
+	cmd := newCmd(h, "start", appBin, "--name", "quiet", "--port", strconv.Itoa(port2), "--min-uptime", "1500ms", "-s", "--", "-serve")
+	startBackground(t, cmd)
+	h.waitFor("quiet", 5*time.Second, "launching", func(p proc) bool { return p.Pm2Env.Status == "launching" && p.Pid > 0 })
+	h.waitOnline("quiet", 1)
+}

@@ -45,7 +45,7 @@ type Options struct {
 
 // Paths are the daemon's files under $TEND_HOME.
 type Paths struct {
-	Home, Socket, Pid, Log, Lock, Registry, Logs string
+	Home, Socket, Pid, Log, Lock, Registry, Logs, Notify string
 }
 
 // PathsFor lays out $TEND_HOME.
@@ -58,7 +58,32 @@ func PathsFor(home string) Paths {
 		Lock:     filepath.Join(home, "daemon.lock"),
 		Registry: filepath.Join(home, "registry.json"),
 		Logs:     filepath.Join(home, "logs"),
+		Notify:   filepath.Join(home, "notify.sock"),
 	}
+}
+
+// listenNotify opens the socket of systemd's readiness protocol (sd_notify): apps send
+// datagrams such as "READY=1", and the kernel tells who sent each (SO_PASSCRED).
+func listenNotify(path string) (*net.UnixConn, error) {
+	os.Remove(path)
+	old := unix.Umask(0o177)
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	unix.Umask(old)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := c.SyscallConn()
+	if err == nil {
+		cerr := raw.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1) })
+		if cerr != nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("readiness socket %s: %w", path, err)
+	}
+	return c, nil
 }
 
 // maxSocketPath is sun_path's size minus its terminating NUL.
@@ -160,7 +185,18 @@ func Run(o Options) error {
 	if o.Foreground {
 		so.EchoOut, so.EchoErr = &lockedWriter{w: o.Stdout}, &lockedWriter{w: o.Stderr}
 	}
+	notify, err := listenNotify(p.Notify)
+	if err != nil {
+		log.Error("readiness socket unavailable; apps that send READY=1 are online after min_uptime", "err", err)
+	} else {
+		defer os.Remove(p.Notify)
+		defer notify.Close()
+		so.NotifySocket = p.Notify
+	}
 	d.sup = supervisor.New(so)
+	if notify != nil {
+		go d.sup.ServeNotify(notify)
+	}
 	log.Info("daemon started", "pid", os.Getpid(), "version", o.Version, "home", o.Home)
 
 	if reg, err := state.Load(p.Registry); err != nil {

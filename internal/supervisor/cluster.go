@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -262,4 +263,59 @@ func (s *Supervisor) Message(target string, raw json.RawMessage) ([]*Instance, e
 		}
 	}
 	return ins, errors.Join(errs...)
+}
+
+// running ties a pid to the instance and run it belongs to.
+type running struct {
+	in *Instance
+	r  *run
+}
+
+// ServeNotify reads systemd-style readiness datagrams ("READY=1", one KEY=VALUE per line) until
+// conn is closed. Only the main process of an instance counts (systemd's NotifyAccess=main):
+// the sender is known from the kernel's credentials, not from what it says.
+func (s *Supervisor) ServeNotify(conn *net.UnixConn) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic in readiness socket", "panic", fmt.Sprint(p))
+		}
+	}()
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+	for {
+		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		pid := senderPid(oob[:oobn])
+		if pid <= 0 {
+			continue
+		}
+		v, ok := s.running.Load(pid)
+		if !ok {
+			continue
+		}
+		who := v.(*running)
+		for _, line := range strings.Split(string(buf[:n]), "\n") {
+			if strings.TrimSpace(line) == "READY=1" {
+				who.in.post(event{r: who.r, kind: evReady})
+			}
+		}
+	}
+}
+
+func senderPid(oob []byte) int {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0
+	}
+	for _, m := range msgs {
+		if cred, err := unix.ParseUnixCredentials(&m); err == nil {
+			return int(cred.Pid)
+		}
+	}
+	return 0
 }

@@ -737,6 +737,10 @@ func (in *Instance) env(r *run, h *proc.Handles, listen int) []string {
 		_, port, _ := strings.Cut(r.backend, ":")
 		env["PORT"] = port
 	}
+	if in.sup.notify != "" && !in.spec.IsNodeLike() && (in.sharesPorts() || in.spec.WaitReady) {
+		// systemd's readiness protocol: "READY=1" there says the instance serves.
+		env["NOTIFY_SOCKET"] = in.sup.notify
+	}
 	if listen > 0 {
 		// systemd's socket activation protocol; LISTEN_PID is set by the exec helper, which
 		// knows the pid.
@@ -820,8 +824,11 @@ func (in *Instance) spawn() (*run, error) {
 	if st, err := proc.ReadStat(pid); err == nil {
 		r.startTick = st.StartTicks
 	}
+	who := &running{in: in, r: r}
+	in.sup.running.Store(pid, who)
 	go func() {
 		r.exit = <-exitCh
+		in.sup.running.CompareAndDelete(pid, who)
 		close(r.exited)
 		in.post(event{r: r, kind: evExit})
 	}()

@@ -40,6 +40,8 @@ type Options struct {
 	OnChange func() // called after any published change (cheap; the daemon debounces)
 	Preload  string // tend's Node preload (drain, and sockets for unknown Nodes); "" for none
 	SelfExe  string // how to run tend's exec helper in a child ("/proc/self/exe")
+	// NotifySocket is the path of the daemon's sd_notify socket ("" for none).
+	NotifySocket string
 }
 
 // Supervisor owns the apps.
@@ -55,6 +57,8 @@ type Supervisor struct {
 	preload string
 	selfExe string
 	claims  *sockets.Registry
+	notify  string
+	running sync.Map // pid → *running: whose process is whose, for readiness datagrams
 
 	workerID atomic.Int64 // NODE_UNIQUE_ID of Node cluster workers
 
@@ -144,7 +148,7 @@ func New(o Options) *Supervisor {
 	return &Supervisor{
 		home: o.Home, logDir: filepath.Join(o.Home, "logs"), files: logs.NewFiles(), reaper: o.Reaper,
 		log: o.Log, echoOut: o.EchoOut, echoErr: o.EchoErr, onCh: o.OnChange,
-		preload: o.Preload, selfExe: o.SelfExe, claims: sockets.NewRegistry(),
+		preload: o.Preload, selfExe: o.SelfExe, claims: sockets.NewRegistry(), notify: o.NotifySocket,
 		nodeShim: map[string]bool{},
 		dates:    map[string]*logs.DateFormat{},
 	}

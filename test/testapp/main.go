@@ -7,6 +7,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,6 +37,7 @@ func main() {
 		readyAfter  = flag.Duration("ready-after", -1, "with -serve: tell tend ready after this long (-1: never)")
 		crashIfFile = flag.String("crash-if", "", "exit 1 at once when this file exists")
 		echoStdin   = flag.Bool("echo-stdin", false, "print each stdin line as stdin=<line>")
+		notifyAfter = flag.Duration("notify-after", -1, "with -serve: send READY=1 to NOTIFY_SOCKET after this long")
 	)
 	flag.Parse()
 	if *crashIfFile != "" {
@@ -43,6 +45,17 @@ func main() {
 			fmt.Fprintln(os.Stderr, "crashing: "+*crashIfFile+" exists")
 			os.Exit(1)
 		}
+	}
+	if *notifyAfter >= 0 {
+		time.AfterFunc(*notifyAfter, func() {
+			c, err := net.Dial("unixgram", os.Getenv("NOTIFY_SOCKET"))
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "notify:", err)
+				return
+			}
+			c.Write([]byte("STATUS=serving\nREADY=1"))
+			c.Close()
+		})
 	}
 	if *serve {
 		serveFds(*readyAfter)
