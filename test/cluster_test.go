@@ -632,3 +632,72 @@ func TestClusterNotifyReady(t *testing.T) {
 	h.waitFor("quiet", 5*time.Second, "launching", func(p proc) bool { return p.Pm2Env.Status == "launching" && p.Pid > 0 })
 	h.waitOnline("quiet", 1)
 }
+
+// A config file run again with fewer instances: the kept one restarts while the removed ones
+// still hold the port; it must not find the port "in use", and slots stay unique.
+func TestClusterConfigShrinkAndSlots(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := filepath.Join(dir, "apps.json")
+	write := func(n int) {
+		os.WriteFile(cfg, []byte(fmt.Sprintf(`{"apps":[{"name":"api","script":%q,"args":["-serve","-ready-after","20ms"],"instances":%d,"port":%d}]}`, appBin, n, port)), 0o644)
+	}
+	write(3)
+	h.ok("start", cfg, "-s")
+	ps := h.waitOnline("api", 3)
+	// Delete the middle instance, then run the file again: the new instance takes slot 1 back.
+	h.ok("delete", strconv.Itoa(ps[1].PmID), "-s")
+	h.ok("start", cfg, "-s")
+	ps = h.waitOnline("api", 3)
+	var slots []int
+	for _, p := range ps {
+		slots = append(slots, *p.Pm2Env.NodeAppInstance)
+	}
+	slices.Sort(slots)
+	if !slices.Equal(slots, []int{0, 1, 2}) {
+		t.Errorf("slots after delete and start again: %v; want 0, 1, 2", slots)
+	}
+	write(1)
+	if r := h.run("start", cfg, "-s"); r.code != 0 {
+		t.Fatalf("start with fewer instances: exit %d: %s", r.code, r.err)
+	}
+	h.waitOnline("api", 1)
+	if got := spread(t, fmt.Sprintf("127.0.0.1:%d", port), 10); got["0"] != 10 {
+		t.Errorf("after shrinking to 1: %v", got)
+	}
+}
+
+// A server an online instance opens later on a port that is taken: the app gets the error from
+// listen() and keeps serving; tend does not kill it.
+func TestClusterLateListenFailureKeepsServing(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	app := writeApp(t, t.TempDir(), "late.js", helloJS+`
+setTimeout(() => {
+  require('net').createServer().on('error', (e) => console.log('second listen: ' + e.code))
+    .listen(Number(process.env.TAKEN), '127.0.0.1');
+}, 300);
+`)
+	port := freePort(t)
+	env := []string{"PORT=" + strconv.Itoa(port), "TAKEN=" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)}
+	if r := h.runEnv(env, "start", app, "-i", "2", "-s"); r.code != 0 {
+		t.Fatalf("start: exit %d: %s", r.code, r.err)
+	}
+	ps := h.waitOnline("late", 2)
+	waitFile(t, ps[0].Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, "second listen: EADDRINUSE") })
+	after := h.waitOnline("late", 2)
+	if !slices.Equal(pids(ps), pids(after)) {
+		t.Errorf("instances were replaced after a late listen failure: %v → %v", pids(ps), pids(after))
+	}
+	if got := spread(t, fmt.Sprintf("127.0.0.1:%d", port), 10); got["0"]+got["1"] != 10 {
+		t.Errorf("after the late failure: %v", got)
+	}
+}

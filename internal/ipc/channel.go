@@ -36,6 +36,9 @@ type Channel struct {
 	hmu  sync.Mutex   // one handle in flight per channel (research §1.3)
 	acks chan bool    // true for NODE_HANDLE_ACK, false for NACK
 	seq  atomic.Int64 // our side's NODE_CLUSTER sequence numbers
+
+	closeOnce sync.Once
+	closed    chan struct{}
 }
 
 // Open takes ownership of fd (the daemon end of the socketpair).
@@ -51,7 +54,7 @@ func Open(fd int) (*Channel, error) {
 		c.Close()
 		return nil, fmt.Errorf("ipc channel: not a unix socket")
 	}
-	return &Channel{conn: uc, acks: make(chan bool, 1)}, nil
+	return &Channel{conn: uc, acks: make(chan bool, 1), closed: make(chan struct{})}, nil
 }
 
 // Send writes one message.
@@ -63,10 +66,23 @@ func (c *Channel) Send(v any) error {
 	b = append(b, '\n')
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	// An app that stops reading its channel must not hold up the daemon (DESIGN rule 3).
+	return c.writeLocked(b, nil)
+}
+
+// writeLocked writes one whole message. An app that stops reading its channel must not hold up
+// the daemon (DESIGN rule 3); a message cut by the timeout would leave a torn line that the
+// child cannot parse, so the channel is closed then.
+func (c *Channel) writeLocked(b, oob []byte) error {
 	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err = c.conn.Write(b)
-	return err
+	n, _, err := c.conn.WriteMsgUnix(b, oob, nil)
+	if err == nil && n < len(b) {
+		_, err = c.conn.Write(b[n:]) // the fds went with the first byte
+	}
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("ipc channel closed: %w", err)
+	}
+	return nil
 }
 
 const writeTimeout = 5 * time.Second
@@ -92,8 +108,7 @@ func (c *Channel) SendHandle(typ string, msg any, fd int) error {
 	}
 	for range 3 {
 		c.wmu.Lock()
-		_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-		_, _, err = c.conn.WriteMsgUnix(b, unix.UnixRights(fd), nil)
+		err = c.writeLocked(b, unix.UnixRights(fd))
 		c.wmu.Unlock()
 		if err != nil {
 			return err
@@ -103,6 +118,8 @@ func (c *Channel) SendHandle(typ string, msg any, fd int) error {
 			if ok {
 				return nil
 			}
+		case <-c.closed:
+			return ErrNoAck
 		case <-time.After(handleAckTimeout):
 			return ErrNoAck
 		}
@@ -116,7 +133,17 @@ const handleAckTimeout = 10 * time.Second
 func (c *Channel) NextSeq() int64 { return c.seq.Add(1) - 1 }
 
 // Close closes the channel; the child sees 'disconnect'.
-func (c *Channel) Close() error { return c.conn.Close() }
+func (c *Channel) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		close(c.closed)
+		err = c.conn.Close()
+	})
+	return err
+}
+
+// maxPending bounds a message the child has not finished (no newline yet).
+const maxPending = 16 << 20
 
 // Serve reads messages until EOF and calls fn for each, in order. Handles the child passes are
 // acknowledged (a sender queues every later message until its handle is acked, research §1.3)
@@ -147,6 +174,10 @@ func (c *Channel) Serve(fn func(Message)) error {
 			}
 			if len(pending) == 0 {
 				pending = nil
+			}
+			if len(pending) > maxPending {
+				c.Close()
+				return fmt.Errorf("ipc channel: a message longer than %d MiB; closing the channel", maxPending>>20)
 			}
 		}
 		if err != nil {

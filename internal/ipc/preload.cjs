@@ -113,7 +113,21 @@ if (process.env.TEND_NODE_SHIM === '1' && typeof process.send === 'function') {
       this.once('listening', () => process.send({ cmd: 'NODE_TEND_LISTENING', port: reply.port }));
       listen.call(this, handle, cb);
     });
-    process.send({ cmd: 'NODE_TEND_LISTEN', seq: id, port, address: host || null, index });
+    const ask = (address) => process.send({ cmd: 'NODE_TEND_LISTEN', seq: id, port, address, index });
+    if (host && net.isIP(host) === 0) {
+      // A name, as listen() itself accepts: resolve it first, as net does.
+      require('dns').lookup(host, (err, address) => {
+        if (err) {
+          pending.delete(id);
+          clearInterval(keep);
+          this.emit('error', err);
+          return;
+        }
+        ask(address);
+      });
+    } else {
+      ask(host || null);
+    }
     return this;
   };
 }

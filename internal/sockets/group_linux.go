@@ -32,7 +32,7 @@ func Probe(host string, port int) error {
 	}
 	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("probe port %d: %w", port, err)
+		return fmt.Errorf("port %d: %w", port, err)
 	}
 	defer unix.Close(fd)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) // TIME_WAIT is no owner
@@ -40,9 +40,19 @@ func Probe(host string, port int) error {
 		if errors.Is(err, unix.EADDRINUSE) {
 			return inUse{fmt.Sprintf("port %d on %s is already in use by another program; stop it or pick another port", port, hostOrAll(host))}
 		}
-		return fmt.Errorf("probe port %d: %w", port, err)
+		return bindError(port, err)
 	}
 	return nil
+}
+
+func bindError(port int, err error) error {
+	if errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("port %d: permission denied; ports below 1024 need root or CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep on the tend binary)", port)
+	}
+	if errors.Is(err, unix.EADDRNOTAVAIL) {
+		return fmt.Errorf("port %d: the address is not one of this machine's (%w)", port, err)
+	}
+	return fmt.Errorf("port %d: %w", port, err)
 }
 
 // Slot is one listening socket of a group: the one the instance of that slot serves.
@@ -101,7 +111,7 @@ func (g *Group) Add() (*Slot, error) {
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0) // dual stack, as Node
 	}
 	if err := unix.Bind(fd, sa); err != nil {
-		return nil, fmt.Errorf("bind port %d: %w", g.port, err)
+		return nil, bindError(g.port, err)
 	}
 	if err := unix.Listen(fd, unix.SOMAXCONN); err != nil {
 		return nil, fmt.Errorf("listen on port %d: %w", g.port, err)
@@ -114,7 +124,10 @@ func (g *Group) Add() (*Slot, error) {
 	s := &Slot{fd: fd}
 	g.socks = append(g.socks, s)
 	ok = true
-	return s, g.attachLocked()
+	// The socket serves even if steering cannot be installed: the kernel's hash then spreads
+	// connections over every member, dead ones included. SetLive reports that failure.
+	_ = g.attachLocked()
+	return s, nil
 }
 
 // SetLive includes the slot in the kernel's choice (live) or excludes it, so that a slot whose
@@ -136,6 +149,10 @@ func (g *Group) Close(s *Slot) error {
 	if i < 0 {
 		return nil
 	}
+	// shutdown takes the socket out of the group even when another process still holds a copy
+	// of it (a child that inherited fd 3); close alone would leave it there, and the kernel's
+	// array would no longer be what the mirror below says.
+	_ = unix.Shutdown(s.fd, unix.SHUT_RD)
 	err := unix.Close(s.fd)
 	last := len(g.socks) - 1
 	g.socks[i] = g.socks[last]
@@ -174,6 +191,9 @@ func (g *Group) attachLocked() error {
 			live = append(live, uint32(i))
 		}
 	}
+	if len(live) > maxSteered {
+		live = nil // a program that long exceeds the kernel's limit: let the hash spread
+	}
 	prog := steering(live)
 	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
 	if err := unix.SetsockoptSockFprog(g.socks[0].fd, unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &fprog); err != nil {
@@ -181,6 +201,9 @@ func (g *Group) attachLocked() error {
 	}
 	return nil
 }
+
+// maxSteered keeps the steering program under the kernel's 4096 instructions (2 per slot).
+const maxSteered = 2000
 
 // Ancillary BPF loads (linux/filter.h): SKF_AD_OFF + SKF_AD_RXHASH / SKF_AD_RANDOM.
 const (
@@ -210,6 +233,10 @@ func steering(live []uint32) []unix.SockFilter {
 }
 
 func sockaddr(host string, port int) (unix.Sockaddr, int, error) {
+	if host == "" && !hasIPv6() {
+		// A kernel without IPv6: all addresses means all IPv4 ones, as Node falls back to.
+		return &unix.SockaddrInet4{Port: port}, unix.AF_INET, nil
+	}
 	if host == "" || host == "::" {
 		return &unix.SockaddrInet6{Port: port}, unix.AF_INET6, nil
 	}
@@ -222,6 +249,15 @@ func sockaddr(host string, port int) (unix.Sockaddr, int, error) {
 	}
 	return &unix.SockaddrInet6{Port: port, Addr: ip.As16()}, unix.AF_INET6, nil
 }
+
+var hasIPv6 = sync.OnceValue(func() bool {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+})
 
 func portOf(sa unix.Sockaddr) int {
 	switch a := sa.(type) {

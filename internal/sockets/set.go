@@ -35,12 +35,40 @@ type Set struct {
 	groups map[Key]*member
 	order  []Key // creation order, for LISTEN_FDS numbering
 	live   map[int]bool
+	users  int // processes that hold or may be handed dups of these sockets
+}
+
+// Acquire counts one more process that may take sockets of the set: while any is counted, the
+// set is not closed for being idle.
+func (s *Set) Acquire() {
+	s.mu.Lock()
+	s.users++
+	s.mu.Unlock()
+}
+
+// Release undoes one Acquire, once that process is gone.
+func (s *Set) Release() {
+	s.mu.Lock()
+	s.users--
+	s.mu.Unlock()
+}
+
+// CloseIfUnused closes every socket unless a process is still counted, and says whether it did.
+func (s *Set) CloseIfUnused() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.users > 0 {
+		return false
+	}
+	s.closeLocked()
+	return true
 }
 
 type member struct {
-	group *Group
-	slots map[int]*Slot
-	data  json.RawMessage // the first instance's server data, echoed to all (TLS ticket keys)
+	group   *Group
+	slots   map[int]*Slot
+	data    json.RawMessage // the first instance's server data, echoed to all (TLS ticket keys)
+	claimed bool            // the port is in the daemon's registry under this app
 }
 
 // NewSet returns an empty set for the app named owner.
@@ -63,12 +91,13 @@ func (s *Set) Dup(k Key, slot int, data json.RawMessage) (fd, port int, echo jso
 		if sl, err = m.group.Add(); err != nil {
 			return -1, 0, nil, err
 		}
-		if k.Port == 0 && len(m.slots) == 0 {
+		if !m.claimed {
 			// The kernel picked the port with this first socket; claim it now.
 			if err := s.claims.Claim(s.owner, k.Host, m.group.Port()); err != nil {
 				m.group.Close(sl)
 				return -1, 0, nil, err
 			}
+			m.claimed = true
 		}
 		m.slots[slot] = sl
 		if s.live[slot] {
@@ -92,7 +121,13 @@ func (s *Set) memberLocked(k Key) (*member, error) {
 	if k.Port < 0 || k.Port > 65535 {
 		return nil, fmt.Errorf("port %d is out of range", k.Port)
 	}
+	m := &member{group: NewGroup(k.Host, k.Port), slots: map[int]*Slot{}}
 	if k.Port != 0 {
+		for other, om := range s.groups {
+			if other.Port == k.Port && overlap(other.Host, k.Host) {
+				return nil, fmt.Errorf("port %d: this app listens on it already on %s; listen on one address per port", k.Port, hostOrAll(om.group.host))
+			}
+		}
 		if err := s.claims.Claim(s.owner, k.Host, k.Port); err != nil {
 			return nil, err
 		}
@@ -100,8 +135,8 @@ func (s *Set) memberLocked(k Key) (*member, error) {
 			s.claims.Release(s.owner, k.Host, k.Port)
 			return nil, err
 		}
+		m.claimed = true
 	}
-	m := &member{group: NewGroup(k.Host, k.Port), slots: map[int]*Slot{}}
 	s.groups[k] = m
 	s.order = append(s.order, k)
 	return m, nil
@@ -150,12 +185,29 @@ func (s *Set) CloseSlot(slot int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.live, slot)
-	for _, m := range s.groups {
+	for k, m := range s.groups {
 		if sl, ok := m.slots[slot]; ok {
 			_ = m.group.SetLive(sl, false)
 			_ = m.group.Close(sl)
 			delete(m.slots, slot)
 		}
+		if len(m.slots) == 0 {
+			s.dropLocked(k)
+		}
+	}
+}
+
+func (s *Set) dropLocked(k Key) {
+	m := s.groups[k]
+	for _, sl := range m.slots {
+		_ = m.group.Close(sl)
+	}
+	if m.claimed {
+		s.claims.Release(s.owner, k.Host, m.group.Port())
+	}
+	delete(s.groups, k)
+	if i := slices.Index(s.order, k); i >= 0 {
+		s.order = slices.Delete(s.order, i, i+1)
 	}
 }
 
@@ -164,14 +216,12 @@ func (s *Set) CloseSlot(slot int) {
 func (s *Set) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, k := range s.order {
-		m := s.groups[k]
-		for _, sl := range m.slots {
-			_ = m.group.Close(sl)
-		}
-		if len(m.slots) > 0 || k.Port != 0 {
-			s.claims.Release(s.owner, k.Host, m.group.Port())
-		}
+	s.closeLocked()
+}
+
+func (s *Set) closeLocked() {
+	for _, k := range slices.Clone(s.order) {
+		s.dropLocked(k)
 	}
 	s.groups = map[Key]*member{}
 	s.order = nil

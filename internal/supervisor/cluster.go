@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os/exec"
 	"strconv"
@@ -58,7 +59,7 @@ func (in *Instance) onMessage(r *run, m ipc.Message) {
 			in.post(event{r: r, kind: evReady})
 			return
 		}
-		in.sup.route(in, m.Raw)
+		in.sup.route(in, r.log, m.Raw)
 	}
 }
 
@@ -86,12 +87,14 @@ func (in *Instance) answerQuery(r *run, m ipc.ClusterMsg) {
 	key := ipc.KeyOf(m.Host(), port, m.Index)
 	if !m.TCP() {
 		r.log.Warn("cluster mode shares TCP ports only; this listen (a unix path, UDP or an fd) is refused", "address", m.Host(), "addressType", string(m.AddressType))
-		_ = ch.Send(ch.QueryReply(*m.Seq, key, nil, ipc.UVENOTSUP))
+		_ = ch.Send(ch.QueryReply(*m.Seq, key, m.Data, ipc.UVENOTSUP))
 		return
 	}
 	fd, _, data, err := in.slotSocket(m.Host(), port, m.Index, m.Data)
 	if err != nil {
-		_ = ch.Send(ch.QueryReply(*m.Seq, key, nil, errnoOf(err)))
+		// The worker sets its server data from the reply even on an error (an https server
+		// reads ticketKeys from it), so it is echoed as Node's primary does.
+		_ = ch.Send(ch.QueryReply(*m.Seq, key, m.Data, errnoOf(err)))
 		in.post(event{r: r, kind: evListenFailed, err: err})
 		return
 	}
@@ -159,6 +162,11 @@ func (s *Supervisor) needsShim(spec *config.AppSpec) bool {
 		return v
 	}
 	major, version := nodeMajor(spec.Interpreter)
+	if major == 0 {
+		// Not known: try again next time rather than remember a guess.
+		s.log.Warn("could not read this Node's version; using its cluster protocol", "node", spec.Interpreter, "version", version)
+		return false
+	}
 	shim := major < nodeMinKnown || major > nodeMaxKnown
 	if shim {
 		s.log.Warn("this Node's internal cluster protocol is not one tend knows; its cluster apps get their sockets through tend's preload instead",
@@ -171,15 +179,17 @@ func (s *Supervisor) needsShim(spec *config.AppSpec) bool {
 func nodeMajor(node string) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// The daemon reaps every child itself (wait4(-1)), so Output may report ECHILD for a
+	// process that ran fine: what it printed decides.
 	out, err := exec.CommandContext(ctx, node, "--version").Output()
 	v := strings.TrimSpace(string(out))
-	if err != nil {
-		return 0, "unknown (" + err.Error() + ")"
-	}
 	major, _, _ := strings.Cut(strings.TrimPrefix(v, "v"), ".")
-	n, err := strconv.Atoi(major)
-	if err != nil {
-		return 0, v
+	n, perr := strconv.Atoi(major)
+	if perr != nil {
+		if err != nil {
+			return 0, "unknown (" + err.Error() + ")"
+		}
+		return 0, "unknown (" + v + ")"
 	}
 	return n, v
 }
@@ -187,16 +197,17 @@ func nodeMajor(node string) (int, string) {
 // route delivers PM2-style messages between instances: {type: 'process:msg', data, id} goes to
 // the instance with that pm_id, {…, name} to every instance of that app, and without either to
 // the sender's fellow instances. Anything else an app sends is not for tend.
-func (s *Supervisor) route(from *Instance, raw json.RawMessage) {
+func (s *Supervisor) route(from *Instance, log *slog.Logger, raw json.RawMessage) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return
 	}
 	var head struct {
 		Type string          `json:"type"`
+		Cmd  string          `json:"cmd"`
 		ID   json.RawMessage `json:"id"`
 		Name string          `json:"name"`
 	}
-	if json.Unmarshal(raw, &head) != nil || head.Type != "process:msg" {
+	if json.Unmarshal(raw, &head) != nil || head.Type != "process:msg" || reserved(head.Cmd) {
 		return
 	}
 	var targets []*Instance
@@ -205,14 +216,14 @@ func (s *Supervisor) route(from *Instance, raw json.RawMessage) {
 		id := strings.Trim(string(head.ID), `"`)
 		ins, err := s.Select(id)
 		if err != nil || !config.IsID(id) {
-			from.log.Warn("process:msg to an unknown id", "id", id)
+			log.Warn("process:msg to an unknown id", "id", id)
 			return
 		}
 		targets = ins
 	case head.Name != "":
 		ins, err := s.Select(head.Name)
 		if err != nil {
-			from.log.Warn("process:msg to an unknown app", "to", head.Name)
+			log.Warn("process:msg to an unknown app", "to", head.Name)
 			return
 		}
 		targets = ins
@@ -231,18 +242,30 @@ func (s *Supervisor) route(from *Instance, raw json.RawMessage) {
 			return
 		}
 	}
+	// Sent from the sender's own reader, in order; a receiver that does not read holds up only
+	// its sender, for at most the channel's write timeout.
 	for _, in := range targets {
 		if ch := in.Info().channel; ch != nil {
-			go func() { _ = ch.Send(json.RawMessage(raw)) }()
+			_ = ch.Send(json.RawMessage(raw))
 		}
 	}
 }
+
+// reserved reports whether a message's cmd belongs to the protocol (Node's NODE_* commands):
+// such a message from a user could tell an instance to disconnect.
+func reserved(cmd string) bool { return strings.HasPrefix(cmd, "NODE_") }
 
 // Message sends a JSON value to process.on('message') in every selected instance. It reports
 // the instances that could not get it (stopped, or no IPC channel).
 func (s *Supervisor) Message(target string, raw json.RawMessage) ([]*Instance, error) {
 	if !json.Valid(raw) {
 		return nil, fmt.Errorf("%w: the message is not valid JSON", config.ErrInvalid)
+	}
+	var head struct {
+		Cmd string `json:"cmd"`
+	}
+	if json.Unmarshal(raw, &head) == nil && reserved(head.Cmd) {
+		return nil, fmt.Errorf("%w: a message whose cmd starts with NODE_ is reserved for Node's own protocol; use another cmd", config.ErrInvalid)
 	}
 	ins, err := s.Select(target)
 	if err != nil {
@@ -253,7 +276,7 @@ func (s *Supervisor) Message(target string, raw json.RawMessage) ([]*Instance, e
 		i := in.Info()
 		switch {
 		case i.Pid == 0:
-			errs = append(errs, fmt.Errorf("app %q (id %d) is not running", i.Name, i.ID))
+			errs = append(errs, fmt.Errorf("%w: app %q (id %d) is not running", ErrNotRunning, i.Name, i.ID))
 		case i.channel == nil:
 			errs = append(errs, fmt.Errorf("app %q (id %d) has no IPC channel (Node, Bun, Deno, and cluster apps with --port have one)", i.Name, i.ID))
 		default:
@@ -262,7 +285,7 @@ func (s *Supervisor) Message(target string, raw json.RawMessage) ([]*Instance, e
 			}
 		}
 	}
-	return ins, errors.Join(errs...)
+	return ins, joinDistinct(errs)
 }
 
 // running ties a pid to the instance and run it belongs to.

@@ -101,6 +101,9 @@ type run struct {
 	ipcDone chan struct{} // closed when the IPC channel reaches EOF (nil without a channel)
 	hurry   chan struct{} // closed to cut a drain short: the instance is being stopped
 	once    sync.Once
+
+	app      *App // whose sockets the run counts in (released once, with the run)
+	released sync.Once
 }
 
 // ended returns how the run ended, once it has.
@@ -115,14 +118,18 @@ func (r *run) ended() (proc.Exit, bool) {
 
 func (r *run) hurryUp() { r.once.Do(func() { close(r.hurry) }) }
 
-// release drops what the run held besides its log readers, once its process is gone.
+// release drops what the run held besides its log readers, once its process is gone, and
+// lets the app's sockets close if nothing else uses them.
 func (r *run) release() {
-	if r.handles != nil {
-		r.handles.CloseStdin()
-	}
-	if r.channel != nil {
-		r.channel.Close()
-	}
+	r.released.Do(func() {
+		if r.handles != nil {
+			r.handles.CloseStdin()
+		}
+		if r.channel != nil {
+			r.channel.Close()
+		}
+		r.app.socks.Release()
+	})
 }
 
 type timerKind int
@@ -407,6 +414,13 @@ func (in *Instance) start(spec *config.AppSpec, reply chan error) error {
 		answer(reply, nil)
 		return nil
 	}
+	if in.next != nil {
+		// A reload whose old process died is waiting for its replacement: that one is the start.
+		if reply != nil {
+			in.waiters = append(in.waiters, reply)
+		}
+		return nil
+	}
 	in.cancelTimer()
 	if in.sup.isClosing() {
 		// Nothing may be spawned once the daemon is stopping: it would outlive it.
@@ -477,17 +491,22 @@ func (in *Instance) onEvent(ev event) {
 // start reports why.
 func (in *Instance) onListenFailed(r *run, err error) {
 	if r == in.next {
-		in.abortReload(err)
+		in.abortReload(err, true)
 		return
 	}
 	if r != in.cur {
+		return
+	}
+	if in.status != Launching {
+		// A server the app opens later: it got the error from listen() and may handle it.
+		r.log.Warn("listen failed", "err", err)
 		return
 	}
 	in.log.Error("listen failed", "pid", r.pid, "err", err)
 	in.setStatus(Stopping)
 	_ = in.terminate(r, "listen failed")
 	// Answered once nothing is left running, so that the caller sees the app errored.
-	defer in.failWaiters(fmt.Errorf("app %q instance %d: %w", in.spec.Name, in.index, err))
+	defer in.failWaiters(fmt.Errorf("app %q: %w", in.spec.Name, err))
 	in.cur = nil
 	if e, ok := r.ended(); ok {
 		in.exitCode = &e.Code
@@ -525,7 +544,7 @@ func (in *Instance) onTimer() {
 			return
 		}
 		if in.rule() == readyOnMessage {
-			in.abortReload(fmt.Errorf("the new process did not send 'ready' within listen_timeout (%s)", in.spec.ListenTimeout))
+			in.abortReload(fmt.Errorf("the new process did not send 'ready' within listen_timeout (%s)", in.spec.ListenTimeout), true)
 			return
 		}
 		in.log.Info("replacement did not listen within listen_timeout; taking it as ready", "timeout", in.spec.ListenTimeout)
@@ -554,7 +573,7 @@ func (in *Instance) reload(reply chan error) error {
 		return in.restart(nil, reply)
 	}
 	if in.next != nil {
-		return fmt.Errorf("app %q instance %d is already being reloaded", in.spec.Name, in.index)
+		return fmt.Errorf("app %q instance %d is already being reloaded; wait for that reload to finish", in.spec.Name, in.index)
 	}
 	if in.sup.isClosing() {
 		return ErrClosing
@@ -577,6 +596,11 @@ func (in *Instance) promote() {
 	in.setStatus(Online)
 	in.publish()
 	in.serving(nr, true)
+	for _, w := range in.waiters {
+		answer(w, nil)
+	}
+	in.waiters = nil
+	in.retired = slices.DeleteFunc(in.retired, func(r *run) bool { _, gone := r.ended(); return gone })
 	reply := in.reloadReply
 	in.reloadReply = nil
 	if old == nil { // it died meanwhile
@@ -599,7 +623,7 @@ func (in *Instance) promote() {
 }
 
 // abortReload gives up on the replacement: it is stopped, and the old process keeps serving.
-func (in *Instance) abortReload(why error) {
+func (in *Instance) abortReload(why error, restart bool) {
 	nr := in.next
 	in.next = nil
 	if in.timerFor == timerReload {
@@ -616,11 +640,15 @@ func (in *Instance) abortReload(why error) {
 	if nr.spec.Treekill {
 		go cleanupGroup(nr.pid, nr.spec)
 	}
-	if in.cur == nil { // the old one is gone too: start afresh
+	if in.cur == nil { // the old one is gone too
 		err = fmt.Errorf("reload of app %q instance %d failed: %v", in.spec.Name, in.index, why)
 		in.serving(nil, false)
-		if e := in.start(nil, nil); e != nil {
-			in.log.Error("restart failed", "err", e)
+		if restart {
+			if e := in.start(nil, nil); e != nil {
+				in.log.Error("restart failed", "err", e)
+			}
+		} else {
+			in.failWaiters(err)
 		}
 	}
 	answer(in.reloadReply, err)
@@ -768,22 +796,27 @@ func (in *Instance) argv() []string {
 	return argv
 }
 
-func (in *Instance) spawn() (*run, error) {
+func (in *Instance) spawn() (r *run, err error) {
 	if err := in.openFiles(); err != nil {
 		return nil, err
 	}
+	in.app.socks.Acquire()
+	defer func() {
+		if err != nil {
+			in.app.socks.Release()
+		}
+	}()
 	var listen []int
 	if in.spec.ListenFds() {
 		keys := make([]sockets.Key, len(in.spec.Ports))
 		for i, p := range in.spec.Ports {
 			keys[i] = sockets.Key{Host: p.Host, Port: p.Port}
 		}
-		var err error
 		if listen, err = in.app.socks.Open(keys, in.index); err != nil {
 			return nil, err
 		}
 	}
-	r := &run{spec: in.spec, log: in.log, exited: make(chan struct{}), hurry: make(chan struct{})}
+	r = &run{spec: in.spec, log: in.log, app: in.app, exited: make(chan struct{}), hurry: make(chan struct{})}
 	if in.spec.ProxyMode() {
 		if err := in.app.ensureProxy(in.spec, in.sup.log); err != nil {
 			return nil, err
@@ -930,7 +963,7 @@ func (in *Instance) pump(fd int, cfg logs.StreamConfig) {
 
 func (in *Instance) onExit(r *run) {
 	if r == in.next {
-		in.abortReload(fmt.Errorf("the new process ended (%s) before it was ready", r.exit))
+		in.abortReload(fmt.Errorf("the new process ended (%s) before it was ready", r.exit), true)
 		return
 	}
 	if r != in.cur {
@@ -1027,7 +1060,7 @@ const queueSettle = 100 * time.Millisecond
 func (in *Instance) stop(reason string) error {
 	in.cancelTimer()
 	if in.next != nil {
-		in.abortReload(fmt.Errorf("interrupted by %s", reason))
+		in.abortReload(fmt.Errorf("interrupted by %s", reason), false)
 	}
 	for _, r := range in.retired {
 		r.hurryUp()

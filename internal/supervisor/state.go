@@ -26,7 +26,7 @@ var transitions = map[Status][]Status{
 	Launching: {Online, Stopping, Waiting, Errored, Stopped, Launching},
 	Online:    {Stopping, Waiting, Errored, Stopped, Launching},
 	Waiting:   {Launching, Stopped, Errored},
-	Stopping:  {Stopped},
+	Stopping:  {Stopped, Errored},
 }
 
 func checkTransition(from, to Status) error {

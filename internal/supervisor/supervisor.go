@@ -139,8 +139,11 @@ func (s *Supervisor) releaseIfIdle(a *App) {
 			return
 		}
 	}
-	a.closeProxy()
-	a.socks.Close()
+	// A process still counted by the set (an instance being removed, a reload's old process, a
+	// start under way) keeps the sockets open; the last one to go calls this again.
+	if a.socks.CloseIfUnused() {
+		a.closeProxy()
+	}
 }
 
 // New returns an empty supervisor.
@@ -280,19 +283,21 @@ func (s *Supervisor) Add(spec config.AppSpec) (func() error, error) {
 		a = s.newApp(spec.Name)
 		s.apps = append(s.apps, a)
 	}
+	// Instances keep their slots; new ones take the lowest free slots, and a smaller count
+	// removes the highest.
 	existing := slices.Clone(a.instances)
-	var added []*Instance
-	for i := len(existing); i < spec.Instances; i++ {
-		in := newInstance(s, a, s.nextID, i, sp, History{}, Stopped)
-		s.nextID++
-		a.instances = append(a.instances, in)
-		added = append(added, in)
-	}
-	var removed []*Instance
+	slices.SortFunc(existing, func(x, y *Instance) int { return x.index - y.index })
+	var added, removed []*Instance
 	if len(existing) > spec.Instances {
 		removed = existing[spec.Instances:]
 		existing = existing[:spec.Instances]
-		a.instances = slices.Clone(existing)
+		a.instances = slices.DeleteFunc(a.instances, func(in *Instance) bool { return slices.Contains(removed, in) })
+	}
+	for _, idx := range freeSlots(existing, spec.Instances-len(existing)) {
+		in := newInstance(s, a, s.nextID, idx, sp, History{}, Stopped)
+		s.nextID++
+		a.instances = append(a.instances, in)
+		added = append(added, in)
 	}
 	s.mu.Unlock()
 	s.changed()
@@ -324,7 +329,37 @@ func (s *Supervisor) apply(a *App, sp *config.AppSpec, existing, added, removed 
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return joinDistinct(errs)
+}
+
+// joinDistinct joins errors, once per distinct message: instances failing for one reason (a
+// port in use) say it once.
+func joinDistinct(errs []error) error {
+	seen := map[string]bool{}
+	var out []error
+	for _, e := range errs {
+		if e == nil || seen[e.Error()] {
+			continue
+		}
+		seen[e.Error()] = true
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+// freeSlots returns the n lowest slots no instance of ins has.
+func freeSlots(ins []*Instance, n int) []int {
+	used := map[int]bool{}
+	for _, in := range ins {
+		used[in.index] = true
+	}
+	var out []int
+	for idx := 0; len(out) < n; idx++ {
+		if !used[idx] {
+			out = append(out, idx)
+		}
+	}
+	return out
 }
 
 // Reload replaces the processes of the selected instances without a gap in service: app by app
@@ -366,7 +401,7 @@ func (s *Supervisor) Reload(target string) ([]*Instance, error) {
 		}()
 	}
 	wg.Wait()
-	return ins, errors.Join(errs...)
+	return ins, joinDistinct(errs)
 }
 
 // Scale sets the number of instances of an app: new ones start on new slots, and the ones with
@@ -395,14 +430,7 @@ func (s *Supervisor) Scale(name string, n int) ([]*Instance, error) {
 		kept, removed = byIndex[:n], byIndex[n:]
 	} else {
 		kept = byIndex
-		used := map[int]bool{}
-		for _, in := range byIndex {
-			used[in.index] = true
-		}
-		for idx := 0; len(kept)+len(added) < n; idx++ {
-			if used[idx] {
-				continue
-			}
+		for _, idx := range freeSlots(kept, n-len(kept)) {
 			in := newInstance(s, a, s.nextID, idx, sp, History{}, Stopped)
 			s.nextID++
 			a.instances = append(a.instances, in)
@@ -438,7 +466,7 @@ func (s *Supervisor) Scale(name string, n int) ([]*Instance, error) {
 		s.mu.Unlock()
 		s.changed()
 	}
-	return append(added, removed...), errors.Join(errs...)
+	return append(added, removed...), joinDistinct(errs)
 }
 
 // Action is a verb applied to selected instances.
@@ -492,7 +520,7 @@ func (s *Supervisor) Do(act Action, target string) ([]*Instance, error) {
 		s.mu.Unlock()
 		s.changed()
 	}
-	return ins, errors.Join(errs...)
+	return ins, joinDistinct(errs)
 }
 
 func (s *Supervisor) removeLocked(in *Instance) {
@@ -517,7 +545,7 @@ func (s *Supervisor) Signal(target string, sig unix.Signal) error {
 	for _, in := range ins {
 		errs = append(errs, in.do(command{kind: cmdSignal, sig: sig}))
 	}
-	return errors.Join(errs...)
+	return joinDistinct(errs)
 }
 
 // Stdin writes line (with a newline added) to the stdin of each selected instance.
@@ -530,7 +558,7 @@ func (s *Supervisor) Stdin(target, line string) ([]*Instance, error) {
 	for _, in := range ins {
 		errs = append(errs, in.do(command{kind: cmdStdin, line: []byte(line + "\n")}))
 	}
-	return ins, errors.Join(errs...)
+	return ins, joinDistinct(errs)
 }
 
 // Shutdown stops and deletes every app. It reports an error if some process could not be stopped.

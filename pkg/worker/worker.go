@@ -65,7 +65,7 @@ func inherit() ([]net.Listener, []string, error) {
 		return nil, nil, nil
 	}
 	if pid != strconv.Itoa(os.Getpid()) {
-		return nil, nil, nil // meant for another process
+		return nil, nil, fmt.Errorf("worker: LISTEN_FDS is meant for pid %s, not this process (%d); a shell or wrapper between tend and the app forked instead of exec'ing it", pid, os.Getpid())
 	}
 	n, err := strconv.Atoi(fds)
 	if err != nil || n < 0 {
