@@ -63,6 +63,16 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// startCluster starts app as n instances with PORT set to a free port, and returns the address.
+func (h *harness) startCluster(app string, n int, env ...string) string {
+	h.t.Helper()
+	port := freePort(h.t)
+	if r := h.runEnv(append([]string{"PORT=" + strconv.Itoa(port)}, env...), "start", app, "-i", strconv.Itoa(n), "-s"); r.code != 0 {
+		h.t.Fatalf("start: exit %d: %s", r.code, r.err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
 // instances returns the named app's instances from jlist, by pm_id.
 func (h *harness) instances(name string) []proc {
 	h.t.Helper()
@@ -124,11 +134,7 @@ func TestClusterSharesOnePort(t *testing.T) {
 	needNode(t)
 	h := newHarness(t)
 	app := writeApp(t, t.TempDir(), "hello.js", helloJS)
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "-s"); r.code != 0 {
-		t.Fatalf("start: exit %d: %s", r.code, r.err)
-	}
+	addr := h.startCluster(app, 2)
 	ps := h.waitOnline("hello", 2)
 	for i, p := range ps {
 		if p.Pm2Env.ExecMode != "cluster_mode" || p.Pm2Env.NodeAppInstance == nil || *p.Pm2Env.NodeAppInstance != i {
@@ -176,11 +182,7 @@ func TestClusterReloadUnderLoadFailsNothing(t *testing.T) {
 	needNode(t)
 	h := newHarness(t)
 	app := writeApp(t, t.TempDir(), "slow.js", slowJS)
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "-s"); r.code != 0 {
-		t.Fatalf("start: exit %d: %s", r.code, r.err)
-	}
+	addr := h.startCluster(app, 2)
 	before := pids(h.waitOnline("slow", 2))
 	res := loadDuring(t, addr, func() {
 		for range 3 {
@@ -209,11 +211,7 @@ func TestClusterKill9UnderLoadRefusesNothing(t *testing.T) {
 	needNode(t)
 	h := newHarness(t)
 	app := writeApp(t, t.TempDir(), "hello.js", helloJS)
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "-s"); r.code != 0 {
-		t.Fatalf("start: exit %d: %s", r.code, r.err)
-	}
+	addr := h.startCluster(app, 2)
 	h.waitOnline("hello", 2)
 	res := loadDuring(t, addr, func() {
 		for range 3 {
@@ -248,11 +246,7 @@ func TestClusterReloadFailureKeepsTheOldServing(t *testing.T) {
 	app := writeApp(t, dir, "app.js", `
 if (require('fs').existsSync(process.env.CRASH_FILE)) { console.error('broken build'); process.exit(1); }
 `+helloJS)
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port), "CRASH_FILE=" + crash}, "start", app, "-i", "2", "-s"); r.code != 0 {
-		t.Fatalf("start: exit %d: %s", r.code, r.err)
-	}
+	addr := h.startCluster(app, 2, "CRASH_FILE="+crash)
 	before := pids(h.waitOnline("app", 2))
 	os.WriteFile(crash, nil, 0o644)
 	r := h.run("reload", "app", "-s")
@@ -316,11 +310,7 @@ func TestClusterScale(t *testing.T) {
 	needNode(t)
 	h := newHarness(t)
 	app := writeApp(t, t.TempDir(), "hello.js", helloJS)
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "-s"); r.code != 0 {
-		t.Fatalf("start: exit %d: %s", r.code, r.err)
-	}
+	addr := h.startCluster(app, 2)
 	first := pids(h.waitOnline("hello", 2))
 
 	h.ok("scale", "hello", "3", "-s")
@@ -476,11 +466,7 @@ func TestClusterPreloadShim(t *testing.T) {
 	needNode(t)
 	h := newHarness(t)
 	app := writeApp(t, t.TempDir(), "slow.js", slowJS)
-	port := freePort(t)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port), "TEND_NODE_SHIM=1"}, "start", app, "-i", "2", "-s"); r.code != 0 {
-		t.Fatalf("start: exit %d: %s", r.code, r.err)
-	}
+	addr := h.startCluster(app, 2, "TEND_NODE_SHIM=1")
 	h.waitOnline("slow", 2)
 	if got := spread(t, addr, 10); got["0"]+got["1"] != 10 {
 		t.Errorf("10 connections through the shim: %v", got)

@@ -185,73 +185,47 @@ func (d *daemon) action(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	var ins []*supervisor.Instance
-	var err error
 	if act == supervisor.ActReload {
-		ins, err = d.sup.Reload(req.Target)
-	} else {
-		ins, err = d.sup.Do(act, req.Target)
-	}
-	res := api.ActionResult{IDs: []int{}}
-	for _, in := range ins {
-		res.IDs = append(res.IDs, in.ID())
-	}
-	if err != nil {
-		fail(w, err)
+		answerIDs(w)(d.sup.Reload(req.Target))
 		return
 	}
-	writeJSON(w, res)
+	answerIDs(w)(d.sup.Do(act, req.Target))
+}
+
+// answerIDs writes what an action touched, or its error.
+func answerIDs(w http.ResponseWriter) func([]*supervisor.Instance, error) {
+	return func(ins []*supervisor.Instance, err error) {
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		res := api.ActionResult{IDs: []int{}}
+		for _, in := range ins {
+			res.IDs = append(res.IDs, in.ID())
+		}
+		writeJSON(w, res)
+	}
 }
 
 func (d *daemon) scale(w http.ResponseWriter, r *http.Request) {
 	var req api.ScaleRequest
-	if !decode(w, r, &req) {
-		return
+	if decode(w, r, &req) {
+		answerIDs(w)(d.sup.Scale(req.Name, req.Count))
 	}
-	ins, err := d.sup.Scale(req.Name, req.Count)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	res := api.ActionResult{IDs: []int{}}
-	for _, in := range ins {
-		res.IDs = append(res.IDs, in.ID())
-	}
-	writeJSON(w, res)
 }
 
 func (d *daemon) message(w http.ResponseWriter, r *http.Request) {
 	var req api.MessageRequest
-	if !decode(w, r, &req) {
-		return
+	if decode(w, r, &req) {
+		answerIDs(w)(d.sup.Message(req.Target, req.Message))
 	}
-	ins, err := d.sup.Message(req.Target, req.Message)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	res := api.ActionResult{IDs: []int{}}
-	for _, in := range ins {
-		res.IDs = append(res.IDs, in.ID())
-	}
-	writeJSON(w, res)
 }
 
 func (d *daemon) stdin(w http.ResponseWriter, r *http.Request) {
 	var req api.StdinRequest
-	if !decode(w, r, &req) {
-		return
+	if decode(w, r, &req) {
+		answerIDs(w)(d.sup.Stdin(req.Target, req.Line))
 	}
-	ins, err := d.sup.Stdin(req.Target, req.Line)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	res := api.ActionResult{IDs: []int{}}
-	for _, in := range ins {
-		res.IDs = append(res.IDs, in.ID())
-	}
-	writeJSON(w, res)
 }
 
 func (d *daemon) signal(w http.ResponseWriter, r *http.Request) {

@@ -283,22 +283,7 @@ func (s *Supervisor) Add(spec config.AppSpec) (func() error, error) {
 		a = s.newApp(spec.Name)
 		s.apps = append(s.apps, a)
 	}
-	// Instances keep their slots; new ones take the lowest free slots, and a smaller count
-	// removes the highest.
-	existing := slices.Clone(a.instances)
-	slices.SortFunc(existing, func(x, y *Instance) int { return x.index - y.index })
-	var added, removed []*Instance
-	if len(existing) > spec.Instances {
-		removed = existing[spec.Instances:]
-		existing = existing[:spec.Instances]
-		a.instances = slices.DeleteFunc(a.instances, func(in *Instance) bool { return slices.Contains(removed, in) })
-	}
-	for _, idx := range freeSlots(existing, spec.Instances-len(existing)) {
-		in := newInstance(s, a, s.nextID, idx, sp, History{}, Stopped)
-		s.nextID++
-		a.instances = append(a.instances, in)
-		added = append(added, in)
-	}
+	existing, added, removed := s.resizeLocked(a, sp, spec.Instances)
 	s.mu.Unlock()
 	s.changed()
 	return func() error { return s.apply(a, sp, existing, added, removed) }, nil
@@ -345,6 +330,25 @@ func joinDistinct(errs []error) error {
 		out = append(out, e)
 	}
 	return errors.Join(out...)
+}
+
+// resizeLocked gives the app n instances: the existing ones keep their slots, new ones take the
+// lowest free slots, and a smaller count takes out those with the highest (the caller deletes
+// them). The instances taken out still count in the app's sockets until their processes are gone.
+func (s *Supervisor) resizeLocked(a *App, sp *config.AppSpec, n int) (kept, added, removed []*Instance) {
+	kept = slices.Clone(a.instances)
+	slices.SortFunc(kept, func(x, y *Instance) int { return x.index - y.index })
+	if len(kept) > n {
+		kept, removed = kept[:n], kept[n:]
+		a.instances = slices.DeleteFunc(a.instances, func(in *Instance) bool { return slices.Contains(removed, in) })
+	}
+	for _, idx := range freeSlots(kept, n-len(kept)) {
+		in := newInstance(s, a, s.nextID, idx, sp, History{}, Stopped)
+		s.nextID++
+		a.instances = append(a.instances, in)
+		added = append(added, in)
+	}
+	return kept, added, removed
 }
 
 // freeSlots returns the n lowest slots no instance of ins has.
@@ -423,20 +427,7 @@ func (s *Supervisor) Scale(name string, n int) ([]*Instance, error) {
 	spec := *a.instances[0].Info().Spec
 	spec.Instances = n
 	sp := &spec
-	byIndex := slices.Clone(a.instances)
-	slices.SortFunc(byIndex, func(x, y *Instance) int { return x.index - y.index })
-	var added, removed, kept []*Instance
-	if len(byIndex) > n {
-		kept, removed = byIndex[:n], byIndex[n:]
-	} else {
-		kept = byIndex
-		for _, idx := range freeSlots(kept, n-len(kept)) {
-			in := newInstance(s, a, s.nextID, idx, sp, History{}, Stopped)
-			s.nextID++
-			a.instances = append(a.instances, in)
-			added = append(added, in)
-		}
-	}
+	kept, added, removed := s.resizeLocked(a, sp, n)
 	s.mu.Unlock()
 	s.changed()
 
@@ -458,14 +449,6 @@ func (s *Supervisor) Scale(name string, n int) ([]*Instance, error) {
 		}()
 	}
 	wg.Wait()
-	if len(removed) > 0 {
-		s.mu.Lock()
-		for _, in := range removed {
-			s.removeLocked(in)
-		}
-		s.mu.Unlock()
-		s.changed()
-	}
 	return append(added, removed...), joinDistinct(errs)
 }
 
