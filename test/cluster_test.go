@@ -687,3 +687,40 @@ setTimeout(() => {
 		t.Errorf("after the late failure: %v", got)
 	}
 }
+
+// reload of a config file applies the file's new settings (env, instance count), as PM2 does,
+// rolling, without a failed request.
+func TestClusterReloadConfigAppliesIt(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	dir := t.TempDir()
+	writeApp(t, dir, "ver.js", `
+const http = require('http');
+http.createServer((req, res) => { res.setHeader('X-Worker', process.env.VER); res.end('v\n'); })
+  .listen(Number(process.env.PORT));
+`)
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cfg := filepath.Join(dir, "ecosystem.config.js")
+	write := func(ver string, n int) {
+		os.WriteFile(cfg, []byte(fmt.Sprintf(`module.exports = { apps: [{ name: 'ver', script: './ver.js', instances: %d, exec_mode: 'cluster', env: { PORT: %d, VER: %q } }] };`, n, port, ver)), 0o644)
+	}
+	write("one", 2)
+	h.ok("start", cfg, "-s")
+	h.waitOnline("ver", 2)
+	write("two", 3)
+	res := loadDuring(t, addr, func() { h.ok("reload", cfg, "--update-env", "-s") })
+	t.Logf("reload of a changed config under load: %d served, %d failed, %d refused; answers %v",
+		res.OK.Load(), res.Failed.Load(), res.Refused.Load(), res.WorkerCounts())
+	if res.Failed.Load() != 0 || res.Refused.Load() != 0 {
+		t.Errorf("want 0 failed and 0 refused, got %d and %d", res.Failed.Load(), res.Refused.Load())
+	}
+	h.waitOnline("ver", 3)
+	if got := spread(t, addr, 30); got["two"] != 30 {
+		t.Errorf("after reloading the changed config, answers %v; want every one from VER=two", got)
+	}
+	if r := h.run("reload", "ver", "--update-env"); r.code != 2 {
+		t.Errorf("--update-env with a name: exit %d, %q; want a usage error", r.code, r.err)
+	}
+}

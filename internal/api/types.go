@@ -37,6 +37,9 @@ type Ping struct {
 // StartRequest starts apps from resolved specs.
 type StartRequest struct {
 	Apps []config.AppSpec `json:"apps"`
+	// Mode is what happens to apps that exist: "" or "restart" restarts them with the new
+	// settings, "reload" reloads them with it (rolling, in cluster mode). New apps start.
+	Mode string `json:"mode,omitempty"`
 }
 
 // TargetRequest names what an action applies to: "all", an id, an app name or a namespace.
@@ -128,6 +131,10 @@ type Env struct {
 	KillSignal       string            `json:"kill_signal"`
 	WaitReady        bool              `json:"wait_ready"`
 	ListenTimeout    int64             `json:"listen_timeout"`
+	DrainTimeout     int64             `json:"drain_timeout"`
+	Ports            []string          `json:"ports,omitempty"`     // declared with --port
+	Proxy            bool              `json:"proxy,omitempty"`     // --proxy
+	Listening        []int             `json:"listening,omitempty"` // the ports tend holds for the app now
 	Treekill         bool              `json:"treekill"`
 	MergeLogs        bool              `json:"merge_logs"`
 	LogDateFormat    string            `json:"log_date_format,omitempty"`

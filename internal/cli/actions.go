@@ -19,21 +19,42 @@ import (
 )
 
 func newActionCmd(env *Env, verb, short string, aliases []string) *cobra.Command {
-	return &cobra.Command{
-		Use:     verb + " <name|id|namespace|all>...",
+	var updateEnv bool
+	cmd := &cobra.Command{
+		Use:     verb + " <name|id|namespace|all|config>...",
 		Aliases: aliases,
 		Short:   short,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if updateEnv {
+				for _, t := range args {
+					if !config.IsConfigFile(t) {
+						return usagef("--update-env with an app name is not supported yet; %s the app's config file, which applies its env", verb)
+					}
+				}
+			}
 			return runAction(env, verb, args)
 		},
 	}
+	if verb == "restart" || verb == "reload" {
+		cmd.Flags().BoolVar(&updateEnv, "update-env", false, "with a config file (the only form supported), the file's env is applied anyway")
+	}
+	return cmd
 }
 
-// runAction applies verb to each target, then prints the table as PM2 does.
+// runAction applies verb to each target, then prints the table as PM2 does. A config file
+// names its apps; restart and reload take the file's settings too, as PM2 does.
 func runAction(env *Env, verb string, targets []string) error {
 	var errs []error
 	for _, t := range targets {
+		if config.IsConfigFile(t) && (verb == "restart" || verb == "reload") {
+			specs, err := loadConfig(env, t)
+			if err == nil {
+				err = env.Client().Do("POST", api.PathStart, api.StartRequest{Apps: specs, Mode: verb}, nil)
+			}
+			errs = append(errs, err)
+			continue
+		}
 		if config.IsConfigFile(t) {
 			loaded, err := config.LoadFile(abs(env.Cwd, t))
 			if err != nil {
@@ -169,8 +190,8 @@ func newDaemonCmd(env *Env) *cobra.Command {
 var _ = client.ErrUnreachable
 
 func newScaleCmd(env *Env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "scale <name> <N|+N|-N>",
+	cmd := &cobra.Command{
+		Use:   "scale [-s] <name> <N|+N|-N>",
 		Short: "Set the number of instances of an app (+N adds, -N removes)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -204,6 +225,9 @@ func newScaleCmd(env *Env) *cobra.Command {
 			return printTable(env)
 		},
 	}
+	// `scale api -1` must read -1 as a count, not a flag: flags go before the name.
+	cmd.Flags().SetInterspersed(false)
+	return cmd
 }
 
 func newMsgCmd(env *Env) *cobra.Command {

@@ -257,6 +257,13 @@ func describe(io IO, p api.Process, now time.Time) {
 	if e.PmLogPath != "" {
 		kv = append(kv, [2]string{"combined log path", e.PmLogPath})
 	}
+	if len(e.Listening) > 0 || len(e.Ports) > 0 {
+		ports := fmt.Sprint(e.Listening)
+		if e.Proxy {
+			ports += " (relayed by tend's proxy)"
+		}
+		kv = append(kv, [2]string{"ports", ports}, [2]string{"drain timeout", strconv.FormatInt(e.DrainTimeout, 10) + " ms"})
+	}
 	w := 0
 	for _, r := range kv {
 		w = max(w, len(r[0]))

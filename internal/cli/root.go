@@ -104,7 +104,7 @@ func Run(env *Env, args []string) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(env.IO.Err, "tend: "+firstLine(err.Error()))
+	fmt.Fprintln(env.IO.Err, "tend: "+oneLine(err.Error()))
 	return exitCode(err)
 }
 
@@ -157,10 +157,15 @@ func plainFlagError(err error) string {
 	return fmt.Sprintf("invalid value %q for %s: want %s", m[1], flag, want)
 }
 
-func firstLine(s string) string {
-	s = strings.TrimPrefix(s, config.ErrInvalid.Error()+": ")
-	// errors.Join of several failures: keep them, one per line is still one line each.
-	return strings.TrimSpace(s)
+// oneLine makes an error one line: several failures (an errors.Join) are kept, joined by "; ".
+func oneLine(s string) string {
+	var parts []string
+	for _, p := range strings.Split(s, "\n") {
+		if p = strings.TrimSpace(strings.TrimPrefix(p, config.ErrInvalid.Error()+": ")); p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // NewRoot builds the command tree.

@@ -130,24 +130,16 @@ func runStart(env *Env, o *StartOptions) error {
 	var specs []config.AppSpec
 	switch {
 	case config.IsConfigFile(target):
-		loaded, err := config.LoadFile(abs(env.Cwd, target))
+		if o.EnvName != "" {
+			// env_<name> is merged by the ecosystem loader in a later issue; until then only
+			// PM2's common keys are honoured and this flag says so instead of being ignored.
+			return usagef("--env is not supported yet for %s; put the values in env", target)
+		}
+		loaded, err := loadConfig(env, target)
 		if err != nil {
 			return err
 		}
-		for _, s := range loaded {
-			if len(s.IgnoredKeys) > 0 {
-				fmt.Fprintf(env.IO.Err, "tend: warning: %s: app %q: ignoring keys tend does not support yet: %s\n",
-					target, s.Name, strings.Join(s.IgnoredKeys, ", "))
-			}
-			s.Env = config.MergeEnv(envMap(env.Environ), s.Env)
-			if err := o.applyToConfigApp(&s); err != nil {
-				return err
-			}
-			if err := config.Resolve(&s, s.Cwd); err != nil {
-				return fmt.Errorf("%s: %w", target, err)
-			}
-			specs = append(specs, s)
-		}
+		specs = loaded
 	default:
 		// PM2 looks for an app of that name or id before it looks for a file.
 		if !env.NoDaemon && (config.IsID(target) || target == "all" || !fileExists(abs(env.Cwd, target)) && appExists(env, target)) {
@@ -210,13 +202,26 @@ func checkNameClash(env *Env, s *config.AppSpec) error {
 	return nil
 }
 
-func (o *StartOptions) applyToConfigApp(s *config.AppSpec) error {
-	if o.EnvName != "" {
-		// env_<name> is merged by the ecosystem loader in a later issue; until then only
-		// PM2's common keys are honoured and this flag says so instead of being ignored.
-		return usagef("--env is not supported yet for %s; put the values in env", s.CreatedFromFile)
+// loadConfig reads an ecosystem file's apps as the daemon takes them: resolved, with the CLI's
+// environment under each app's env, and a warning naming the keys tend does not act on.
+func loadConfig(env *Env, target string) ([]config.AppSpec, error) {
+	loaded, err := config.LoadFile(abs(env.Cwd, target))
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	specs := make([]config.AppSpec, 0, len(loaded))
+	for _, s := range loaded {
+		if len(s.IgnoredKeys) > 0 {
+			fmt.Fprintf(env.IO.Err, "tend: warning: %s: app %q: ignoring keys tend does not support yet: %s\n",
+				target, s.Name, strings.Join(s.IgnoredKeys, ", "))
+		}
+		s.Env = config.MergeEnv(envMap(env.Environ), s.Env)
+		if err := config.Resolve(&s, s.Cwd); err != nil {
+			return nil, fmt.Errorf("%s: %w", target, err)
+		}
+		specs = append(specs, s)
+	}
+	return specs, nil
 }
 
 // spec builds an app from the flags.

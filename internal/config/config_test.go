@@ -169,7 +169,7 @@ func TestIgnoredKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := specs[0].IgnoredKeys; !reflect.DeepEqual(got, []string{"max_memory_restart", "watch"}) {
+	if got := specs[0].IgnoredKeys; !reflect.DeepEqual(got, []string{"env_production", "max_memory_restart", "watch"}) {
 		t.Fatalf("ignored keys %q", got)
 	}
 }

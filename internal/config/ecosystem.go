@@ -156,7 +156,7 @@ func appFromMap(m map[string]any, dir string) (s AppSpec, err error) {
 	}
 	defer func() {
 		for k := range m {
-			if !used[k] && !strings.HasPrefix(k, "env_") {
+			if !used[k] {
 				s.IgnoredKeys = append(s.IgnoredKeys, k)
 			}
 		}

@@ -78,7 +78,7 @@ func InstancesFromInt(n int) (int, error) {
 		return cpus, nil
 	case n < 0:
 		if -n > cpus {
-			return 0, fmt.Errorf("instances %d asks for fewer than 0 of this machine's %d CPUs", n, cpus)
+			return 0, fmt.Errorf("instances %d: this machine has %d CPUs, so -N takes N from 1 to %d (or give a count, or max)", n, cpus, cpus)
 		}
 		return max(cpus+n, 1), nil
 	case n > MaxInstances:

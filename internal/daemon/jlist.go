@@ -50,6 +50,9 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 			KillSignal:       s.KillSignal,
 			WaitReady:        s.WaitReady,
 			ListenTimeout:    s.ListenTimeout.Milliseconds(),
+			DrainTimeout:     s.Drain().Milliseconds(),
+			Proxy:            s.Proxy,
+			Listening:        i.Listening,
 			Treekill:         s.Treekill,
 			MergeLogs:        !supervisor.SeparateLogs(s),
 			LogDateFormat:    s.LogDateFormat,
@@ -68,6 +71,9 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 	}
 	if p.Pm2Env.Env == nil {
 		p.Pm2Env.Env = map[string]string{}
+	}
+	for _, l := range s.Ports {
+		p.Pm2Env.Ports = append(p.Pm2Env.Ports, l.String())
 	}
 	return p
 }

@@ -139,11 +139,21 @@ func (d *daemon) start(w http.ResponseWriter, r *http.Request) {
 		}
 		seen[req.Apps[i].Name] = true
 	}
+	switch req.Mode {
+	case "", "restart", "reload":
+	default:
+		writeErr(w, http.StatusBadRequest, api.KindInvalid, fmt.Sprintf("unknown mode %q (restart or reload)", req.Mode))
+		return
+	}
 	// Ids are handed out in the order of the request (a config file's order), then the apps
 	// start side by side.
 	runs := make([]func() error, len(req.Apps))
 	for i, spec := range req.Apps {
-		run, err := d.sup.Add(spec)
+		add := d.sup.Add
+		if req.Mode == "reload" {
+			add = d.sup.AddForReload
+		}
+		run, err := add(spec)
 		if err != nil {
 			fail(w, err)
 			return

@@ -38,7 +38,7 @@ func Probe(host string, port int) error {
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) // TIME_WAIT is no owner
 	if err := unix.Bind(fd, sa); err != nil {
 		if errors.Is(err, unix.EADDRINUSE) {
-			return inUse{fmt.Sprintf("port %d on %s is already in use by another program; stop it or pick another port", port, hostOrAll(host))}
+			return inUse{fmt.Sprintf("port %d on %s is already in use by another program (ss -tanp 'sport = :%d' shows which); stop it or pick another port", port, hostOrAll(host), port)}
 		}
 		return bindError(port, err)
 	}

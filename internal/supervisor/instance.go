@@ -42,6 +42,8 @@ type Info struct {
 	LogFile   string
 
 	channel *ipc.Channel // the current process's IPC channel, for messages (nil without one)
+
+	Listening []int // the ports the app's sockets listen on
 }
 
 type cmdKind int
@@ -206,13 +208,13 @@ func (in *Instance) do(c command) error {
 	select {
 	case in.cmds <- c:
 	case <-in.done:
-		return fmt.Errorf("%w: app %q (id %d) was deleted meanwhile", ErrNotFound, in.Info().Name, in.id)
+		return fmt.Errorf("%w: app %q (id %d) was removed meanwhile (deleted, or scaled down)", ErrNotFound, in.Info().Name, in.id)
 	}
 	select {
 	case err := <-c.reply:
 		return err
 	case <-in.done:
-		return fmt.Errorf("%w: app %q (id %d) was deleted meanwhile", ErrNotFound, in.Info().Name, in.id)
+		return fmt.Errorf("%w: app %q (id %d) was removed meanwhile (deleted, or scaled down)", ErrNotFound, in.Info().Name, in.id)
 	}
 }
 
@@ -229,6 +231,7 @@ func (in *Instance) publish() {
 		ID: in.id, Index: in.index, Name: in.spec.Name, Spec: in.spec, Status: in.status,
 		History: in.hist, Created: in.created, ExitCode: in.exitCode,
 		OutLog: in.paths[0], ErrLog: in.paths[1], LogFile: in.paths[2],
+		Listening: in.app.socks.Ports(),
 	}
 	if r := in.cur; r != nil {
 		i.Pid, i.StartTick, i.Started, i.channel = r.pid, r.startTick, r.startedAt, r.channel
@@ -318,7 +321,11 @@ func (in *Instance) handle(c command) (exit bool) {
 				err = fmt.Errorf("send %s to pid %d: %w", unix.SignalName(c.sig), in.cur.pid, e)
 			}
 		case cmdRespec:
-			in.spec = c.spec
+			if c.spec != in.spec {
+				in.spec = c.spec
+				in.closeFiles() // the next process opens the files the new spec names
+				in.log = in.sup.log.With("app", c.spec.Name, "instance", in.id)
+			}
 			in.publish()
 		case cmdStdin:
 			err = in.writeStdin(c.line)
@@ -427,6 +434,9 @@ func (in *Instance) start(spec *config.AppSpec, reply chan error) error {
 		in.setStatus(Stopped)
 		return ErrClosing
 	}
+	if in.status == Errored {
+		in.hist.Unstable = 0 // a fresh chance; jlist showed the count that made it give up
+	}
 	in.setStatus(Launching)
 	r, err := in.spawn()
 	if err != nil {
@@ -526,7 +536,7 @@ func (in *Instance) onTimer() {
 		switch in.rule() {
 		case readyOnMessage:
 			// PM2 marks it online anyway; tend does too, but the start says it failed.
-			err := fmt.Errorf("app %q instance %d did not send 'ready' within listen_timeout (%s); it keeps running", in.spec.Name, in.index, in.spec.ListenTimeout)
+			err := fmt.Errorf("app %q did not send 'ready' within listen_timeout (%s); it keeps running, marked online", in.spec.Name, in.spec.ListenTimeout)
 			in.log.Warn("no ready message within listen_timeout; marking online", "timeout", in.spec.ListenTimeout)
 			in.failWaiters(err)
 		case readyOnListen:
@@ -569,7 +579,8 @@ func (in *Instance) cancelTimer() {
 // sockets, and the old one is drained and stopped once the new one is ready. Apps that share no
 // sockets (fork mode) are restarted, as PM2 does.
 func (in *Instance) reload(reply chan error) error {
-	if !in.sharesPorts() || in.cur == nil || in.status != Online {
+	if !in.sharesPorts() || in.cur == nil || in.status != Online || !sameSockets(in.cur.spec, in.spec) {
+		// Nothing to hand over (fork mode, as in PM2), or the new spec listens differently.
 		return in.restart(nil, reply)
 	}
 	if in.next != nil {
@@ -585,6 +596,12 @@ func (in *Instance) reload(reply chan error) error {
 	in.next, in.reloadReply = r, reply
 	in.armTimer(in.readyTimeout(), timerReload)
 	return nil
+}
+
+// sameSockets reports whether a process started from a can hand its sockets to one started
+// from b.
+func sameSockets(a, b *config.AppSpec) bool {
+	return a.ExecMode == b.ExecMode && a.Proxy == b.Proxy && a.NodeIPC == b.NodeIPC && slices.Equal(a.Ports, b.Ports)
 }
 
 // promote makes the replacement the instance's process and retires the old one.

@@ -85,8 +85,7 @@ func Decide(spec *config.AppSpec, h History, uptime time.Duration, exitCode int)
 		h.Unstable = 0
 	}
 	if spec.MaxRestarts > 0 && h.Unstable >= spec.MaxRestarts || spec.MaxRestarts == 0 && h.Unstable > 0 {
-		h.Unstable = 0
-		return Decision{Action: Give}, h
+		return Decision{Action: Give}, h // the count stays, for jlist; a start resets it
 	}
 	d := Decision{Action: Restart, Delay: spec.RestartDelay}
 	if spec.ExpBackoffDelay > 0 {

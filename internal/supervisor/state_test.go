@@ -23,7 +23,7 @@ func TestDecide(t *testing.T) {
 		{"stable exit restarts at once", nil, History{}, long, 1, Restart, 0, History{Restarts: 1}},
 		{"unstable exit counts", nil, History{Unstable: 3}, short, 1, Restart, crashLoopFloor, History{Restarts: 1, Unstable: 4}},
 		{"stable run resets the unstable count", nil, History{Unstable: 5}, long, 1, Restart, 0, History{Restarts: 1}},
-		{"max restarts reached", nil, History{Unstable: 15}, short, 1, Give, 0, History{}},
+		{"max restarts reached", nil, History{Unstable: 15}, short, 1, Give, 0, History{Unstable: 16}},
 		{"no autorestart", func(s *config.AppSpec) { s.Autorestart = false }, History{}, long, 1, Stop, 0, History{}},
 		{"stop exit code", func(s *config.AppSpec) { s.StopExitCodes = []int{0, 7} }, History{}, long, 7, Stop, 0, History{}},
 		{"other exit code restarts", func(s *config.AppSpec) { s.StopExitCodes = []int{7} }, History{}, long, 8, Restart, 0, History{Restarts: 1}},
@@ -37,7 +37,7 @@ func TestDecide(t *testing.T) {
 		{"backoff resets after a long run", func(s *config.AppSpec) { s.ExpBackoffDelay = 100 * time.Millisecond }, History{PrevDelay: 9 * time.Second}, time.Minute, 1, Restart,
 			100 * time.Millisecond, History{Restarts: 1, PrevDelay: 100 * time.Millisecond}},
 		{"a crash loop never spins", func(s *config.AppSpec) { s.MinUptime = 0 }, History{}, time.Millisecond, 1, Restart, crashLoopFloor, History{Restarts: 1}},
-		{"max restarts 0 gives up at the first unstable exit", func(s *config.AppSpec) { s.MaxRestarts = 0 }, History{}, short, 1, Give, 0, History{}},
+		{"max restarts 0 gives up at the first unstable exit", func(s *config.AppSpec) { s.MaxRestarts = 0 }, History{}, short, 1, Give, 0, History{Unstable: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -366,6 +366,67 @@ func freeSlots(ins []*Instance, n int) []int {
 	return out
 }
 
+// AddForReload is Add for `reload <config>`: an app that exists takes the new spec and its
+// count, then its instances are reloaded one at a time with it (a new app just starts).
+func (s *Supervisor) AddForReload(spec config.AppSpec) (func() error, error) {
+	if !s.Has(spec.Name) {
+		return s.Add(spec)
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	if _, err := s.dateFormat(spec.LogDateFormat); err != nil {
+		return nil, fmt.Errorf("%w: app %q: log_date_format: %v", config.ErrInvalid, spec.Name, err)
+	}
+	sp := &spec
+	s.mu.Lock()
+	a := s.findLocked(spec.Name)
+	if s.closing || a == nil {
+		s.mu.Unlock()
+		return nil, ErrClosing
+	}
+	kept, added, removed := s.resizeLocked(a, sp, spec.Instances)
+	s.mu.Unlock()
+	s.changed()
+	return func() error {
+		errs := s.resize(a, sp, kept, added, removed)
+		for _, in := range kept {
+			if err := in.do(command{kind: cmdReload}); err != nil {
+				errs = append(errs, err)
+				break // the rest keep their old processes, still serving
+			}
+		}
+		return joinDistinct(errs)
+	}, nil
+}
+
+// resize applies resizeLocked's outcome: the kept instances take the new spec without a
+// restart, new ones start, and removed ones drain and go.
+func (s *Supervisor) resize(a *App, sp *config.AppSpec, kept, added, removed []*Instance) []error {
+	errs := make([]error, len(kept)+len(added)+len(removed))
+	var wg sync.WaitGroup
+	for i, in := range kept {
+		errs[i] = in.do(command{kind: cmdRespec, spec: sp})
+	}
+	for i, in := range added {
+		if !sp.Autostart {
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[len(kept)+i] = in.do(command{kind: cmdStart, spec: sp}) }()
+	}
+	for i, in := range removed {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[len(kept)+len(added)+i] = in.do(command{kind: cmdDelete, drain: true})
+			a.socks.CloseSlot(in.index)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
 // Reload replaces the processes of the selected instances without a gap in service: app by app
 // side by side, and within an app one instance at a time (a rolling reload). When one instance
 // fails to come up, the app's remaining instances are left alone, still serving.
@@ -431,25 +492,7 @@ func (s *Supervisor) Scale(name string, n int) ([]*Instance, error) {
 	s.mu.Unlock()
 	s.changed()
 
-	errs := make([]error, len(kept)+len(added)+len(removed))
-	var wg sync.WaitGroup
-	for i, in := range kept {
-		errs[i] = in.do(command{kind: cmdRespec, spec: sp})
-	}
-	for i, in := range added {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[len(kept)+i] = in.do(command{kind: cmdStart, spec: sp}) }()
-	}
-	for i, in := range removed {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[len(kept)+len(added)+i] = in.do(command{kind: cmdDelete, drain: true})
-			a.socks.CloseSlot(in.index)
-		}()
-	}
-	wg.Wait()
-	return append(added, removed...), joinDistinct(errs)
+	return append(added, removed...), joinDistinct(s.resize(a, sp, kept, added, removed))
 }
 
 // Action is a verb applied to selected instances.
@@ -606,8 +649,13 @@ func (s *Supervisor) Restore(reg state.Registry) {
 		a := s.newApp(spec.Name)
 		for _, ri := range ra.Instances {
 			status := Stopped
-			if Status(ri.Status) == Errored {
+			switch Status(ri.Status) {
+			case Errored:
 				status = Errored
+			case Online, Launching, Waiting:
+				// Started again once the old daemon's leftovers are gone; until then it waits,
+				// rather than look stopped.
+				status = Waiting
 			}
 			in := newInstance(s, a, ri.ID, ri.Index, &spec, History{Restarts: ri.Restarts}, status)
 			s.nextID = max(s.nextID, ri.ID+1)
