@@ -170,10 +170,12 @@ func (b *bench) loadSpan() time.Duration {
 	return 10 * time.Second
 }
 
+type loadLoop func(ctx context.Context, addr string, conns int) (*httpload.Result, func())
+
 // underLoad runs disrupt while 32 clients load addr, with a second of load before and after.
-func (b *bench) underLoad(addr string, disrupt func() error) (*httpload.Result, error) {
+func (b *bench) underLoad(addr string, loop loadLoop, disrupt func() error) (*httpload.Result, error) {
 	ctx, cancel := context.WithCancel(b.ctx)
-	res, wait := httpload.Loop(ctx, addr, 32)
+	res, wait := loop(ctx, addr, 32)
 	time.Sleep(time.Second)
 	err := disrupt()
 	time.Sleep(time.Second)
@@ -208,7 +210,8 @@ func (b *bench) clusterHTTP() error {
 // 5. Three rolling reloads under load of an app that takes 200 ms per request.
 func (b *bench) reloads() error {
 	const label = "slow.js (200 ms a request), 2 instances"
-	figs := []string{"failed requests, 3 reloads", "refused connections, 3 reloads", "requests served"}
+	figs := []string{"failed requests, 3 reloads", "refused connections, 3 reloads", "requests served",
+		"failed requests, 3 reloads, keep-alive clients"}
 	for range b.o.runs {
 		err := b.contenders(5, label, "slow.js", figs, func(c contender) error {
 			if c.peer == nil {
@@ -217,20 +220,25 @@ func (b *bench) reloads() error {
 				}
 				return nil
 			}
-			res, err := b.underLoad(c.addr, func() error {
+			reload3 := func() error {
 				for range 3 {
 					if err := c.peer.Reload(c.app); err != nil {
 						return err
 					}
 				}
 				return nil
-			})
+			}
+			res, err := b.underLoad(c.addr, httpload.Loop, reload3)
 			if err != nil {
 				return err
 			}
 			b.t.add(5, label, figs[0], "requests", map[string]float64{c.name: float64(res.Failed.Load())})
 			b.t.add(5, label, figs[1], "connections", map[string]float64{c.name: float64(res.Refused.Load())})
 			b.t.add(5, label, figs[2], "requests", map[string]float64{c.name: float64(res.OK.Load())})
+			if res, err = b.underLoad(c.addr, httpload.KeepAliveLoop, reload3); err != nil {
+				return err
+			}
+			b.t.add(5, label, figs[3], "requests", map[string]float64{c.name: float64(res.Failed.Load())})
 			return nil
 		})
 		if err != nil {
@@ -252,7 +260,7 @@ func (b *bench) kills() error {
 				}
 				return nil
 			}
-			res, err := b.underLoad(c.addr, func() error {
+			res, err := b.underLoad(c.addr, httpload.Loop, func() error {
 				for range 3 {
 					pids, err := c.peer.InstancePids(c.app)
 					if err != nil || len(pids) == 0 {

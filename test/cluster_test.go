@@ -724,3 +724,27 @@ http.createServer((req, res) => { res.setHeader('X-Worker', process.env.VER); re
 		t.Errorf("--update-env with a name: exit %d, %q; want a usage error", r.code, r.err)
 	}
 }
+
+// Keep-alive clients that never retry: a reload closes their connections only between requests
+// (Connection: close on a response, or after a second idle), so none of their requests fails.
+func TestClusterReloadKeepAliveFailsNothing(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	app := writeApp(t, t.TempDir(), "hello.js", helloJS)
+	addr := h.startCluster(app, 2)
+	h.waitOnline("hello", 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	res, wait := httpload.KeepAliveLoop(ctx, addr, 16)
+	time.Sleep(500 * time.Millisecond)
+	for range 3 {
+		h.ok("reload", "hello", "-s")
+	}
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	wait()
+	t.Logf("3 reloads under keep-alive load: %d served, %d failed, %d refused", res.OK.Load(), res.Failed.Load(), res.Refused.Load())
+	if res.Failed.Load() != 0 || res.Refused.Load() != 0 || res.OK.Load() == 0 {
+		t.Errorf("want 0 failed and 0 refused keep-alive requests, got %d and %d (%d served)", res.Failed.Load(), res.Refused.Load(), res.OK.Load())
+	}
+}

@@ -37,6 +37,77 @@ func (r *Result) WorkerCounts() map[string]int {
 	return out
 }
 
+// KeepAliveLoop is Loop with keep-alive: each client sends its requests one after another on
+// one connection, and opens a new one only when the server closes it with Connection: close.
+// A request that fails on a reused connection counts as failed: it is not retried, as Go's and
+// browsers' clients would.
+func KeepAliveLoop(ctx context.Context, addr string, conns int) (res *Result, wait func()) {
+	res = &Result{Workers: map[string]int{}}
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var c net.Conn
+			var br *bufio.Reader
+			defer func() {
+				if c != nil {
+					c.Close()
+				}
+			}()
+			for ctx.Err() == nil {
+				if c == nil {
+					var err error
+					if c, err = net.DialTimeout("tcp", addr, 5*time.Second); err != nil {
+						if errors.Is(err, syscall.ECONNREFUSED) {
+							res.Refused.Add(1)
+							time.Sleep(10 * time.Millisecond)
+						} else {
+							res.Failed.Add(1)
+						}
+						c = nil
+						continue
+					}
+					br = bufio.NewReader(c)
+				}
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				worker, closing, err := keepAliveGet(c, br)
+				if err != nil {
+					res.Failed.Add(1)
+				} else {
+					res.OK.Add(1)
+					res.mu.Lock()
+					res.Workers[worker]++
+					res.mu.Unlock()
+				}
+				if err != nil || closing {
+					c.Close()
+					c = nil
+				}
+			}
+		}()
+	}
+	return res, wg.Wait
+}
+
+func keepAliveGet(c net.Conn, br *bufio.Reader) (worker string, closing bool, err error) {
+	if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: load\r\n\r\n")); err != nil {
+		return "", true, err
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return "", true, err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return "", true, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", resp.Close, ErrStatus
+	}
+	return resp.Header.Get("X-Worker"), resp.Close, nil
+}
+
 // Loop sends GET / to addr from conns clients until ctx ends. wait returns once every client
 // has finished its last request.
 func Loop(ctx context.Context, addr string, conns int) (res *Result, wait func()) {

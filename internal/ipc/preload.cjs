@@ -4,8 +4,9 @@
 // Drain (every Node version): when an instance is replaced, tend sends NODE_TEND_DRAIN and then
 // Node's own cluster 'disconnect'. server.close() waits for open connections, and busy keep-alive
 // connections never close by themselves, so while draining every response says
-// "Connection: close" and idle connections are closed every 100 ms.
-//
+// "Connection: close". A connection that is idle is closed only once it has been idle for a
+// second: closing it the moment the drain starts (as Node's server.close() does) races a client
+// that is sending its next request on it, and that request fails.
 // Listen (only with TEND_NODE_SHIM=1, for Node versions whose internal cluster protocol tend does
 // not know): listen(port) asks tend for the slot's socket over the IPC channel and listens on it.
 'use strict';
@@ -14,24 +15,76 @@ const https = require('https');
 const net = require('net');
 
 const servers = new Set();
+const conns = new WeakMap(); // http server → its open sockets
+const BUSY = Symbol('tend.busy');
+const LAST = Symbol('tend.last');
+const IDLE_MS = 1000;
 let draining = false;
 
-function watch(proto) {
+function watch(proto, tracked) {
   const emit = proto.emit;
   proto.emit = function (ev, ...args) {
     if (ev === 'listening') servers.add(this);
     else if (ev === 'close') servers.delete(this);
-    else if (ev === 'request' && draining && args[1]) args[1].shouldKeepAlive = false;
+    else if (ev === 'connection' && tracked) track(this, args[0]);
+    else if (ev === 'request' && args[1]) {
+      if (draining) args[1].shouldKeepAlive = false;
+      busy(args[0] && args[0].socket, args[1]);
+    }
     return emit.call(this, ev, ...args);
   };
 }
-watch(http.Server.prototype);
-if (https.Server.prototype.emit !== http.Server.prototype.emit) watch(https.Server.prototype);
+watch(http.Server.prototype, true);
+// An https server's requests come on TLS sockets, not on the sockets it accepted: its idle
+// connections are closed the plain way.
+if (https.Server.prototype.emit !== http.Server.prototype.emit) watch(https.Server.prototype, false);
+
+function track(server, socket) {
+  if (!socket) return;
+  let set = conns.get(server);
+  if (!set) conns.set(server, (set = new Set()));
+  set.add(socket);
+  socket[LAST] = Date.now();
+  socket.once('close', () => set.delete(socket));
+}
+
+function busy(socket, res) {
+  if (!socket) return;
+  socket[BUSY] = (socket[BUSY] || 0) + 1;
+  let done = false;
+  const end = () => {
+    if (done) return;
+    done = true;
+    socket[BUSY]--;
+    socket[LAST] = Date.now();
+  };
+  res.once('finish', end);
+  res.once('close', end);
+}
+
+// gentle closes the server's connections that have been idle for IDLE_MS.
+function gentle(server) {
+  const now = Date.now();
+  for (const socket of conns.get(server) || []) {
+    if (!socket[BUSY] && now - socket[LAST] >= IDLE_MS) socket.destroy();
+  }
+}
 
 function sweep() {
   for (const s of servers) {
-    if (typeof s.closeIdleConnections === 'function') s.closeIdleConnections();
+    if (conns.has(s)) gentle(s);
+    else if (typeof s.closeIdleConnections === 'function') s.closeIdleConnections();
   }
+}
+
+function drain() {
+  draining = true;
+  for (const s of servers) {
+    // server.close() closes every idle connection at once (Node 19+); make it the gentle kind.
+    if (conns.has(s)) s.closeIdleConnections = () => gentle(s);
+  }
+  sweep();
+  setInterval(sweep, 100).unref();
 }
 
 const shimmed = new Set();
@@ -55,9 +108,7 @@ function disconnectWhenClosed() {
 process.on('internalMessage', (m, handle) => {
   if (!m || typeof m.cmd !== 'string') return;
   if (m.cmd === 'NODE_TEND_DRAIN' && !draining) {
-    draining = true;
-    sweep();
-    setInterval(sweep, 100).unref();
+    drain();
   } else if (m.cmd === 'NODE_TEND_DISCONNECT' && !disconnecting) {
     disconnecting = true;
     disconnectWhenClosed();
