@@ -35,6 +35,15 @@ type Instance struct {
 	StartTick uint64 `json:"start_tick,omitempty"`
 	Restarts  int    `json:"restart_time"`
 	Unstable  int    `json:"unstable_restarts"`
+	// Others are the instance's other processes during a reload: the replacement, and old ones
+	// still draining. A later daemon stops them too.
+	Others []Proc `json:"others,omitempty"`
+}
+
+// Proc identifies a process across a daemon crash: its pid and its start time in clock ticks.
+type Proc struct {
+	Pid       int    `json:"pid"`
+	StartTick uint64 `json:"start_tick"`
 }
 
 const currentVersion = 1

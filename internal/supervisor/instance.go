@@ -21,6 +21,7 @@ import (
 	"github.com/tend-sh/tend/internal/logs"
 	"github.com/tend-sh/tend/internal/proc"
 	"github.com/tend-sh/tend/internal/sockets"
+	"github.com/tend-sh/tend/internal/state"
 )
 
 // Info is an immutable picture of one instance, published on every change. Readers (jlist, ls,
@@ -43,7 +44,8 @@ type Info struct {
 
 	channel *ipc.Channel // the current process's IPC channel, for messages (nil without one)
 
-	Listening []int // the ports the app's sockets listen on
+	Listening []int        // the ports the app's sockets listen on
+	Others    []state.Proc // the replacement and draining processes of a reload
 }
 
 type cmdKind int
@@ -235,6 +237,13 @@ func (in *Instance) publish() {
 	}
 	if r := in.cur; r != nil {
 		i.Pid, i.StartTick, i.Started, i.channel = r.pid, r.startTick, r.startedAt, r.channel
+	}
+	for _, r := range append([]*run{in.next}, in.retired...) {
+		if r != nil {
+			if _, gone := r.ended(); !gone {
+				i.Others = append(i.Others, state.Proc{Pid: r.pid, StartTick: r.startTick})
+			}
+		}
 	}
 	if in.paths[0] == "" {
 		i.OutLog, i.ErrLog, i.LogFile = in.sup.logPaths(in.spec, in.id)
@@ -594,6 +603,7 @@ func (in *Instance) reload(reply chan error) error {
 		return fmt.Errorf("reload of app %q instance %d failed: %w; the old process keeps serving", in.spec.Name, in.index, err)
 	}
 	in.next, in.reloadReply = r, reply
+	in.publish() // the registry must know of it, should the daemon die meanwhile
 	in.armTimer(in.readyTimeout(), timerReload)
 	return nil
 }

@@ -621,7 +621,7 @@ func (s *Supervisor) Snapshot() state.Registry {
 			i := in.Info()
 			rec.Instances = append(rec.Instances, state.Instance{
 				ID: i.ID, Index: i.Index, Status: string(i.Status), Pid: i.Pid, StartTick: i.StartTick,
-				Restarts: i.History.Restarts, Unstable: i.History.Unstable,
+				Restarts: i.History.Restarts, Unstable: i.History.Unstable, Others: i.Others,
 			})
 		}
 		reg.Apps = append(reg.Apps, rec)
@@ -678,13 +678,15 @@ func (s *Supervisor) Restore(reg state.Registry) {
 		var wg sync.WaitGroup
 		for _, a := range reg.Apps {
 			for _, i := range a.Instances {
-				if i.Pid <= 0 {
-					continue
-				}
-				if st, err := proc.ReadStat(i.Pid); err == nil && st.StartTicks == i.StartTick && st.State != 'Z' {
-					s.log.Warn("stopping a process left by the previous daemon", "app", a.Spec.Name, "pid", i.Pid)
-					wg.Add(1)
-					go func() { defer wg.Done(); cleanupGroup(i.Pid, &a.Spec) }()
+				for _, p := range append([]state.Proc{{Pid: i.Pid, StartTick: i.StartTick}}, i.Others...) {
+					if p.Pid <= 0 {
+						continue
+					}
+					if st, err := proc.ReadStat(p.Pid); err == nil && st.StartTicks == p.StartTick && st.State != 'Z' {
+						s.log.Warn("stopping a process left by the previous daemon", "app", a.Spec.Name, "pid", p.Pid)
+						wg.Add(1)
+						go func() { defer wg.Done(); cleanupGroup(p.Pid, &a.Spec) }()
+					}
 				}
 			}
 		}
