@@ -340,6 +340,8 @@ func TestClusterScale(t *testing.T) {
 	}
 	h.ok("scale", "hello", "+1", "-s")
 	h.waitOnline("hello", 2)
+	h.ok("scale", "hello", "-1", "-s")
+	h.waitOnline("hello", 1)
 
 	for _, bad := range [][]string{{"scale", "hello", "0"}, {"scale", "hello", "many"}, {"scale", "nope", "2"}} {
 		if r := h.run(bad...); r.code == 0 || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {

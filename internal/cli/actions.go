@@ -191,10 +191,27 @@ var _ = client.ErrUnreachable
 
 func newScaleCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "scale [-s] <name> <N|+N|-N>",
+		Use:   "scale <name> <N|+N|-N>",
 		Short: "Set the number of instances of an app (+N adds, -N removes)",
-		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		// `scale api -1` must read -1 as a count, not as a flag, so flags are read here.
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, raw []string) error {
+			var args []string
+			for _, a := range raw {
+				switch {
+				case a == "-s" || a == "--silent":
+					env.Silent = true
+				case a == "-h" || a == "--help":
+					return cmd.Help()
+				case strings.HasPrefix(a, "-") && strings.TrimLeft(a[1:], "0123456789") != "":
+					return usagef("unknown flag %s for scale (see tend scale --help)", a)
+				default:
+					args = append(args, a)
+				}
+			}
+			if len(args) != 2 {
+				return usagef("scale takes an app name and a count, e.g. tend scale api 4 (got %d arguments)", len(args))
+			}
 			name, want := args[0], strings.TrimSpace(args[1])
 			n, err := strconv.Atoi(want)
 			if err != nil {
@@ -225,8 +242,6 @@ func newScaleCmd(env *Env) *cobra.Command {
 			return printTable(env)
 		},
 	}
-	// `scale api -1` must read -1 as a count, not a flag: flags go before the name.
-	cmd.Flags().SetInterspersed(false)
 	return cmd
 }
 
