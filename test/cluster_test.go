@@ -750,3 +750,29 @@ func TestClusterReloadKeepAliveFailsNothing(t *testing.T) {
 		t.Errorf("want 0 failed and 0 refused keep-alive requests, got %d and %d (%d served)", res.Failed.Load(), res.Refused.Load(), res.OK.Load())
 	}
 }
+
+// A Node whose version tend does not know (a wrapper that says v99) gets the preload shim,
+// and tend.log says so.
+func TestClusterUnknownNodeFallsBackToShim(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	node, _ := exec.LookPath("node")
+	h := newHarness(t)
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "bin", "node")
+	os.MkdirAll(filepath.Dir(fake), 0o755)
+	os.WriteFile(fake, []byte("#!/bin/sh\n[ \"$1\" = --version ] && { echo v99.0.0; exit 0; }\nexec "+node+" \"$@\"\n"), 0o755)
+	app := writeApp(t, dir, "hello.js", helloJS)
+	port := freePort(t)
+	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "--interpreter", fake, "-s"); r.code != 0 {
+		t.Fatalf("start: exit %d: %s", r.code, r.err)
+	}
+	h.waitOnline("hello", 2)
+	if got := spread(t, fmt.Sprintf("127.0.0.1:%d", port), 40); got["0"] == 0 || got["1"] == 0 {
+		t.Errorf("40 connections through the shim: %v", got)
+	}
+	b, _ := os.ReadFile(filepath.Join(h.home, "tend.log"))
+	if !strings.Contains(string(b), "cluster protocol is not one tend knows") || !strings.Contains(string(b), "v99.0.0") {
+		t.Errorf("tend.log does not say why the shim is used:\n%s", b)
+	}
+}
