@@ -330,11 +330,9 @@ func (in *Instance) handle(c command) (exit bool) {
 				err = fmt.Errorf("send %s to pid %d: %w", unix.SignalName(c.sig), in.cur.pid, e)
 			}
 		case cmdRespec:
-			if c.spec != in.spec {
-				in.spec = c.spec
-				in.closeFiles() // the next process opens the files the new spec names
-				in.log = in.sup.log.With("app", c.spec.Name, "instance", in.id)
-			}
+			// The log files stay: the running process writes to them, and `logs` must read
+			// what it writes. A restart opens the files the new spec names.
+			in.spec = c.spec
 			in.publish()
 		case cmdStdin:
 			err = in.writeStdin(c.line)
