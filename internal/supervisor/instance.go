@@ -811,7 +811,10 @@ func (in *Instance) env(r *run, h *proc.Handles, listen int) []string {
 // through the exec helper when the process inherits sockets (LISTEN_PID must be its own pid).
 func (in *Instance) argv() []string {
 	argv := in.spec.Command()
-	if in.spec.NodeCluster() && in.spec.InterpreterLabel == "node" && in.sup.preload != "" && !in.spec.ScriptIsCommand {
+	// TEND_NODE_PRELOAD=0 leaves the preload out (an app it would disturb); reloads then close
+	// busy keep-alive connections only when drain_timeout passes.
+	if in.spec.NodeCluster() && in.spec.InterpreterLabel == "node" && in.sup.preload != "" && !in.spec.ScriptIsCommand &&
+		in.spec.Env["TEND_NODE_PRELOAD"] != "0" {
 		n := 1 + len(in.spec.InterpreterArgs)
 		argv = slices.Concat(argv[:n], []string{"--require", in.sup.preload}, argv[n:])
 	}
