@@ -776,3 +776,76 @@ func TestClusterUnknownNodeFallsBackToShim(t *testing.T) {
 		t.Errorf("tend.log does not say why the shim is used:\n%s", b)
 	}
 }
+
+// An upgraded connection (a WebSocket) is the app's to end: a reload's drain does not cut it;
+// it lasts until the app ends it or drain_timeout passes.
+func TestClusterReloadKeepsUpgradedConnections(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	app := writeApp(t, t.TempDir(), "ws.js", `
+const http = require('http');
+const srv = http.createServer((req, res) => res.end('plain\n'));
+srv.on('upgrade', (req, socket) => {
+  socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+  socket.on('data', (d) => socket.write(d));
+});
+srv.listen(Number(process.env.PORT));
+`)
+	port := freePort(t)
+	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "1", "--drain-timeout", "3000", "-s"); r.code != 0 {
+		t.Fatalf("start: exit %d: %s", r.code, r.err)
+	}
+	h.waitOnline("ws", 1)
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"))
+	buf := make([]byte, 4096)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(buf); err != nil || !strings.Contains(string(buf[:n]), "101") {
+		t.Fatalf("upgrade: %q %v", buf[:n], err)
+	}
+	cmd := newCmd(h, "reload", "ws", "-s")
+	startBackground(t, cmd)
+	begin := time.Now()
+	for time.Since(begin) < 1500*time.Millisecond {
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write([]byte("ping")); err != nil {
+			t.Fatalf("the upgraded connection was cut %s into the reload: %v", time.Since(begin), err)
+		}
+		if n, err := c.Read(buf); err != nil || string(buf[:n]) != "ping" {
+			t.Fatalf("the upgraded connection was cut %s into the reload: %q %v", time.Since(begin), buf[:n], err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Two scales at once must not hand a slot that is still draining to a new instance.
+func TestClusterConcurrentScales(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	port := freePort(t)
+	h.ok("start", appBin, "--name", "web", "-i", "4", "--port", strconv.Itoa(port), "-s", "--", "-serve", "-ready-after", "10ms")
+	h.waitOnline("web", 4)
+	down := newCmd(h, "scale", "web", "2", "-s")
+	startBackground(t, down)
+	time.Sleep(50 * time.Millisecond)
+	h.ok("scale", "web", "4", "-s")
+	down.Wait()
+	h.waitOnline("web", 4)
+	time.Sleep(300 * time.Millisecond) // let a late slot close show up
+	got := spread(t, fmt.Sprintf("127.0.0.1:%d", port), 200)
+	// The second scale may not reuse slots 2 and 3 while they drain: its instances take 4 and 5.
+	t.Logf("200 connections after scale 4 → 2 → 4 at once: %v", got)
+	if len(got) != 4 {
+		t.Errorf("want 4 instances serving after concurrent scales, got %v", got)
+	}
+	for w, n := range got {
+		if n == 0 {
+			t.Errorf("instance %s gets no connection after concurrent scales: %v", w, got)
+		}
+	}
+}

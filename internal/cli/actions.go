@@ -197,16 +197,25 @@ func newScaleCmd(env *Env) *cobra.Command {
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, raw []string) error {
 			var args []string
-			for _, a := range raw {
+			for i, a := range raw {
 				switch {
-				case a == "-s" || a == "--silent":
+				case a == "--":
+					args = append(args, raw[i+1:]...)
+				case a == "-s" || a == "--silent" || a == "--silent=true":
 					env.Silent = true
+				case a == "--silent=false":
+					env.Silent = false
+				case a == "--no-daemon":
+					return usagef("--no-daemon works only with start: tend --no-daemon start <script>")
 				case a == "-h" || a == "--help":
 					return cmd.Help()
 				case strings.HasPrefix(a, "-") && strings.TrimLeft(a[1:], "0123456789") != "":
 					return usagef("unknown flag %s for scale (see tend scale --help)", a)
 				default:
 					args = append(args, a)
+				}
+				if a == "--" {
+					break
 				}
 			}
 			if len(args) != 2 {

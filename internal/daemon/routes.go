@@ -129,7 +129,7 @@ func (d *daemon) start(w http.ResponseWriter, r *http.Request) {
 	}
 	seen := map[string]bool{}
 	for i := range req.Apps {
-		if err := req.Apps[i].Validate(); err != nil {
+		if err := d.sup.Check(&req.Apps[i]); err != nil {
 			fail(w, err)
 			return
 		}

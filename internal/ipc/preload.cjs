@@ -19,6 +19,7 @@ const conns = new WeakMap(); // server → its open connections (TLS sockets for
 const BUSY = Symbol('tend.busy'); // responses under way on a socket
 const LAST = Symbol('tend.last'); // when the socket's last response ended
 const SET = Symbol('tend.set');
+const READ = Symbol('tend.read'); // bytesRead when the last response ended: more means a request is arriving
 const IDLE_MS = 1000;
 let draining = false;
 
@@ -30,6 +31,9 @@ function watch(proto, connectionEvent) {
     if (ev === connectionEvent) track(this, a);
     else if (ev === 'request') {
       if (draining && b) b.shouldKeepAlive = false;
+    } else if (ev === 'upgrade' || ev === 'connect') {
+      // A WebSocket (or tunnel) is the app's to end, as Node's own close leaves it: never idle.
+      untrack.call(b);
     } else if (ev === 'listening') servers.add(this);
     else if (ev === 'close') servers.delete(this);
     return emit.apply(this, arguments);
@@ -49,6 +53,7 @@ if (gentleOK) {
     if (socket) {
       socket[BUSY] = (socket[BUSY] || 1) - 1;
       socket[LAST] = Date.now();
+      socket[READ] = socket.bytesRead;
     }
     return detach.call(this, socket);
   };
@@ -58,7 +63,7 @@ watch(http.Server.prototype, 'connection');
 if (https.Server.prototype.emit !== http.Server.prototype.emit) watch(https.Server.prototype, 'secureConnection');
 
 function untrack() {
-  if (this[SET]) this[SET].delete(this);
+  if (this && this[SET]) this[SET].delete(this);
 }
 
 function track(server, socket) {
@@ -68,6 +73,7 @@ function track(server, socket) {
   set.add(socket);
   socket[SET] = set;
   socket[LAST] = Date.now();
+  socket[READ] = 0;
   socket.once('close', untrack);
 }
 
@@ -75,7 +81,8 @@ function track(server, socket) {
 function gentle(server) {
   const now = Date.now();
   for (const socket of conns.get(server) || []) {
-    if (!socket[BUSY] && now - socket[LAST] >= IDLE_MS) socket.destroy();
+    // Idle: no response under way, no byte of a next request yet, and so for a second.
+    if (!socket[BUSY] && socket.bytesRead === socket[READ] && now - socket[LAST] >= IDLE_MS) socket.destroy();
   }
 }
 

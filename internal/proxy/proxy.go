@@ -82,11 +82,15 @@ func (p *Proxy) relay(c net.Conn) {
 	for up == nil {
 		addrs, changed := p.pick()
 		for _, a := range addrs {
+			// Counted before the dial: a drain that sees no connection to a backend must not
+			// stop it under one being opened.
+			p.count(a, 1)
 			conn, err := net.DialTimeout("tcp", a, time.Second)
 			if err == nil {
 				up, upAddr = conn, a
 				break
 			}
+			p.count(a, -1)
 		}
 		if up != nil {
 			break
@@ -101,7 +105,6 @@ func (p *Proxy) relay(c net.Conn) {
 		}
 	}
 	defer up.Close()
-	p.count(upAddr, 1)
 	defer p.count(upAddr, -1)
 	done := make(chan struct{})
 	go func() {

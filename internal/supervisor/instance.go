@@ -331,7 +331,7 @@ func (in *Instance) handle(c command) (exit bool) {
 			}
 		case cmdRespec:
 			// The log files stay: the running process writes to them, and `logs` must read
-			// what it writes. A restart opens the files the new spec names.
+			// what it writes. The next process opens the files the new spec names.
 			in.spec = c.spec
 			in.publish()
 		case cmdStdin:
@@ -643,6 +643,8 @@ func (in *Instance) promote() {
 		}()
 		err := in.drain(old)
 		old.release()
+		// If the new process ended meanwhile, this one held the sockets last.
+		in.sup.releaseIfIdle(in.app)
 		answer(reply, err)
 	}()
 }
@@ -702,7 +704,11 @@ func (in *Instance) drain(r *run) error {
 		t.Stop()
 	}
 	if r.backend != "" {
-		// The proxy sends it nothing new; let the connections it relays end first.
+		// The proxy sends it nothing new; let the connections it relays end first. A Node app
+		// with the preload closes its keep-alive connections between requests.
+		if r.channel != nil {
+			_ = r.channel.Drain()
+		}
 		if p := in.app.proxyNow(); p != nil {
 			t := time.NewTimer(r.spec.Drain())
 			tick := time.NewTicker(20 * time.Millisecond)
@@ -727,10 +733,14 @@ func (in *Instance) drain(r *run) error {
 }
 
 func (in *Instance) openFiles() error {
+	out, errp, comb := in.sup.logPaths(in.spec, in.id)
+	if in.files != nil && in.paths != [3]string{out, errp, comb} {
+		// The spec names other files now; the running process's readers keep the old ones.
+		in.closeFiles()
+	}
 	if in.files != nil {
 		return nil
 	}
-	out, errp, comb := in.sup.logPaths(in.spec, in.id)
 	in.paths = [3]string{out, errp, comb}
 	files := make([]*logs.File, 3)
 	for i, p := range in.paths {
@@ -809,12 +819,13 @@ func (in *Instance) env(r *run, h *proc.Handles, listen int) []string {
 
 // argv is the command of a run: the spec's, with tend's preload for Node in cluster mode, and
 // through the exec helper when the process inherits sockets (LISTEN_PID must be its own pid).
-func (in *Instance) argv() []string {
+func (in *Instance) argv(r *run) []string {
 	argv := in.spec.Command()
 	// TEND_NODE_PRELOAD=0 leaves the preload out (an app it would disturb); reloads then close
-	// busy keep-alive connections only when drain_timeout passes.
-	if in.spec.NodeCluster() && in.spec.InterpreterLabel == "node" && in.sup.preload != "" && !in.spec.ScriptIsCommand &&
-		in.spec.Env["TEND_NODE_PRELOAD"] != "0" {
+	// busy keep-alive connections only when drain_timeout passes. A Node that needs the shim
+	// gets it anyway: without it, the app would bind the port itself.
+	wanted := (in.spec.NodeCluster() || in.spec.ProxyMode()) && in.spec.Env["TEND_NODE_PRELOAD"] != "0" || r.shim
+	if wanted && in.spec.InterpreterLabel == "node" && in.sup.preload != "" && !in.spec.ScriptIsCommand {
 		n := 1 + len(in.spec.InterpreterArgs)
 		argv = slices.Concat(argv[:n], []string{"--require", in.sup.preload}, argv[n:])
 	}
@@ -861,7 +872,7 @@ func (in *Instance) spawn() (r *run, err error) {
 		return nil, err
 	}
 	r.shim = in.spec.NodeCluster() && in.sup.needsShim(in.spec)
-	argv := in.argv()
+	argv := in.argv(r)
 	pid, exitCh, err := in.sup.reaper.Start(proc.Cmd{
 		Argv:  argv,
 		Env:   in.env(r, h, nlisten),

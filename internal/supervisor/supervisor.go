@@ -82,6 +82,11 @@ type App struct {
 
 	pmu   sync.Mutex
 	proxy *proxy.Proxy // proxy mode: relays the public port while the app runs
+
+	// removing are instances a smaller count took out, until their processes are gone and their
+	// slot sockets closed: their slots are not given to new instances meanwhile, and the
+	// registry still lists them (a daemon that dies meanwhile is followed by one that stops them).
+	removing []*Instance
 }
 
 func (a *App) proxyNow() *proxy.Proxy {
@@ -263,6 +268,18 @@ func (s *Supervisor) Start(spec config.AppSpec) error {
 	return run()
 }
 
+// Check validates a spec as Add will, so that a request of several apps can be refused whole
+// before any of them is touched.
+func (s *Supervisor) Check(spec *config.AppSpec) error {
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	if _, err := s.dateFormat(spec.LogDateFormat); err != nil {
+		return fmt.Errorf("%w: app %q: log_date_format: %v", config.ErrInvalid, spec.Name, err)
+	}
+	return nil
+}
+
 // Add registers the app (its instances get their ids now, in call order) and returns the
 // function that starts them and waits until they are online or failed.
 func (s *Supervisor) Add(spec config.AppSpec) (func() error, error) {
@@ -307,14 +324,23 @@ func (s *Supervisor) apply(a *App, sp *config.AppSpec, existing, added, removed 
 		run(len(existing)+i, func() error { return in.do(command{kind: cmdStart, spec: sp}) })
 	}
 	for i, in := range removed {
-		run(len(existing)+len(added)+i, func() error {
-			err := in.do(command{kind: cmdDelete})
-			a.socks.CloseSlot(in.index)
-			return err
-		})
+		run(len(existing)+len(added)+i, func() error { return s.remove(a, in, false) })
 	}
 	wg.Wait()
 	return joinDistinct(errs)
+}
+
+// remove deletes an instance a smaller count took out (draining it first when drain is set),
+// closes its slot's sockets, and then frees the slot.
+func (s *Supervisor) remove(a *App, in *Instance, drain bool) error {
+	err := in.do(command{kind: cmdDelete, drain: drain})
+	a.socks.CloseSlot(in.index)
+	s.mu.Lock()
+	a.removing = slices.DeleteFunc(a.removing, func(x *Instance) bool { return x == in })
+	s.mu.Unlock()
+	s.changed()
+	s.releaseIfIdle(a)
+	return err
 }
 
 // joinDistinct joins errors, once per distinct message: instances failing for one reason (a
@@ -341,8 +367,9 @@ func (s *Supervisor) resizeLocked(a *App, sp *config.AppSpec, n int) (kept, adde
 	if len(kept) > n {
 		kept, removed = kept[:n], kept[n:]
 		a.instances = slices.DeleteFunc(a.instances, func(in *Instance) bool { return slices.Contains(removed, in) })
+		a.removing = append(a.removing, removed...)
 	}
-	for _, idx := range freeSlots(kept, n-len(kept)) {
+	for _, idx := range freeSlots(append(slices.Clone(kept), a.removing...), n-len(kept)) {
 		in := newInstance(s, a, s.nextID, idx, sp, History{}, Stopped)
 		s.nextID++
 		a.instances = append(a.instances, in)
@@ -401,7 +428,8 @@ func (s *Supervisor) AddForReload(spec config.AppSpec) (func() error, error) {
 }
 
 // resize applies resizeLocked's outcome: the kept instances take the new spec without a
-// restart, new ones start, and removed ones drain and go.
+// restart, new ones start (scale and reload start them even with autostart off: the user asked
+// for them), and removed ones drain and go.
 func (s *Supervisor) resize(a *App, sp *config.AppSpec, kept, added, removed []*Instance) []error {
 	errs := make([]error, len(kept)+len(added)+len(removed))
 	var wg sync.WaitGroup
@@ -409,9 +437,6 @@ func (s *Supervisor) resize(a *App, sp *config.AppSpec, kept, added, removed []*
 		errs[i] = in.do(command{kind: cmdRespec, spec: sp})
 	}
 	for i, in := range added {
-		if !sp.Autostart {
-			continue
-		}
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[len(kept)+i] = in.do(command{kind: cmdStart, spec: sp}) }()
 	}
@@ -419,8 +444,7 @@ func (s *Supervisor) resize(a *App, sp *config.AppSpec, kept, added, removed []*
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[len(kept)+len(added)+i] = in.do(command{kind: cmdDelete, drain: true})
-			a.socks.CloseSlot(in.index)
+			errs[len(kept)+len(added)+i] = s.remove(a, in, true)
 		}()
 	}
 	wg.Wait()
@@ -617,7 +641,7 @@ func (s *Supervisor) Snapshot() state.Registry {
 			continue
 		}
 		rec := state.App{Spec: *a.instances[0].Info().Spec}
-		for _, in := range a.instances {
+		for _, in := range append(slices.Clone(a.instances), a.removing...) {
 			i := in.Info()
 			rec.Instances = append(rec.Instances, state.Instance{
 				ID: i.ID, Index: i.Index, Status: string(i.Status), Pid: i.Pid, StartTick: i.StartTick,
@@ -692,6 +716,9 @@ func (s *Supervisor) Restore(reg state.Registry) {
 		}
 		wg.Wait() // the old processes would still hold ports and files
 		for _, in := range toStart {
+			if in.Info().Status != Waiting {
+				continue // the user stopped or deleted it meanwhile
+			}
 			go func() { _ = in.do(command{kind: cmdStart}) }()
 		}
 	}()
