@@ -124,6 +124,9 @@ type contender struct {
 
 // contenders starts the app for every column that can serve it, and notes why the others cannot.
 func (b *bench) contenders(n int, label, script string, figures []string, fn func(c contender) error) error {
+	// One turn per column; who goes first rotates from run to run, so that no column is always
+	// measured on a machine that the columns before it warmed up (or wore out).
+	var turns []func() error
 	for _, p := range b.peers {
 		cl, ok := p.(clusterer)
 		if !ok {
@@ -132,25 +135,45 @@ func (b *bench) contenders(n int, label, script string, figures []string, fn fun
 			}
 			continue
 		}
-		port, err := freePort()
-		if err != nil {
+		turns = append(turns, func() error { return b.peerTurn(n, script, p, cl, fn) })
+	}
+	turns = append(turns, func() error { return b.directTurn(script, fn) })
+	if b.rounds == nil {
+		b.rounds = map[int]int{}
+	}
+	first := b.rounds[n] % len(turns)
+	b.rounds[n]++
+	for i := range turns {
+		if err := turns[(first+i)%len(turns)](); err != nil {
 			return err
 		}
-		name := fmt.Sprintf("bench%d", n)
-		if err := cl.StartCluster(name, b.app(script), 2, port); err != nil {
-			return fmt.Errorf("%s: %w", p.Name(), err)
-		}
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		if !waitServing(addr, 30*time.Second) {
-			p.DeleteAll()
-			return fmt.Errorf("%s: %s never served on %s", p.Name(), script, addr)
-		}
-		err = fn(contender{name: p.Name(), addr: addr, peer: cl, app: name})
-		p.DeleteAll()
-		if err != nil {
-			return fmt.Errorf("%s: %w", p.Name(), err)
-		}
 	}
+	return nil
+}
+
+func (b *bench) peerTurn(n int, script string, p Peer, cl clusterer, fn func(c contender) error) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	name := fmt.Sprintf("bench%d", n)
+	if err := cl.StartCluster(name, b.app(script), 2, port); err != nil {
+		return fmt.Errorf("%s: %w", p.Name(), err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	if !waitServing(addr, 30*time.Second) {
+		p.DeleteAll()
+		return fmt.Errorf("%s: %s never served on %s", p.Name(), script, addr)
+	}
+	err = fn(contender{name: p.Name(), addr: addr, peer: cl, app: name})
+	p.DeleteAll()
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.Name(), err)
+	}
+	return nil
+}
+
+func (b *bench) directTurn(script string, fn func(c contender) error) error {
 	fdScript := strings.TrimSuffix(script, ".js") + "-fd.js"
 	d, err := b.startDirect(b.app(fdScript), 2)
 	if err != nil {

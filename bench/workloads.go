@@ -20,6 +20,7 @@ type bench struct {
 	root      string
 	peers     []Peer
 	t         *table
+	rounds    map[int]int // per cluster workload: how many runs so far, to rotate who goes first
 }
 
 type workload struct {
