@@ -26,6 +26,13 @@ type Result struct {
 	Workers map[string]int
 }
 
+func (r *Result) served(worker string) {
+	r.OK.Add(1)
+	r.mu.Lock()
+	r.Workers[worker]++
+	r.mu.Unlock()
+}
+
 // WorkerCounts returns a copy of the answers per X-Worker.
 func (r *Result) WorkerCounts() map[string]int {
 	r.mu.Lock()
@@ -75,10 +82,7 @@ func KeepAliveLoop(ctx context.Context, addr string, conns int) (res *Result, wa
 				if err != nil {
 					res.Failed.Add(1)
 				} else {
-					res.OK.Add(1)
-					res.mu.Lock()
-					res.Workers[worker]++
-					res.mu.Unlock()
+					res.served(worker)
 				}
 				if err != nil || closing {
 					c.Close()
@@ -121,10 +125,7 @@ func Loop(ctx context.Context, addr string, conns int) (res *Result, wait func()
 				worker, err := Get(addr)
 				switch {
 				case err == nil:
-					res.OK.Add(1)
-					res.mu.Lock()
-					res.Workers[worker]++
-					res.mu.Unlock()
+					res.served(worker)
 				case errors.Is(err, syscall.ECONNREFUSED):
 					res.Refused.Add(1)
 					time.Sleep(10 * time.Millisecond) // no server: do not spin

@@ -283,11 +283,8 @@ func (s *Supervisor) Check(spec *config.AppSpec) error {
 // Add registers the app (its instances get their ids now, in call order) and returns the
 // function that starts them and waits until they are online or failed.
 func (s *Supervisor) Add(spec config.AppSpec) (func() error, error) {
-	if err := spec.Validate(); err != nil {
+	if err := s.Check(&spec); err != nil {
 		return nil, err
-	}
-	if _, err := s.dateFormat(spec.LogDateFormat); err != nil {
-		return nil, fmt.Errorf("%w: app %q: log_date_format: %v", config.ErrInvalid, spec.Name, err)
 	}
 	sp := &spec
 	s.mu.Lock()
@@ -399,11 +396,8 @@ func (s *Supervisor) AddForReload(spec config.AppSpec) (func() error, error) {
 	if !s.Has(spec.Name) {
 		return s.Add(spec)
 	}
-	if err := spec.Validate(); err != nil {
+	if err := s.Check(&spec); err != nil {
 		return nil, err
-	}
-	if _, err := s.dateFormat(spec.LogDateFormat); err != nil {
-		return nil, fmt.Errorf("%w: app %q: log_date_format: %v", config.ErrInvalid, spec.Name, err)
 	}
 	sp := &spec
 	s.mu.Lock()
