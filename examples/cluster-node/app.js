@@ -1,7 +1,7 @@
 // An ordinary Node HTTP server: nothing in it knows about tend or cluster mode.
-//   PORT=3000 tend start examples/cluster-node/app.js -i max
-//   curl localhost:3000        # answered by the instances in turn
-//   tend reload app            # new processes, no refused or failed request
+//   PORT=3001 tend start examples/cluster-node/app.js -i max --name web
+//   curl localhost:3001        # answered by the instances in turn
+//   tend reload web            # new processes, no refused or failed request
 const http = require('http');
 
 const port = Number(process.env.PORT || 3000);
