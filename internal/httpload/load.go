@@ -1,5 +1,5 @@
 // Package httpload is the load loop of the benchmarks and the cluster tests: HTTP requests on a
-// new connection each, never retried, with refused connections counted apart from failed
+// new connection each (or on kept-alive connections), never retried, with refused connections counted apart from failed
 // requests. net/http would retry idempotent requests on reused connections and hide exactly the
 // failures counted here.
 package httpload
@@ -44,58 +44,87 @@ func (r *Result) WorkerCounts() map[string]int {
 	return out
 }
 
+// record counts one request's outcome. After a refusal the client pauses, so that a port
+// nobody holds is not hammered.
+func (r *Result) record(worker string, err error) {
+	switch {
+	case err == nil:
+		r.served(worker)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		r.Refused.Add(1)
+		time.Sleep(10 * time.Millisecond)
+	default:
+		r.Failed.Add(1)
+	}
+}
+
+// clients runs client in conns goroutines and returns the wait for all of them.
+func clients(conns int, client func()) (wait func()) {
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client()
+		}()
+	}
+	return wg.Wait
+}
+
+// Loop sends GET / to addr from conns clients until ctx ends. wait returns once every client
+// has finished its last request.
+func Loop(ctx context.Context, addr string, conns int) (res *Result, wait func()) {
+	res = &Result{Workers: map[string]int{}}
+	return res, clients(conns, func() {
+		for ctx.Err() == nil {
+			res.record(Get(addr))
+		}
+	})
+}
+
 // KeepAliveLoop is Loop with keep-alive: each client sends its requests one after another on
 // one connection, and opens a new one only when the server closes it with Connection: close.
 // A request that fails on a reused connection counts as failed: it is not retried, as Go's and
 // browsers' clients would.
 func KeepAliveLoop(ctx context.Context, addr string, conns int) (res *Result, wait func()) {
 	res = &Result{Workers: map[string]int{}}
-	var wg sync.WaitGroup
-	for range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var c net.Conn
-			var br *bufio.Reader
-			defer func() {
-				if c != nil {
-					c.Close()
-				}
-			}()
-			for ctx.Err() == nil {
-				if c == nil {
-					var err error
-					if c, err = net.DialTimeout("tcp", addr, 5*time.Second); err != nil {
-						if errors.Is(err, syscall.ECONNREFUSED) {
-							res.Refused.Add(1)
-							time.Sleep(10 * time.Millisecond)
-						} else {
-							res.Failed.Add(1)
-						}
-						c = nil
-						continue
-					}
-					br = bufio.NewReader(c)
-				}
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				worker, closing, err := keepAliveGet(c, br)
-				if err != nil {
-					res.Failed.Add(1)
-				} else {
-					res.served(worker)
-				}
-				if err != nil || closing {
-					c.Close()
-					c = nil
-				}
+	return res, clients(conns, func() {
+		var c net.Conn
+		var br *bufio.Reader
+		defer func() {
+			if c != nil {
+				c.Close()
 			}
 		}()
-	}
-	return res, wg.Wait
+		for ctx.Err() == nil {
+			if c == nil {
+				var err error
+				if c, err = net.DialTimeout("tcp", addr, 5*time.Second); err != nil {
+					res.record("", err)
+					c = nil
+					continue
+				}
+				br = bufio.NewReader(c)
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			worker, closing, err := request(c, br, false)
+			res.record(worker, err)
+			if err != nil || closing {
+				c.Close()
+				c = nil
+			}
+		}
+	})
 }
 
-func keepAliveGet(c net.Conn, br *bufio.Reader) (worker string, closing bool, err error) {
-	if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: load\r\n\r\n")); err != nil {
+// request sends GET / on c and reads the whole answer: the X-Worker header, and whether the
+// server closes the connection after it. A cut body is a failed request too.
+func request(c net.Conn, br *bufio.Reader, closeAfter bool) (worker string, closing bool, err error) {
+	req := "GET / HTTP/1.1\r\nHost: load\r\n\r\n"
+	if closeAfter {
+		req = "GET / HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n"
+	}
+	if _, err := c.Write([]byte(req)); err != nil {
 		return "", true, err
 	}
 	resp, err := http.ReadResponse(br, nil)
@@ -112,32 +141,6 @@ func keepAliveGet(c net.Conn, br *bufio.Reader) (worker string, closing bool, er
 	return resp.Header.Get("X-Worker"), resp.Close, nil
 }
 
-// Loop sends GET / to addr from conns clients until ctx ends. wait returns once every client
-// has finished its last request.
-func Loop(ctx context.Context, addr string, conns int) (res *Result, wait func()) {
-	res = &Result{Workers: map[string]int{}}
-	var wg sync.WaitGroup
-	for range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				worker, err := Get(addr)
-				switch {
-				case err == nil:
-					res.served(worker)
-				case errors.Is(err, syscall.ECONNREFUSED):
-					res.Refused.Add(1)
-					time.Sleep(10 * time.Millisecond) // no server: do not spin
-				default:
-					res.Failed.Add(1)
-				}
-			}
-		}()
-	}
-	return res, wg.Wait
-}
-
 // ErrStatus is a response other than 200.
 var ErrStatus = errors.New("status not 200")
 
@@ -149,17 +152,6 @@ func Get(addr string) (worker string, err error) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: load\r\nConnection: close\r\n\r\n")); err != nil {
-		return "", err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", ErrStatus
-	}
-	_, err = io.Copy(io.Discard, resp.Body) // a cut body is a failed request too
-	return resp.Header.Get("X-Worker"), err
+	worker, _, err = request(c, bufio.NewReader(c), true)
+	return worker, err
 }

@@ -300,31 +300,9 @@ func (s *Supervisor) Add(spec config.AppSpec) (func() error, error) {
 	existing, added, removed := s.resizeLocked(a, sp, spec.Instances)
 	s.mu.Unlock()
 	s.changed()
-	return func() error { return s.apply(a, sp, existing, added, removed) }, nil
-}
-
-func (s *Supervisor) apply(a *App, sp *config.AppSpec, existing, added, removed []*Instance) error {
-	spec := sp
-	var wg sync.WaitGroup
-	errs := make([]error, len(existing)+len(added)+len(removed))
-	run := func(i int, f func() error) {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = f() }()
-	}
-	for i, in := range existing {
-		run(i, func() error { return in.do(command{kind: cmdRestart, spec: sp}) })
-	}
-	for i, in := range added {
-		if !spec.Autostart {
-			continue
-		}
-		run(len(existing)+i, func() error { return in.do(command{kind: cmdStart, spec: sp}) })
-	}
-	for i, in := range removed {
-		run(len(existing)+len(added)+i, func() error { return s.remove(a, in, false) })
-	}
-	wg.Wait()
-	return joinDistinct(errs)
+	return func() error {
+		return joinDistinct(s.resize(a, sp, existing, added, removed, resizing{kept: cmdRestart, startNew: sp.Autostart}))
+	}, nil
 }
 
 // remove deletes an instance a smaller count took out (draining it first when drain is set),
@@ -410,7 +388,7 @@ func (s *Supervisor) AddForReload(spec config.AppSpec) (func() error, error) {
 	s.mu.Unlock()
 	s.changed()
 	return func() error {
-		errs := s.resize(a, sp, kept, added, removed)
+		errs := s.resize(a, sp, kept, added, removed, scaling)
 		for _, in := range kept {
 			if err := in.do(command{kind: cmdReload}); err != nil {
 				errs = append(errs, err)
@@ -421,25 +399,36 @@ func (s *Supervisor) AddForReload(spec config.AppSpec) (func() error, error) {
 	}, nil
 }
 
-// resize applies resizeLocked's outcome: the kept instances take the new spec without a
-// restart, new ones start (scale and reload start them even with autostart off: the user asked
-// for them), and removed ones drain and go.
-func (s *Supervisor) resize(a *App, sp *config.AppSpec, kept, added, removed []*Instance) []error {
+// resizing says what resize does with each part of resizeLocked's outcome.
+type resizing struct {
+	kept     cmdKind // cmdRestart (start of a config: new settings, new processes) or cmdRespec
+	startNew bool    // start the added instances
+	drain    bool    // let the removed ones finish their requests first
+}
+
+// scaling is how scale and a reload of a config file change the count: the running processes
+// are left alone, and the instances the user asked for start even with autostart off.
+var scaling = resizing{kept: cmdRespec, startNew: true, drain: true}
+
+// resize applies resizeLocked's outcome, every instance side by side: the kept ones restart or
+// take the new spec as they are, new ones start, and removed ones go.
+func (s *Supervisor) resize(a *App, sp *config.AppSpec, kept, added, removed []*Instance, how resizing) []error {
 	errs := make([]error, len(kept)+len(added)+len(removed))
 	var wg sync.WaitGroup
+	run := func(i int, f func() error) {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = f() }()
+	}
 	for i, in := range kept {
-		errs[i] = in.do(command{kind: cmdRespec, spec: sp})
+		run(i, func() error { return in.do(command{kind: how.kept, spec: sp}) })
 	}
 	for i, in := range added {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[len(kept)+i] = in.do(command{kind: cmdStart, spec: sp}) }()
+		if how.startNew {
+			run(len(kept)+i, func() error { return in.do(command{kind: cmdStart, spec: sp}) })
+		}
 	}
 	for i, in := range removed {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[len(kept)+len(added)+i] = s.remove(a, in, true)
-		}()
+		run(len(kept)+len(added)+i, func() error { return s.remove(a, in, how.drain) })
 	}
 	wg.Wait()
 	return errs
@@ -510,7 +499,7 @@ func (s *Supervisor) Scale(name string, n int) ([]*Instance, error) {
 	s.mu.Unlock()
 	s.changed()
 
-	return append(added, removed...), joinDistinct(s.resize(a, sp, kept, added, removed))
+	return append(added, removed...), joinDistinct(s.resize(a, sp, kept, added, removed, scaling))
 }
 
 // Action is a verb applied to selected instances.
