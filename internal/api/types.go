@@ -74,15 +74,8 @@ type ActionResult struct {
 // Error is the body of every non-2xx answer.
 type Error struct {
 	Error string `json:"error"`
-	Kind  string `json:"kind"` // not_found, invalid, conflict, internal
+	Kind  string `json:"kind"` // errdefs' wire names: not_found, invalid, internal, failed
 }
-
-// Error kinds.
-const (
-	KindNotFound = "not_found"
-	KindInvalid  = "invalid"
-	KindInternal = "internal"
-)
 
 // Process is one element of jlist, in PM2's shape (research/pm2.md §3).
 type Process struct {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,95 +10,93 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tend-sh/tend/internal/api"
-	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/client"
 )
 
-func fetchList(env *Env) ([]api.Process, error) {
-	var procs []api.Process
-	if err := env.Client().Do("GET", api.PathJlist, nil, &procs); err != nil {
-		return nil, err
-	}
-	return procs, nil
+// ListOptions are ls's.
+type ListOptions struct {
+	IO     *IOStreams
+	Client func() (client.API, error)
+	Now    func() time.Time // for the uptime column
 }
 
-// selectProcs applies a PM2 selector on the client side: all, an id, a name or a namespace.
-func selectProcs(procs []api.Process, target string) ([]api.Process, error) {
-	if target == "all" {
-		return procs, nil
-	}
-	var out []api.Process
-	for _, p := range procs {
-		if strconv.Itoa(p.PmID) == target || p.Name == target {
-			out = append(out, p)
-		}
-	}
-	if len(out) == 0 {
-		for _, p := range procs {
-			if p.Pm2Env.Namespace == target {
-				out = append(out, p)
-			}
-		}
-	}
-	if len(out) == 0 {
-		if config.IsID(target) {
-			return nil, notFound{fmt.Sprintf("no process with id %s (see tend ls)", target)}
-		}
-		return nil, notFound{fmt.Sprintf("no app named %q (see tend ls)", target)}
-	}
-	return out, nil
-}
-
-// selected fetches the list and applies the selector in args (every process when there is none).
-func selected(env *Env, args []string) ([]api.Process, error) {
-	procs, err := fetchList(env)
-	if err != nil {
-		return nil, err
-	}
-	if len(args) == 0 {
-		return procs, nil
-	}
-	return selectProcs(procs, args[0])
-}
-
-func newJlistCmd(env *Env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "jlist",
-		Short: "Print every process as JSON, in PM2's shape",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			// The daemon's bytes pass through undecoded: this is the fast path.
-			body, err := env.Client().Raw("GET", api.PathJlist, nil)
-			if err != nil {
-				return err
-			}
-			_, err = env.IO.Out.Write(body)
-			return err
-		},
-	}
-}
-
-func newListCmd(env *Env) *cobra.Command {
+// NewCmdList builds `tend ls`.
+func NewCmdList(f *Factory, runF func(*ListOptions) error) *cobra.Command {
+	opts := &ListOptions{IO: f.IO, Client: f.Client, Now: time.Now}
 	return &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list", "l", "ps", "status"},
 		Short:   "Show the process table",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env.Silent = false
-			return printTable(env)
+			if runF != nil {
+				return runF(opts)
+			}
+			return listRun(opts)
 		},
 	}
 }
 
-func printTable(env *Env) error {
-	if env.Silent {
-		return nil
-	}
-	procs, err := fetchList(env)
+// listRun prints the table, even with --silent.
+func listRun(opts *ListOptions) error {
+	c, err := opts.Client()
 	if err != nil {
 		return err
 	}
-	renderTable(env.IO, procs, time.Now())
+	procs, err := c.List()
+	if err != nil {
+		return err
+	}
+	renderTable(opts.IO, procs, opts.Now())
+	return nil
+}
+
+// JlistOptions are jlist's.
+type JlistOptions struct {
+	IO     *IOStreams
+	Client func() (client.API, error)
+}
+
+// NewCmdJlist builds `tend jlist`.
+func NewCmdJlist(f *Factory, runF func(*JlistOptions) error) *cobra.Command {
+	opts := &JlistOptions{IO: f.IO, Client: f.Client}
+	return &cobra.Command{
+		Use:   "jlist",
+		Short: "Print every process as JSON, in PM2's shape",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return jlistRun(opts)
+		},
+	}
+}
+
+// jlistRun passes the daemon's bytes through undecoded: this is the fast path.
+func jlistRun(opts *JlistOptions) error {
+	c, err := opts.Client()
+	if err != nil {
+		return err
+	}
+	body, err := c.JlistRaw()
+	if err != nil {
+		return err
+	}
+	_, err = opts.IO.Out.Write(body)
+	return err
+}
+
+// printTable prints the process table after an action, unless silent.
+func printTable(io *IOStreams, c client.API, silent bool) error {
+	if silent {
+		return nil
+	}
+	procs, err := c.List()
+	if err != nil {
+		return err
+	}
+	renderTable(io, procs, time.Now())
 	return nil
 }
 
@@ -109,26 +106,17 @@ const (
 	ansiRed   = "\x1b[31m"
 	ansiGrey  = "\x1b[90m"
 	ansiYell  = "\x1b[33m"
-	ansiBold  = "\x1b[1m"
 )
 
-func renderTable(io IO, procs []api.Process, now time.Time) {
+func renderTable(io *IOStreams, procs []api.Process, now time.Time) {
 	header := []string{"id", "name", "mode", "pid", "status", "↺", "uptime", "cpu", "mem"}
 	rows := [][]string{}
 	colors := []string{}
 	for _, p := range procs {
 		e := p.Pm2Env
 		mode := strings.TrimSuffix(e.ExecMode, "_mode")
-		uptime := "0"
-		if e.Status == "online" && e.PmUptime > 0 {
-			uptime = humanDuration(now.Sub(time.UnixMilli(e.PmUptime)))
-		}
-		pid := strconv.Itoa(p.Pid)
-		if p.Pid == 0 {
-			pid = "0"
-		}
 		rows = append(rows, []string{
-			strconv.Itoa(p.PmID), p.Name, mode, pid, e.Status, strconv.Itoa(e.RestartTime), uptime,
+			strconv.Itoa(p.PmID), p.Name, mode, strconv.Itoa(p.Pid), e.Status, strconv.Itoa(e.RestartTime), uptime(e, now),
 			strconv.FormatFloat(p.Monit.CPU, 'f', -1, 64) + "%", humanBytes(p.Monit.Memory),
 		})
 		switch e.Status {
@@ -168,7 +156,7 @@ func renderTable(io IO, procs []api.Process, now time.Time) {
 		b.WriteString("│")
 		for i, c := range cells {
 			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c))
-			if io.OutIsTTY && color != "" && i == statusCol {
+			if io.IsStdoutTTY() && color != "" && i == statusCol {
 				c = color + c + ansiReset
 			}
 			b.WriteString(" " + c + pad + " │")
@@ -182,6 +170,14 @@ func renderTable(io IO, procs []api.Process, now time.Time) {
 		fmt.Fprintln(io.Out, row(r, colors[i], 4))
 	}
 	fmt.Fprintln(io.Out, line("└", "┴", "┘"))
+}
+
+// uptime is an online process's uptime in PM2's style, or "0".
+func uptime(e api.Env, now time.Time) string {
+	if e.Status == "online" && e.PmUptime > 0 {
+		return humanDuration(now.Sub(time.UnixMilli(e.PmUptime)))
+	}
+	return "0"
 }
 
 // humanDuration prints PM2's uptime style: 12s, 5m, 3h, 2D.
@@ -209,67 +205,4 @@ func humanBytes(n int64) string {
 		return strconv.FormatFloat(f/(1<<20), 'f', 1, 64) + "mb"
 	}
 	return strconv.FormatFloat(f/(1<<30), 'f', 1, 64) + "gb"
-}
-
-func newDescribeCmd(env *Env) *cobra.Command {
-	return &cobra.Command{
-		Use:     "describe <name|id>",
-		Aliases: []string{"desc", "info", "show"},
-		Short:   "Show everything about an app's instances",
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			sel, err := selected(env, args)
-			if err != nil {
-				return err
-			}
-			for _, p := range sel {
-				describe(env.IO, p, time.Now())
-			}
-			return nil
-		},
-	}
-}
-
-func describe(io IO, p api.Process, now time.Time) {
-	e := p.Pm2Env
-	uptime := "0"
-	if e.Status == "online" && e.PmUptime > 0 {
-		uptime = humanDuration(now.Sub(time.UnixMilli(e.PmUptime)))
-	}
-	args, _ := json.Marshal(e.Args)
-	nodeArgs, _ := json.Marshal(e.NodeArgs)
-	exit := "-"
-	if e.ExitCode != nil {
-		exit = strconv.Itoa(*e.ExitCode)
-	}
-	kv := [][2]string{
-		{"status", e.Status}, {"name", p.Name}, {"namespace", e.Namespace}, {"id", strconv.Itoa(p.PmID)},
-		{"pid", strconv.Itoa(p.Pid)}, {"restarts", strconv.Itoa(e.RestartTime)}, {"unstable restarts", strconv.Itoa(e.UnstableRestarts)},
-		{"uptime", uptime}, {"last exit code", exit},
-		{"script path", e.PmExecPath}, {"script args", string(args)}, {"interpreter", e.ExecInterpreter},
-		{"interpreter args", string(nodeArgs)}, {"exec cwd", e.PmCwd}, {"exec mode", e.ExecMode},
-		{"instance", strconv.Itoa(e.NodeAppInstance)}, {"out log path", e.PmOutLogPath}, {"error log path", e.PmErrLogPath},
-		{"autorestart", strconv.FormatBool(e.Autorestart)}, {"kill signal", e.KillSignal},
-		{"kill timeout", strconv.FormatInt(e.KillTimeout, 10) + " ms"}, {"max restarts", strconv.Itoa(e.MaxRestarts)},
-		{"min uptime", strconv.FormatInt(e.MinUptime, 10) + " ms"}, {"cpu", strconv.FormatFloat(p.Monit.CPU, 'f', -1, 64) + "%"},
-		{"memory", humanBytes(p.Monit.Memory)}, {"created at", time.UnixMilli(e.CreatedAt).Format(time.RFC3339)},
-	}
-	if e.PmLogPath != "" {
-		kv = append(kv, [2]string{"combined log path", e.PmLogPath})
-	}
-	if len(e.Listening) > 0 || len(e.Ports) > 0 {
-		ports := fmt.Sprint(e.Listening)
-		if e.Proxy {
-			ports += " (relayed by tend's proxy)"
-		}
-		kv = append(kv, [2]string{"ports", ports}, [2]string{"drain timeout", strconv.FormatInt(e.DrainTimeout, 10) + " ms"})
-	}
-	w := 0
-	for _, r := range kv {
-		w = max(w, len(r[0]))
-	}
-	fmt.Fprintf(io.Out, "Describing process with id %d - name %s\n", p.PmID, p.Name)
-	for _, r := range kv {
-		fmt.Fprintf(io.Out, "  %-*s  %s\n", w, r[0], r[1])
-	}
 }

@@ -14,12 +14,23 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-sh/tend/internal/api"
-	"github.com/tend-sh/tend/internal/daemon"
+	"github.com/tend-sh/tend/internal/client"
+	"github.com/tend-sh/tend/internal/home"
 	"github.com/tend-sh/tend/internal/logs"
 )
 
-// LogsOptions are logs' flags, as PM2 names them.
+// LogsOptions are logs' flags, as PM2 names them, and what logs runs with.
 type LogsOptions struct {
+	IO     *IOStreams
+	Client func() (client.API, error)
+	// Context is how long logs follows: until SIGINT or SIGTERM in a real run.
+	Context func() (context.Context, context.CancelFunc)
+	// FollowEvery is how often a followed file is read; RescanEvery how often the list is
+	// asked for apps started (or scaled) since.
+	FollowEvery, RescanEvery time.Duration
+
+	Target   string
+	All      bool // no target: every process
 	Lines    int
 	NoStream bool
 	Raw      bool
@@ -33,8 +44,14 @@ type logSource struct {
 	isErr  bool
 }
 
-func newLogsCmd(env *Env) *cobra.Command {
-	o := &LogsOptions{}
+// NewCmdLogs builds `tend logs`.
+func NewCmdLogs(f *Factory, runF func(*LogsOptions) error) *cobra.Command {
+	o := &LogsOptions{
+		IO: f.IO, Client: f.Client, FollowEvery: 200 * time.Millisecond, RescanEvery: time.Second,
+		Context: func() (context.Context, context.CancelFunc) {
+			return signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
+		},
+	}
 	cmd := &cobra.Command{
 		Use:     "logs [name|id|all]",
 		Aliases: []string{"log"},
@@ -44,20 +61,25 @@ func newLogsCmd(env *Env) *cobra.Command {
 			if o.Lines < 0 {
 				return usagef("--lines must not be negative, got %d", o.Lines)
 			}
-			return runLogs(env, o, args)
+			o.Target, o.All = optionalTarget(args)
+			if runF != nil {
+				return runF(o)
+			}
+			return logsRun(o)
 		},
 	}
-	f := cmd.Flags()
-	f.IntVar(&o.Lines, "lines", 15, "how many past lines to show per file")
-	f.BoolVar(&o.NoStream, "nostream", false, "print the past lines and exit")
-	f.BoolVar(&o.Raw, "raw", false, "print lines without the id|name prefix")
-	f.BoolVar(&o.ErrOnly, "err", false, "only the error log")
-	f.BoolVar(&o.OutOnly, "out", false, "only the output log")
+	fl := cmd.Flags()
+	fl.IntVar(&o.Lines, "lines", 15, "how many past lines to show per file")
+	fl.BoolVar(&o.NoStream, "nostream", false, "print the past lines and exit")
+	fl.BoolVar(&o.Raw, "raw", false, "print lines without the id|name prefix")
+	fl.BoolVar(&o.ErrOnly, "err", false, "only the error log")
+	fl.BoolVar(&o.OutOnly, "out", false, "only the output log")
 	return cmd
 }
 
-func runLogs(env *Env, o *LogsOptions, args []string) error {
-	sel, err := selected(env, args)
+// logsRun prints the last lines of each selected log file, then follows them.
+func logsRun(o *LogsOptions) error {
+	sel, err := selected(o.Client, o.Target, o.All)
 	if err != nil {
 		return err
 	}
@@ -67,11 +89,11 @@ func runLogs(env *Env, o *LogsOptions, args []string) error {
 		defer mu.Unlock()
 		switch {
 		case o.Raw:
-			fmt.Fprintf(env.IO.Out, "%s\n", line)
-		case env.IO.OutIsTTY && s.isErr:
-			fmt.Fprintf(env.IO.Out, "%s%s%s%s\n", ansiRed, s.prefix, line, ansiReset)
+			fmt.Fprintf(o.IO.Out, "%s\n", line)
+		case o.IO.IsStdoutTTY() && s.isErr:
+			fmt.Fprintf(o.IO.Out, "%s%s%s%s\n", ansiRed, s.prefix, line, ansiReset)
 		default:
-			fmt.Fprintf(env.IO.Out, "%s%s\n", s.prefix, line)
+			fmt.Fprintf(o.IO.Out, "%s%s\n", s.prefix, line)
 		}
 	}
 	seen := map[string]bool{}
@@ -87,7 +109,7 @@ func runLogs(env *Env, o *LogsOptions, args []string) error {
 			continue
 		}
 		if !o.Raw {
-			fmt.Fprintf(env.IO.Out, "%s last %d lines:\n", s.path, o.Lines)
+			fmt.Fprintf(o.IO.Out, "%s last %d lines:\n", s.path, o.Lines)
 		}
 		for _, l := range lines {
 			print(s, []byte(l))
@@ -96,21 +118,21 @@ func runLogs(env *Env, o *LogsOptions, args []string) error {
 	if o.NoStream {
 		return nil
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
+	ctx, stop := o.Context()
 	defer stop()
 	var wg sync.WaitGroup
 	follow := func(s logSource, from int64) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_ = logs.Follow(ctx, s.path, from, 200*time.Millisecond, func(line []byte) { print(s, line) })
+			_ = logs.Follow(ctx, s.path, from, o.FollowEvery, func(line []byte) { print(s, line) })
 		}()
 	}
 	for i, s := range sources {
 		follow(s, offsets[i])
 	}
 	// Apps started (or scaled) after we began are followed too, from their first line.
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(o.RescanEvery)
 	defer tick.Stop()
 	for {
 		select {
@@ -119,7 +141,7 @@ func runLogs(env *Env, o *LogsOptions, args []string) error {
 			return nil
 		case <-tick.C:
 		}
-		if sel, err := selected(env, args); err == nil {
+		if sel, err := selected(o.Client, o.Target, o.All); err == nil {
 			for _, s := range o.sources(sel, seen) {
 				follow(s, 0)
 			}
@@ -153,35 +175,55 @@ func (o *LogsOptions) sources(sel []api.Process, seen map[string]bool) []logSour
 	return out
 }
 
-func newFlushCmd(env *Env) *cobra.Command {
+// FlushOptions are flush's.
+type FlushOptions struct {
+	IO        *IOStreams
+	Client    func() (client.API, error)
+	DaemonLog string // tend.log, emptied too when no target is given
+
+	Target string
+	All    bool // no target: every app's logs, and DaemonLog
+}
+
+// NewCmdFlush builds `tend flush`.
+func NewCmdFlush(f *Factory, runF func(*FlushOptions) error) *cobra.Command {
+	opts := &FlushOptions{IO: f.IO, Client: f.Client, DaemonLog: home.At(f.Home).Log}
 	return &cobra.Command{
 		Use:   "flush [name|id|all]",
 		Short: "Empty the log files of an app (of every app, and tend.log, without an argument)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sel, err := selected(env, args)
-			if err != nil {
-				return err
+			opts.Target, opts.All = optionalTarget(args)
+			if runF != nil {
+				return runF(opts)
 			}
-			paths := map[string]bool{}
-			for _, p := range sel {
-				for _, path := range []string{p.Pm2Env.PmOutLogPath, p.Pm2Env.PmErrLogPath, p.Pm2Env.PmLogPath} {
-					if path != "" && path != "/dev/null" {
-						paths[path] = true
-					}
-				}
-			}
-			if len(args) == 0 {
-				paths[daemon.PathsFor(env.Home).Log] = true
-			}
-			// The daemon appends with O_APPEND, so truncating under it is safe.
-			for _, path := range slices.Sorted(maps.Keys(paths)) {
-				if err := os.Truncate(path, 0); err != nil && !os.IsNotExist(err) {
-					return fmt.Errorf("flush %s: %v", path, err)
-				}
-				fmt.Fprintln(env.IO.Out, "flushed "+path)
-			}
-			return nil
+			return flushRun(opts)
 		},
 	}
+}
+
+func flushRun(opts *FlushOptions) error {
+	sel, err := selected(opts.Client, opts.Target, opts.All)
+	if err != nil {
+		return err
+	}
+	paths := map[string]bool{}
+	for _, p := range sel {
+		for _, path := range []string{p.Pm2Env.PmOutLogPath, p.Pm2Env.PmErrLogPath, p.Pm2Env.PmLogPath} {
+			if path != "" && path != "/dev/null" {
+				paths[path] = true
+			}
+		}
+	}
+	if opts.All {
+		paths[opts.DaemonLog] = true
+	}
+	// The daemon appends with O_APPEND, so truncating under it is safe.
+	for _, path := range slices.Sorted(maps.Keys(paths)) {
+		if err := os.Truncate(path, 0); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("flush %s: %v", path, err)
+		}
+		fmt.Fprintln(opts.IO.Out, "flushed "+path)
+	}
+	return nil
 }

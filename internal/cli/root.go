@@ -1,22 +1,22 @@
-// Package cli holds tend's commands. Each command is an Options struct filled by its flags and a
-// run function; every command writes through IO, never to os.Stdout directly.
+// Package cli holds tend's commands. Each command is an Options struct filled by its flags, a
+// NewCmdX(f, runF) that builds it from the Factory (runF lets a test see the options instead of
+// running), and an xRun function that talks to the daemon through client.API; every command
+// writes through its IOStreams, never to os.Stdout directly. Run maps errors to exit codes, in
+// one place.
 package cli
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
-	"regexp"
+	"slices"
+	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
+	"github.com/spf13/pflag"
 
-	"github.com/tend-sh/tend/internal/client"
-	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/errdefs"
 )
 
 // Version is the CLI's and the daemon's version; release builds set it with -ldflags -X.
@@ -31,145 +31,132 @@ const (
 	ExitUnreachable = 4 // no daemon answered and none could be started
 )
 
-// IO is where a command reads and writes.
-type IO struct {
-	In       io.Reader
-	Out      io.Writer
-	Err      io.Writer
-	OutIsTTY bool
+// usagef is a bad flag, argument or value (errdefs.ErrInvalid): exit code 2.
+func usagef(format string, a ...any) error { return errdefs.Newf(errdefs.ErrInvalid, format, a...) }
+
+// notFoundf is a selector that matched nothing (errdefs.ErrNotFound): exit code 3.
+func notFoundf(format string, a ...any) error {
+	return errdefs.Newf(errdefs.ErrNotFound, format, a...)
 }
-
-// Env is what every command shares: its IO, TEND_HOME, and a lazily made client.
-type Env struct {
-	IO       IO
-	Home     string
-	Cwd      string
-	Environ  []string
-	NoDaemon bool
-	Silent   bool
-	client   *client.Client
-}
-
-// Client returns the daemon client, made on first use so that a command failing its flag
-// checks never dials.
-func (e *Env) Client() *client.Client {
-	if e.client == nil {
-		e.client = client.New(e.Home, Version, e.IO.Err)
-		if d, err := time.ParseDuration(os.Getenv("TEND_TIMEOUT")); err == nil && d > 0 {
-			e.client.Timeout = d
-		}
-	}
-	return e.client
-}
-
-// usageError is a bad flag or value: exit code 2.
-type usageError struct{ err error }
-
-func (u usageError) Error() string { return u.err.Error() }
-func (u usageError) Unwrap() error { return u.err }
-
-func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 // Main runs the CLI with the process's arguments and returns the exit code.
-func Main() int {
-	env := &Env{
-		IO:      IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, OutIsTTY: term.IsTerminal(int(os.Stdout.Fd()))},
-		Environ: os.Environ(),
-	}
-	env.Cwd, _ = os.Getwd()
-	env.Home = HomeDir()
-	return Run(env, os.Args[1:])
-}
-
-// HomeDir is $TEND_HOME, or ~/.tend.
-func HomeDir() string {
-	if h := os.Getenv("TEND_HOME"); h != "" {
-		if abs, err := filepath.Abs(h); err == nil {
-			return abs
-		}
-		return h
-	}
-	home, err := os.UserHomeDir()
-	if err != nil || home == "" {
-		home = "/tmp"
-	}
-	return filepath.Join(home, ".tend")
-}
+func Main() int { return Run(NewFactory(), os.Args[1:]) }
 
 // Run executes args and maps the outcome to an exit code, in one place.
-func Run(env *Env, args []string) int {
-	root := NewRoot(env)
+func Run(f *Factory, args []string) int {
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-v") {
+		// Scripts call this often; the answer needs no command tree (cobra's version template
+		// alone costs more than the rest of the call).
+		fmt.Fprintf(f.IO.Out, "tend version %s\n", Version)
+		return ExitOK
+	}
+	root := newRoot(f, args)
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(env.IO.Err, "tend: "+oneLine(err.Error()))
+	fmt.Fprintln(f.IO.ErrOut, "tend: "+oneLine(err.Error()))
 	return exitCode(err)
 }
 
+// exitCode is the one mapping from error kinds to exit codes.
 func exitCode(err error) int {
-	var ce *client.Error
-	var ue usageError
 	switch {
-	case errors.As(err, &ue), errors.Is(err, config.ErrInvalid):
+	case errors.Is(err, errdefs.ErrInvalid):
 		return ExitUsage
-	case errors.As(err, &ce):
-		switch ce.Kind {
-		case "not_found":
-			return ExitNotFound
-		case "invalid":
-			return ExitUsage
-		}
-		return ExitFailure
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, errdefs.ErrNotFound):
 		return ExitNotFound
-	case errors.Is(err, client.ErrUnreachable):
+	case errors.Is(err, errdefs.ErrUnreachable):
 		return ExitUnreachable
 	}
 	return ExitFailure
 }
 
-var errNotFound = errors.New("not found")
-
-// notFound is an errNotFound whose message is only the sentence given.
-type notFound struct{ msg string }
-
-func (e notFound) Error() string        { return e.msg }
-func (e notFound) Is(target error) bool { return target == errNotFound }
-
-var strconvError = regexp.MustCompile(`^invalid argument "(.*)" for "(.*)" flag: strconv\.(\w+).*$`)
-
-// plainFlagError says what a flag wants instead of quoting Go's parser.
-func plainFlagError(err error) string {
-	m := strconvError.FindStringSubmatch(err.Error())
-	if m == nil {
+// flagError says what a flag wants instead of quoting Go's parser. pflag reports a value that
+// a flag refused as an *InvalidValueError around strconv's *NumError, so no text is parsed.
+func flagError(err error) string {
+	var bad *pflag.InvalidValueError
+	var num *strconv.NumError
+	if !errors.As(err, &bad) || !errors.As(err, &num) {
 		return err.Error()
 	}
 	want := "a whole number"
-	switch {
-	case strings.HasPrefix(m[3], "ParseBool"):
+	switch num.Func {
+	case "ParseBool":
 		want = "true or false"
-	case strings.HasPrefix(m[3], "ParseFloat"):
+	case "ParseFloat":
 		want = "a number"
 	}
-	flag, _, _ := strings.Cut(m[2], ",")
-	return fmt.Sprintf("invalid value %q for %s: want %s", m[1], flag, want)
+	fl := bad.GetFlag()
+	name := "--" + fl.Name
+	if fl.Shorthand != "" && fl.ShorthandDeprecated == "" {
+		name = "-" + fl.Shorthand
+	}
+	return fmt.Sprintf("invalid value %q for %s: want %s", bad.GetValue(), name, want)
 }
 
 // oneLine makes an error one line: several failures (an errors.Join) are kept, joined by "; ".
 func oneLine(s string) string {
 	var parts []string
 	for _, p := range strings.Split(s, "\n") {
-		if p = strings.TrimSpace(strings.TrimPrefix(p, config.ErrInvalid.Error()+": ")); p != "" {
+		if p = strings.TrimSpace(strings.TrimPrefix(p, errdefs.ErrInvalid.Error()+": ")); p != "" {
 			parts = append(parts, p)
 		}
 	}
 	return strings.Join(parts, "; ")
 }
 
-// NewRoot builds the command tree.
-func NewRoot(env *Env) *cobra.Command {
+// boolFlag reads a bool flag, the root's persistent ones included; false when cmd has none.
+func boolFlag(cmd *cobra.Command, name string) bool {
+	v, _ := cmd.Flags().GetBool(name)
+	return v
+}
+
+// commands are tend's commands, each under every name it answers to (its aliases too).
+var commands = []struct {
+	names []string
+	build func(*Factory) *cobra.Command
+}{
+	{[]string{"start"}, func(f *Factory) *cobra.Command { return NewCmdStart(f, nil) }},
+	{[]string{"stop"}, func(f *Factory) *cobra.Command { return NewCmdStop(f, nil) }},
+	{[]string{"restart"}, func(f *Factory) *cobra.Command { return NewCmdRestart(f, nil) }},
+	{[]string{"reload"}, func(f *Factory) *cobra.Command { return NewCmdReload(f, nil) }},
+	{[]string{"scale"}, func(f *Factory) *cobra.Command { return NewCmdScale(f, nil) }},
+	{[]string{"msg"}, func(f *Factory) *cobra.Command { return NewCmdMsg(f, nil) }},
+	{[]string{"send"}, func(f *Factory) *cobra.Command { return NewCmdSend(f, nil) }},
+	{[]string{"delete", "del"}, func(f *Factory) *cobra.Command { return NewCmdDelete(f, nil) }},
+	{[]string{"ls", "list", "l", "ps", "status"}, func(f *Factory) *cobra.Command { return NewCmdList(f, nil) }},
+	{[]string{"jlist"}, func(f *Factory) *cobra.Command { return NewCmdJlist(f, nil) }},
+	{[]string{"describe", "desc", "info", "show"}, func(f *Factory) *cobra.Command { return NewCmdDescribe(f, nil) }},
+	{[]string{"logs", "log"}, func(f *Factory) *cobra.Command { return NewCmdLogs(f, nil) }},
+	{[]string{"flush"}, func(f *Factory) *cobra.Command { return NewCmdFlush(f, nil) }},
+	{[]string{"kill"}, func(f *Factory) *cobra.Command { return NewCmdKill(f, nil) }},
+	{[]string{"ping"}, func(f *Factory) *cobra.Command { return NewCmdPing(f, nil) }},
+	{[]string{"sendSignal", "sendsignal", "signal"}, func(f *Factory) *cobra.Command { return NewCmdSignal(f, nil) }},
+	{[]string{"pid"}, func(f *Factory) *cobra.Command { return NewCmdPid(f, nil) }},
+	{[]string{"daemon"}, func(f *Factory) *cobra.Command { return NewCmdDaemon(f, nil) }},
+}
+
+// newRoot builds the tree for args: when args name a command, that command alone (a CLI call
+// runs one command, and building the others is a measurable share of `tend jlist`); the whole
+// tree for help, a leading flag or an unknown name.
+func newRoot(f *Factory, args []string) *cobra.Command {
+	if len(args) > 0 {
+		for _, c := range commands {
+			if slices.Contains(c.names, args[0]) {
+				return newCmdRoot(f, args[0])
+			}
+		}
+	}
+	return NewCmdRoot(f)
+}
+
+// NewCmdRoot builds the command tree.
+func NewCmdRoot(f *Factory) *cobra.Command { return newCmdRoot(f, "") }
+
+// newCmdRoot builds the root with every command, or with only the one named only.
+func newCmdRoot(f *Factory, only string) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "tend",
 		Short:         "tend runs and guards your apps: a PM2-compatible process manager",
@@ -180,39 +167,25 @@ func NewRoot(env *Env) *cobra.Command {
 			DisableDefaultCmd: true,
 		},
 	}
-	root.SetOut(env.IO.Out)
-	root.SetErr(env.IO.Err)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usagef("%s (see tend %s --help)", plainFlagError(err), c.Name())
+		return usagef("%s (see tend %s --help)", flagError(err), c.Name())
 	})
+	var noDaemon, silent bool
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
-		if env.NoDaemon && cmd.Name() != "start" {
+		if noDaemon && cmd.Name() != "start" {
 			return usagef("--no-daemon goes with start (tend --no-daemon start app.js); for a foreground daemon alone, run tend daemon")
 		}
 		return nil
 	}
-	root.PersistentFlags().BoolVar(&env.NoDaemon, "no-daemon", false, "run in the foreground instead of starting a daemon (containers, systemd)")
-	root.PersistentFlags().BoolVarP(&env.Silent, "silent", "s", false, "print no process table after an action")
-	root.AddCommand(
-		newStartCmd(env),
-		newActionCmd(env, "stop", "Stop apps (they stay in the list)", nil),
-		newActionCmd(env, "restart", "Restart apps", nil),
-		newActionCmd(env, "reload", "Replace apps' processes one instance at a time, without refusing or failing a request", nil),
-		newScaleCmd(env),
-		newMsgCmd(env),
-		newSendCmd(env),
-		newActionCmd(env, "delete", "Stop apps and remove them from the list", []string{"del"}),
-		newListCmd(env),
-		newJlistCmd(env),
-		newDescribeCmd(env),
-		newLogsCmd(env),
-		newFlushCmd(env),
-		newKillCmd(env),
-		newPingCmd(env),
-		newSignalCmd(env),
-		newPidCmd(env),
-		newDaemonCmd(env),
-	)
+	root.PersistentFlags().BoolVar(&noDaemon, "no-daemon", false, "run in the foreground instead of starting a daemon (containers, systemd)")
+	root.PersistentFlags().BoolVarP(&silent, "silent", "s", false, "print no process table after an action")
+	for _, c := range commands {
+		if only == "" || slices.Contains(c.names, only) {
+			root.AddCommand(c.build(f))
+		}
+	}
 	// Wrong argument counts are usage errors (exit 2), like bad flags.
 	for _, c := range root.Commands() {
 		if check := c.Args; check != nil {

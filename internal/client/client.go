@@ -1,5 +1,6 @@
 // Package client talks to the daemon over $TEND_HOME/tend.sock and starts it when it is not
-// running.
+// running. API is what the CLI asks of a daemon; *Client implements it, and the CLI's tests fake
+// it.
 package client
 
 import (
@@ -10,10 +11,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -21,9 +21,34 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-sh/tend/internal/api"
+	"github.com/tend-sh/tend/internal/errdefs"
+	"github.com/tend-sh/tend/internal/home"
+	"github.com/tend-sh/tend/internal/wire"
 )
 
-// Error is an answer of the daemon that is not a success.
+// API is what the CLI asks of a daemon. Every call but Running and Kill starts a daemon first
+// when none runs (if the client is set to).
+type API interface {
+	// Running reports whether a daemon answers, without starting one.
+	Running() bool
+	Ping() (api.Ping, error)
+	// List is jlist decoded; JlistRaw is its bytes as the daemon sent them.
+	List() ([]api.Process, error)
+	JlistRaw() ([]byte, error)
+	Start(req api.StartRequest) error
+	// Action applies verb (start, stop, restart, reload, delete) to a selector.
+	Action(verb, target string) error
+	Scale(name string, count int) error
+	Message(target string, msg json.RawMessage) (api.ActionResult, error)
+	Stdin(target, line string) (api.ActionResult, error)
+	Signal(target, signal string) error
+	// Kill stops every app and the daemon, and returns once the daemon's process is gone (or
+	// after 10 s). It never starts a daemon.
+	Kill() error
+}
+
+// Error is an answer of the daemon that is not a success. errors.Is finds the errdefs kind its
+// wire kind names.
 type Error struct {
 	Status int
 	Kind   string
@@ -32,17 +57,8 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Msg }
 
-// ErrUnreachable means no daemon answered (and none could be started).
-var ErrUnreachable = errors.New("daemon unreachable")
-
-// homeError is a $TEND_HOME where no daemon can live: no daemon is reachable, and the message
-// says why without the generic prefix.
-type homeError struct{ msg string }
-
-func (e homeError) Error() string        { return e.msg }
-func (e homeError) Is(target error) bool { return target == ErrUnreachable }
-
-func homeErrorf(format string, a ...any) error { return homeError{fmt.Sprintf(format, a...)} }
+// Unwrap is the errdefs sentinel of e's kind (nil for a kind that has none).
+func (e *Error) Unwrap() error { return errdefs.FromKind(e.Kind) }
 
 // ActionTimeout bounds a request that changes something (start, stop, delete…).
 const ActionTimeout = 30 * time.Minute
@@ -56,12 +72,84 @@ type Client struct {
 	AutoStart bool
 	Timeout   time.Duration
 
+	paths  home.Layout
 	warned bool
 }
 
-// New returns a client for home.
-func New(home, version string, warn io.Writer) *Client {
-	return &Client{Home: home, Socket: filepath.Join(home, "tend.sock"), Version: version, Warn: warn, AutoStart: true, Timeout: 60 * time.Second}
+var _ API = (*Client)(nil)
+
+// New returns a client for the $TEND_HOME at dir.
+func New(dir, version string, warn io.Writer) *Client {
+	p := home.At(dir)
+	return &Client{Home: dir, Socket: p.Socket, Version: version, Warn: warn, AutoStart: true, Timeout: 60 * time.Second, paths: p}
+}
+
+// Ping asks the daemon who it is.
+func (c *Client) Ping() (p api.Ping, err error) {
+	err = c.Do("GET", api.PathPing, nil, &p)
+	return p, err
+}
+
+// List returns every process, decoded.
+func (c *Client) List() ([]api.Process, error) {
+	var procs []api.Process
+	if err := c.Do("GET", api.PathJlist, nil, &procs); err != nil {
+		return nil, err
+	}
+	return procs, nil
+}
+
+// JlistRaw returns the daemon's jlist bytes undecoded: the fast path of `tend jlist`.
+func (c *Client) JlistRaw() ([]byte, error) { return c.Raw("GET", api.PathJlist, nil) }
+
+// Start starts (or restarts, or reloads, as req.Mode says) apps from resolved specs.
+func (c *Client) Start(req api.StartRequest) error {
+	return c.Do("POST", api.PathStart, req, nil)
+}
+
+// Action applies verb to target.
+func (c *Client) Action(verb, target string) error {
+	return c.Do("POST", api.PathAction+verb, api.TargetRequest{Target: target}, nil)
+}
+
+// Scale sets an app's number of instances.
+func (c *Client) Scale(name string, count int) error {
+	return c.Do("POST", api.PathScale, api.ScaleRequest{Name: name, Count: count}, nil)
+}
+
+// Message sends a JSON value to process.on('message') in the target's instances.
+func (c *Client) Message(target string, msg json.RawMessage) (res api.ActionResult, err error) {
+	err = c.Do("POST", api.PathMessage, api.MessageRequest{Target: target, Message: msg}, &res)
+	return res, err
+}
+
+// Stdin writes a line to the stdin of the target's instances.
+func (c *Client) Stdin(target, line string) (res api.ActionResult, err error) {
+	err = c.Do("POST", api.PathStdin, api.StdinRequest{Target: target, Line: line}, &res)
+	return res, err
+}
+
+// Signal sends a signal (a name or a number) to the target's main processes.
+func (c *Client) Signal(target, signal string) error {
+	return c.Do("POST", api.PathSignal, api.TargetRequest{Target: target, Signal: signal}, nil)
+}
+
+// Kill stops every app and the daemon, and returns once the daemon's process is gone, so the
+// next command meets a new one.
+func (c *Client) Kill() error {
+	auto := c.AutoStart
+	c.AutoStart = false
+	defer func() { c.AutoStart = auto }()
+	var ping api.Ping
+	_ = c.Do("GET", api.PathPing, nil, &ping)
+	err := c.Do("POST", api.PathKill, nil, nil)
+	if ping.Pid > 0 {
+		deadline := time.Now().Add(10 * time.Second)
+		for unix.Kill(ping.Pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return err
 }
 
 // Do sends a request; in (if not nil) is sent as JSON and out (if not nil) receives the answer.
@@ -96,34 +184,38 @@ func (c *Client) Raw(method, path string, in any) ([]byte, error) {
 	}
 	if err != nil {
 		if errors.Is(err, syscall.ENOTDIR) {
-			return nil, homeErrorf("TEND_HOME %s is not a folder; set TEND_HOME to a folder you own", c.Home)
+			return nil, errdefs.Newf(errdefs.ErrUnreachable, "TEND_HOME %s is not a folder; set TEND_HOME to a folder you own", c.Home)
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) || os.IsTimeout(err) {
 			return nil, fmt.Errorf("%w: the daemon at %s did not answer within %s; see %s, or stop it with kill $(cat %s)",
-				ErrUnreachable, c.Socket, c.Timeout, filepath.Join(c.Home, "tend.log"), filepath.Join(c.Home, "daemon.pid"))
+				errdefs.ErrUnreachable, c.Socket, c.Timeout, c.paths.Log, c.paths.Pid)
 		}
-		return nil, fmt.Errorf("%w: cannot reach the daemon at %s: %v", ErrUnreachable, c.Socket, rootCause(err))
+		return nil, fmt.Errorf("%w: cannot reach the daemon at %s: %v", errdefs.ErrUnreachable, c.Socket, rootCause(err))
 	}
-	defer resp.Body.Close()
+	defer resp.Close()
 	c.checkVersion(resp.Header.Get(api.VersionHead))
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%w: reading answer for %s: %v", ErrUnreachable, path, err)
+	// Sized from Content-Length: jlist's answer is tens of KB, and growing a buffer to it
+	// touches fresh pages several times over.
+	n, _ := strconv.Atoi(resp.Header.Get("Content-Length"))
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(n, 0), 64<<20)+512))
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return nil, fmt.Errorf("%w: reading answer for %s: %v", errdefs.ErrUnreachable, path, err)
 	}
-	if resp.StatusCode/100 != 2 {
+	data := buf.Bytes()
+	if resp.Status/100 != 2 {
 		var e api.Error
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(data))
 		}
-		return nil, &Error{Status: resp.StatusCode, Kind: e.Kind, Msg: e.Error}
+		return nil, &Error{Status: resp.Status, Kind: e.Kind, Msg: e.Error}
 	}
 	return data, nil
 }
 
-// send makes one request on a fresh connection. A CLI makes one or two requests in its life, so
-// it skips http.Transport (its pool and goroutines) and writes and reads HTTP/1.1 itself: this
-// is the path `tend jlist` is timed on.
-func (c *Client) send(method, path string, payload []byte) (*http.Response, error) {
+// send makes one request on a fresh connection. A CLI makes one or two requests in its life:
+// one round trip of internal/wire's HTTP/1.1, no transport, no pool; the connection closes
+// with the body. This is the path `tend jlist` is timed on.
+func (c *Client) send(method, path string, payload []byte) (*response, error) {
 	conn, err := net.DialTimeout("unix", c.Socket, c.Timeout)
 	if err != nil {
 		return nil, err
@@ -131,42 +223,29 @@ func (c *Client) send(method, path string, payload []byte) (*http.Response, erro
 	// A read answers at once or the daemon is stuck. An action may take as long as the apps
 	// make it (kill_timeout, listen_timeout, as the user set them), so it gets a far bound.
 	limit := c.Timeout
-	if method != http.MethodGet {
+	if method != "GET" {
 		limit = max(limit, ActionTimeout)
 	}
 	_ = conn.SetDeadline(time.Now().Add(limit))
-	var body io.Reader
-	if payload != nil {
-		body = bytes.NewReader(payload)
+	if err := wire.WriteRequest(conn, method, path, payload); err != nil {
+		conn.Close()
+		return nil, err
 	}
-	req, err := http.NewRequest(method, "http://tend"+path, body)
+	resp, err := wire.ReadResponse(bufio.NewReader(conn))
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	req.Close = true
-	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if err := req.Write(conn); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	resp.Body = &closeBoth{ReadCloser: resp.Body, conn: conn}
-	return resp, nil
+	return &response{Response: resp, conn: conn}, nil
 }
 
-type closeBoth struct {
-	io.ReadCloser
+// response is an answer whose connection closes with it.
+type response struct {
+	*wire.Response
 	conn net.Conn
 }
 
-func (b *closeBoth) Close() error { err := b.ReadCloser.Close(); b.conn.Close(); return err }
+func (r *response) Close() error { return r.conn.Close() }
 
 func (c *Client) checkVersion(v string) {
 	if c.warned || v == "" || v == c.Version || c.Warn == nil {
@@ -203,13 +282,13 @@ func (c *Client) Running() bool {
 // StartDaemon starts a detached daemon for Home and waits until it answers. A lock file keeps
 // two CLIs from starting two daemons; the second one finds the first one's daemon.
 func (c *Client) StartDaemon() error {
-	if err := os.MkdirAll(c.Home, 0o700); err != nil {
-		return homeErrorf("TEND_HOME %s cannot be created: %v; set TEND_HOME to a folder you own", c.Home, rootCause(err))
+	if err := os.MkdirAll(c.Home, home.DirMode); err != nil {
+		return errdefs.Newf(errdefs.ErrUnreachable, "TEND_HOME %s cannot be created: %v; set TEND_HOME to a folder you own", c.Home, rootCause(err))
 	}
-	lockPath := filepath.Join(c.Home, "spawn.lock")
-	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, 0o600)
+	lockPath := c.paths.SpawnLock
+	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, home.FileMode)
 	if err != nil {
-		return homeErrorf("TEND_HOME %s cannot be written: %v; set TEND_HOME to a folder you own", c.Home, rootCause(err))
+		return errdefs.Newf(errdefs.ErrUnreachable, "TEND_HOME %s cannot be written: %v; set TEND_HOME to a folder you own", c.Home, rootCause(err))
 	}
 	defer lock.Close()
 	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
@@ -248,9 +327,9 @@ func (c *Client) StartDaemon() error {
 			if c.Running() {
 				return nil
 			}
-			return fmt.Errorf("%w: the daemon exited at start (%v): %s", ErrUnreachable, err, lastLogLine(filepath.Join(c.Home, "tend.log")))
+			return fmt.Errorf("%w: the daemon exited at start (%v): %s", errdefs.ErrUnreachable, err, lastLogLine(c.paths.Log))
 		case <-deadline:
-			return fmt.Errorf("%w: the daemon did not answer within 10s of starting; see %s", ErrUnreachable, filepath.Join(c.Home, "tend.log"))
+			return fmt.Errorf("%w: the daemon did not answer within 10s of starting; see %s", errdefs.ErrUnreachable, c.paths.Log)
 		case <-tick.C:
 			if c.Running() {
 				return nil

@@ -3,12 +3,13 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tend-sh/tend/internal/errdefs"
 )
 
 // PM2's defaults, kept so that a PM2 user's expectations hold.
@@ -165,8 +166,9 @@ func Defaults() AppSpec {
 	}
 }
 
-// ErrInvalid marks an error in what the user asked for, as opposed to a failure to do it.
-var ErrInvalid = errors.New("invalid")
+// ErrInvalid marks an error in what the user asked for, as opposed to a failure to do it. It is
+// errdefs.ErrInvalid, the kind every layer shares.
+var ErrInvalid = errdefs.ErrInvalid
 
 func invalidf(format string, a ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, a...)...)

@@ -9,10 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,11 +19,15 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tend-sh/tend/internal/errdefs"
+	"github.com/tend-sh/tend/internal/home"
 	"github.com/tend-sh/tend/internal/ipc"
 	"github.com/tend-sh/tend/internal/metrics"
+	"github.com/tend-sh/tend/internal/notify"
 	"github.com/tend-sh/tend/internal/proc"
 	"github.com/tend-sh/tend/internal/state"
 	"github.com/tend-sh/tend/internal/supervisor"
+	"github.com/tend-sh/tend/internal/wire"
 )
 
 // Options configure one daemon run.
@@ -43,90 +45,21 @@ type Options struct {
 	ExitWhenDone bool
 }
 
-// Paths are the daemon's files under $TEND_HOME.
-type Paths struct {
-	Home, Socket, Pid, Log, Lock, Registry, Logs, Notify string
-}
-
-// PathsFor lays out $TEND_HOME.
-func PathsFor(home string) Paths {
-	return Paths{
-		Home:     home,
-		Socket:   filepath.Join(home, "tend.sock"),
-		Pid:      filepath.Join(home, "daemon.pid"),
-		Log:      filepath.Join(home, "tend.log"),
-		Lock:     filepath.Join(home, "daemon.lock"),
-		Registry: filepath.Join(home, "registry.json"),
-		Logs:     filepath.Join(home, "logs"),
-		Notify:   filepath.Join(home, "notify.sock"),
-	}
-}
-
-// listenNotify opens the socket of systemd's readiness protocol (sd_notify): apps send
-// datagrams such as "READY=1", and the kernel tells who sent each (SO_PASSCRED).
-func listenNotify(path string) (*net.UnixConn, error) {
-	os.Remove(path)
-	old := unix.Umask(0o177)
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	unix.Umask(old)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := c.SyscallConn()
-	if err == nil {
-		cerr := raw.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1) })
-		if cerr != nil {
-			err = cerr
-		}
-	}
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("readiness socket %s: %w", path, err)
-	}
-	return c, nil
-}
-
-// maxSocketPath is sun_path's size minus its terminating NUL.
-const maxSocketPath = 107
-
-// PrepareHome creates $TEND_HOME (0700) and its logs folder, and checks that it can be written.
-func PrepareHome(home string) error {
-	p := PathsFor(home)
-	if len(p.Socket) > maxSocketPath {
-		return fmt.Errorf("TEND_HOME %s is too long for a unix socket path (%d > %d bytes); set a shorter TEND_HOME", home, len(p.Socket), maxSocketPath)
-	}
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return fmt.Errorf("TEND_HOME %s cannot be created: %v; set TEND_HOME to a folder you own", home, unwrap(err))
-	}
-	if err := unix.Access(home, unix.W_OK|unix.X_OK); err != nil {
-		return fmt.Errorf("TEND_HOME %s cannot be written: %v; set TEND_HOME to a folder you own", home, err)
-	}
-	if err := os.MkdirAll(p.Logs, 0o755); err != nil {
-		return fmt.Errorf("TEND_HOME %s: cannot create logs folder: %v", home, unwrap(err))
-	}
-	return nil
-}
-
-func unwrap(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
+// unwrap is the cause inside an *os.PathError.
+var unwrap = home.PathCause
 
 // ErrAlreadyRunning is returned when another daemon holds $TEND_HOME.
-var ErrAlreadyRunning = errors.New("a tend daemon already runs")
+var ErrAlreadyRunning = errdefs.ErrAlreadyRunning
 
 // Run runs the daemon until it is told to stop (kill, SIGTERM, SIGINT). It returns a non-nil
 // error if it could not start, or if an app could not be stopped on the way out.
 func Run(o Options) error {
-	if err := PrepareHome(o.Home); err != nil {
+	p := home.At(o.Home)
+	if err := p.Prepare(); err != nil {
 		return err
 	}
-	p := PathsFor(o.Home)
 
-	lock, err := os.OpenFile(p.Lock, os.O_CREATE|os.O_RDWR|syscall_O_CLOEXEC, 0o600)
+	lock, err := os.OpenFile(p.Lock, os.O_CREATE|os.O_RDWR|syscall_O_CLOEXEC, home.FileMode)
 	if err != nil {
 		return fmt.Errorf("open %s: %v", p.Lock, unwrap(err))
 	}
@@ -136,7 +69,7 @@ func Run(o Options) error {
 		return fmt.Errorf("%w for %s (pid %s); use it, or stop it with `tend kill`", ErrAlreadyRunning, o.Home, strings.TrimSpace(string(pid)))
 	}
 
-	logFile, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall_O_CLOEXEC, 0o600)
+	logFile, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall_O_CLOEXEC, home.FileMode)
 	if err != nil {
 		return fmt.Errorf("open daemon log %s: %v", p.Log, unwrap(err))
 	}
@@ -157,7 +90,7 @@ func Run(o Options) error {
 		log.Info("removing stale socket", "path", p.Socket)
 		os.Remove(p.Socket)
 	}
-	old := unix.Umask(0o177)
+	old := unix.Umask(home.SocketUmask)
 	ln, err := net.Listen("unix", p.Socket)
 	unix.Umask(old)
 	if err != nil {
@@ -165,7 +98,7 @@ func Run(o Options) error {
 	}
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	defer os.Remove(p.Socket)
-	if err := os.WriteFile(p.Pid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(p.Pid, []byte(strconv.Itoa(os.Getpid())+"\n"), home.FileMode); err != nil {
 		ln.Close()
 		return fmt.Errorf("write %s: %v", p.Pid, unwrap(err))
 	}
@@ -177,25 +110,25 @@ func Run(o Options) error {
 		return err
 	}
 	d := &daemon{ln: ln, opts: o, paths: p, log: log, sampler: metrics.NewSampler(), dirty: make(chan struct{}, 1), stop: make(chan struct{})}
-	so := supervisor.Options{Home: o.Home, Reaper: reaper, Log: log, OnChange: d.markDirty, SelfExe: "/proc/self/exe"}
-	if so.Preload, err = ipc.WritePreload(filepath.Join(o.Home, "lib")); err != nil {
+	so := supervisor.Options{Home: o.Home, Spawner: proc.NewForkExec(reaper), Log: log, OnChange: d.markDirty, SelfExe: "/proc/self/exe"}
+	if so.Preload, err = ipc.WritePreload(p.Lib); err != nil {
 		// Node cluster apps still run; a reload then waits drain_timeout for keep-alive clients.
 		log.Error("node preload unavailable", "err", err)
 	}
 	if o.Foreground {
 		so.EchoOut, so.EchoErr = &lockedWriter{w: o.Stdout}, &lockedWriter{w: o.Stderr}
 	}
-	notify, err := listenNotify(p.Notify)
+	ready, err := notify.Listen(p.Notify, home.SocketUmask)
 	if err != nil {
 		log.Error("readiness socket unavailable; apps that send READY=1 are online after min_uptime", "err", err)
 	} else {
 		defer os.Remove(p.Notify)
-		defer notify.Close()
+		defer ready.Close()
 		so.NotifySocket = p.Notify
 	}
 	d.sup = supervisor.New(so)
-	if notify != nil {
-		go d.sup.ServeNotify(notify)
+	if ready != nil {
+		go notify.Serve(ready, d.sup.ReadyFrom, log)
 	}
 	log.Info("daemon started", "pid", os.Getpid(), "version", o.Version, "home", o.Home)
 
@@ -210,9 +143,9 @@ func Run(o Options) error {
 	go d.persist(persistDone)
 	go d.sampleLoop()
 
-	srv := &http.Server{Handler: d.routes(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &wire.Server{Handler: d.routes(), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, wire.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			log.Error("control socket", "err", err)
 		}
 	}()
@@ -338,7 +271,7 @@ func acquire(lock *os.File, socket string) error {
 type daemon struct {
 	ln      net.Listener
 	opts    Options
-	paths   Paths
+	paths   home.Layout
 	log     *slog.Logger
 	sup     *supervisor.Supervisor
 	sampler *metrics.Sampler

@@ -54,7 +54,7 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 			Proxy:            s.Proxy,
 			Listening:        i.Listening,
 			Treekill:         s.Treekill,
-			MergeLogs:        !supervisor.SeparateLogs(s),
+			MergeLogs:        !s.SeparateLogs(),
 			LogDateFormat:    s.LogDateFormat,
 			ExitCode:         i.ExitCode,
 			Version:          "N/A",

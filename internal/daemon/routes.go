@@ -4,20 +4,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/tend-sh/tend/internal/wire"
+
 	"github.com/tend-sh/tend/internal/api"
 	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/errdefs"
 	"github.com/tend-sh/tend/internal/supervisor"
 )
 
-func (d *daemon) routes() http.Handler {
-	mux := http.NewServeMux()
+func (d *daemon) routes() wire.Handler {
+	mux := wire.NewServeMux()
 	mux.HandleFunc("GET "+api.PathPing, d.ping)
 	mux.HandleFunc("GET "+api.PathJlist, d.jlist)
 	mux.HandleFunc("POST "+api.PathStart, d.start)
@@ -30,66 +32,77 @@ func (d *daemon) routes() http.Handler {
 	mux.HandleFunc("POST "+api.PathReopen, d.reopen)
 	if os.Getenv("TEND_TEST_PANIC") == "1" {
 		// Lets the tests prove that a bug in one request does not take the daemon down.
-		mux.HandleFunc("POST /v1/debug/panic", func(http.ResponseWriter, *http.Request) { panic("test panic") })
+		mux.HandleFunc("POST /v1/debug/panic", func(wire.ResponseWriter, *wire.Request) { panic("test panic") })
 	}
 	return d.guard(mux)
 }
 
 // guard answers every request with the daemon's version and turns a panic in a handler into a
 // 500 with one line, so one bad request never takes the daemon down.
-func (d *daemon) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func (d *daemon) guard(next wire.Handler) wire.Handler {
+	return wire.HandlerFunc(func(w wire.ResponseWriter, r *wire.Request) {
 		w.Header().Set(api.VersionHead, d.opts.Version)
 		defer func() {
 			if p := recover(); p != nil {
-				d.log.Error("panic in request", "route", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				writeErr(w, http.StatusInternalServerError, api.KindInternal,
-					fmt.Sprintf("internal error in %s: %v; see %s", r.URL.Path, p, d.paths.Log))
+				d.log.Error("panic in request", "route", r.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				writeErr(w, errdefs.KindInternal, fmt.Sprintf("internal error in %s: %v; see %s", r.Path, p, d.paths.Log))
 			}
 		}()
 		next.ServeHTTP(w, r)
 	})
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+func writeJSON(w wire.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func writeErr(w http.ResponseWriter, status int, kind, msg string) {
+// writeErr answers with an error of a wire kind; the kind decides the HTTP status, here and
+// nowhere else.
+func writeErr(w wire.ResponseWriter, kind, msg string) {
+	status := wire.StatusUnprocessableEntity
+	switch kind {
+	case errdefs.KindNotFound:
+		status = wire.StatusNotFound
+	case errdefs.KindInvalid:
+		status = wire.StatusBadRequest
+	case errdefs.KindInternal:
+		status = wire.StatusInternalServerError
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(api.Error{Error: msg, Kind: kind})
 }
 
-// fail maps an error to its HTTP status and kind in one place.
-func fail(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, supervisor.ErrNotFound):
-		writeErr(w, http.StatusNotFound, api.KindNotFound, strings.ReplaceAll(err.Error(), supervisor.ErrNotFound.Error()+": ", ""))
-	case errors.Is(err, config.ErrInvalid):
-		writeErr(w, http.StatusBadRequest, api.KindInvalid, strings.TrimPrefix(err.Error(), config.ErrInvalid.Error()+": "))
-	default:
-		writeErr(w, http.StatusUnprocessableEntity, "failed", err.Error())
+// fail answers with err: its errdefs kind on the wire, and its message without the kind's prefix.
+func fail(w wire.ResponseWriter, err error) {
+	kind := errdefs.Kind(err)
+	msg := err.Error()
+	switch kind {
+	case errdefs.KindNotFound:
+		msg = strings.ReplaceAll(msg, errdefs.ErrNotFound.Error()+": ", "")
+	case errdefs.KindInvalid:
+		msg = strings.TrimPrefix(msg, errdefs.ErrInvalid.Error()+": ")
 	}
+	writeErr(w, kind, msg)
 }
 
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<20))
+func decode(w wire.ResponseWriter, r *wire.Request, v any) bool {
+	dec := json.NewDecoder(wire.MaxBytesReader(r.Body, 16<<20))
 	if err := dec.Decode(v); err != nil {
-		writeErr(w, http.StatusBadRequest, api.KindInvalid, "bad request body: "+err.Error())
+		writeErr(w, errdefs.KindInvalid, "bad request body: "+err.Error())
 		return false
 	}
 	return true
 }
 
-func (d *daemon) ping(w http.ResponseWriter, r *http.Request) {
+func (d *daemon) ping(w wire.ResponseWriter, r *wire.Request) {
 	writeJSON(w, api.Ping{Version: d.opts.Version, Pid: os.Getpid(), Home: d.opts.Home})
 }
 
 // jlist is the hot read path: the encoded list is kept until something changes (an instance's
 // state, or a new sample of cpu and memory), so most calls are a copy of bytes.
-func (d *daemon) jlist(w http.ResponseWriter, r *http.Request) {
+func (d *daemon) jlist(w wire.ResponseWriter, r *wire.Request) {
 	d.lastRead.Store(time.Now().UnixNano())
 	gen := d.gen.Load()
 	d.jmu.Lock()
@@ -118,13 +131,13 @@ func (d *daemon) jlist(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-func (d *daemon) start(w http.ResponseWriter, r *http.Request) {
+func (d *daemon) start(w wire.ResponseWriter, r *wire.Request) {
 	var req api.StartRequest
 	if !decode(w, r, &req) {
 		return
 	}
 	if len(req.Apps) == 0 {
-		writeErr(w, http.StatusBadRequest, api.KindInvalid, "no apps to start")
+		writeErr(w, errdefs.KindInvalid, "no apps to start")
 		return
 	}
 	seen := map[string]bool{}
@@ -134,7 +147,7 @@ func (d *daemon) start(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if seen[req.Apps[i].Name] {
-			writeErr(w, http.StatusBadRequest, api.KindInvalid, fmt.Sprintf("app name %q appears twice; names must be unique", req.Apps[i].Name))
+			writeErr(w, errdefs.KindInvalid, fmt.Sprintf("app name %q appears twice; names must be unique", req.Apps[i].Name))
 			return
 		}
 		seen[req.Apps[i].Name] = true
@@ -142,7 +155,7 @@ func (d *daemon) start(w http.ResponseWriter, r *http.Request) {
 	switch req.Mode {
 	case "", "restart", "reload":
 	default:
-		writeErr(w, http.StatusBadRequest, api.KindInvalid, fmt.Sprintf("unknown mode %q (restart or reload)", req.Mode))
+		writeErr(w, errdefs.KindInvalid, fmt.Sprintf("unknown mode %q (restart or reload)", req.Mode))
 		return
 	}
 	// Ids are handed out in the order of the request (a config file's order), then the apps
@@ -183,12 +196,12 @@ func (d *daemon) start(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, api.ActionResult{})
 }
 
-func (d *daemon) action(w http.ResponseWriter, r *http.Request) {
+func (d *daemon) action(w wire.ResponseWriter, r *wire.Request) {
 	act := supervisor.Action(r.PathValue("verb"))
 	switch act {
 	case supervisor.ActStart, supervisor.ActStop, supervisor.ActRestart, supervisor.ActDelete, supervisor.ActReload:
 	default:
-		writeErr(w, http.StatusNotFound, api.KindNotFound, fmt.Sprintf("unknown action %q", act))
+		writeErr(w, errdefs.KindNotFound, fmt.Sprintf("unknown action %q", act))
 		return
 	}
 	var req api.TargetRequest
@@ -203,7 +216,7 @@ func (d *daemon) action(w http.ResponseWriter, r *http.Request) {
 }
 
 // answerIDs writes what an action touched, or its error.
-func answerIDs(w http.ResponseWriter) func([]*supervisor.Instance, error) {
+func answerIDs(w wire.ResponseWriter) func([]*supervisor.Instance, error) {
 	return func(ins []*supervisor.Instance, err error) {
 		if err != nil {
 			fail(w, err)
@@ -217,35 +230,35 @@ func answerIDs(w http.ResponseWriter) func([]*supervisor.Instance, error) {
 	}
 }
 
-func (d *daemon) scale(w http.ResponseWriter, r *http.Request) {
+func (d *daemon) scale(w wire.ResponseWriter, r *wire.Request) {
 	var req api.ScaleRequest
 	if decode(w, r, &req) {
 		answerIDs(w)(d.sup.Scale(req.Name, req.Count))
 	}
 }
 
-func (d *daemon) message(w http.ResponseWriter, r *http.Request) {
+func (d *daemon) message(w wire.ResponseWriter, r *wire.Request) {
 	var req api.MessageRequest
 	if decode(w, r, &req) {
 		answerIDs(w)(d.sup.Message(req.Target, req.Message))
 	}
 }
 
-func (d *daemon) stdin(w http.ResponseWriter, r *http.Request) {
+func (d *daemon) stdin(w wire.ResponseWriter, r *wire.Request) {
 	var req api.StdinRequest
 	if decode(w, r, &req) {
 		answerIDs(w)(d.sup.Stdin(req.Target, req.Line))
 	}
 }
 
-func (d *daemon) signal(w http.ResponseWriter, r *http.Request) {
+func (d *daemon) signal(w wire.ResponseWriter, r *wire.Request) {
 	var req api.TargetRequest
 	if !decode(w, r, &req) {
 		return
 	}
 	sig, err := config.ParseSignal(req.Signal)
 	if err != nil {
-		writeErr(w, http.StatusBadRequest, api.KindInvalid, err.Error())
+		writeErr(w, errdefs.KindInvalid, err.Error())
 		return
 	}
 	if err := d.sup.Signal(req.Target, sig); err != nil {
@@ -255,7 +268,7 @@ func (d *daemon) signal(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, api.ActionResult{})
 }
 
-func (d *daemon) kill(w http.ResponseWriter, r *http.Request) {
+func (d *daemon) kill(w wire.ResponseWriter, r *wire.Request) {
 	// Stop everything before answering, so that `tend kill && tend start …` never meets the
 	// old daemon.
 	d.ln.Close() // no new requests reach a daemon on its way out
@@ -265,13 +278,13 @@ func (d *daemon) kill(w http.ResponseWriter, r *http.Request) {
 	} else {
 		writeJSON(w, api.ActionResult{})
 	}
-	if f, ok := w.(http.Flusher); ok {
+	if f, ok := w.(wire.Flusher); ok {
 		f.Flush()
 	}
 	d.requestStop("kill requested")
 }
 
-func (d *daemon) reopen(w http.ResponseWriter, r *http.Request) {
+func (d *daemon) reopen(w wire.ResponseWriter, r *wire.Request) {
 	if err := d.sup.Files().Reopen(); err != nil {
 		fail(w, err)
 		return

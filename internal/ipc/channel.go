@@ -1,6 +1,8 @@
 // Package ipc speaks Node's IPC channel (NODE_CHANNEL_FD, json serialization) from the daemon's
 // side: newline-delimited JSON over an AF_UNIX stream socket, with file descriptors passed as
-// SCM_RIGHTS (research/cluster-internals.md §1).
+// SCM_RIGHTS (research/cluster-internals.md §1), and the whole of Node's cluster protocol on it
+// (Dispatch: queryServer answered with a listening socket, listening, disconnect, the preload's
+// own commands).
 package ipc
 
 import (

@@ -1,10 +1,9 @@
 package ipc
 
 import (
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"fmt"
+	"hash/fnv"
 	"os"
 	"path/filepath"
 )
@@ -15,8 +14,11 @@ var preload []byte
 // WritePreload puts the Node preload into dir and returns its path. The name carries a hash of
 // the content, so an app started by an older daemon keeps the file it was started with.
 func WritePreload(dir string) (string, error) {
-	sum := sha256.Sum256(preload)
-	path := filepath.Join(dir, "tend-preload-"+hex.EncodeToString(sum[:6])+".cjs")
+	// FNV, not SHA-256: a name needs no cryptography, and crypto's package inits would run on
+	// every CLI call of the one binary.
+	h := fnv.New64a()
+	h.Write(preload)
+	path := filepath.Join(dir, fmt.Sprintf("tend-preload-%016x.cjs", h.Sum64()))
 	if b, err := os.ReadFile(path); err == nil && string(b) == string(preload) {
 		return path, nil
 	}

@@ -58,8 +58,9 @@ type dateItem struct {
 
 // dateTokens lists, for each letter that starts a token, the run lengths it
 // understands, longest first, as dayjs matches them greedily ("YYYYY" is
-// "YYYY" then "Y").
-var dateTokens = map[byte][]struct {
+// "YYYY" then "Y"). An array, not a map: it is laid out at link time, while a map literal is
+// built by an init on every CLI call.
+var dateTokens = [128][]struct {
 	n   int
 	tok dateToken
 }{
@@ -111,7 +112,14 @@ func ParseDateFormat(layout string) (*DateFormat, error) {
 			run++
 		}
 		matched := false
-		for _, t := range dateTokens[c] {
+		var toks []struct {
+			n   int
+			tok dateToken
+		}
+		if c < byte(len(dateTokens)) {
+			toks = dateTokens[c]
+		}
+		for _, t := range toks {
 			if t.n <= run {
 				flush()
 				d.items = append(d.items, dateItem{tok: t.tok})

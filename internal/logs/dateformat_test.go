@@ -135,3 +135,15 @@ func TestDateFormatAppendDoesNotAllocate(t *testing.T) {
 		t.Errorf("Append allocates %v times", n)
 	}
 }
+
+// Bytes past ASCII (a UTF-8 layout) are literals, never a token table index.
+func TestDateFormatNonASCII(t *testing.T) {
+	d, err := ParseDateFormat("YYYY年MM月DD日")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(d.Append(nil, time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)))
+	if got != "2026年11月29日" {
+		t.Fatalf("%q", got)
+	}
+}

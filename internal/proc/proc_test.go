@@ -60,28 +60,23 @@ func testReaper(t *testing.T) *Reaper {
 	return reaper
 }
 
-func startApp(t *testing.T, mode string) (int, <-chan Exit, *Handles) {
+func startApp(t *testing.T, mode string) (int, <-chan Exit, *Holder) {
 	t.Helper()
-	h, err := NewHandles(false, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, ch, err := testReaper(t).Start(Cmd{
-		Argv:  []string{os.Args[0]},
-		Env:   append(os.Environ(), "TEND_PROC_APP="+mode),
-		Files: h.ChildFiles(),
+	p, err := NewForkExec(testReaper(t)).Start(Cmd{
+		Argv: []string{os.Args[0]},
+		Env:  append(os.Environ(), "TEND_PROC_APP="+mode),
 	})
-	h.CloseChildEnds()
 	if err != nil {
 		t.Fatal(err)
 	}
+	pid := p.Pid()
+	ch := make(chan Exit, 1)
+	go func() { <-p.Done(); ch <- p.Exit() }()
 	t.Cleanup(func() {
 		unix.Kill(-pid, unix.SIGKILL)
-		h.CloseStdin()
-		unix.Close(h.OutR)
-		unix.Close(h.ErrR)
+		p.Holder().Close()
 	})
-	return pid, ch, h
+	return pid, ch, p.Holder()
 }
 
 func readLines(t *testing.T, fd, n int) []string {
@@ -100,7 +95,7 @@ func readLines(t *testing.T, fd, n int) []string {
 
 func TestExitCodeAndOutput(t *testing.T) {
 	pid, ch, h := startApp(t, "exit3")
-	if got := readLines(t, h.OutR, 1); len(got) != 1 || got[0] != "hello" {
+	if got := readLines(t, h.Fd(KindStdout), 1); len(got) != 1 || got[0] != "hello" {
 		t.Fatalf("stdout: %q", got)
 	}
 	select {
@@ -128,7 +123,7 @@ func TestSignalExitAndGroup(t *testing.T) {
 
 func TestTreeFindsEscapedDescendants(t *testing.T) {
 	pid, ch, h := startApp(t, "tree")
-	kids := readLines(t, h.OutR, 2)
+	kids := readLines(t, h.Fd(KindStdout), 2)
 	if len(kids) != 2 {
 		t.Fatalf("children: %q", kids)
 	}
@@ -157,7 +152,7 @@ func TestTreeFindsEscapedDescendants(t *testing.T) {
 
 func TestOrphansAreFound(t *testing.T) {
 	pid, ch, h := startApp(t, "tree")
-	kids := readLines(t, h.OutR, 2)
+	kids := readLines(t, h.Fd(KindStdout), 2)
 	unix.Kill(pid, unix.SIGKILL)
 	<-ch
 	deadline := time.Now().Add(5 * time.Second)
@@ -178,7 +173,7 @@ func TestOrphansAreFound(t *testing.T) {
 }
 
 func TestStartErrors(t *testing.T) {
-	_, _, err := testReaper(t).Start(Cmd{Argv: []string{"/nonexistent/binary"}})
+	_, err := NewForkExec(testReaper(t)).Start(Cmd{Argv: []string{"/nonexistent/binary"}})
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/binary") {
 		t.Fatalf("err = %v", err)
 	}

@@ -1,5 +1,6 @@
-// Package proc starts processes in their own process group, signals whole process trees, and
-// reaps every child of the daemon from one place.
+// Package proc owns the processes the daemon runs: the Spawner that starts (fork/exec, each in
+// its own process group) and adopts them, the Holder of every fd a run owns, stop escalation
+// over whole process trees, /proc scans, and the one reaper of every child of the daemon.
 package proc
 
 import (
@@ -90,40 +91,53 @@ func (r *Reaper) reapAll() {
 	}
 }
 
-// Cmd describes one process to start.
-type Cmd struct {
-	Argv  []string
-	Env   []string
-	Dir   string
-	Files []int // become fds 0, 1, 2, 3… in the child; everything else stays closed (CLOEXEC)
-}
-
-// Start forks and execs cmd in a new process group and returns its pid and a channel that
-// receives its exit. The reaper lock is held across fork and registration, so an exit can never
-// be reaped before someone waits for it.
-func (r *Reaper) Start(c Cmd) (int, <-chan Exit, error) {
-	if len(c.Argv) == 0 {
-		return 0, nil, fmt.Errorf("empty command")
+// forkExec forks and execs argv in a new process group, with files as its fds 0, 1, 2, 3…, and
+// returns its pid, a pidfd (-1 where the kernel has none) and a channel that receives its exit.
+// The reaper lock is held across fork and registration, so an exit can never be reaped before
+// someone waits for it, and the pidfd is opened before the pid can be reused.
+func (r *Reaper) forkExec(argv, env []string, dir string, fds []int) (pid, pidfd int, exit <-chan Exit, err error) {
+	if len(argv) == 0 {
+		return 0, -1, nil, fmt.Errorf("empty command")
 	}
-	files := make([]uintptr, len(c.Files))
-	for i, fd := range c.Files {
+	files := make([]uintptr, len(fds))
+	for i, fd := range fds {
 		files[i] = uintptr(fd)
 	}
 	attr := &syscall.ProcAttr{
-		Dir:   c.Dir,
-		Env:   c.Env,
+		Dir:   dir,
+		Env:   env,
 		Files: files,
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
 	}
 	ch := make(chan Exit, 1)
+	pidfd = -1
 	r.mu.Lock()
-	pid, err := syscall.ForkExec(c.Argv[0], c.Argv, attr)
+	pid, err = syscall.ForkExec(argv[0], argv, attr)
 	if err == nil {
 		r.waiters[pid] = ch
+		if fd, e := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK); e == nil {
+			pidfd = fd
+		}
 	}
 	r.mu.Unlock()
 	if err != nil {
-		return 0, nil, fmt.Errorf("exec %s: %w", c.Argv[0], err)
+		return 0, -1, nil, fmt.Errorf("exec %s: %w", argv[0], err)
 	}
-	return pid, ch, nil
+	return pid, pidfd, ch, nil
+}
+
+// watch routes the exit of pid, should it be reaped here (a process adopted from an earlier
+// daemon that was re-parented to us), to the channel returned.
+func (r *Reaper) watch(pid int) <-chan Exit {
+	ch := make(chan Exit, 1)
+	r.mu.Lock()
+	r.waiters[pid] = ch
+	r.mu.Unlock()
+	return ch
+}
+
+func (r *Reaper) unwatch(pid int) {
+	r.mu.Lock()
+	delete(r.waiters, pid)
+	r.mu.Unlock()
 }

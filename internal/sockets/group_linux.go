@@ -20,7 +20,7 @@ var ErrInUse = errors.New("port in use")
 type inUse struct{ msg string }
 
 func (e inUse) Error() string        { return e.msg }
-func (e inUse) Is(target error) bool { return target == ErrInUse }
+func (e inUse) Is(target error) bool { return target == ErrInUse || target == unix.EADDRINUSE }
 
 // Probe checks that nobody listens on host:port, by binding without SO_REUSEPORT: a reuseport
 // bind would succeed silently beside any same-user reuseport holder (an orphan, another

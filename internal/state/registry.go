@@ -15,9 +15,12 @@ import (
 
 // Registry is what is written to $TEND_HOME/registry.json.
 type Registry struct {
-	Version int   `json:"version"`
-	NextID  int   `json:"next_id"`
-	Apps    []App `json:"apps"`
+	Version int `json:"version"`
+	NextID  int `json:"next_id"`
+	// WorkerID is the last NODE_UNIQUE_ID given to a Node cluster worker: a later daemon that
+	// adopts workers must not give their ids again.
+	WorkerID int64 `json:"worker_id,omitempty"`
+	Apps     []App `json:"apps"`
 }
 
 // App is one app and its instances.

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -54,27 +55,44 @@ func TestDecide(t *testing.T) {
 }
 
 func TestTransitions(t *testing.T) {
-	valid := [][2]Status{
-		{Stopped, Launching}, {Launching, Online}, {Online, Stopping}, {Stopping, Stopped},
-		{Online, Waiting}, {Waiting, Launching}, {Online, Errored}, {Errored, Launching}, {Waiting, Stopped},
+	valid := []struct {
+		from Status
+		t    trigger
+		to   Status
+	}{
+		{"", trCreate, Stopped}, {Stopped, trLaunch, Launching}, {Launching, trReady, Online},
+		{Online, trStop, Stopping}, {Stopping, trStopped, Stopped}, {Online, trExitRestart, Waiting},
+		{Waiting, trLaunch, Launching}, {Online, trGiveUp, Errored}, {Errored, trLaunch, Launching},
+		{Waiting, trStopped, Stopped}, {Waiting, trAdopt, Online}, {Stopping, trListenFailed, Errored},
 	}
 	for _, v := range valid {
-		if err := checkTransition(v[0], v[1]); err != nil {
-			t.Errorf("%s → %s should be valid: %v", v[0], v[1], err)
+		if got, err := next(v.from, v.t); err != nil || got != v.to {
+			t.Errorf("%s from %q = %q, %v; want %q", v.t, v.from, got, err, v.to)
 		}
 	}
-	invalid := [][2]Status{{Stopped, Online}, {Stopping, Online}, {Stopped, Stopping}, {Errored, Online}, {Waiting, Online}}
+	invalid := []struct {
+		from Status
+		t    trigger
+	}{{Stopped, trReady}, {Stopping, trReady}, {Stopped, trStop}, {Errored, trReady}, {Waiting, trReady}, {Online, trAdopt}, {Stopped, trCreate}, {Stopped, trigger(99)}}
 	for _, v := range invalid {
-		if err := checkTransition(v[0], v[1]); err == nil {
-			t.Errorf("%s → %s should be invalid", v[0], v[1])
+		got, err := next(v.from, v.t)
+		if !errors.Is(err, ErrInvalidTransition) || got != v.from {
+			t.Errorf("%s from %q = %q, %v; want an invalid transition that changes nothing", v.t, v.from, got, err)
 		}
 	}
-	// Every state that appears in the table can be left, except through its listed targets.
-	for from, tos := range transitions {
-		for _, to := range tos {
-			if _, ok := transitions[to]; !ok {
-				t.Errorf("%s → %s leads to a state with no way out", from, to)
-			}
+	// Every status a trigger leads to can be left again.
+	leaves := map[Status]bool{}
+	for _, r := range transitions {
+		for _, f := range r.from {
+			leaves[f] = true
+		}
+	}
+	for tr, r := range transitions {
+		if !leaves[r.to] {
+			t.Errorf("%s leads to %q, which no trigger leaves", trigger(tr), r.to)
+		}
+		if r.name == "" {
+			t.Errorf("trigger %d has no row", tr)
 		}
 	}
 }

@@ -1,5 +1,7 @@
-// Package supervisor runs apps: each instance is owned by one goroutine holding its state machine
-// and restart policy; the rest of the daemon reads published, immutable Infos.
+// Package supervisor decides what runs: apps and their instances, each owned by one goroutine
+// that holds its state machine (one enforced transition table), its readiness, reloads and the
+// restart policy, and drives processes through a proc.Spawner. The rest of the daemon reads
+// published, immutable Infos.
 package supervisor
 
 import (
@@ -7,33 +9,36 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/errdefs"
+	"github.com/tend-sh/tend/internal/home"
+	"github.com/tend-sh/tend/internal/ipc"
 	"github.com/tend-sh/tend/internal/logs"
 	"github.com/tend-sh/tend/internal/proc"
-	"github.com/tend-sh/tend/internal/proxy"
 	"github.com/tend-sh/tend/internal/sockets"
 	"github.com/tend-sh/tend/internal/state"
+	"golang.org/x/sys/unix"
 )
 
-// ErrNotFound is returned when a selector matches nothing.
-var ErrNotFound = errors.New("not found")
-
-// ErrClosing is returned for a start that comes after the daemon began to stop.
-var ErrClosing = errors.New("the daemon is stopping; start again once it is gone")
+// The supervisor's error kinds are errdefs': a selector that matches nothing, and a start that
+// comes after the daemon began to stop.
+var (
+	ErrNotFound = errdefs.ErrNotFound
+	ErrClosing  = errdefs.ErrClosing
+)
 
 // Options wire a Supervisor to the daemon.
 type Options struct {
-	Home     string
-	Reaper   *proc.Reaper
+	Home    string
+	Spawner proc.Spawner // how processes are started and adopted
+	// Adopt makes Restore take over the processes an earlier daemon left running instead of
+	// stopping them.
+	Adopt    bool
 	Log      *slog.Logger
 	EchoOut  io.Writer // foreground mode: apps' lines also go here
 	EchoErr  io.Writer
@@ -49,7 +54,8 @@ type Supervisor struct {
 	home    string
 	logDir  string
 	files   *logs.Files
-	reaper  *proc.Reaper
+	spawner proc.Spawner
+	adopt   bool
 	log     *slog.Logger
 	echoOut io.Writer
 	echoErr io.Writer
@@ -62,8 +68,7 @@ type Supervisor struct {
 
 	workerID atomic.Int64 // NODE_UNIQUE_ID of Node cluster workers
 
-	nodeMu   sync.Mutex
-	nodeShim map[string]bool // per Node binary: its cluster protocol is unknown to tend
+	nodes ipc.Nodes // which Node binaries speak a cluster protocol tend knows
 
 	mu      sync.Mutex
 	apps    []*App // in creation order
@@ -74,91 +79,13 @@ type Supervisor struct {
 	dates  map[string]*logs.DateFormat
 }
 
-// App is a named group of instances sharing one spec, and the listening sockets they share.
-type App struct {
-	Name      string
-	instances []*Instance
-	socks     *sockets.Set
-
-	pmu   sync.Mutex
-	proxy *proxy.Proxy // proxy mode: relays the public port while the app runs
-
-	// removing are instances a smaller count took out, until their processes are gone and their
-	// slot sockets closed: their slots are not given to new instances meanwhile, and the
-	// registry still lists them (a daemon that dies meanwhile is followed by one that stops them).
-	removing []*Instance
-}
-
-func (a *App) proxyNow() *proxy.Proxy {
-	a.pmu.Lock()
-	defer a.pmu.Unlock()
-	return a.proxy
-}
-
-// ensureProxy starts relaying the app's port, once: its listening socket is probed and held
-// like any slot socket, so a port in use fails the start before anything runs.
-func (a *App) ensureProxy(spec *config.AppSpec, log *slog.Logger) error {
-	a.pmu.Lock()
-	defer a.pmu.Unlock()
-	if a.proxy != nil {
-		return nil
-	}
-	l := spec.Ports[0]
-	fd, _, _, err := a.socks.Dup(sockets.Key{Host: l.Host, Port: l.Port}, proxySlot, nil)
-	if err != nil {
-		return err
-	}
-	p := proxy.New(log.With("app", a.Name, "port", l.Port))
-	if err := p.Serve(fd); err != nil {
-		return fmt.Errorf("proxy for port %d: %w", l.Port, err)
-	}
-	a.proxy = p
-	return nil
-}
-
-// proxySlot is where the proxy's own socket sits in the app's set: no instance has it, and it is
-// never excluded from the kernel's choice (the group has only this socket).
-const proxySlot = -1
-
-func (a *App) closeProxy() {
-	a.pmu.Lock()
-	defer a.pmu.Unlock()
-	if a.proxy != nil {
-		a.proxy.Close()
-		a.proxy = nil
-	}
-}
-
-func (s *Supervisor) newApp(name string) *App {
-	return &App{Name: name, socks: sockets.NewSet(name, s.claims)}
-}
-
-// releaseIfIdle closes the app's sockets once none of its instances runs: a stopped app holds
-// no port, so its clients are refused rather than left waiting.
-func (s *Supervisor) releaseIfIdle(a *App) {
-	s.mu.Lock()
-	ins := slices.Clone(a.instances)
-	s.mu.Unlock()
-	for _, in := range ins {
-		if i := in.Info(); i.Pid != 0 || (i.Status != Stopped && i.Status != Errored) {
-			return
-		}
-	}
-	// A process still counted by the set (an instance being removed, a reload's old process, a
-	// start under way) keeps the sockets open; the last one to go calls this again.
-	if a.socks.CloseIfUnused() {
-		a.closeProxy()
-	}
-}
-
 // New returns an empty supervisor.
 func New(o Options) *Supervisor {
 	return &Supervisor{
-		home: o.Home, logDir: filepath.Join(o.Home, "logs"), files: logs.NewFiles(), reaper: o.Reaper,
+		home: o.Home, logDir: home.At(o.Home).Logs, files: logs.NewFiles(), spawner: o.Spawner, adopt: o.Adopt,
 		log: o.Log, echoOut: o.EchoOut, echoErr: o.EchoErr, onCh: o.OnChange,
 		preload: o.Preload, selfExe: o.SelfExe, claims: sockets.NewRegistry(), notify: o.NotifySocket,
-		nodeShim: map[string]bool{},
-		dates:    map[string]*logs.DateFormat{},
+		dates: map[string]*logs.DateFormat{},
 	}
 }
 
@@ -305,19 +232,6 @@ func (s *Supervisor) Add(spec config.AppSpec) (func() error, error) {
 	}, nil
 }
 
-// remove deletes an instance a smaller count took out (draining it first when drain is set),
-// closes its slot's sockets, and then frees the slot.
-func (s *Supervisor) remove(a *App, in *Instance, drain bool) error {
-	err := in.do(command{kind: cmdDelete, drain: drain})
-	a.socks.CloseSlot(in.index)
-	s.mu.Lock()
-	a.removing = slices.DeleteFunc(a.removing, func(x *Instance) bool { return x == in })
-	s.mu.Unlock()
-	s.changed()
-	s.releaseIfIdle(a)
-	return err
-}
-
 // joinDistinct joins errors, once per distinct message: instances failing for one reason (a
 // port in use) say it once.
 func joinDistinct(errs []error) error {
@@ -331,41 +245,6 @@ func joinDistinct(errs []error) error {
 		out = append(out, e)
 	}
 	return errors.Join(out...)
-}
-
-// resizeLocked gives the app n instances: the existing ones keep their slots, new ones take the
-// lowest free slots, and a smaller count takes out those with the highest (the caller deletes
-// them). The instances taken out still count in the app's sockets until their processes are gone.
-func (s *Supervisor) resizeLocked(a *App, sp *config.AppSpec, n int) (kept, added, removed []*Instance) {
-	kept = slices.Clone(a.instances)
-	slices.SortFunc(kept, func(x, y *Instance) int { return x.index - y.index })
-	if len(kept) > n {
-		kept, removed = kept[:n], kept[n:]
-		a.instances = slices.DeleteFunc(a.instances, func(in *Instance) bool { return slices.Contains(removed, in) })
-		a.removing = append(a.removing, removed...)
-	}
-	for _, idx := range freeSlots(append(slices.Clone(kept), a.removing...), n-len(kept)) {
-		in := newInstance(s, a, s.nextID, idx, sp, History{}, Stopped)
-		s.nextID++
-		a.instances = append(a.instances, in)
-		added = append(added, in)
-	}
-	return kept, added, removed
-}
-
-// freeSlots returns the n lowest slots no instance of ins has.
-func freeSlots(ins []*Instance, n int) []int {
-	used := map[int]bool{}
-	for _, in := range ins {
-		used[in.index] = true
-	}
-	var out []int
-	for idx := 0; len(out) < n; idx++ {
-		if !used[idx] {
-			out = append(out, idx)
-		}
-	}
-	return out
 }
 
 // AddForReload is Add for `reload <config>`: an app that exists takes the new spec and its
@@ -397,41 +276,6 @@ func (s *Supervisor) AddForReload(spec config.AppSpec) (func() error, error) {
 		}
 		return joinDistinct(errs)
 	}, nil
-}
-
-// resizing says what resize does with each part of resizeLocked's outcome.
-type resizing struct {
-	kept     cmdKind // cmdRestart (start of a config: new settings, new processes) or cmdRespec
-	startNew bool    // start the added instances
-	drain    bool    // let the removed ones finish their requests first
-}
-
-// scaling is how scale and a reload of a config file change the count: the running processes
-// are left alone, and the instances the user asked for start even with autostart off.
-var scaling = resizing{kept: cmdRespec, startNew: true, drain: true}
-
-// resize applies resizeLocked's outcome, every instance side by side: the kept ones restart or
-// take the new spec as they are, new ones start, and removed ones go.
-func (s *Supervisor) resize(a *App, sp *config.AppSpec, kept, added, removed []*Instance, how resizing) []error {
-	errs := make([]error, len(kept)+len(added)+len(removed))
-	var wg sync.WaitGroup
-	run := func(i int, f func() error) {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = f() }()
-	}
-	for i, in := range kept {
-		run(i, func() error { return in.do(command{kind: how.kept, spec: sp}) })
-	}
-	for i, in := range added {
-		if how.startNew {
-			run(len(kept)+i, func() error { return in.do(command{kind: cmdStart, spec: sp}) })
-		}
-	}
-	for i, in := range removed {
-		run(len(kept)+len(added)+i, func() error { return s.remove(a, in, how.drain) })
-	}
-	wg.Wait()
-	return errs
 }
 
 // Reload replaces the processes of the selected instances without a gap in service: app by app
@@ -602,13 +446,9 @@ func (s *Supervisor) Shutdown() error {
 	_, err := s.Do(ActDelete, "all")
 	// Descendants that outlived their app (setsid, then the app died) were re-parented to us;
 	// nothing of ours may outlive the daemon that was told to go.
-	if orphans := proc.Orphans(nil); len(orphans) > 0 {
-		for _, o := range orphans {
-			s.log.Warn("stopping a process an app left behind", "pid", o)
-		}
-		proc.SignalTree(0, orphans, unix.SIGTERM)
-		if !proc.WaitGone(0, orphans, time.Second) {
-			proc.SignalTree(0, orphans, unix.SIGKILL)
+	if sw, ok := s.spawner.(interface{ SweepOrphans() []int }); ok {
+		for _, o := range sw.SweepOrphans() {
+			s.log.Warn("stopped a process an app left behind", "pid", o)
 		}
 	}
 	return err
@@ -618,7 +458,7 @@ func (s *Supervisor) Shutdown() error {
 func (s *Supervisor) Snapshot() state.Registry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	reg := state.Registry{NextID: s.nextID}
+	reg := state.Registry{NextID: s.nextID, WorkerID: s.workerID.Load()}
 	for _, a := range s.apps {
 		if len(a.instances) == 0 {
 			continue
@@ -634,77 +474,6 @@ func (s *Supervisor) Snapshot() state.Registry {
 		reg.Apps = append(reg.Apps, rec)
 	}
 	return reg
-}
-
-// Restore brings back the apps of a registry left by a daemon that died without being told to.
-// The apps are listed at once, with their ids and the status they had (errored stays errored);
-// then, in the background, the processes of that daemon still running are stopped (a later issue
-// adopts them instead) and the instances that were meant to run are started again.
-func (s *Supervisor) Restore(reg state.Registry) {
-	s.mu.Lock()
-	s.nextID = max(s.nextID, reg.NextID)
-	var toStart []*Instance
-	for _, ra := range reg.Apps {
-		spec := ra.Spec
-		if err := spec.Validate(); err != nil {
-			s.log.Error("cannot restore app", "app", spec.Name, "err", err)
-			continue
-		}
-		if s.findLocked(spec.Name) != nil {
-			continue
-		}
-		a := s.newApp(spec.Name)
-		for _, ri := range ra.Instances {
-			status := Stopped
-			switch Status(ri.Status) {
-			case Errored:
-				status = Errored
-			case Online, Launching, Waiting:
-				// Started again once the old daemon's leftovers are gone; until then it waits,
-				// rather than look stopped.
-				status = Waiting
-			}
-			in := newInstance(s, a, ri.ID, ri.Index, &spec, History{Restarts: ri.Restarts}, status)
-			s.nextID = max(s.nextID, ri.ID+1)
-			a.instances = append(a.instances, in)
-			switch Status(ri.Status) {
-			case Online, Launching, Waiting: // not Stopping: the user was stopping or deleting it
-				toStart = append(toStart, in)
-			}
-		}
-		s.apps = append(s.apps, a)
-	}
-	s.mu.Unlock()
-	s.changed()
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				s.log.Error("panic in restore", "panic", fmt.Sprint(p))
-			}
-		}()
-		var wg sync.WaitGroup
-		for _, a := range reg.Apps {
-			for _, i := range a.Instances {
-				for _, p := range append([]state.Proc{{Pid: i.Pid, StartTick: i.StartTick}}, i.Others...) {
-					if p.Pid <= 0 {
-						continue
-					}
-					if st, err := proc.ReadStat(p.Pid); err == nil && st.StartTicks == p.StartTick && st.State != 'Z' {
-						s.log.Warn("stopping a process left by the previous daemon", "app", a.Spec.Name, "pid", p.Pid)
-						wg.Add(1)
-						go func() { defer wg.Done(); cleanupGroup(p.Pid, &a.Spec) }()
-					}
-				}
-			}
-		}
-		wg.Wait() // the old processes would still hold ports and files
-		for _, in := range toStart {
-			if in.Info().Status != Waiting {
-				continue // the user stopped or deleted it meanwhile
-			}
-			go func() { _ = in.do(command{kind: cmdStart}) }()
-		}
-	}()
 }
 
 // Files gives access to the shared log files (for reopen on SIGUSR2).

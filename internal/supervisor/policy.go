@@ -1,42 +1,10 @@
 package supervisor
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/tend-sh/tend/internal/config"
 )
-
-// Status is an instance's state, with PM2's names (they are part of jlist's contract).
-type Status string
-
-const (
-	Launching Status = "launching"
-	Online    Status = "online"
-	Stopping  Status = "stopping"
-	Stopped   Status = "stopped"
-	Errored   Status = "errored"
-	Waiting   Status = "waiting restart"
-)
-
-// transitions is the whole state machine: every change of status goes through it.
-var transitions = map[Status][]Status{
-	Stopped:   {Launching},
-	Errored:   {Launching, Stopped},
-	Launching: {Online, Stopping, Waiting, Errored, Stopped, Launching},
-	Online:    {Stopping, Waiting, Errored, Stopped, Launching},
-	Waiting:   {Launching, Stopped, Errored},
-	Stopping:  {Stopped, Errored},
-}
-
-func checkTransition(from, to Status) error {
-	for _, s := range transitions[from] {
-		if s == to {
-			return nil
-		}
-	}
-	return fmt.Errorf("invalid transition %s → %s", from, to)
-}
 
 // History is what the restart policy remembers between runs of one instance.
 type History struct {
@@ -104,4 +72,27 @@ func Decide(spec *config.AppSpec, h History, uptime time.Duration, exitCode int)
 	}
 	h.Restarts++
 	return d, h
+}
+
+// The history changes the user's own actions make; with Decide, these are the only changes.
+
+// Restarted is the history after a restart the user asked for: PM2 counts it, and the count of
+// unstable runs starts again.
+func Restarted(h History) History {
+	h.Restarts++
+	h.Unstable = 0
+	return h
+}
+
+// Reloaded is the history after a reload replaced the process: PM2 counts it as a restart.
+func Reloaded(h History) History {
+	h.Restarts++
+	return h
+}
+
+// Retried is the history when an errored instance is started again: a fresh chance (jlist
+// showed the count that made it give up until now).
+func Retried(h History) History {
+	h.Unstable = 0
+	return h
 }

@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tend-sh/tend/internal/api"
+	"github.com/tend-sh/tend/internal/client"
+	"github.com/tend-sh/tend/internal/config"
+)
+
+// ActionOptions are stop's, restart's, reload's and delete's (and start's, for an app that
+// exists): a verb applied to each target.
+type ActionOptions struct {
+	IO      *IOStreams
+	Client  func() (client.API, error)
+	Cwd     string
+	Environ []string
+	Silent  bool
+
+	Verb      string
+	Targets   []string // names, ids, namespaces, all, or config files
+	UpdateEnv bool
+}
+
+// NewCmdStop builds `tend stop`.
+func NewCmdStop(f *Factory, runF func(*ActionOptions) error) *cobra.Command {
+	return newCmdAction(f, "stop", "Stop apps (they stay in the list)", nil, runF)
+}
+
+// NewCmdRestart builds `tend restart`.
+func NewCmdRestart(f *Factory, runF func(*ActionOptions) error) *cobra.Command {
+	return newCmdAction(f, "restart", "Restart apps", nil, runF)
+}
+
+// NewCmdReload builds `tend reload`.
+func NewCmdReload(f *Factory, runF func(*ActionOptions) error) *cobra.Command {
+	return newCmdAction(f, "reload", "Replace apps' processes one instance at a time, without refusing or failing a request", nil, runF)
+}
+
+// NewCmdDelete builds `tend delete`.
+func NewCmdDelete(f *Factory, runF func(*ActionOptions) error) *cobra.Command {
+	return newCmdAction(f, "delete", "Stop apps and remove them from the list", []string{"del"}, runF)
+}
+
+func newCmdAction(f *Factory, verb, short string, aliases []string, runF func(*ActionOptions) error) *cobra.Command {
+	opts := &ActionOptions{IO: f.IO, Client: f.Client, Cwd: f.Cwd, Environ: f.Environ, Verb: verb}
+	cmd := &cobra.Command{
+		Use:     verb + " <name|id|namespace|all|config>...",
+		Aliases: aliases,
+		Short:   short,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Targets = args
+			opts.Silent = boolFlag(cmd, "silent")
+			if opts.UpdateEnv {
+				for _, t := range args {
+					if !config.IsConfigFile(t) {
+						return usagef("--update-env with an app name is not supported yet; %s the app's config file, which applies its env", verb)
+					}
+				}
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return actionRun(opts)
+		},
+	}
+	if verb == "restart" || verb == "reload" {
+		cmd.Flags().BoolVar(&opts.UpdateEnv, "update-env", false, "with a config file (the only form supported), the file's env is applied anyway")
+	}
+	return cmd
+}
+
+// actionRun applies the verb to each target, then prints the table as PM2 does. A config file
+// names its apps; restart and reload take the file's settings too, as PM2 does.
+func actionRun(opts *ActionOptions) error {
+	c, err := opts.Client()
+	if err != nil {
+		return err
+	}
+	verb := opts.Verb
+	var errs []error
+	for _, t := range opts.Targets {
+		switch {
+		case config.IsConfigFile(t) && (verb == "restart" || verb == "reload"):
+			specs, err := loadConfig(opts.IO, opts.Cwd, opts.Environ, t)
+			if err == nil {
+				err = c.Start(api.StartRequest{Apps: specs, Mode: verb})
+			}
+			errs = append(errs, err)
+		case config.IsConfigFile(t):
+			loaded, err := config.LoadFile(abs(opts.Cwd, t))
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for _, s := range loaded {
+				if s.Name != "" {
+					errs = append(errs, c.Action(verb, s.Name))
+				}
+			}
+		default:
+			errs = append(errs, c.Action(verb, t))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return printTable(opts.IO, c, opts.Silent)
+}

@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tend-sh/tend/internal/api"
+	"github.com/tend-sh/tend/internal/client"
+	"github.com/tend-sh/tend/internal/config"
+)
+
+// selectProcs applies a PM2 selector on the client side: all, an id, a name or a namespace.
+func selectProcs(procs []api.Process, target string) ([]api.Process, error) {
+	if target == "all" {
+		return procs, nil
+	}
+	var out []api.Process
+	for _, p := range procs {
+		if strconv.Itoa(p.PmID) == target || p.Name == target {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		for _, p := range procs {
+			if p.Pm2Env.Namespace == target {
+				out = append(out, p)
+			}
+		}
+	}
+	if len(out) == 0 {
+		if config.IsID(target) {
+			return nil, notFoundf("no process with id %s (see tend ls)", target)
+		}
+		return nil, notFoundf("no app named %q (see tend ls)", target)
+	}
+	return out, nil
+}
+
+// selected fetches the list and applies the selector target, or selects every process for all.
+func selected(clientF func() (client.API, error), target string, all bool) ([]api.Process, error) {
+	c, err := clientF()
+	if err != nil {
+		return nil, err
+	}
+	procs, err := c.List()
+	if err != nil {
+		return nil, err
+	}
+	if all {
+		return procs, nil
+	}
+	return selectProcs(procs, target)
+}
+
+// optionalTarget is an optional selector argument: the target, or all for none.
+func optionalTarget(args []string) (target string, all bool) {
+	if len(args) == 0 {
+		return "", true
+	}
+	return args[0], false
+}
+
+// DescribeOptions are describe's.
+type DescribeOptions struct {
+	IO     *IOStreams
+	Client func() (client.API, error)
+	Now    func() time.Time
+
+	Target string
+}
+
+// NewCmdDescribe builds `tend describe`.
+func NewCmdDescribe(f *Factory, runF func(*DescribeOptions) error) *cobra.Command {
+	opts := &DescribeOptions{IO: f.IO, Client: f.Client, Now: time.Now}
+	return &cobra.Command{
+		Use:     "describe <name|id>",
+		Aliases: []string{"desc", "info", "show"},
+		Short:   "Show everything about an app's instances",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Target = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return describeRun(opts)
+		},
+	}
+}
+
+func describeRun(opts *DescribeOptions) error {
+	sel, err := selected(opts.Client, opts.Target, false)
+	if err != nil {
+		return err
+	}
+	for _, p := range sel {
+		describe(opts.IO, p, opts.Now())
+	}
+	return nil
+}
+
+func describe(io *IOStreams, p api.Process, now time.Time) {
+	e := p.Pm2Env
+	args, _ := json.Marshal(e.Args)
+	nodeArgs, _ := json.Marshal(e.NodeArgs)
+	exit := "-"
+	if e.ExitCode != nil {
+		exit = strconv.Itoa(*e.ExitCode)
+	}
+	kv := [][2]string{
+		{"status", e.Status}, {"name", p.Name}, {"namespace", e.Namespace}, {"id", strconv.Itoa(p.PmID)},
+		{"pid", strconv.Itoa(p.Pid)}, {"restarts", strconv.Itoa(e.RestartTime)}, {"unstable restarts", strconv.Itoa(e.UnstableRestarts)},
+		{"uptime", uptime(e, now)}, {"last exit code", exit},
+		{"script path", e.PmExecPath}, {"script args", string(args)}, {"interpreter", e.ExecInterpreter},
+		{"interpreter args", string(nodeArgs)}, {"exec cwd", e.PmCwd}, {"exec mode", e.ExecMode},
+		{"instance", strconv.Itoa(e.NodeAppInstance)}, {"out log path", e.PmOutLogPath}, {"error log path", e.PmErrLogPath},
+		{"autorestart", strconv.FormatBool(e.Autorestart)}, {"kill signal", e.KillSignal},
+		{"kill timeout", strconv.FormatInt(e.KillTimeout, 10) + " ms"}, {"max restarts", strconv.Itoa(e.MaxRestarts)},
+		{"min uptime", strconv.FormatInt(e.MinUptime, 10) + " ms"}, {"cpu", strconv.FormatFloat(p.Monit.CPU, 'f', -1, 64) + "%"},
+		{"memory", humanBytes(p.Monit.Memory)}, {"created at", time.UnixMilli(e.CreatedAt).Format(time.RFC3339)},
+	}
+	if e.PmLogPath != "" {
+		kv = append(kv, [2]string{"combined log path", e.PmLogPath})
+	}
+	if len(e.Listening) > 0 || len(e.Ports) > 0 {
+		ports := fmt.Sprint(e.Listening)
+		if e.Proxy {
+			ports += " (relayed by tend's proxy)"
+		}
+		kv = append(kv, [2]string{"ports", ports}, [2]string{"drain timeout", strconv.FormatInt(e.DrainTimeout, 10) + " ms"})
+	}
+	w := 0
+	for _, r := range kv {
+		w = max(w, len(r[0]))
+	}
+	fmt.Fprintf(io.Out, "Describing process with id %d - name %s\n", p.PmID, p.Name)
+	for _, r := range kv {
+		fmt.Fprintf(io.Out, "  %-*s  %s\n", w, r[0], r[1])
+	}
+}
+
+// PidOptions are pid's.
+type PidOptions struct {
+	IO     *IOStreams
+	Client func() (client.API, error)
+
+	Target string
+	All    bool // no target: every process
+}
+
+// NewCmdPid builds `tend pid`.
+func NewCmdPid(f *Factory, runF func(*PidOptions) error) *cobra.Command {
+	opts := &PidOptions{IO: f.IO, Client: f.Client}
+	return &cobra.Command{
+		Use:   "pid [name|id]",
+		Short: "Print the pids of an app (or of every app)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Target, opts.All = optionalTarget(args)
+			if runF != nil {
+				return runF(opts)
+			}
+			return pidRun(opts)
+		},
+	}
+}
+
+func pidRun(opts *PidOptions) error {
+	sel, err := selected(opts.Client, opts.Target, opts.All)
+	if err != nil {
+		return err
+	}
+	for _, p := range sel {
+		fmt.Fprintln(opts.IO.Out, strconv.Itoa(p.Pid))
+	}
+	return nil
+}

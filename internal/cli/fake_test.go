@@ -1,0 +1,183 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tend-sh/tend/internal/api"
+	"github.com/tend-sh/tend/internal/client"
+)
+
+// testIO is IOStreams on buffers, stdout not a terminal (cli/cli's iostreams.Test).
+func testIO() (*IOStreams, *bytes.Buffer, *syncBuffer, *syncBuffer) {
+	in, out, errOut := &bytes.Buffer{}, &syncBuffer{}, &syncBuffer{}
+	return &IOStreams{In: in, Out: out, ErrOut: errOut}, in, out, errOut
+}
+
+// syncBuffer is a bytes.Buffer that goroutines (logs' followers) may write while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// fakeClient is client.API without a daemon: it answers from procs and records every call.
+type fakeClient struct {
+	mu      sync.Mutex
+	running bool
+	procs   []api.Process
+	raw     []byte
+	ids     []int
+	errs    map[string]error // by call, e.g. "List", "Action stop nope", "Kill"
+	calls   []string
+	starts  []api.StartRequest
+}
+
+var _ client.API = (*fakeClient)(nil)
+
+func (c *fakeClient) call(name string, args ...any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.callLocked(name, args...)
+}
+
+func (c *fakeClient) callLocked(name string, args ...any) error {
+	line := name
+	for _, a := range args {
+		line += " " + fmt.Sprint(a)
+	}
+	c.calls = append(c.calls, line)
+	if err := c.errs[line]; err != nil {
+		return err
+	}
+	return c.errs[name]
+}
+
+func (c *fakeClient) Calls() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.calls, "; ")
+}
+
+func (c *fakeClient) Running() bool { return c.running }
+
+func (c *fakeClient) Ping() (api.Ping, error) {
+	return api.Ping{Pid: 42, Version: "1.2.3", Home: "/h"}, c.call("Ping")
+}
+
+func (c *fakeClient) List() ([]api.Process, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.callLocked("List"); err != nil {
+		return nil, err
+	}
+	return c.procs, nil // read with the call recorded: a test that sees the call sees what it got
+}
+
+func (c *fakeClient) JlistRaw() ([]byte, error) { return c.raw, c.call("JlistRaw") }
+
+func (c *fakeClient) Start(req api.StartRequest) error {
+	var names []string
+	for _, a := range req.Apps {
+		names = append(names, a.Name)
+	}
+	c.mu.Lock()
+	c.starts = append(c.starts, req)
+	c.mu.Unlock()
+	return c.call("Start", strings.Join(names, ","), req.Mode)
+}
+
+func (c *fakeClient) Action(verb, target string) error { return c.call("Action", verb, target) }
+func (c *fakeClient) Scale(name string, n int) error   { return c.call("Scale", name, n) }
+func (c *fakeClient) Signal(target, sig string) error  { return c.call("Signal", target, sig) }
+func (c *fakeClient) Kill() error                      { return c.call("Kill") }
+
+func (c *fakeClient) Message(target string, msg json.RawMessage) (api.ActionResult, error) {
+	return api.ActionResult{IDs: c.ids}, c.call("Message", target, string(msg))
+}
+
+func (c *fakeClient) Stdin(target, line string) (api.ActionResult, error) {
+	return api.ActionResult{IDs: c.ids}, c.call("Stdin", target, line)
+}
+
+// fixture is three processes: api (ids 0 and 1, online) and worker (id 2, errored, namespace
+// jobs), with no uptime so that tables do not depend on the clock.
+func fixture() []api.Process {
+	var ps []api.Process
+	for i, n := range []string{"api", "api", "worker"} {
+		p := api.Process{Pid: 100 + i, Name: n, PmID: i}
+		p.Pm2Env.Status = "online"
+		p.Pm2Env.Namespace = "default"
+		p.Pm2Env.ExecMode = "fork_mode"
+		p.Monit = api.Monit{Memory: 42 << 20, CPU: 1.5}
+		ps = append(ps, p)
+	}
+	ps[1].Pm2Env.ExecMode = "cluster_mode"
+	ps[1].Pm2Env.RestartTime = 3
+	ps[2].Pm2Env.Namespace = "jobs"
+	ps[2].Pm2Env.Status = "errored"
+	ps[2].Pid = 0
+	ps[2].Monit = api.Monit{}
+	return ps
+}
+
+const fixtureTable = `┌────┬────────┬─────────┬─────┬─────────┬───┬────────┬──────┬────────┐
+│ id │ name   │ mode    │ pid │ status  │ ↺ │ uptime │ cpu  │ mem    │
+├────┼────────┼─────────┼─────┼─────────┼───┼────────┼──────┼────────┤
+│ 0  │ api    │ fork    │ 100 │ online  │ 0 │ 0      │ 1.5% │ 42.0mb │
+│ 1  │ api    │ cluster │ 101 │ online  │ 3 │ 0      │ 1.5% │ 42.0mb │
+│ 2  │ worker │ fork    │ 0   │ errored │ 0 │ 0      │ 0%   │ 0b     │
+└────┴────────┴─────────┴─────┴─────────┴───┴────────┴──────┴────────┘
+`
+
+type testEnv struct {
+	f      *Factory
+	c      *fakeClient
+	out    *syncBuffer
+	errOut *syncBuffer
+}
+
+// newTestEnv is a Factory whose client is a fake with a running daemon and the fixture.
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	ios, _, out, errOut := testIO()
+	c := &fakeClient{running: true, procs: fixture(), ids: []int{0, 1}, errs: map[string]error{}}
+	f := &Factory{IO: ios, Home: "/home/u/.tend", Cwd: t.TempDir(), Environ: []string{"PATH=/usr/bin:/bin", "A=1"},
+		Client: func() (client.API, error) { return c, nil }}
+	return &testEnv{f: f, c: c, out: out, errOut: errOut}
+}
+
+// run runs the whole CLI with args and returns the exit code.
+func (e *testEnv) run(args ...string) int { return Run(e.f, args) }
+
+// parse runs cmd under a root that has tend's persistent flags, as NewCmdRoot does, so that
+// runF sees the options as the flags left them.
+func parse(t *testing.T, cmd *cobra.Command, args ...string) error {
+	t.Helper()
+	root := &cobra.Command{Use: "tend", SilenceErrors: true, SilenceUsage: true}
+	root.PersistentFlags().Bool("no-daemon", false, "")
+	root.PersistentFlags().BoolP("silent", "s", false, "")
+	root.AddCommand(cmd)
+	root.SetArgs(append([]string{cmd.Name()}, args...))
+	root.SetOut(io.Discard)
+	root.SetErr(io.Discard)
+	return root.Execute()
+}

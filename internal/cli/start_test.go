@@ -1,0 +1,246 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tend-sh/tend/internal/api"
+	"github.com/tend-sh/tend/internal/config"
+)
+
+// script writes an executable file in the factory's cwd and returns its path.
+func (e *testEnv) script(t *testing.T, name string) string {
+	t.Helper()
+	p := filepath.Join(e.f.Cwd, name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\nexec sleep 100\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (e *testEnv) file(t *testing.T, name, data string) string {
+	t.Helper()
+	p := filepath.Join(e.f.Cwd, name)
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestStartFlags(t *testing.T) {
+	for _, tt := range []struct {
+		args  []string
+		check func(o *StartOptions) bool
+	}{
+		{[]string{"app.js"}, func(o *StartOptions) bool {
+			return o.Target == "app.js" && o.Args == nil && len(o.Given) == 0 && o.MaxRestarts == config.DefaultMaxRestarts &&
+				o.KillSignal == config.DefaultKillSignal && o.InstanceVar == config.DefaultInstanceVar && !o.Silent && !o.NoDaemon
+		}},
+		{[]string{"npm", "--name", "web", "--", "run", "start"}, func(o *StartOptions) bool {
+			return o.Target == "npm" && reflect.DeepEqual(o.Args, []string{"run", "start"}) && o.Name == "web"
+		}},
+		{[]string{}, func(o *StartOptions) bool { return o.Target == "" }},
+		{[]string{"a.js", "-s", "--no-daemon", "-i", "max", "-x", "-k", "3s", "--port", "80", "--port", "127.0.0.1:81"}, func(o *StartOptions) bool {
+			return o.Silent && o.NoDaemon && o.Instances == "max" && o.Fork && o.KillTimeout == "3s" &&
+				reflect.DeepEqual(o.Ports, []string{"80", "127.0.0.1:81"}) &&
+				reflect.DeepEqual(o.Given, map[string]string{"instances": "max", "execute-command": "true", "kill-timeout": "3s", "port": "[80,127.0.0.1:81]"})
+		}},
+		{[]string{"a.js", "--node-args", "--inspect", "--stop-exit-codes", "0,3", "--cwd", "/srv", "--no-autorestart", "--no-treekill"}, func(o *StartOptions) bool {
+			return o.InterpreterArgs == "--inspect" && reflect.DeepEqual(o.StopExitCodes, []int{0, 3}) && o.AppCwd == "/srv" && o.NoAutorestart && o.NoTreekill
+		}},
+	} {
+		e := newTestEnv(t)
+		var got *StartOptions
+		cmd := NewCmdStart(e.f, func(o *StartOptions) error { got = o; return nil })
+		if err := parse(t, cmd, tt.args...); err != nil {
+			t.Errorf("%v: %v", tt.args, err)
+			continue
+		}
+		if !tt.check(got) {
+			t.Errorf("%v: options %+v", tt.args, got)
+		}
+	}
+}
+
+func TestStartScript(t *testing.T) {
+	e := newTestEnv(t)
+	e.c.running = false
+	app := e.script(t, "app.sh")
+	code := e.run("start", "app.sh", "--name", "web", "-i", "2", "--kill-timeout", "3s", "--restart-delay", "250",
+		"--time", "--namespace", "ns", "--max-restarts", "4", "--stop-exit-codes", "0", "--", "-v")
+	if code != 0 || e.errOut.String() != "" || e.out.String() != fixtureTable {
+		t.Fatalf("exit %d, stderr %q, stdout %q", code, e.errOut, e.out)
+	}
+	if calls := e.c.Calls(); calls != "Start web ; List" {
+		t.Fatalf("calls %q", calls)
+	}
+	s := e.c.starts[0].Apps[0]
+	if s.Script != app || s.Name != "web" || s.Instances != 2 || s.KillTimeout != 3*time.Second || s.RestartDelay != 250*time.Millisecond ||
+		s.LogDateFormat != "YYYY-MM-DDTHH:mm:ss" || s.Namespace != "ns" || s.MaxRestarts != 4 || !reflect.DeepEqual(s.Args, []string{"-v"}) ||
+		!reflect.DeepEqual(s.StopExitCodes, []int{0}) || s.Env["A"] != "1" || s.Cwd != e.f.Cwd || s.ExecMode != config.ForkMode {
+		t.Fatalf("spec %+v", s)
+	}
+}
+
+func TestStartSpecErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"-i", "abc"}, `-i: instances must be a whole number, max or -N, got "abc"`},
+		{[]string{"--port", "abc"}, `--port: port "abc" must be a number from 1 to 65535`},
+		{[]string{"--proxy"}, "--proxy relays a port: add --port <port>"},
+		{[]string{"--instance-var", "A B"}, `--instance-var "A B" must be a variable name`},
+		{[]string{"--max-restarts", "-1"}, "--max-restarts must not be negative, got -1"},
+		{[]string{"--kill-signal", "SIGNOPE"}, `--kill-signal: unknown signal "SIGNOPE"`},
+		{[]string{"--min-uptime", "x"}, `--min-uptime: bad duration "x"`},
+		{[]string{"--name", "all"}, `"all" is reserved and cannot be an app name`},
+	} {
+		e := newTestEnv(t)
+		e.c.running = false
+		e.script(t, "app.sh")
+		code := e.run(append([]string{"start", "app.sh"}, tt.args...)...)
+		if code != ExitUsage || !strings.HasPrefix(e.errOut.String(), "tend: "+tt.msg) {
+			t.Errorf("%v: exit %d, stderr %q", tt.args, code, e.errOut)
+		}
+	}
+}
+
+func TestStartPortAndProxy(t *testing.T) {
+	e := newTestEnv(t)
+	e.c.running = false
+	e.script(t, "app.sh")
+	if code := e.run("start", "app.sh", "--port", "8000", "--proxy", "-s", "--drain-timeout", "2s", "-x"); code != 0 {
+		t.Fatalf("exit %d: %s", code, e.errOut)
+	}
+	s := e.c.starts[0].Apps[0]
+	if len(s.Ports) != 1 || s.Ports[0].Port != 8000 || !s.Proxy || s.DrainTimeout != 2*time.Second || s.ExecMode != config.ForkMode {
+		t.Fatalf("spec %+v", s)
+	}
+}
+
+func TestStartExistingApp(t *testing.T) {
+	e := newTestEnv(t)
+	if code := e.run("start", "api"); code != 0 || e.out.String() != fixtureTable {
+		t.Fatalf("exit %d: %s", code, e.errOut)
+	}
+	if calls := e.c.Calls(); calls != "List; Action start api; List" {
+		t.Fatalf("calls %q", calls)
+	}
+
+	e = newTestEnv(t)
+	if code := e.run("start", "all", "-s"); code != 0 || e.c.Calls() != "Action start all" {
+		t.Fatalf("start all: exit %d, calls %q", code, e.c.Calls())
+	}
+
+	e = newTestEnv(t)
+	code := e.run("start", "api", "--max-restarts", "3", "-i", "2")
+	want := "tend: tend start api takes no settings (got --instances=2 --max-restarts=3); to change them, start the app's script again with them: tend start <script> --name <name> --instances=2 --max-restarts=3\n"
+	if code != ExitUsage || e.errOut.String() != want {
+		t.Fatalf("exit %d, stderr %q", code, e.errOut)
+	}
+}
+
+func TestStartNameClash(t *testing.T) {
+	e := newTestEnv(t)
+	e.c.procs[0].Pm2Env.PmExecPath = "/srv/other.js"
+	app := e.script(t, "app.sh")
+	code := e.run("start", "app.sh", "--name", "api")
+	want := `tend: an app named "api" already runs /srv/other.js; pass --name to start ` + app + " beside it, or delete api first\n"
+	if code != ExitUsage || e.errOut.String() != want {
+		t.Fatalf("exit %d, stderr %q", code, e.errOut)
+	}
+	// The same script again restarts it with the new settings.
+	e.c.procs[0].Pm2Env.PmExecPath, e.c.procs[1].Pm2Env.PmExecPath = app, app
+	e.errOut = &syncBuffer{}
+	e.f.IO.ErrOut = e.errOut
+	if code := e.run("start", "app.sh", "--name", "api", "-s"); code != 0 {
+		t.Fatalf("same script: exit %d, %s", code, e.errOut)
+	}
+}
+
+func TestStartStartFails(t *testing.T) {
+	e := newTestEnv(t)
+	e.c.running = false
+	e.script(t, "app.sh")
+	e.c.errs["Start"] = errUnreachable
+	if code := e.run("start", "app.sh"); code != ExitUnreachable {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestStartConfigFile(t *testing.T) {
+	e := newTestEnv(t)
+	e.script(t, "app.sh")
+	e.file(t, "apps.json", `{"apps": [{"name": "a", "script": "app.sh", "watch_delay": 5}, {"name": "b", "script": "app.sh"}]}`)
+	if code := e.run("start", "apps.json", "-s"); code != 0 {
+		t.Fatalf("exit %d: %s", code, e.errOut)
+	}
+	if calls := e.c.Calls(); calls != "Start a,b " {
+		t.Fatalf("calls %q", calls)
+	}
+	if !strings.Contains(e.errOut.String(), `tend: warning: apps.json: app "a": ignoring keys tend does not support yet: watch_delay`) {
+		t.Errorf("no warning for an unknown key: %q", e.errOut)
+	}
+	if a := e.c.starts[0].Apps[0]; a.Env["A"] != "1" {
+		t.Errorf("the CLI's environment is under the app's env: %v", a.Env)
+	}
+
+	e = newTestEnv(t)
+	e.file(t, "bad.json", `{"apps": [{"name": "x"}]}`)
+	if code := e.run("start", "bad.json"); code != ExitUsage || !strings.Contains(e.errOut.String(), "script is missing") {
+		t.Fatalf("bad config: exit %d, %q", code, e.errOut)
+	}
+
+	// No target: ecosystem.config.js in the cwd is the target (here one that cannot be read).
+	e = newTestEnv(t)
+	e.file(t, "ecosystem.config.js", `module.exports = {`)
+	if code := e.run("start"); code != ExitUsage || !strings.Contains(e.errOut.String(), "ecosystem.config.js") {
+		t.Fatalf("default config: exit %d, %q", code, e.errOut)
+	}
+}
+
+func TestActionConfigFile(t *testing.T) {
+	e := newTestEnv(t)
+	e.script(t, "app.sh")
+	e.file(t, "apps.json", `{"apps": [{"name": "a", "script": "app.sh"}, {"name": "b", "script": "app.sh"}]}`)
+	if code := e.run("stop", "apps.json", "-s"); code != 0 || e.c.Calls() != "Action stop a; Action stop b" {
+		t.Fatalf("stop: exit %d, calls %q, %s", code, e.c.Calls(), e.errOut)
+	}
+	e.c.calls = nil
+	if code := e.run("reload", "apps.json", "--update-env", "-s"); code != 0 || e.c.Calls() != "Start a,b reload" {
+		t.Fatalf("reload: exit %d, calls %q, %s", code, e.c.Calls(), e.errOut)
+	}
+	e.c.calls = nil
+	if code := e.run("restart", "missing.json"); code != ExitUsage || e.c.Calls() != "" {
+		t.Fatalf("restart missing: exit %d, calls %q", code, e.c.Calls())
+	}
+	if code := e.run("delete", "missing.json"); code != ExitUsage || e.c.Calls() != "" {
+		t.Fatalf("delete missing: exit %d, calls %q", code, e.c.Calls())
+	}
+}
+
+func TestStartForeground(t *testing.T) {
+	e := newTestEnv(t)
+	e.script(t, "app.sh")
+	var got []api.StartRequest
+	cmd := NewCmdStart(e.f, func(o *StartOptions) error {
+		o.Foreground = func(req api.StartRequest) error { got = append(got, req); return nil }
+		return startRun(o)
+	})
+	if err := parse(t, cmd, "--no-daemon", "app.sh", "--name", "fg"); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Apps[0].Name != "fg" || e.out.String() != "" {
+		t.Fatalf("foreground start %+v, stdout %q", got, e.out)
+	}
+	// With --no-daemon, a name is never looked up in a daemon: it is a script.
+	if err := parse(t, NewCmdStart(e.f, func(o *StartOptions) error { return startRun(o) }), "--no-daemon", "api"); err == nil ||
+		!strings.Contains(err.Error(), "script not found") {
+		t.Fatalf("foreground start of a name: %v", err)
+	}
+}

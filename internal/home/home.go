@@ -1,0 +1,99 @@
+// Package home is the $TEND_HOME layout: where the folder is, the name of every file and folder
+// in it, their modes, and the checks that a daemon can live there. The CLI, the client and the
+// daemon all take their paths from here.
+package home
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// Modes of what lives in $TEND_HOME.
+const (
+	DirMode     = 0o700 // $TEND_HOME itself: only its owner may reach the socket
+	LogsDirMode = 0o755 // logs/: readable, as PM2's is
+	FileMode    = 0o600 // tend.log, daemon.pid, the locks, the registry
+	// SocketUmask is set while a socket is bound, so that it is made 0600 (umask would otherwise
+	// decide, and a chmod after bind leaves a window).
+	SocketUmask = 0o177
+)
+
+// MaxSocketPath is sun_path's size minus its terminating NUL.
+const MaxSocketPath = 107
+
+// Dir is $TEND_HOME made absolute, or ~/.tend (/tmp/.tend for a user without a home).
+func Dir() string {
+	if h := os.Getenv("TEND_HOME"); h != "" {
+		if abs, err := filepath.Abs(h); err == nil {
+			return abs
+		}
+		return h
+	}
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		home = "/tmp"
+	}
+	return filepath.Join(home, ".tend")
+}
+
+// Layout is the paths under one $TEND_HOME.
+type Layout struct {
+	Home      string // the folder itself
+	Socket    string // tend.sock: the control API
+	Pid       string // daemon.pid: the running daemon's pid
+	Log       string // tend.log: the daemon's own log
+	Lock      string // daemon.lock: held (flock) by the running daemon
+	SpawnLock string // spawn.lock: held by a CLI while it starts a daemon
+	Registry  string // registry.json: the apps, rewritten on every change
+	Logs      string // logs/: the apps' log files
+	Notify    string // notify.sock: sd_notify readiness datagrams from apps
+	Lib       string // lib/: files the daemon writes for apps (the Node preload)
+}
+
+// At lays out the $TEND_HOME at dir.
+func At(dir string) Layout {
+	return Layout{
+		Home:      dir,
+		Socket:    filepath.Join(dir, "tend.sock"),
+		Pid:       filepath.Join(dir, "daemon.pid"),
+		Log:       filepath.Join(dir, "tend.log"),
+		Lock:      filepath.Join(dir, "daemon.lock"),
+		SpawnLock: filepath.Join(dir, "spawn.lock"),
+		Registry:  filepath.Join(dir, "registry.json"),
+		Logs:      filepath.Join(dir, "logs"),
+		Notify:    filepath.Join(dir, "notify.sock"),
+		Lib:       filepath.Join(dir, "lib"),
+	}
+}
+
+// Prepare creates the folder (DirMode) and its logs folder, and checks that a daemon can live
+// there: a socket path that fits sun_path, and a folder it can write.
+func (l Layout) Prepare() error {
+	if len(l.Socket) > MaxSocketPath {
+		return fmt.Errorf("TEND_HOME %s is too long for a unix socket path (%d > %d bytes); set a shorter TEND_HOME", l.Home, len(l.Socket), MaxSocketPath)
+	}
+	if err := os.MkdirAll(l.Home, DirMode); err != nil {
+		return fmt.Errorf("TEND_HOME %s cannot be created: %v; set TEND_HOME to a folder you own", l.Home, PathCause(err))
+	}
+	if err := unix.Access(l.Home, unix.W_OK|unix.X_OK); err != nil {
+		return fmt.Errorf("TEND_HOME %s cannot be written: %v; set TEND_HOME to a folder you own", l.Home, err)
+	}
+	if err := os.MkdirAll(l.Logs, LogsDirMode); err != nil {
+		return fmt.Errorf("TEND_HOME %s: cannot create logs folder: %v", l.Home, PathCause(err))
+	}
+	return nil
+}
+
+// PathCause is the cause inside an *os.PathError (the path is in our own message already), or
+// err itself.
+func PathCause(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -1,0 +1,264 @@
+package supervisor
+
+import (
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/ipc"
+	"github.com/tend-sh/tend/internal/logs"
+	"github.com/tend-sh/tend/internal/proc"
+	"github.com/tend-sh/tend/internal/sockets"
+	"golang.org/x/sys/unix"
+)
+
+func (in *Instance) openFiles() error {
+	out, errp, comb := in.spec.LogPaths(in.sup.logDir, in.id)
+	if in.files != nil && in.paths != [3]string{out, errp, comb} {
+		// The spec names other files now; the running process's readers keep the old ones.
+		in.closeFiles()
+	}
+	if in.files != nil {
+		return nil
+	}
+	in.paths = [3]string{out, errp, comb}
+	files := make([]*logs.File, 3)
+	for i, p := range in.paths {
+		f, err := in.sup.files.Open(p)
+		if err != nil {
+			for _, g := range files {
+				g.Close()
+			}
+			return fmt.Errorf("open log file: %w", err)
+		}
+		files[i] = f
+	}
+	in.files = files
+	return nil
+}
+
+func (in *Instance) closeFiles() {
+	for _, f := range in.files {
+		f.Close()
+	}
+	in.files = nil
+	in.paths = [3]string{}
+}
+
+func (in *Instance) env(shim bool, backend string, listen int) []string {
+	env := make(map[string]string, len(in.spec.Env)+10)
+	for k, v := range in.spec.Env {
+		env[k] = v
+	}
+	// PM2's per-process variables; apps and scripts read them.
+	env["pm_id"] = strconv.Itoa(in.id)
+	env["name"] = in.spec.Name
+	env["namespace"] = in.spec.Namespace
+	iv := in.spec.InstanceVar
+	if iv == "" {
+		iv = config.DefaultInstanceVar
+	}
+	env[iv] = strconv.Itoa(in.index)
+	env["TEND_HOME"] = in.sup.home
+	if in.spec.NodeIPC || listen > 0 {
+		fd := proc.IPCChildFd(listen)
+		if in.spec.NodeIPC {
+			env["NODE_CHANNEL_FD"] = strconv.Itoa(fd)
+			env["NODE_CHANNEL_SERIALIZATION_MODE"] = "json"
+		} else {
+			env["TEND_IPC_FD"] = strconv.Itoa(fd)
+		}
+	}
+	if in.spec.NodeCluster() {
+		if shim {
+			env["TEND_NODE_SHIM"] = "1"
+		} else {
+			// Makes Node's own cluster code ask tend for its listening sockets (research §2.1).
+			env["NODE_UNIQUE_ID"] = strconv.FormatInt(in.sup.workerID.Add(1), 10)
+		}
+	}
+	if backend != "" {
+		_, port, _ := strings.Cut(backend, ":")
+		env["PORT"] = port
+	}
+	if in.sup.notify != "" && !in.spec.IsNodeLike() && (in.sharesPorts() || in.spec.WaitReady) {
+		// systemd's readiness protocol: "READY=1" there says the instance serves.
+		env["NOTIFY_SOCKET"] = in.sup.notify
+	}
+	if listen > 0 {
+		// systemd's socket activation protocol; LISTEN_PID is set by the exec helper, which
+		// knows the pid.
+		env["LISTEN_FDS"] = strconv.Itoa(listen)
+		names := make([]string, 0, listen)
+		for _, p := range in.spec.Ports {
+			names = append(names, strconv.Itoa(p.Port))
+		}
+		env["LISTEN_FDNAMES"] = strings.Join(names, ":")
+	}
+	return config.EnvList(env)
+}
+
+// argv is the command of a run: the spec's, with tend's preload for Node in cluster mode, and
+// through the exec helper when the process inherits sockets (LISTEN_PID must be its own pid).
+func (in *Instance) argv(shim bool) []string {
+	argv := in.spec.Command()
+	// TEND_NODE_PRELOAD=0 leaves the preload out (an app it would disturb); reloads then close
+	// busy keep-alive connections only when drain_timeout passes. A Node that needs the shim
+	// gets it anyway: without it, the app would bind the port itself.
+	wanted := (in.spec.NodeCluster() || in.spec.ProxyMode()) && in.spec.Env["TEND_NODE_PRELOAD"] != "0" || shim
+	if wanted && in.spec.InterpreterLabel == "node" && in.sup.preload != "" && !in.spec.ScriptIsCommand {
+		n := 1 + len(in.spec.InterpreterArgs)
+		argv = slices.Concat(argv[:n], []string{"--require", in.sup.preload}, argv[n:])
+	}
+	if in.spec.ListenFds() {
+		argv = append([]string{in.sup.selfExe, proc.ExecHelperArg}, argv...)
+	}
+	return argv
+}
+
+func (in *Instance) spawn() (r *run, err error) {
+	if err := in.openFiles(); err != nil {
+		return nil, err
+	}
+	in.app.socks.Acquire()
+	defer func() {
+		if err != nil {
+			in.app.socks.Release()
+		}
+	}()
+	var listen []int
+	if in.spec.ListenFds() {
+		keys := make([]sockets.Key, len(in.spec.Ports))
+		for i, p := range in.spec.Ports {
+			keys[i] = sockets.Key{Host: p.Host, Port: p.Port}
+		}
+		if listen, err = in.app.socks.Open(keys, in.index); err != nil {
+			return nil, err
+		}
+	}
+	shim := in.spec.NodeCluster() && in.sup.needsShim(in.spec)
+	var backend string
+	if in.spec.ProxyMode() {
+		if err := in.app.ensureProxy(in.spec, in.sup.log); err != nil {
+			closeFds(listen)
+			return nil, err
+		}
+		port, err := privatePort()
+		if err != nil {
+			closeFds(listen)
+			return nil, err
+		}
+		backend = "127.0.0.1:" + strconv.Itoa(port)
+	}
+	argv := in.argv(shim)
+	p, err := in.sup.spawner.Start(proc.Cmd{
+		Argv:     argv,
+		Env:      in.env(shim, backend, len(listen)),
+		Dir:      in.spec.Cwd,
+		IPC:      in.spec.NodeIPC || len(listen) > 0,
+		Listen:   listen,
+		App:      in.spec.Name,
+		Instance: in.id,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start %q: %w", in.spec.Name, err)
+	}
+	r = newRun(in, p)
+	r.shim, r.backend = shim, backend
+	in.watchExit(r)
+	if r.backend != "" {
+		go in.probe(r)
+	}
+	in.log.Info("started", "pid", r.pid, "cmd", strings.Join(argv, " "))
+
+	date, _ := in.sup.dateFormat(in.spec.LogDateFormat)
+	// Each reader holds its own references: a delete or a new spec closes the instance's files
+	// while the pipe may still hold output, which the reader writes before it lets go.
+	outCfg := logs.StreamConfig{Files: []*logs.File{in.files[0].Retain(), in.files[2].Retain()}, Date: date}
+	errCfg := logs.StreamConfig{Files: []*logs.File{in.files[1].Retain(), in.files[2].Retain()}, Date: date}
+	if in.sup.echoOut != nil {
+		outCfg.Echo, errCfg.Echo = in.sup.echoOut, in.sup.echoErr
+	}
+	in.pump(r, proc.KindStdout, outCfg)
+	in.pump(r, proc.KindStderr, errCfg)
+	if r.p.Holder().Fd(proc.KindIPC) >= 0 {
+		in.openChannel(r)
+	}
+	return r, nil
+}
+
+// openChannel serves the run's IPC channel on a dup of the holder's end.
+func (in *Instance) openChannel(r *run) {
+	fd, err := r.p.Holder().Borrow(proc.KindIPC)
+	if err != nil {
+		in.log.Warn("ipc channel", "err", err)
+		return
+	}
+	ch, err := ipc.Open(fd)
+	if err != nil {
+		in.log.Warn("ipc channel", "err", err)
+		return
+	}
+	r.channel = ch
+	r.ipcDone = make(chan struct{})
+	go func() {
+		defer close(r.ipcDone)
+		defer func() {
+			if p := recover(); p != nil {
+				r.log.Error("panic in ipc reader", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			}
+		}()
+		_ = ch.Serve(func(m ipc.Message) { in.onMessage(r, m) })
+	}()
+}
+
+func closeFds(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// pump runs a log reader for one of the run's pipes, on a dup it borrows from the holder; it
+// ends at EOF, when every writer of the pipe (the app and any child it passed its stdout to) is
+// gone.
+func (in *Instance) pump(r *run, k proc.Kind, cfg logs.StreamConfig) {
+	closeFiles := func() {
+		for _, f := range cfg.Files {
+			f.Close()
+		}
+	}
+	fd, err := r.p.Holder().Borrow(k)
+	if err != nil {
+		in.log.Warn("log reader", "err", err)
+		closeFiles()
+		return
+	}
+	log := in.log
+	go func() {
+		defer closeFiles()
+		defer unix.Close(fd)
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("log reader panic", "panic", fmt.Sprint(p))
+			}
+		}()
+		if err := logs.Pump(fd, cfg); err != nil {
+			log.Warn("log reader", "err", err)
+		}
+	}()
+}
+
+// watchExit tells the instance's goroutine when the run's process is gone, and lets the
+// readiness socket know whose process it is meanwhile.
+func (in *Instance) watchExit(r *run) {
+	who := &running{in: in, r: r}
+	in.sup.running.Store(r.pid, who)
+	go func() {
+		<-r.exited
+		in.sup.running.CompareAndDelete(r.pid, who)
+		in.post(event{r: r, kind: evExit})
+	}()
+}

@@ -1,0 +1,206 @@
+package supervisor
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/proc"
+	"golang.org/x/sys/unix"
+)
+
+func (in *Instance) restart(spec *config.AppSpec, reply chan error) error {
+	_ = in.stop("restart")
+	in.hist = Restarted(in.hist)
+	return in.start(spec, reply)
+}
+
+// start spawns the process. reply, if not nil, is answered once the instance is online (or
+// failed); start answers nothing itself when it returns nil.
+func (in *Instance) start(spec *config.AppSpec, reply chan error) error {
+	if spec != nil && spec != in.spec {
+		in.spec = spec
+		in.closeFiles()
+		in.log = in.sup.log.With("app", spec.Name, "instance", in.id)
+	}
+	if in.cur != nil {
+		answer(reply, nil)
+		return nil
+	}
+	if in.next != nil {
+		// A reload whose old process died is waiting for its replacement: that one is the start.
+		if reply != nil {
+			in.waiters = append(in.waiters, reply)
+		}
+		return nil
+	}
+	in.cancelTimer()
+	if in.sup.isClosing() {
+		// Nothing may be spawned once the daemon is stopping: it would outlive it.
+		in.transition(trClosing)
+		return ErrClosing
+	}
+	if in.status == Errored {
+		in.hist = Retried(in.hist)
+	}
+	in.transition(trLaunch)
+	r, err := in.spawn()
+	if err != nil {
+		in.log.Error("start failed", "err", err)
+		in.transition(trSpawnFailed)
+		in.sup.releaseIfIdle(in.app)
+		return err
+	}
+	in.cur = r
+	in.publish()
+	if reply != nil {
+		in.waiters = append(in.waiters, reply)
+	}
+	if in.rule() == readyAtOnce {
+		in.becomeOnline()
+	} else {
+		in.armTimer(in.readyTimeout(), timerReady)
+	}
+	return nil
+}
+
+func (in *Instance) onExit(r *run) {
+	if r == in.next {
+		in.abortReload(fmt.Errorf("the new process ended (%s) before it was ready", r.p.Exit()), true)
+		return
+	}
+	if r != in.cur {
+		return // stopped on purpose, or retired after a reload
+	}
+	e := r.p.Exit()
+	uptime := time.Since(r.started)
+	code := e.Code
+	in.exitCode = &code
+	in.log.Info("exited", "pid", e.Pid, "exit_code", e.Code, "signal", sigName(e.Signal), "uptime", uptime.Round(time.Millisecond))
+	in.cur = nil
+	// Its share of new connections goes to the other slots; the ones queued on its socket wait
+	// for the replacement.
+	in.serving(r, false)
+	r.release()
+	if in.spec.Treekill {
+		// Children the app left behind would hold its port and outlive it (PM2 pain 10).
+		go sweep(r)
+	}
+	if in.next != nil {
+		in.publish() // the replacement takes over when it is ready
+		return
+	}
+	if in.status == Launching {
+		in.failWaiters(fmt.Errorf("app %q exited before it was ready (%s)", in.spec.Name, e))
+	}
+	d, h := Decide(in.spec, in.hist, uptime, code)
+	in.hist = h
+	switch d.Action {
+	case Stop:
+		in.transition(trExitStop)
+		in.sup.releaseIfIdle(in.app)
+	case Give:
+		in.log.Error("too many unstable restarts; not restarting", "max_restarts", in.spec.MaxRestarts, "min_uptime", in.spec.MinUptime)
+		in.transition(trGiveUp)
+		in.sup.releaseIfIdle(in.app)
+	case Restart:
+		in.transition(trExitRestart)
+		if d.Delay <= 0 {
+			if err := in.start(nil, nil); err != nil {
+				in.log.Error("restart failed", "err", err)
+			}
+			return
+		}
+		in.armTimer(d.Delay, timerRestart)
+	}
+}
+
+// killSignal is the spec's kill_signal (SIGINT when it does not parse: PM2's default).
+func killSignal(spec *config.AppSpec) unix.Signal {
+	sig, err := config.ParseSignal(spec.KillSignal)
+	if err != nil {
+		return unix.SIGINT
+	}
+	return sig
+}
+
+// sweep ends what a run's process left in its group once it is gone (with treekill): children
+// the app left behind would hold its port and outlive it (PM2 pain 10).
+func sweep(r *run) {
+	defer func() { recover() }()
+	r.p.Sweep(killSignal(r.spec), r.spec.KillTimeout)
+}
+
+// stop ends the instance's processes, if any: the replacement of a reload, old processes still
+// draining, and the current one. It returns once they are reaped and their trees gone.
+func (in *Instance) stop(reason string) error {
+	in.cancelTimer()
+	if in.next != nil {
+		in.abortReload(fmt.Errorf("interrupted by %s", reason), false)
+	}
+	for _, r := range in.retired {
+		r.hurryUp()
+	}
+	var stopErr error
+	if r := in.cur; r != nil {
+		in.failWaiters(fmt.Errorf("app %q was stopped before it was ready", in.spec.Name))
+		in.transition(trStop)
+		in.serving(r, false)
+		stopErr = in.terminate(r, reason)
+		if e, ok := r.ended(); ok {
+			in.exitCode = &e.Code
+		}
+		r.release()
+		in.cur = nil
+	}
+	in.retiring.Wait()
+	in.retired = nil
+	in.transition(trStopped)
+	in.sup.releaseIfIdle(in.app)
+	return stopErr
+}
+
+// terminate ends one run: kill_signal to its whole tree (to the process alone without
+// treekill), then SIGKILL after kill_timeout (the escalation is proc's). It returns once the
+// process is reaped and its tree is gone (or SIGKILLed). It reads only the run, so a retiring
+// run can be terminated off the instance's goroutine.
+func (in *Instance) terminate(r *run, reason string) error {
+	spec := r.spec
+	sig := killSignal(spec)
+	if _, gone := r.ended(); !gone {
+		r.log.Info("stopping", "signal", unix.SignalName(sig), "reason", reason)
+	}
+	escalated, err := r.p.Stop(sig, spec.KillTimeout, spec.Treekill)
+	if escalated {
+		r.log.Warn("kill_timeout passed; sending SIGKILL", "kill_timeout", spec.KillTimeout)
+	}
+	if err != nil {
+		return fmt.Errorf("app %q: %w", spec.Name, err)
+	}
+	if e, ok := r.ended(); ok {
+		r.log.Info("stopped", "exit_code", e.Code, "signal", sigName(e.Signal))
+	}
+	return nil
+}
+
+// adopt makes a process an earlier daemon started this instance's own again: it is online at
+// once (it was serving), and its exit goes through the restart policy like any other.
+func (in *Instance) adopt(p proc.Process) error {
+	if in.cur != nil {
+		return fmt.Errorf("app %q (id %d) already runs a process; pid %d is not adopted", in.spec.Name, in.id, p.Pid())
+	}
+	if err := in.transition(trAdopt); err != nil {
+		return err
+	}
+	in.app.socks.Acquire()
+	r := newRun(in, p)
+	in.cur = r
+	in.watchExit(r)
+	if p.Holder().Fd(proc.KindIPC) >= 0 {
+		in.openChannel(r)
+	}
+	in.log.Info("adopted", "pid", r.pid)
+	in.serving(r, true)
+	in.publish()
+	return nil
+}
