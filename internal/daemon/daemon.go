@@ -143,7 +143,7 @@ func Run(o Options) error {
 	go d.persist(persistDone)
 	go d.sampleLoop()
 
-	srv := &wire.Server{Handler: d.routes(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &wire.Server{Handler: d.routes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, wire.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			log.Error("control socket", "err", err)

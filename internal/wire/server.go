@@ -190,6 +190,8 @@ type Server struct {
 	Handler Handler
 	// ReadHeaderTimeout bounds the request line and header fields (0: no bound).
 	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds the whole request, body included (0: no bound beyond the header's).
+	ReadTimeout time.Duration
 	// MaxHeaderBytes bounds them in size (0: 64 KiB).
 	MaxHeaderBytes int
 
@@ -271,8 +273,11 @@ func (l *limited) Read(p []byte) (int, error) {
 var errHeaderTooLarge = errors.New("request header too large")
 
 func (s *Server) serve(c net.Conn) {
-	if s.ReadHeaderTimeout > 0 {
-		_ = c.SetReadDeadline(time.Now().Add(s.ReadHeaderTimeout))
+	if t := s.ReadHeaderTimeout; t > 0 || s.ReadTimeout > 0 {
+		if t <= 0 || s.ReadTimeout > 0 && s.ReadTimeout < t {
+			t = s.ReadTimeout
+		}
+		_ = c.SetReadDeadline(time.Now().Add(t))
 	}
 	max := s.MaxHeaderBytes
 	if max <= 0 {
@@ -293,7 +298,11 @@ func (s *Server) serve(c net.Conn) {
 		}
 		return
 	}
-	_ = c.SetReadDeadline(time.Time{})
+	var deadline time.Time
+	if s.ReadTimeout > 0 {
+		deadline = time.Now().Add(s.ReadTimeout)
+	}
+	_ = c.SetReadDeadline(deadline)
 	lim.n = int(^uint(0) >> 1) // the header is read: the body is bounded by its handler
 	if r.Header.Get("Expect") == "100-continue" {
 		_, _ = io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n")

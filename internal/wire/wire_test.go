@@ -43,7 +43,7 @@ func serve(t *testing.T) string {
 		w.(Flusher).Flush()
 		_, _ = io.WriteString(w, "two\n")
 	})
-	srv := &Server{Handler: mux, ReadHeaderTimeout: 200 * time.Millisecond, MaxHeaderBytes: 4096}
+	srv := &Server{Handler: mux, ReadHeaderTimeout: 200 * time.Millisecond, ReadTimeout: 400 * time.Millisecond, MaxHeaderBytes: 4096}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
