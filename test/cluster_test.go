@@ -63,11 +63,18 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// listenTimeout is the --listen-timeout (ms) of cluster apps whose tests send requests once
+// they are online. Online must mean listening there: with the default (3 s), an instance that
+// has not listened yet is marked online anyway (PM2's rule), which a loaded machine reaches (a
+// node starting in over 3 s), and the test's first requests are refused.
+const listenTimeout = "60000"
+
 // startCluster starts app as n instances with PORT set to a free port, and returns the address.
+// It is online once every instance listens.
 func (h *harness) startCluster(app string, n int, env ...string) string {
 	h.t.Helper()
 	port := freePort(h.t)
-	if r := h.runEnv(append([]string{"PORT=" + strconv.Itoa(port)}, env...), "start", app, "-i", strconv.Itoa(n), "-s"); r.code != 0 {
+	if r := h.runEnv(append([]string{"PORT=" + strconv.Itoa(port)}, env...), "start", app, "-i", strconv.Itoa(n), "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
 		h.t.Fatalf("start: exit %d: %s", r.code, r.err)
 	}
 	return fmt.Sprintf("127.0.0.1:%d", port)
@@ -163,18 +170,57 @@ func TestClusterSharesOnePort(t *testing.T) {
 
 func isRefused(err error) bool { return err != nil && strings.Contains(err.Error(), "refused") }
 
-// loadDuring runs f while 16 clients send requests, each on a new connection, never retried,
-// with half a second of load before and after.
+// loadDuring runs f while 16 clients send requests, each on a new connection, never retried:
+// the load runs until it has been served before f, and again after it.
 func loadDuring(t *testing.T, addr string, f func()) *httpload.Result {
 	t.Helper()
+	return loadWith(t, httpload.Loop, addr, f)
+}
+
+// loadServed is how many answers the load gets before f and after it: twice as many as it has
+// clients, so that each client has had its turn (on a slow machine this takes longer, rather
+// than being a fixed time that a slow machine fills with fewer requests).
+const loadServed = 32
+
+// loadWith runs f under loop's load (Loop or KeepAliveLoop) from 16 clients.
+func loadWith(t *testing.T, loop func(context.Context, string, int) (*httpload.Result, func()), addr string, f func()) *httpload.Result {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	res, wait := httpload.Loop(ctx, addr, 16)
-	time.Sleep(500 * time.Millisecond)
+	res, wait := loop(ctx, addr, 16)
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			wait()
+		}
+	}
+	defer stop() // also when f fails the test
+	served := func() {
+		// Not fatal: when the load is not served (every request fails), the caller's counts say
+		// so better than a timeout would.
+		from := res.OK.Load()
+		poll(15*time.Second, func() bool { return res.OK.Load() >= from+loadServed })
+	}
+	served()
 	f()
-	time.Sleep(500 * time.Millisecond)
-	cancel()
-	wait()
+	served()
+	stop()
 	return res
+}
+
+// poll checks cond until it holds or timeout passes, and says whether it held.
+func poll(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func TestClusterReloadUnderLoadFailsNothing(t *testing.T) {
@@ -217,14 +263,9 @@ func TestClusterKill9UnderLoadRefusesNothing(t *testing.T) {
 		for range 3 {
 			victim := h.instances("hello")[0].Pid
 			syscall.Kill(victim, syscall.SIGKILL)
-			deadline := time.Now().Add(10 * time.Second)
-			for time.Now().Before(deadline) {
-				ps := h.instances("hello")
-				if ps[0].Pid != victim && ps[0].Pid != 0 && ps[0].Pm2Env.Status == "online" {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			h.waitFor("hello", 10*time.Second, "a new process online after kill -9", func(p proc) bool {
+				return p.Pid != victim && p.Pid != 0 && p.Pm2Env.Status == "online"
+			})
 		}
 	})
 	t.Logf("3 × kill -9 under load: %d served, %d failed (accepted by the killed process), %d refused",
@@ -243,6 +284,7 @@ func TestClusterReloadFailureKeepsTheOldServing(t *testing.T) {
 	h := newHarness(t)
 	dir := t.TempDir()
 	crash := filepath.Join(dir, "crash")
+	h.expectLogError("reload failed", "before it was ready") // the broken build below
 	app := writeApp(t, dir, "app.js", `
 if (require('fs').existsSync(process.env.CRASH_FILE)) { console.error('broken build'); process.exit(1); }
 `+helloJS)
@@ -269,6 +311,8 @@ func TestClusterPortConflicts(t *testing.T) {
 	h := newHarness(t)
 	dir := t.TempDir()
 	app := writeApp(t, dir, "hello.js", helloJS)
+	// Both refusals below are logged as what they are.
+	h.expectLogError("is already in use by another program", `is already used by app \"first\"`)
 
 	// Another program holds the port.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -290,7 +334,7 @@ func TestClusterPortConflicts(t *testing.T) {
 
 	// Two apps asking for one port: the second is told which app has it.
 	port := freePort(t)
-	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "--name", "first", "-s"); r.code != 0 {
+	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "--name", "first", "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
 		t.Fatalf("start first: exit %d: %s", r.code, r.err)
 	}
 	app2 := writeApp(t, dir, "other.js", helloJS)
@@ -411,8 +455,10 @@ process.on('message', (m) => {
     process.send({ type: 'process:msg', id: Number(process.env.PEER), data: { hello: 'from 0' } });
   }
 });
+process.send('ready'); // the handler is in place: a message sent before it would be lost
 `)
-	h.ok("start", app, "-i", "2", "-s")
+	// Online once the app says so (it listens on nothing, so the default would be listen_timeout).
+	h.ok("start", app, "-i", "2", "--wait-ready", "--listen-timeout", listenTimeout, "-s")
 	ps := h.waitOnline("talk", 2)
 	if r := h.runEnv(nil, "msg", "talk", `{"say":"hi"}`); r.code != 0 {
 		t.Fatalf("msg: exit %d: %s", r.code, r.err)
@@ -422,7 +468,7 @@ process.on('message', (m) => {
 	}
 	// Instance 0 forwards to instance 1 by pm_id, which it reads from PEER.
 	h.ok("delete", "talk", "-s")
-	if r := h.runEnv([]string{"PEER=" + strconv.Itoa(ps[1].PmID+2)}, "start", app, "-i", "2", "-s"); r.code != 0 {
+	if r := h.runEnv([]string{"PEER=" + strconv.Itoa(ps[1].PmID+2)}, "start", app, "-i", "2", "--wait-ready", "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
 		t.Fatalf("start: exit %d: %s", r.code, r.err)
 	}
 	ps = h.waitOnline("talk", 2)
@@ -497,7 +543,7 @@ net.createServer((s) => s.end('raw ' + w + '\n')).listen(Number(process.env.PORT
 `)
 	port, port2 := freePort(t), freePort(t)
 	env := []string{"PORT=" + strconv.Itoa(port), "PORT2=" + strconv.Itoa(port2), "KEY=" + keyFile, "CERT=" + certFile}
-	if r := h.runEnv(env, "start", app, "-i", "2", "-s"); r.code != 0 {
+	if r := h.runEnv(env, "start", app, "-i", "2", "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
 		t.Fatalf("start: exit %d: %s", r.code, r.err)
 	}
 	h.waitOnline("tls", 2)
@@ -573,7 +619,7 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve
 `)
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	h.ok("start", app, "-i", "2", "--port", strconv.Itoa(port), "--proxy", "-s")
+	h.ok("start", app, "-i", "2", "--port", strconv.Itoa(port), "--proxy", "--listen-timeout", listenTimeout, "-s")
 	h.waitOnline("bind", 2)
 	if got := spread(t, addr, 40); got["0"] == 0 || got["1"] == 0 {
 		t.Errorf("40 connections through the proxy: %v", got)
@@ -584,8 +630,11 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve
 		t.Errorf("want 0 failed and 0 refused, got %d and %d", res.Failed.Load(), res.Refused.Load())
 	}
 	res = loadDuring(t, addr, func() {
-		syscall.Kill(h.instances("bind")[0].Pid, syscall.SIGKILL)
-		time.Sleep(500 * time.Millisecond)
+		victim := h.instances("bind")[0].Pid
+		syscall.Kill(victim, syscall.SIGKILL)
+		h.waitFor("bind", 10*time.Second, "a new process online after kill -9", func(p proc) bool {
+			return p.Pid != victim && p.Pid != 0 && p.Pm2Env.Status == "online"
+		})
 	})
 	t.Logf("kill -9 behind the proxy under load: %d served, %d failed, %d refused", res.OK.Load(), res.Failed.Load(), res.Refused.Load())
 	if res.Refused.Load() != 0 {
@@ -676,7 +725,7 @@ setTimeout(() => {
 `)
 	port := freePort(t)
 	env := []string{"PORT=" + strconv.Itoa(port), "TAKEN=" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)}
-	if r := h.runEnv(env, "start", app, "-i", "2", "-s"); r.code != 0 {
+	if r := h.runEnv(env, "start", app, "-i", "2", "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
 		t.Fatalf("start: exit %d: %s", r.code, r.err)
 	}
 	ps := h.waitOnline("late", 2)
@@ -706,7 +755,7 @@ http.createServer((req, res) => { res.setHeader('X-Worker', process.env.VER); re
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cfg := filepath.Join(dir, "ecosystem.config.js")
 	write := func(ver string, n int) {
-		os.WriteFile(cfg, []byte(fmt.Sprintf(`module.exports = { apps: [{ name: 'ver', script: './ver.js', instances: %d, exec_mode: 'cluster', env: { PORT: %d, VER: %q } }] };`, n, port, ver)), 0o644)
+		os.WriteFile(cfg, []byte(fmt.Sprintf(`module.exports = { apps: [{ name: 'ver', script: './ver.js', instances: %d, exec_mode: 'cluster', listen_timeout: `+listenTimeout+`, env: { PORT: %d, VER: %q } }] };`, n, port, ver)), 0o644)
 	}
 	write("one", 2)
 	h.ok("start", cfg, "-s")
@@ -736,15 +785,11 @@ func TestClusterReloadKeepAliveFailsNothing(t *testing.T) {
 	app := writeApp(t, t.TempDir(), "hello.js", helloJS)
 	addr := h.startCluster(app, 2)
 	h.waitOnline("hello", 2)
-	ctx, cancel := context.WithCancel(context.Background())
-	res, wait := httpload.KeepAliveLoop(ctx, addr, 16)
-	time.Sleep(500 * time.Millisecond)
-	for range 3 {
-		h.ok("reload", "hello", "-s")
-	}
-	time.Sleep(500 * time.Millisecond)
-	cancel()
-	wait()
+	res := loadWith(t, httpload.KeepAliveLoop, addr, func() {
+		for range 3 {
+			h.ok("reload", "hello", "-s")
+		}
+	})
 	t.Logf("3 reloads under keep-alive load: %d served, %d failed, %d refused", res.OK.Load(), res.Failed.Load(), res.Refused.Load())
 	if res.Failed.Load() != 0 || res.Refused.Load() != 0 || res.OK.Load() == 0 {
 		t.Errorf("want 0 failed and 0 refused keep-alive requests, got %d and %d (%d served)", res.Failed.Load(), res.Refused.Load(), res.OK.Load())
@@ -764,7 +809,7 @@ func TestClusterUnknownNodeFallsBackToShim(t *testing.T) {
 	os.WriteFile(fake, []byte("#!/bin/sh\n[ \"$1\" = --version ] && { echo v99.0.0; exit 0; }\nexec "+node+" \"$@\"\n"), 0o755)
 	app := writeApp(t, dir, "hello.js", helloJS)
 	port := freePort(t)
-	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "--interpreter", fake, "-s"); r.code != 0 {
+	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "--interpreter", fake, "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
 		t.Fatalf("start: exit %d: %s", r.code, r.err)
 	}
 	h.waitOnline("hello", 2)
@@ -793,10 +838,10 @@ srv.on('upgrade', (req, socket) => {
 srv.listen(Number(process.env.PORT));
 `)
 	port := freePort(t)
-	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "1", "--drain-timeout", "3000", "-s"); r.code != 0 {
+	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "1", "--drain-timeout", "3000", "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
 		t.Fatalf("start: exit %d: %s", r.code, r.err)
 	}
-	h.waitOnline("ws", 1)
+	old := h.waitOnline("ws", 1)[0].Pid
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)
@@ -811,7 +856,8 @@ srv.listen(Number(process.env.PORT));
 	cmd := newCmd(h, "reload", "ws", "-s")
 	startBackground(t, cmd)
 	begin := time.Now()
-	for time.Since(begin) < 1500*time.Millisecond {
+	ping := func() {
+		t.Helper()
 		c.SetDeadline(time.Now().Add(2 * time.Second))
 		if _, err := c.Write([]byte("ping")); err != nil {
 			t.Fatalf("the upgraded connection was cut %s into the reload: %v", time.Since(begin), err)
@@ -819,7 +865,15 @@ srv.listen(Number(process.env.PORT));
 		if n, err := c.Read(buf); err != nil || string(buf[:n]) != "ping" {
 			t.Fatalf("the upgraded connection was cut %s into the reload: %q %v", time.Since(begin), buf[:n], err)
 		}
-		time.Sleep(100 * time.Millisecond)
+	}
+	// Through the reload until the replacement has taken over and the old process drains…
+	h.waitFor("ws", 15*time.Second, "the replacement online", func(p proc) bool {
+		ping()
+		return p.Pid != old && p.Pid != 0 && p.Pm2Env.Status == "online"
+	})
+	// …and for a while of its drain_timeout (3 s): pings paced 100 ms apart, not a wait.
+	for drained := time.Now(); time.Since(drained) < 700*time.Millisecond; time.Sleep(100 * time.Millisecond) {
+		ping()
 	}
 }
 
@@ -828,15 +882,28 @@ func TestClusterConcurrentScales(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	port := freePort(t)
-	h.ok("start", appBin, "--name", "web", "-i", "4", "--port", strconv.Itoa(port), "-s", "--", "-serve", "-ready-after", "10ms")
-	h.waitOnline("web", 4)
+	// Each process keeps serving half a second after its stop signal: the scale down below is
+	// still draining slots 2 and 3 when the scale up comes.
+	h.ok("start", appBin, "--name", "web", "-i", "4", "--port", strconv.Itoa(port), "-s", "--", "-serve", "-ready-after", "10ms", "-drain-delay", "500ms")
+	var leaving []int
+	for _, p := range h.waitOnline("web", 4) {
+		if *p.Pm2Env.NodeAppInstance >= 2 {
+			leaving = append(leaving, p.Pid)
+		}
+	}
 	down := newCmd(h, "scale", "web", "2", "-s")
 	startBackground(t, down)
-	time.Sleep(50 * time.Millisecond)
+	waitFor(t, 10*time.Second, "the scale down begun", func() bool { return len(h.instances("web")) == 2 })
 	h.ok("scale", "web", "4", "-s")
-	down.Wait()
+	if err := waitCmd(down, 20*time.Second); err != nil {
+		t.Fatalf("scale 2: %v", err)
+	}
 	h.waitOnline("web", 4)
-	time.Sleep(300 * time.Millisecond) // let a late slot close show up
+	// Slots 2 and 3 are closed once their processes are gone (scale returns after that): a
+	// close that hit a new instance's socket shows below.
+	waitFor(t, 10*time.Second, "the scaled-down processes gone", func() bool {
+		return !slices.ContainsFunc(leaving, pidAlive)
+	})
 	got := spread(t, fmt.Sprintf("127.0.0.1:%d", port), 200)
 	// The second scale may not reuse slots 2 and 3 while they drain: its instances take 4 and 5.
 	t.Logf("200 connections after scale 4 → 2 → 4 at once: %v", got)

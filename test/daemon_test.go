@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 func TestHomeFilesAndModes(t *testing.T) {
@@ -16,7 +15,7 @@ func TestHomeFilesAndModes(t *testing.T) {
 	h := newHarness(t)
 	os.Remove(h.home) // the CLI creates it
 	h.ok("start", appBin, "--name", "m", "-s")
-	time.Sleep(200 * time.Millisecond) // the registry is written in batches
+	h.waitRegistry(map[string]string{"m": "online"}) // written in batches, a moment after the start
 	for path, want := range map[string]os.FileMode{
 		h.home:                                 0o700 | os.ModeDir,
 		filepath.Join(h.home, "tend.sock"):     0o600 | os.ModeSocket,
@@ -87,5 +86,31 @@ func TestConcurrentFirstUseStartsOneDaemon(t *testing.T) {
 	}
 	if daemons != 1 {
 		t.Fatalf("%d daemon processes for one TEND_HOME", daemons)
+	}
+}
+
+// The harness's check of tend.log: which lines fail a test.
+func TestLogCheck(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		line     string
+		expected []string
+		bad      bool
+	}{
+		{`time=2026-11-29T21:20:57.492Z level=INFO msg=started app=hello instance=1 pid=22529 cmd="/tmp/TestPanicInRequest/app"`, nil, false},
+		{`time=2026-11-29T21:20:57.492Z level=WARN msg="drain_timeout passed with requests still open" pid=1`, nil, false},
+		{`time=2026-11-29T21:20:57.492Z level=ERROR msg="listen failed" app=clash instance=0 err="port 1 is already in use"`, nil, true},
+		{`time=2026-11-29T21:20:57.492Z level=ERROR msg="listen failed" app=clash instance=0 err="port 1 is already in use"`, []string{"already in use"}, false},
+		{`time=2026-11-29T21:20:57.492Z level=ERROR msg="listen failed" app=clash instance=0 err="port 1 is already in use"`, []string{"reload failed"}, true},
+		{`time=2026-11-29T21:20:57.492Z level=ERROR msg="panic in request" route=/v1/debug/panic panic="test panic"`, nil, true},
+		{`time=2026-11-29T21:20:57.492Z level=WARN msg="state machine" err="invalid transition stopped → stopping"`, nil, true},
+		{`time=2026-11-29T21:20:57.492Z level=INFO msg="recovered" panic=boom`, nil, true},
+		{`panic: runtime error: index out of range [3] with length 3`, nil, true},
+		{`fatal error: concurrent map writes`, nil, true},
+		{`goroutine 17 [running]:`, nil, true},
+	} {
+		if got := len(unexpectedLines(tt.line, tt.expected)) > 0; got != tt.bad {
+			t.Errorf("%q with %q expected: flagged %v, want %v", tt.line, tt.expected, got, tt.bad)
+		}
 	}
 }

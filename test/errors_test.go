@@ -74,6 +74,7 @@ func TestHomeNotWritable(t *testing.T) {
 func TestForegroundExitsWhenEveryAppIsDown(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
+	h.expectLogError("too many unstable restarts")
 	r := h.run("--no-daemon", "start", appBin, "--name", "doomed", "--max-restarts", "2", "--", "-exit-after", "1ms", "-code", "3")
 	if r.code != 1 || !strings.Contains(r.err, "every app has stopped, and doomed errored") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.err)
@@ -185,6 +186,7 @@ func TestPanicInRequestKeepsDaemon(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.env = append(h.env, "TEND_TEST_PANIC=1")
+	h.expectLogError(`msg="panic in request" route=/v1/debug/panic panic="test panic"`)
 	h.ok("start", appBin, "--name", "calm", "-s")
 	out, err := exec.Command("curl", "-s", "--unix-socket", filepath.Join(h.home, "tend.sock"), "-X", "POST", "http://tend/v1/debug/panic").CombinedOutput()
 	if err != nil {
@@ -210,7 +212,7 @@ func TestPID1ReapsOrphans(t *testing.T) {
 	}
 	h := newHarness(t)
 	script := filepath.Join(t.TempDir(), "orphans.sh")
-	os.WriteFile(script, []byte("while true; do ( sleep 0.05 & ); sleep 0.1; done\n"), 0o644)
+	os.WriteFile(script, []byte("i=0; while true; do ( sleep 0.05 & ); i=$((i+1)); echo orphan $i; sleep 0.1; done\n"), 0o644)
 	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", tendBin, "--no-daemon", "start", script)
 	cmd.Env = h.env
 	out := startBackground(t, cmd)
@@ -219,8 +221,9 @@ func TestPID1ReapsOrphans(t *testing.T) {
 		_, err := os.Stat(filepath.Join(h.home, "tend.sock"))
 		return err == nil
 	})
-	h.waitStatus("orphans", "online")
-	time.Sleep(time.Second) // about ten orphans are born and die
+	p := h.waitStatus("orphans", "online")
+	// Ten orphans born (each lives 50 ms, so nine of them have died and been reaped, or not).
+	waitFile(t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool { return strings.Contains(s, "orphan 10\n") })
 	data, _ := os.ReadFile(filepath.Join(h.home, "daemon.pid"))
 	if strings.TrimSpace(string(data)) != "1" {
 		t.Fatalf("tend should be PID 1 in its namespace, daemon.pid says %q", data)

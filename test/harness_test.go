@@ -9,8 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,6 +52,9 @@ type harness struct {
 	home string
 	mark string
 	env  []string
+
+	mu       sync.Mutex
+	expected []string // substrings of tend.log lines the test provokes on purpose
 }
 
 func newHarness(t *testing.T) *harness {
@@ -170,6 +176,65 @@ func (h *harness) waitStatus(name, status string) proc {
 	return h.waitFor(name, 10*time.Second, "status "+status, func(p proc) bool { return p.Pm2Env.Status == status })
 }
 
+// regInstance is an instance as $TEND_HOME/registry.json records it.
+type regInstance struct {
+	ID     int    `json:"pm_id"`
+	Status string `json:"status"`
+	Pid    int    `json:"pid"`
+}
+
+// registry reads what the daemon last wrote to registry.json: each app's instances, by name.
+// The daemon writes it in batches, a moment after a change: tests wait for the content they
+// need rather than for a fixed time.
+func (h *harness) registry() map[string][]regInstance {
+	data, err := os.ReadFile(filepath.Join(h.home, "registry.json"))
+	if err != nil {
+		return nil
+	}
+	var reg struct {
+		Apps []struct {
+			Spec struct {
+				Name string `json:"name"`
+			} `json:"spec"`
+			Instances []regInstance `json:"instances"`
+		} `json:"apps"`
+	}
+	if json.Unmarshal(data, &reg) != nil {
+		return nil
+	}
+	out := map[string][]regInstance{}
+	for _, a := range reg.Apps {
+		out[a.Spec.Name] = append(out[a.Spec.Name], a.Instances...)
+	}
+	return out
+}
+
+// waitRegistry waits until registry.json records the named apps (one instance each) in the given
+// statuses.
+func (h *harness) waitRegistry(want map[string]string) {
+	h.t.Helper()
+	waitFor(h.t, 10*time.Second, fmt.Sprintf("registry.json recording %v", want), func() bool {
+		reg := h.registry()
+		for name, status := range want {
+			if is := reg[name]; len(is) != 1 || is[0].Status != status {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitAppReady waits until the named app's process (started with the testapp's -ready flag)
+// has said it is ready: its signal handlers are installed. tend marks a fork-mode app online at
+// spawn, before that, so a test that signals the app must wait for this.
+func (h *harness) waitAppReady(name string) proc {
+	h.t.Helper()
+	p := h.waitFor(name, 10*time.Second, "a running process", func(p proc) bool { return p.Pid > 0 })
+	line := fmt.Sprintf("ready pid=%d\n", p.Pid)
+	waitFile(h.t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool { return strings.Contains(s, line) })
+	return p
+}
+
 // waitFile polls until the file's content satisfies cond.
 func waitFile(t *testing.T, path string, timeout time.Duration, cond func(string) bool) string {
 	t.Helper()
@@ -201,8 +266,52 @@ func (h *harness) marked() []int {
 	return pids
 }
 
-// cleanup stops the daemon and proves that nothing the test started is left.
+// expectLogError declares that tend.log may hold ERROR (or panic) lines containing any of
+// these substrings: the test provokes them on purpose. Any other such line fails the test.
+func (h *harness) expectLogError(substrs ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.expected = append(h.expected, substrs...)
+}
+
+// badLogLine matches what tend.log must never hold unless a test expects it: an ERROR, a panic
+// (recovered: "panic in …", or the runtime's "panic: …", "fatal error: …" and goroutine dumps
+// in a foreground daemon's log), and the state machine refusing a transition.
+var badLogLine = regexp.MustCompile(`level=ERROR|(^|[^A-Za-z_])panic([^A-Za-z_]|$)|^fatal error: |^goroutine \d+ \[|invalid transition|state machine`)
+
+// unexpectedLogLines returns the lines of tend.log that match badLogLine and none of the
+// substrings the test declared with expectLogError.
+func (h *harness) unexpectedLogLines() []string {
+	data, err := os.ReadFile(filepath.Join(h.home, "tend.log"))
+	if err != nil {
+		return nil // no daemon ran in this home
+	}
+	h.mu.Lock()
+	expected := slices.Clone(h.expected)
+	h.mu.Unlock()
+	return unexpectedLines(string(data), expected)
+}
+
+func unexpectedLines(log string, expected []string) []string {
+	var bad []string
+	for _, line := range strings.Split(log, "\n") {
+		if badLogLine.MatchString(line) && !slices.ContainsFunc(expected, func(e string) bool { return strings.Contains(line, e) }) {
+			bad = append(bad, line)
+		}
+	}
+	return bad
+}
+
+// cleanup stops the daemon, proves that nothing the test started is left, and that tend.log
+// holds no error the test did not expect.
 func (h *harness) cleanup() {
+	// A daemon that exits removes daemon.pid; one whose pid is there but gone crashed (a
+	// runtime panic outside any recover: its stderr is /dev/null, so tend.log may not say).
+	if data, err := os.ReadFile(filepath.Join(h.home, "daemon.pid")); err == nil {
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(data))); pid > 1 && !pidAlive(pid) {
+			h.t.Errorf("the daemon (pid %d) is gone without removing daemon.pid: it crashed", pid)
+		}
+	}
 	h.run("kill")
 	deadline := time.Now().Add(5 * time.Second)
 	left := h.marked()
@@ -218,6 +327,17 @@ func (h *harness) cleanup() {
 			syscall.Kill(p, syscall.SIGKILL)
 		}
 		h.t.Errorf("processes left behind: %s", strings.Join(desc, "; "))
+	}
+	// After kill, so that what the daemon logs on its way out is checked too.
+	if bad := h.unexpectedLogLines(); len(bad) > 0 {
+		h.t.Errorf("tend.log has %d line(s) with an error the test did not expect (declare one with h.expectLogError):\n%s",
+			len(bad), strings.Join(bad, "\n"))
+	}
+	if dir := os.Getenv("TEND_E2E_KEEP_LOGS"); dir != "" {
+		// For a look at every test's daemon log, failed or not.
+		if log, err := os.ReadFile(filepath.Join(h.home, "tend.log")); err == nil {
+			os.WriteFile(filepath.Join(dir, strings.ReplaceAll(h.t.Name(), "/", "_")+".log"), log, 0o644)
+		}
 	}
 	if h.t.Failed() {
 		if log, err := os.ReadFile(filepath.Join(h.home, "tend.log")); err == nil {

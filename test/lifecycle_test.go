@@ -110,11 +110,14 @@ func TestStdinIsAPipe(t *testing.T) {
 func TestCrashLoopEndsErrored(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
+	h.expectLogError("too many unstable restarts")
 	h.ok("start", appBin, "--name", "crash", "--max-restarts", "3", "-s", "--", "-exit-after", "20ms", "-code", "3")
 	p := h.waitStatus("crash", "errored")
 	if p.Pm2Env.RestartTime != 2 || p.Pid != 0 || p.Pm2Env.ExitCode == nil || *p.Pm2Env.ExitCode != 3 {
 		t.Fatalf("errored app: restarts %d (want 2), pid %d, exit code %v", p.Pm2Env.RestartTime, p.Pid, p.Pm2Env.ExitCode)
 	}
+	// Not a wait for a condition: a window in which a restart, were one wrongly scheduled
+	// (restart_delay is 0), would show.
 	time.Sleep(500 * time.Millisecond)
 	if q, _ := h.get("crash"); q.Pm2Env.Status != "errored" || q.Pm2Env.RestartTime != 2 {
 		t.Fatalf("an errored app must not be restarted: %+v", q.Pm2Env)
@@ -162,8 +165,8 @@ func TestStopKillsWholeTree(t *testing.T) {
 func TestGracefulStopSignal(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.ok("start", appBin, "--name", "polite", "--kill-signal", "SIGTERM", "-s", "--", "-on-signal", "bye", "-ignore", "INT")
-	p, _ := h.get("polite")
+	h.ok("start", appBin, "--name", "polite", "--kill-signal", "SIGTERM", "-s", "--", "-on-signal", "bye", "-ignore", "INT", "-ready")
+	p := h.waitAppReady("polite") // online at spawn; the SIGTERM handler comes a moment later
 	h.ok("stop", "polite", "-s")
 	waitFile(t, p.Pm2Env.PmOutLogPath, 2*time.Second, func(s string) bool { return strings.Contains(s, "bye\n") })
 	q, _ := h.get("polite")
@@ -175,8 +178,10 @@ func TestGracefulStopSignal(t *testing.T) {
 func TestSendSignalAndPid(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.ok("start", appBin, "--name", "sig", "-s", "--", "-on-signal", "got it")
-	p, _ := h.get("sig")
+	h.ok("start", appBin, "--name", "sig", "-s", "--", "-on-signal", "got it", "-ready")
+	// A fork-mode app is online at spawn: signalled before it installs its handler, it would
+	// just die of SIGTERM. The app says when the handler is in place.
+	p := h.waitAppReady("sig")
 	if got := strings.TrimSpace(h.ok("pid", "sig")); got != strconv.Itoa(p.Pid) {
 		t.Fatalf("pid printed %q, want %d", got, p.Pid)
 	}
@@ -226,16 +231,16 @@ func TestDaemonCrashRestoresApps(t *testing.T) {
 	h.ok("start", appBin, "--name", "survivor", "-s")
 	h.ok("start", appBin, "--name", "resting", "-s")
 	h.ok("stop", "resting", "-s")
+	h.expectLogError("too many unstable restarts") // broken
 	h.ok("start", appBin, "--name", "broken", "--max-restarts", "1", "-s", "--", "-exit-after", "1ms")
 	h.waitStatus("broken", "errored")
 	p, _ := h.get("survivor")
 	data, _ := os.ReadFile(filepath.Join(h.home, "daemon.pid"))
 	dpid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	time.Sleep(200 * time.Millisecond) // the registry is written in batches
+	// The registry is written in batches: the crash must come after it records all three.
+	h.waitRegistry(map[string]string{"survivor": "online", "resting": "stopped", "broken": "errored"})
 	syscall.Kill(dpid, syscall.SIGKILL)
-	for pidAlive(dpid) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, "the killed daemon gone", func() bool { return !pidAlive(dpid) })
 	q := h.waitStatus("survivor", "online")
 	if q.PmID != p.PmID || q.Pid == p.Pid {
 		t.Fatalf("restored app: id %d (was %d), pid %d (was %d)", q.PmID, p.PmID, q.Pid, p.Pid)

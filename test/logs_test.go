@@ -89,13 +89,7 @@ func TestLogsFollow(t *testing.T) {
 	h.ok("start", script, "-s")
 	cmd := newCmd(h, "logs", "--raw", "--lines", "0")
 	out := startBackground(t, cmd)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && strings.Count(out.String(), "tick") < 3 {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if strings.Count(out.String(), "tick") < 3 {
-		t.Fatalf("logs did not follow: %q", out.String())
-	}
+	waitFor(t, 5*time.Second, "logs following the app's lines", func() bool { return strings.Count(out.String(), "tick") >= 3 })
 	h.ok("start", appBin, "--name", "late", "-s", "--", "-flood", "2")
 	waitFor(t, 5*time.Second, "logs showing an app started after it", func() bool {
 		return strings.Contains(out.String(), "line 0000001")
@@ -109,12 +103,15 @@ func TestLastLinesSurviveDelete(t *testing.T) {
 	h := newHarness(t)
 	for round := range 3 {
 		name := fmt.Sprintf("bye%d", round)
-		h.ok("start", appBin, "--name", name, "-s", "--", "-flood-on-signal", "200000")
-		p, _ := h.get(name)
+		h.ok("start", appBin, "--name", name, "-s", "--", "-flood-on-signal", "200000", "-ready")
+		// Online at spawn: deleted before its handler is installed, the app would die of the
+		// signal without a line. It says when the handler is in place.
+		p := h.waitAppReady(name)
 		h.ok("delete", name, "-s")
 		out := waitFile(t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool { return strings.HasSuffix(s, "END\n") })
-		if n := strings.Count(out, "\n"); n != 200001 {
-			t.Fatalf("round %d: %d lines in the file, want 200001", round, n)
+		// The "ready" line, then 200000 lines and END.
+		if n := strings.Count(out, "\n"); n != 200002 {
+			t.Fatalf("round %d: %d lines in the file, want 200002", round, n)
 		}
 	}
 }
@@ -126,6 +123,7 @@ func TestFIFOLogPathDoesNotHangTheDaemon(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Skip(err)
 	}
+	h.expectLogError("is a FIFO that nobody reads")
 	r := h.run("start", appBin, "--name", "piped", "-o", fifo)
 	if r.code != 1 || !strings.Contains(r.err, "is a FIFO that nobody reads") {
 		t.Fatalf("exit %d, %q", r.code, r.err)

@@ -147,7 +147,8 @@ func TestStopEscalatesToSIGKILL(t *testing.T) {
 	if e := p.Exit(); e.Signal != unix.SIGKILL {
 		t.Fatalf("exit %+v", e)
 	}
-	if Alive(p.Pid(), nil) {
+	// SIGKILL was sent to the whole group; its last members are reaped a moment later.
+	if !WaitGone(p.Pid(), nil, 5*time.Second) {
 		t.Fatal("the group outlived SIGKILL")
 	}
 	if err := p.Signal(unix.SIGTERM); err == nil {

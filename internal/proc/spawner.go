@@ -39,8 +39,9 @@ type Process interface {
 	// Stop ends the process: sig to it (to its whole tree when tree is set: its process group
 	// and every descendant, those that left the group included), then SIGKILL to the same once
 	// grace has passed. A grace of 0 kills at once. It returns once the process is gone and,
-	// with tree, its tree too; escalated says SIGKILL was needed, and the error is set only
-	// when the process outlived SIGKILL. It may be called from any goroutine.
+	// with tree, its tree too or SIGKILLed (the last members may be reaped a moment later);
+	// escalated says SIGKILL was needed, and the error is set only when the process outlived
+	// SIGKILL. It may be called from any goroutine.
 	Stop(sig unix.Signal, grace time.Duration, tree bool) (escalated bool, err error)
 	// Sweep ends what a process that is gone left behind in its group: sig, then SIGKILL after
 	// grace. A group with no live member costs one kill(2).

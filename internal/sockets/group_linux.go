@@ -64,6 +64,16 @@ type Slot struct {
 // Fd is the listening socket; the daemon keeps it open, instances get dups of it.
 func (s *Slot) Fd() int { return s.fd }
 
+// Queued is how many connections wait in the socket's accept queue (TCP_INFO's unacked, which
+// a listening socket reports as its queue's length).
+func (s *Slot) Queued() int {
+	ti, err := unix.GetsockoptTCPInfo(s.fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+	if err != nil {
+		return 0
+	}
+	return int(ti.Unacked)
+}
+
 // Group is the SO_REUSEPORT group of one host:port. socks mirrors the kernel's array of the
 // group's sockets: in listen order, and when one closes, the last one moves into its place. The
 // BPF program returns indexes into that array, so the mirror must follow the kernel exactly.

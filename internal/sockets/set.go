@@ -179,6 +179,19 @@ func (s *Set) SetLive(slot int, live bool) {
 	}
 }
 
+// Queued is how many connections wait in the accept queues of the slot's sockets.
+func (s *Set) Queued(slot int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, m := range s.groups {
+		if sl, ok := m.slots[slot]; ok {
+			n += sl.Queued()
+		}
+	}
+	return n
+}
+
 // CloseSlot closes the slot's sockets (scale down): it is excluded first, so no new connection
 // is steered to a socket about to close.
 func (s *Set) CloseSlot(slot int) {

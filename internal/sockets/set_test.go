@@ -117,3 +117,41 @@ func TestSetPortInUse(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// Queued counts connections in a slot's accept queue, which a scale down waits to be empty.
+func TestSetQueued(t *testing.T) {
+	s := NewSet("q", NewRegistry())
+	defer s.Close()
+	fd, port, _, err := s.Dup(Key{Host: "127.0.0.1"}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if n := s.Queued(0); n != 0 {
+		t.Fatalf("queued %d before any client", n)
+	}
+	var conns []net.Conn
+	for range 3 {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	if n := s.Queued(0); n != 3 {
+		t.Fatalf("queued %d, want the 3 connected clients", n)
+	}
+	for range 3 {
+		if !acceptOne(t, fd) {
+			t.Fatal("nothing to accept")
+		}
+	}
+	if n := s.Queued(0); n != 0 || s.Queued(7) != 0 {
+		t.Fatalf("queued %d after accepting them", n)
+	}
+}

@@ -67,7 +67,7 @@ func (in *Instance) promote() {
 				old.log.Error("panic while retiring a process", "panic", fmt.Sprint(p))
 			}
 		}()
-		err := in.drain(old)
+		err := in.drain(old, "reload")
 		old.release()
 		// If the new process ended meanwhile, this one held the sockets last.
 		in.sup.releaseIfIdle(in.app)
@@ -111,7 +111,7 @@ func (in *Instance) abortReload(why error, restart bool) {
 // drain lets a replaced process finish: a Node worker is told to stop accepting and to close its
 // keep-alive connections, and has drain_timeout to end its requests and close its IPC channel
 // (Node's cluster 'disconnect' does exactly that); then it gets kill_signal as in a stop.
-func (in *Instance) drain(r *run) error {
+func (in *Instance) drain(r *run, reason string) error {
 	if r.channel != nil && r.spec.NodeCluster() {
 		_ = r.channel.Drain()
 		if r.shim {
@@ -155,7 +155,7 @@ func (in *Instance) drain(r *run) error {
 			tick.Stop()
 		}
 	}
-	return in.terminate(r, "reload")
+	return in.terminate(r, reason)
 }
 
 // retireForScale takes the instance out of its app's service before a scale down deletes it:
@@ -167,9 +167,9 @@ func (in *Instance) retireForScale() {
 		return
 	}
 	in.serving(r, false)
-	time.Sleep(queueSettle)
+	in.awaitQueue(r)
 	in.transition(trRetire)
-	_ = in.drain(r)
+	_ = in.drain(r, "scale down")
 	if e, ok := r.ended(); ok {
 		in.exitCode = &e.Code
 	}
@@ -178,6 +178,27 @@ func (in *Instance) retireForScale() {
 	in.publish()
 }
 
-// queueSettle is how long an excluded slot's process keeps accepting before it is told to stop:
-// connections steered to it just before the exclusion are still in its queue.
-const queueSettle = 100 * time.Millisecond
+// awaitQueue lets an excluded slot's process accept what is queued on its sockets before it is
+// told to stop: connections steered to it just before the exclusion would be reset when the
+// slot closes. The queue counts as empty once it reads 0 settleReads times in a row
+// (connections still in their handshake join it meanwhile); drain_timeout bounds the wait.
+func (in *Instance) awaitQueue(r *run) {
+	deadline := time.Now().Add(r.spec.Drain())
+	for zeros := 0; zeros < settleReads && time.Now().Before(deadline); {
+		select {
+		case <-r.exited:
+			return
+		case <-time.After(settleEvery):
+		}
+		if in.app.socks.Queued(in.index) == 0 {
+			zeros++
+		} else {
+			zeros = 0
+		}
+	}
+}
+
+const (
+	settleReads = 3
+	settleEvery = 10 * time.Millisecond
+)

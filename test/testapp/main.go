@@ -38,6 +38,8 @@ func main() {
 		crashIfFile = flag.String("crash-if", "", "exit 1 at once when this file exists")
 		echoStdin   = flag.Bool("echo-stdin", false, "print each stdin line as stdin=<line>")
 		notifyAfter = flag.Duration("notify-after", -1, "with -serve: send READY=1 to NOTIFY_SOCKET after this long")
+		drainDelay  = flag.Duration("drain-delay", 0, "with -serve: on a signal, keep serving this long before shutting down (a slow drain)")
+		ready       = flag.Bool("ready", false, "once every signal handler is installed, print \"ready pid=N\" (and tell tend, when it listens)")
 	)
 	flag.Parse()
 	if *crashIfFile != "" {
@@ -58,7 +60,7 @@ func main() {
 		})
 	}
 	if *serve {
-		serveFds(*readyAfter)
+		serveFds(*readyAfter, *drainDelay)
 	}
 	if *echoStdin {
 		go func() {
@@ -103,6 +105,20 @@ func main() {
 			os.Exit(0)
 		}()
 	}
+	if *ready {
+		// A fork-mode app is online at spawn, before the lines above ran: a test that signals
+		// the app waits for this line, so the signal finds the handlers installed.
+		fmt.Printf("ready pid=%d\n", os.Getpid())
+		if sock := os.Getenv("NOTIFY_SOCKET"); sock != "" {
+			if c, err := net.Dial("unixgram", sock); err == nil {
+				c.Write([]byte("READY=1"))
+				c.Close()
+			}
+		}
+		if err := worker.Ready(); err != nil {
+			fmt.Fprintln(os.Stderr, "ready:", err)
+		}
+	}
 	if *pidFile != "" {
 		os.WriteFile(*pidFile, []byte(fmt.Sprint(os.Getpid())), 0o644)
 	}
@@ -146,7 +162,7 @@ func main() {
 
 // serveFds plays a Go app in cluster mode: it serves on the inherited sockets, names the instance
 // that answered, says ready, and prints each message it gets.
-func serveFds(readyAfter time.Duration) {
+func serveFds(readyAfter, drainDelay time.Duration) {
 	lns, err := worker.Listeners()
 	if err != nil || len(lns) == 0 {
 		fmt.Fprintln(os.Stderr, "no inherited sockets:", err)
@@ -170,6 +186,7 @@ func serveFds(readyAfter time.Duration) {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		<-sigs
+		time.Sleep(drainDelay) // the app's behaviour: slow to stop
 		for _, srv := range servers {
 			srv.Shutdown(context.Background())
 		}
