@@ -306,12 +306,19 @@ func (c *Client) StartDaemon() error {
 		return err
 	}
 	defer devnull.Close()
+	// What the runtime itself prints when the daemon dies of a bug (a panic outside any
+	// recover) goes to tend.log, beside the daemon's own lines, instead of nowhere.
+	stderr := devnull
+	if f, err := os.OpenFile(c.paths.Log, os.O_WRONLY|os.O_APPEND|os.O_CREATE|unix.O_CLOEXEC|unix.O_NOFOLLOW, home.FileMode); err == nil {
+		defer f.Close()
+		stderr = f
+	}
 	// Not a fork: a fresh exec of this binary in a new session, with no inherited pipe (one
 	// would make `$(tend start …)` and ssh wait for the daemon to exit).
 	cmd := exec.Command(self, "daemon", "--background")
 	cmd.Env = append(os.Environ(), "TEND_HOME="+c.Home)
 	cmd.Dir = "/"
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start daemon: %v", err)
