@@ -155,3 +155,33 @@ func TestStopEscalatesToSIGKILL(t *testing.T) {
 		t.Fatal("signal to a gone process")
 	}
 }
+
+// A real run's holder: what ForkExec creates for a process given a listening socket and an IPC
+// channel (docs/architecture.md shows this test's output).
+func TestManifestOfARealRun(t *testing.T) {
+	sock, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewForkExec(testReaper(t)).Start(Cmd{
+		Argv: []string{os.Args[0]}, Env: append(os.Environ(), "TEND_PROC_APP=sleep"),
+		IPC: true, Listen: []int{sock}, App: "web", Instance: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Holder().Close()
+	defer unix.Kill(-p.Pid(), unix.SIGKILL)
+	m := p.Holder().Manifest()
+	kinds := []Kind{KindStdin, KindStdout, KindStderr, KindSocket, KindIPC, KindPidfd}
+	if len(m) != len(kinds) {
+		t.Fatalf("manifest %+v", m)
+	}
+	for i, e := range m {
+		if e.Kind != kinds[i] || e.Pid != p.Pid() || e.StartTick != p.StartTick() || e.StartTick == 0 {
+			t.Errorf("entry %d: %+v", i, e)
+		}
+	}
+	b, _ := json.MarshalIndent(m, "", "  ")
+	t.Logf("%s", b)
+}
