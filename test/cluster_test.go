@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/tend-sh/tend/internal/httpload"
+	"github.com/tend-sh/tend/internal/testutil"
 )
 
 // Unmodified Node apps: nothing in them knows about tend or about cluster mode.
@@ -53,15 +54,7 @@ func writeApp(t *testing.T, dir, name, body string) string {
 	return p
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testutil.FreePort(t) }
 
 // listenTimeout is the --listen-timeout (ms) of cluster apps whose tests send requests once
 // they are online. Online must mean listening there: with the default (3 s), an instance that

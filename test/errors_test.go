@@ -1,15 +1,15 @@
 package test
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/internal/testutil"
 )
 
 // Bad input: one clear line on stderr, a non-zero exit, and a daemon that lives on with its
@@ -123,17 +123,7 @@ func TestForeground(t *testing.T) {
 
 // --- helpers for commands that run in the background ---
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+type syncBuffer = testutil.SyncBuffer
 
 func newCmd(h *harness, args ...string) *exec.Cmd {
 	cmd := exec.Command(tendBin, args...)

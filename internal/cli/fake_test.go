@@ -13,6 +13,7 @@ import (
 
 	"github.com/tend-sh/tend/internal/api"
 	"github.com/tend-sh/tend/internal/client"
+	"github.com/tend-sh/tend/internal/testutil"
 )
 
 // testIO is IOStreams on buffers, stdout not a terminal (cli/cli's iostreams.Test).
@@ -21,23 +22,8 @@ func testIO() (*IOStreams, *bytes.Buffer, *syncBuffer, *syncBuffer) {
 	return &IOStreams{In: in, Out: out, ErrOut: errOut}, in, out, errOut
 }
 
-// syncBuffer is a bytes.Buffer that goroutines (logs' followers) may write while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer that goroutines (logs' followers) may write while a test reads.
+type syncBuffer = testutil.SyncBuffer
 
 // fakeClient is client.API without a daemon: it answers from procs and records every call.
 type fakeClient struct {

@@ -11,17 +11,8 @@ import (
 	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/proc"
 	"github.com/tend-sh/tend/internal/proc/proctest"
+	"github.com/tend-sh/tend/internal/testutil"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // nodeCluster is a cluster app that speaks Node's cluster protocol (as Deno does: no Node
 // version to ask, no preload).
@@ -75,7 +66,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestNodeClusterSharesAPortAndReloads(t *testing.T) {
 	f := newFixture(t, false)
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	done := f.startAsync(nodeCluster("web", 2))
 	ps := []*proctest.Proc{f.next(), f.next()}
 	if ps[0].Cmd.Instance != 0 {
@@ -187,7 +178,7 @@ func TestNodeClusterPortInUseErrors(t *testing.T) {
 
 func TestInheritedSocketsReloadAndMessages(t *testing.T) {
 	f := newFixture(t, false)
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	s := spec("go", func(s *config.AppSpec) {
 		s.ExecMode, s.Instances = config.ClusterMode, 2
 		s.Ports = []config.Listen{{Host: "127.0.0.1", Port: port}}

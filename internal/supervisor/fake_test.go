@@ -1,18 +1,16 @@
 package supervisor
 
 import (
-	"bytes"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/proc/proctest"
+	"github.com/tend-sh/tend/internal/testutil"
 )
 
 // These tests drive the supervisor against proctest's fake spawner: no process runs, the test
@@ -20,35 +18,17 @@ import (
 
 const wait = 5 * time.Second
 
-// syncBuffer is the supervisor's log, read by tests while instances write it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	t    *testing.T
 	sup  *Supervisor
 	fake *proctest.Spawner
-	log  *syncBuffer
+	log  *testutil.SyncBuffer
 	home string
 }
 
 func newFixture(t *testing.T, adopt bool) *fixture {
 	t.Helper()
-	f := &fixture{t: t, fake: proctest.New(), log: &syncBuffer{}, home: t.TempDir()}
+	f := &fixture{t: t, fake: proctest.New(), log: &testutil.SyncBuffer{}, home: t.TempDir()}
 	f.sup = New(Options{
 		Home: f.home, Spawner: f.fake, Adopt: adopt,
 		Log: slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -164,5 +144,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-
-var _ = fmt.Sprint
