@@ -215,20 +215,23 @@ func (in *Instance) loop() {
 }
 
 // safely keeps a bug in one instance's handling from taking the daemon down.
-func (in *Instance) safely(f func()) {
+// It returns what it recovered, as an error for the caller of a command.
+func (in *Instance) safely(f func()) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			in.log.Error("panic in instance", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error in app %q (id %d): %v; see tend.log", in.spec.Name, in.id, p)
 		}
 	}()
 	f()
+	return nil
 }
 
 func (in *Instance) handle(c command) (exit bool) {
 	var err error
 	orig := c.reply
 	in.fault = nil
-	in.safely(func() {
+	perr := in.safely(func() {
 		switch c.kind {
 		case cmdStart:
 			err = in.start(c.spec, c.reply)
@@ -271,6 +274,12 @@ func (in *Instance) handle(c command) (exit bool) {
 			err = in.adopt(c.proc)
 		}
 	})
+	if perr != nil {
+		// The command died half way: its caller learns it failed, rather than wait or be told
+		// it worked.
+		err = errors.Join(err, perr)
+		c.reply = orig
+	}
 	if in.fault != nil {
 		// A transition the state machine refused: the caller learns of it now, even when its
 		// answer was to come later (a second answer is dropped).

@@ -124,8 +124,9 @@ func (in *Instance) spawn() (r *run, err error) {
 		return nil, err
 	}
 	in.app.socks.Acquire()
+	spawned := false
 	defer func() {
-		if err != nil {
+		if !spawned { // an error, or a panic on the way: the run that counted is not coming
 			in.app.socks.Release()
 		}
 	}()
@@ -187,6 +188,7 @@ func (in *Instance) spawn() (r *run, err error) {
 	if r.p.Holder().Fd(proc.KindIPC) >= 0 {
 		in.openChannel(r)
 	}
+	spawned = true
 	return r, nil
 }
 
@@ -242,7 +244,7 @@ func (in *Instance) pump(r *run, k proc.Kind, cfg logs.StreamConfig) {
 		defer unix.Close(fd)
 		defer func() {
 			if p := recover(); p != nil {
-				log.Error("log reader panic", "panic", fmt.Sprint(p))
+				log.Error("log reader panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			}
 		}()
 		if err := logs.Pump(fd, cfg); err != nil {

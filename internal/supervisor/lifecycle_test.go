@@ -429,3 +429,29 @@ func TestInvalidTransitionIsAnError(t *testing.T) {
 	}
 	pr.(interface{ ExitWith(int, unix.Signal) }).ExitWith(0, 0)
 }
+
+// A bug that panics in the middle of a command is recovered: the caller is told, tend.log has
+// the stack, and the instance and the others go on.
+func TestPanicInACommandIsAnErrorAndNothingElse(t *testing.T) {
+	f := newFixture(t, false)
+	if err := f.sup.Start(spec("other")); err != nil {
+		t.Fatal(err)
+	}
+	f.next()
+	f.fake.PanicNext("injected")
+	err := f.sup.Start(spec("buggy"))
+	if err == nil || !strings.Contains(err.Error(), `internal error in app "buggy"`) || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("err = %v", err)
+	}
+	if log := f.log.String(); !strings.Contains(log, "panic in instance") || !strings.Contains(log, "goroutine") {
+		t.Fatalf("no panic with its stack in the log:\n%s", log)
+	}
+	// The process the panic interrupted was never handed over; a start now works.
+	if _, err := f.sup.Do(ActStart, "buggy"); err != nil {
+		t.Fatal(err)
+	}
+	f.eventually("online", f.status("buggy", Online))
+	if f.info("other")[0].Status != Online {
+		t.Fatal("another app was touched")
+	}
+}

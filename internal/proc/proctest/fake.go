@@ -26,6 +26,7 @@ type Spawner struct {
 	procs   []*Proc
 	started chan *Proc
 	fail    error
+	panicV  any
 	live    map[int]uint64 // what Adopt accepts: pid → start tick
 	adopted []*Proc
 
@@ -43,6 +44,14 @@ func New() *Spawner {
 func (s *Spawner) FailNext(err error) {
 	s.mu.Lock()
 	s.fail = err
+	s.mu.Unlock()
+}
+
+// PanicNext makes the next Start panic with v before it creates anything (a bug in the
+// daemon's path to a process).
+func (s *Spawner) PanicNext(v any) {
+	s.mu.Lock()
+	s.panicV = v
 	s.mu.Unlock()
 }
 
@@ -86,9 +95,12 @@ func (s *Spawner) Running() int {
 // Start implements proc.Spawner.
 func (s *Spawner) Start(c proc.Cmd) (proc.Process, error) {
 	s.mu.Lock()
-	fail := s.fail
-	s.fail = nil
+	fail, pv := s.fail, s.panicV
+	s.fail, s.panicV = nil, nil
 	s.mu.Unlock()
+	if pv != nil {
+		panic(pv)
+	}
 	if fail != nil {
 		for _, fd := range c.Listen {
 			unix.Close(fd)
