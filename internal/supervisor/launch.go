@@ -130,6 +130,17 @@ func (in *Instance) spawn() (r *run, err error) {
 			in.app.socks.Release()
 		}
 	}()
+	var backend string
+	if in.spec.ProxyMode() {
+		if err := in.app.ensureProxy(in.spec, in.sup.log); err != nil {
+			return nil, err
+		}
+		port, err := privatePort()
+		if err != nil {
+			return nil, err
+		}
+		backend = "127.0.0.1:" + strconv.Itoa(port)
+	}
 	var listen []int
 	if in.spec.ListenFds() {
 		keys := make([]sockets.Key, len(in.spec.Ports))
@@ -141,19 +152,6 @@ func (in *Instance) spawn() (r *run, err error) {
 		}
 	}
 	shim := in.spec.NodeCluster() && in.sup.needsShim(in.spec)
-	var backend string
-	if in.spec.ProxyMode() {
-		if err := in.app.ensureProxy(in.spec, in.sup.log); err != nil {
-			closeFds(listen)
-			return nil, err
-		}
-		port, err := privatePort()
-		if err != nil {
-			closeFds(listen)
-			return nil, err
-		}
-		backend = "127.0.0.1:" + strconv.Itoa(port)
-	}
 	argv := in.argv(shim)
 	p, err := in.sup.spawner.Start(proc.Cmd{
 		Argv:     argv,
@@ -215,12 +213,6 @@ func (in *Instance) openChannel(r *run) {
 		}()
 		_ = ch.Serve(func(m ipc.Message) { in.onMessage(r, m) })
 	}()
-}
-
-func closeFds(fds []int) {
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
 }
 
 // pump runs a log reader for one of the run's pipes, on a dup it borrows from the holder; it
