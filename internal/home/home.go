@@ -42,31 +42,35 @@ func Dir() string {
 
 // Layout is the paths under one $TEND_HOME.
 type Layout struct {
-	Home      string // the folder itself
-	Socket    string // tend.sock: the control API
-	Pid       string // daemon.pid: the running daemon's pid
-	Log       string // tend.log: the daemon's own log
-	Lock      string // daemon.lock: held (flock) by the running daemon
-	SpawnLock string // spawn.lock: held by a CLI while it starts a daemon
-	Registry  string // registry.json: the apps, rewritten on every change
-	Logs      string // logs/: the apps' log files
-	Notify    string // notify.sock: sd_notify readiness datagrams from apps
-	Lib       string // lib/: files the daemon writes for apps (the Node preload)
+	Home       string // the folder itself
+	Socket     string // tend.sock: the control API
+	Pid        string // daemon.pid: the running daemon's pid
+	Log        string // tend.log: the daemon's own log
+	Lock       string // daemon.lock: held (flock) by the running daemon
+	SpawnLock  string // spawn.lock: held by a CLI while it starts a daemon
+	Registry   string // registry.json: the apps, rewritten on every change
+	Logs       string // logs/: the apps' log files
+	Notify     string // notify.sock: sd_notify readiness datagrams from apps
+	Lib        string // lib/: files the daemon writes for apps (the Node preload)
+	KeeperPid  string // keeper.pid: the keeper's pid
+	KeeperLock string // keeper.lock: held (flock) by the running keeper
 }
 
 // At lays out the $TEND_HOME at dir.
 func At(dir string) Layout {
 	return Layout{
-		Home:      dir,
-		Socket:    filepath.Join(dir, "tend.sock"),
-		Pid:       filepath.Join(dir, "daemon.pid"),
-		Log:       filepath.Join(dir, "tend.log"),
-		Lock:      filepath.Join(dir, "daemon.lock"),
-		SpawnLock: filepath.Join(dir, "spawn.lock"),
-		Registry:  filepath.Join(dir, "registry.json"),
-		Logs:      filepath.Join(dir, "logs"),
-		Notify:    filepath.Join(dir, "notify.sock"),
-		Lib:       filepath.Join(dir, "lib"),
+		Home:       dir,
+		Socket:     filepath.Join(dir, "tend.sock"),
+		Pid:        filepath.Join(dir, "daemon.pid"),
+		Log:        filepath.Join(dir, "tend.log"),
+		Lock:       filepath.Join(dir, "daemon.lock"),
+		SpawnLock:  filepath.Join(dir, "spawn.lock"),
+		Registry:   filepath.Join(dir, "registry.json"),
+		Logs:       filepath.Join(dir, "logs"),
+		Notify:     filepath.Join(dir, "notify.sock"),
+		Lib:        filepath.Join(dir, "lib"),
+		KeeperPid:  filepath.Join(dir, "keeper.pid"),
+		KeeperLock: filepath.Join(dir, "keeper.lock"),
 	}
 }
 
