@@ -22,6 +22,7 @@ func TestHomeFilesAndModes(t *testing.T) {
 		filepath.Join(h.home, "registry.json"): 0o600,
 		filepath.Join(h.home, "tend.log"):      0o600,
 		filepath.Join(h.home, "daemon.pid"):    0o600,
+		filepath.Join(h.home, "keeper.pid"):    0o600,
 	} {
 		st, err := os.Stat(path)
 		if err != nil {
@@ -31,12 +32,21 @@ func TestHomeFilesAndModes(t *testing.T) {
 			t.Errorf("%s: mode %v, want %v", path, got, want)
 		}
 	}
-	data, _ := os.ReadFile(filepath.Join(h.home, "daemon.pid"))
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	// The daemon runs in a session of its own, detached from our terminal and process group.
-	sid, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if f := strings.Fields(string(sid[strings.LastIndexByte(string(sid), ')')+2:])); f[3] != strconv.Itoa(pid) {
-		t.Fatalf("daemon pid %d has session %s, want its own", pid, f[3])
+	// The keeper runs in a session of its own, detached from our terminal and process group,
+	// and the daemon in the keeper's, as its child.
+	data, _ := os.ReadFile(filepath.Join(h.home, "keeper.pid"))
+	keeper, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	data, _ = os.ReadFile(filepath.Join(h.home, "daemon.pid"))
+	daemon, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	for _, pid := range []int{keeper, daemon} {
+		stat, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+		if f[3] != strconv.Itoa(keeper) {
+			t.Fatalf("pid %d has session %s, want the keeper's own (%d)", pid, f[3], keeper)
+		}
+		if pid == daemon && f[1] != strconv.Itoa(keeper) {
+			t.Fatalf("the daemon's parent is %s, want the keeper %d", f[1], keeper)
+		}
 	}
 }
 
@@ -78,14 +88,18 @@ func TestConcurrentFirstUseStartsOneDaemon(t *testing.T) {
 			t.Fatalf("several daemons answered: %v", pids)
 		}
 	}
-	daemons := 0
+	daemons, keepers := 0, 0
 	for _, pid := range h.marked() {
-		if cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); strings.Contains(string(cmd), "daemon") {
+		cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		switch {
+		case strings.Contains(string(cmd), "--child"):
 			daemons++
+		case strings.Contains(string(cmd), "daemon"):
+			keepers++
 		}
 	}
-	if daemons != 1 {
-		t.Fatalf("%d daemon processes for one TEND_HOME", daemons)
+	if daemons != 1 || keepers != 1 {
+		t.Fatalf("%d daemons and %d keepers for one TEND_HOME", daemons, keepers)
 	}
 }
 

@@ -49,6 +49,7 @@ func TestMain(m *testing.M) {
 // every process it starts, by which leftovers are found.
 type harness struct {
 	t    *testing.T
+	bin  string // the tend binary the test runs (tendBin unless it needs one of its own)
 	home string
 	mark string
 	env  []string
@@ -64,7 +65,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, home: home, mark: fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())}
+	h := &harness{t: t, bin: tendBin, home: home, mark: fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())}
 	h.env = append(os.Environ(), "TEND_HOME="+home, "TEND_TEST_MARK="+h.mark)
 	t.Cleanup(h.cleanup)
 	return h
@@ -82,7 +83,7 @@ func (h *harness) run(args ...string) result {
 
 func (h *harness) runEnv(extra []string, args ...string) result {
 	h.t.Helper()
-	cmd := exec.Command(tendBin, args...)
+	cmd := exec.Command(h.bin, args...)
 	cmd.Env = append(append([]string{}, h.env...), extra...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

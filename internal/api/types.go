@@ -24,6 +24,7 @@ const (
 	PathSignal  = "/v1/signal"
 	PathKill    = "/v1/kill"
 	PathReopen  = "/v1/logs/reopen"
+	PathUpdate  = "/v1/update"
 	VersionHead = "X-Tend-Version"
 )
 
@@ -32,6 +33,13 @@ type Ping struct {
 	Version string `json:"version"`
 	Pid     int    `json:"pid"`
 	Home    string `json:"home"`
+	Keeper  int    `json:"keeper,omitempty"` // the keeper's pid; 0 for a daemon without one
+}
+
+// UpdateRequest replaces the daemon (and the keeper, when its version differs) with the binary
+// at Exe, keeping every app.
+type UpdateRequest struct {
+	Exe string `json:"exe"`
 }
 
 // StartRequest starts apps from resolved specs.

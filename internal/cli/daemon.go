@@ -1,10 +1,15 @@
 package cli
 
 // This file runs a daemon in the CLI's process (tend daemon, tend --no-daemon start): the one
-// file of this package that imports internal/daemon.
+// file of this package that imports internal/daemon. Every daemon runs under a keeper (DESIGN
+// §4): the process the user or the CLI starts is the keeper, and the daemon is its child,
+// started again by it whenever it dies.
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -13,6 +18,7 @@ import (
 	"github.com/tend-sh/tend/internal/api"
 	"github.com/tend-sh/tend/internal/daemon"
 	"github.com/tend-sh/tend/internal/home"
+	"github.com/tend-sh/tend/internal/keeper"
 )
 
 // DaemonOptions are daemon's.
@@ -20,7 +26,9 @@ type DaemonOptions struct {
 	IO   *IOStreams
 	Home string
 
-	Background bool // started by the CLI: its output goes nowhere, so a failure goes to tend.log
+	Background   bool // started by the CLI: its output goes nowhere, so a failure goes to tend.log
+	Child        bool // the daemon itself, under its keeper
+	ExitWhenDone bool // the daemon stops once every app has (tend --no-daemon start)
 }
 
 // NewCmdDaemon builds `tend daemon`.
@@ -38,17 +46,24 @@ func NewCmdDaemon(f *Factory, runF func(*DaemonOptions) error) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&opts.Background, "background", false, "started by the CLI: no output to the terminal")
-	_ = cmd.Flags().MarkHidden("background")
+	cmd.Flags().BoolVar(&opts.Child, "child", false, "the daemon itself, run by its keeper")
+	cmd.Flags().BoolVar(&opts.ExitWhenDone, "exit-when-done", false, "stop once every app has stopped")
+	for _, n := range []string{"background", "child", "exit-when-done"} {
+		_ = cmd.Flags().MarkHidden(n)
+	}
 	return cmd
 }
 
 func daemonRun(opts *DaemonOptions) error {
+	if !opts.Child {
+		return keeperRun(opts, nil)
+	}
 	err := daemon.Run(daemon.Options{
-		Home: opts.Home, Version: Version, Foreground: !opts.Background,
+		Home: opts.Home, Version: Version, Foreground: !opts.Background, ExitWhenDone: opts.ExitWhenDone,
 		Stdout: opts.IO.Out, Stderr: opts.IO.ErrOut,
 	})
 	if err != nil && opts.Background {
-		// Our stderr is /dev/null: leave the reason where the CLI that started us looks.
+		// Our stderr is tend.log or nowhere: leave the reason where the CLI that started us looks.
 		if f, ferr := os.OpenFile(home.At(opts.Home).Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, home.FileMode); ferr == nil {
 			fmt.Fprintf(f, "time=%s level=ERROR msg=%q\n", time.Now().Format(time.RFC3339), err.Error())
 			f.Close()
@@ -57,17 +72,55 @@ func daemonRun(opts *DaemonOptions) error {
 	return err
 }
 
-// runForeground is `tend --no-daemon start …`: the daemon runs in this process, its apps' lines
-// on our stdout, until SIGTERM or SIGINT; once it serves, a client that never starts a daemon
-// of its own starts req.
+// keeperRun runs this process as the keeper of a daemon it starts as its child (tend daemon
+// --child, with the same flags). ready, if set, runs once the first daemon serves.
+func keeperRun(opts *DaemonOptions, ready func() error) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own binary to run the daemon: %v", err)
+	}
+	argv := []string{exe, "daemon", "--child"}
+	if opts.Background {
+		argv = append(argv, "--background")
+	}
+	if opts.ExitWhenDone {
+		argv = append(argv, "--exit-when-done")
+	}
+	var logOut io.Writer = io.Discard
+	if f, err := os.OpenFile(home.At(opts.Home).Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, home.FileMode); err == nil {
+		defer f.Close()
+		logOut = f
+	}
+	ko := keeper.Options{
+		Home: opts.Home, Version: Version, Argv: argv,
+		Env:    append(os.Environ(), "TEND_HOME="+opts.Home),
+		Stdout: os.Stdout, Stderr: os.Stderr, Ready: ready,
+		Log: slog.New(slog.NewTextHandler(logOut, nil)),
+	}
+	if _, ok := os.LookupEnv(keeper.EnvResume); ok {
+		err = keeper.Resume(ko)
+	} else {
+		err = keeper.Run(ko)
+	}
+	var de keeper.DaemonExit
+	if errors.As(err, &de) {
+		return exitStatus(de.Code) // the daemon has said why on our shared stderr
+	}
+	return err
+}
+
+// exitStatus ends the CLI with that status and nothing more said.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// runForeground is `tend --no-daemon start …`: a keeper and its daemon run from this process,
+// the apps' lines on our stdout, until SIGTERM or SIGINT or until every app has stopped; once
+// the daemon serves, a client that never starts a daemon of its own starts req.
 func runForeground(f *Factory, req api.StartRequest) error {
-	return daemon.Run(daemon.Options{
-		Home: f.Home, Version: Version, Foreground: true, Stdout: f.IO.Out, Stderr: f.IO.ErrOut,
-		ExitWhenDone: true,
-		Ready: func() error {
-			c := newUnixClient(f)
-			c.AutoStart = false
-			return c.Start(req)
-		},
+	return keeperRun(&DaemonOptions{IO: f.IO, Home: f.Home, ExitWhenDone: true}, func() error {
+		c := newUnixClient(f)
+		c.AutoStart = false
+		return c.Start(req)
 	})
 }

@@ -95,6 +95,9 @@ func (c *fakeClient) Action(verb, target string) error { return c.call("Action",
 func (c *fakeClient) Scale(name string, n int) error   { return c.call("Scale", name, n) }
 func (c *fakeClient) Signal(target, sig string) error  { return c.call("Signal", target, sig) }
 func (c *fakeClient) Kill() error                      { return c.call("Kill") }
+func (c *fakeClient) Update(exe string) (api.Ping, error) {
+	return api.Ping{Version: "9.9.9", Pid: 43}, c.call("Update " + exe)
+}
 
 func (c *fakeClient) Message(target string, msg json.RawMessage) (api.ActionResult, error) {
 	return api.ActionResult{IDs: c.ids}, c.call("Message", target, string(msg))

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -81,5 +82,50 @@ func pingRun(opts *PingOptions) error {
 		return err
 	}
 	fmt.Fprintf(opts.IO.Out, "pong (daemon pid %d, version %s, home %s)\n", p.Pid, p.Version, p.Home)
+	return nil
+}
+
+// UpdateOptions are update's.
+type UpdateOptions struct {
+	IO     *IOStreams
+	Client func() (client.API, error)
+	// Exe is the binary the new daemon runs: this CLI's own, by the path it was run from.
+	Exe func() (string, error)
+}
+
+// NewCmdUpdate builds `tend update`.
+func NewCmdUpdate(f *Factory, runF func(*UpdateOptions) error) *cobra.Command {
+	opts := &UpdateOptions{IO: f.IO, Client: f.Client, Exe: os.Executable}
+	return &cobra.Command{
+		Use:   "update",
+		Short: "Replace the daemon with this tend binary, keeping every app running",
+		Long: `Replace the daemon, and its keeper when their version differs, with the tend binary
+now at this command's path. Every app keeps running with its pid, its logs and its sockets.
+Put the new binary in place with mv or install (cp over a running binary fails with
+"text file busy"), then run tend update.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return updateRun(opts)
+		},
+	}
+}
+
+func updateRun(opts *UpdateOptions) error {
+	exe, err := opts.Exe()
+	if err != nil {
+		return fmt.Errorf("find this tend binary: %v", err)
+	}
+	c, err := opts.Client()
+	if err != nil {
+		return err
+	}
+	p, err := c.Update(exe)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.IO.Out, "tend updated: daemon pid %d runs version %s from %s; every app kept running\n", p.Pid, p.Version, exe)
 	return nil
 }

@@ -56,6 +56,10 @@ func Run(f *Factory, args []string) int {
 	if err == nil {
 		return ExitOK
 	}
+	var status exitStatus
+	if errors.As(err, &status) {
+		return int(status)
+	}
 	fmt.Fprintln(f.IO.ErrOut, "tend: "+oneLine(err.Error()))
 	return exitCode(err)
 }
@@ -132,6 +136,7 @@ var commands = []struct {
 	{[]string{"logs", "log"}, func(f *Factory) *cobra.Command { return NewCmdLogs(f, nil) }},
 	{[]string{"flush"}, func(f *Factory) *cobra.Command { return NewCmdFlush(f, nil) }},
 	{[]string{"kill"}, func(f *Factory) *cobra.Command { return NewCmdKill(f, nil) }},
+	{[]string{"update"}, func(f *Factory) *cobra.Command { return NewCmdUpdate(f, nil) }},
 	{[]string{"ping"}, func(f *Factory) *cobra.Command { return NewCmdPing(f, nil) }},
 	{[]string{"sendSignal", "sendsignal", "signal"}, func(f *Factory) *cobra.Command { return NewCmdSignal(f, nil) }},
 	{[]string{"pid"}, func(f *Factory) *cobra.Command { return NewCmdPid(f, nil) }},

@@ -45,6 +45,9 @@ type API interface {
 	// Kill stops every app and the daemon, and returns once the daemon's process is gone (or
 	// after 10 s). It never starts a daemon.
 	Kill() error
+	// Update replaces the daemon with one of the binary at exe, keeping every app, and returns
+	// the new daemon's ping once it answers.
+	Update(exe string) (api.Ping, error)
 }
 
 // Error is an answer of the daemon that is not a success. errors.Is finds the errdefs kind its
@@ -142,14 +145,61 @@ func (c *Client) Kill() error {
 	defer func() { c.AutoStart = auto }()
 	var ping api.Ping
 	_ = c.Do("GET", api.PathPing, nil, &ping)
+	keeper := readPid(c.paths.KeeperPid)
 	err := c.Do("POST", api.PathKill, nil, nil)
-	if ping.Pid > 0 {
-		deadline := time.Now().Add(10 * time.Second)
-		for unix.Kill(ping.Pid, 0) == nil && time.Now().Before(deadline) {
+	// The daemon goes, and its keeper after it.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range []int{ping.Pid, keeper} {
+		for pid > 0 && unix.Kill(pid, 0) == nil && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	return err
+}
+
+// Update implements API.
+func (c *Client) Update(exe string) (api.Ping, error) {
+	old, err := c.Ping() // starts a daemon if none runs: then there is one to replace
+	if err != nil {
+		return api.Ping{}, err
+	}
+	if err := c.Do("POST", api.PathUpdate, api.UpdateRequest{Exe: exe}, nil); err != nil {
+		return api.Ping{}, err
+	}
+	auto := c.AutoStart
+	c.AutoStart = false // the keeper starts the next daemon; a second one must not
+	defer func() { c.AutoStart = auto }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if p, err := c.Ping(); err == nil && p.Pid != old.Pid {
+			return p, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return api.Ping{}, errdefs.Newf(errdefs.ErrUnreachable, "the new daemon did not answer within 10s of the update; see %s", c.paths.Log)
+}
+
+func readPid(path string) int {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// keeperRuns reports whether a keeper holds $TEND_HOME: its daemon is on its way back.
+func (c *Client) keeperRuns() bool {
+	f, err := os.Open(c.paths.KeeperLock)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		return err == unix.EWOULDBLOCK
+	}
+	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return false
 }
 
 // Do sends a request; in (if not nil) is sent as JSON and out (if not nil) receives the answer.
@@ -181,6 +231,13 @@ func (c *Client) Raw(method, path string, in any) ([]byte, error) {
 			return nil, serr
 		}
 		resp, err = c.send(method, path, payload)
+	}
+	if err != nil && method == "GET" && c.AutoStart && isCutShort(err) && c.keeperRuns() {
+		// The daemon died with our read in its queue, and its keeper is starting the next one:
+		// a read is safe to ask again (an action is not: it may have been done).
+		if serr := c.waitServing(nil); serr == nil {
+			resp, err = c.send(method, path, payload)
+		}
 	}
 	if err != nil {
 		if errors.Is(err, syscall.ENOTDIR) {
@@ -255,6 +312,11 @@ func (c *Client) checkVersion(v string) {
 	fmt.Fprintf(c.Warn, "warning: the tend daemon runs version %s and this CLI is %s; run `tend kill` and start again to use %s\n", v, c.Version, c.Version)
 }
 
+// isCutShort is a connection the daemon accepted and dropped without an answer.
+func isCutShort(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 func isNoDaemon(err error) bool {
 	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED)
 }
@@ -297,6 +359,10 @@ func (c *Client) StartDaemon() error {
 	if c.Running() {
 		return nil
 	}
+	if c.keeperRuns() {
+		// Its daemon died and the keeper is starting another: wait for it, start nothing.
+		return c.waitServing(nil)
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own binary to start the daemon: %v", err)
@@ -325,6 +391,11 @@ func (c *Client) StartDaemon() error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	return c.waitServing(exited)
+}
+
+// waitServing waits until a daemon answers, or until the process starting it exits.
+func (c *Client) waitServing(exited <-chan error) error {
 	deadline := time.After(10 * time.Second)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()

@@ -22,6 +22,7 @@ import (
 	"github.com/tend-sh/tend/internal/errdefs"
 	"github.com/tend-sh/tend/internal/home"
 	"github.com/tend-sh/tend/internal/ipc"
+	"github.com/tend-sh/tend/internal/keeper"
 	"github.com/tend-sh/tend/internal/metrics"
 	"github.com/tend-sh/tend/internal/notify"
 	"github.com/tend-sh/tend/internal/proc"
@@ -109,8 +110,30 @@ func Run(o Options) error {
 		ln.Close()
 		return err
 	}
-	d := &daemon{ln: ln, opts: o, paths: p, log: log, sampler: metrics.NewSampler(), dirty: make(chan struct{}, 1), stop: make(chan struct{})}
-	so := supervisor.Options{Home: o.Home, Spawner: proc.NewForkExec(reaper), Log: log, OnChange: d.markDirty, SelfExe: "/proc/self/exe"}
+	// The keeper that runs this daemon, if any: it holds what the last daemon left.
+	link, kst, err := keeper.FromEnv(log)
+	if err != nil {
+		log.Error("keeper: not adopting what it keeps; its apps go on unsupervised until `tend kill`", "err", err)
+	}
+	var store keeper.Store = keeper.Nop{}
+	if link != nil {
+		store = link
+		defer link.Close()
+	}
+	spawner := proc.NewForkExec(reaper, store)
+	for _, e := range kst.Exits {
+		spawner.Exited(e)
+	}
+	if link != nil {
+		go func() {
+			if err := link.Serve(spawner.Exited); err != nil {
+				log.Error("keeper channel", "err", err)
+			}
+		}()
+	}
+	d := &daemon{ln: ln, opts: o, paths: p, log: log, sampler: metrics.NewSampler(), dirty: make(chan struct{}, 1), stop: make(chan struct{}),
+		link: link, keeperPid: kst.KeeperPid}
+	so := supervisor.Options{Home: o.Home, Spawner: spawner, Adopt: link != nil, Store: store, Log: log, OnChange: d.markDirty, SelfExe: "/proc/self/exe"}
 	if so.Preload, err = ipc.WritePreload(p.Lib); err != nil {
 		// Node cluster apps still run; a reload then waits drain_timeout for keep-alive clients.
 		log.Error("node preload unavailable", "err", err)
@@ -130,13 +153,19 @@ func Run(o Options) error {
 	if ready != nil {
 		go notify.Serve(ready, d.sup.ReadyFrom, log)
 	}
-	log.Info("daemon started", "pid", os.Getpid(), "version", o.Version, "home", o.Home)
+	log.Info("daemon started", "pid", os.Getpid(), "version", o.Version, "home", o.Home, "keeper", kst.KeeperPid)
 
-	if reg, err := state.Load(p.Registry); err != nil {
+	kept := keptFrom(kst, store, log)
+	reg, err := state.Load(p.Registry)
+	if err != nil {
 		log.Error("registry unreadable; starting empty", "err", err)
-	} else if reg != nil && len(reg.Apps) > 0 {
-		log.Warn("the previous daemon did not shut down; restoring its apps", "apps", len(reg.Apps))
-		d.sup.Restore(*reg)
+	}
+	if reg == nil {
+		reg = &state.Registry{}
+	}
+	if len(reg.Apps) > 0 || len(kst.Records) > 0 {
+		log.Warn("the previous daemon did not shut down; restoring its apps", "apps", len(reg.Apps), "kept_runs", len(kept.Runs))
+		d.sup.Restore(*reg, kept)
 	}
 
 	persistDone := make(chan struct{})
@@ -150,6 +179,17 @@ func Run(o Options) error {
 		}
 	}()
 
+	if link != nil {
+		link.Serving()
+		if kst.Build != o.Version {
+			// tend update put another binary in place: the keeper re-executes itself from it.
+			if exe, err := os.Executable(); err == nil {
+				log.Info("keeper: asking it to upgrade", "from", kst.Build, "to", o.Version, "exe", exe)
+				link.Upgrade(exe)
+			}
+		}
+	}
+
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGUSR2)
 	defer signal.Stop(sigs)
@@ -160,6 +200,8 @@ func Run(o Options) error {
 	readyCh := make(chan error, 1)
 	if o.Ready != nil {
 		go func() { readyCh <- o.Ready() }()
+	} else if o.ExitWhenDone {
+		go d.watchDone() // the apps come from the keeper's Ready, or the restored registry
 	}
 
 wait:
@@ -190,10 +232,23 @@ wait:
 	}
 
 	ln.Close() // no new requests reach a daemon on its way out
+	if d.replacing.Load() {
+		// tend update: the apps stay, with the keeper; the next daemon reads the registry.
+		close(d.quit())
+		<-persistDone
+		if err := state.Save(p.Registry, d.sup.Snapshot()); err != nil {
+			log.Error("save registry", "err", err)
+		}
+		log.Info("daemon replaced; the apps stay with the keeper")
+		return nil
+	}
 	stopErr := d.sup.Shutdown()
 	close(d.quit())
 	<-persistDone
 	os.Remove(p.Registry) // told to go: the next daemon starts empty
+	if link != nil {
+		link.Bye() // the keeper goes with us
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	_ = srv.Shutdown(ctx)
 	cancel()
@@ -284,6 +339,10 @@ type daemon struct {
 
 	doneErr atomic.Pointer[error] // set by watchDone when an app errored
 
+	link      *keeper.Link // nil without a keeper
+	keeperPid int
+	replacing atomic.Bool // tend update: go, leaving every app running
+
 	lastRead atomic.Int64  // unix nanos of the last jlist request: the sampler's cadence
 	gen      atomic.Uint64 // bumped on every change the jlist shows
 	jmu      sync.Mutex
@@ -296,6 +355,12 @@ func (d *daemon) requestStop(why string) {
 		d.log.Info("stopping", "reason", why)
 		close(d.stop)
 	})
+}
+
+// requestReplace makes the daemon go without stopping its apps (tend update).
+func (d *daemon) requestReplace() {
+	d.replacing.Store(true)
+	d.requestStop("replaced by tend update")
 }
 
 func (d *daemon) quit() chan struct{} {

@@ -30,6 +30,7 @@ func (d *daemon) routes() wire.Handler {
 	mux.HandleFunc("POST "+api.PathStdin, d.stdin)
 	mux.HandleFunc("POST "+api.PathKill, d.kill)
 	mux.HandleFunc("POST "+api.PathReopen, d.reopen)
+	mux.HandleFunc("POST "+api.PathUpdate, d.update)
 	if os.Getenv("TEND_TEST_PANIC") == "1" {
 		// Lets the tests prove that a bug in one request does not take the daemon down.
 		mux.HandleFunc("POST /v1/debug/panic", func(wire.ResponseWriter, *wire.Request) { panic("test panic") })
@@ -97,7 +98,11 @@ func decode(w wire.ResponseWriter, r *wire.Request, v any) bool {
 }
 
 func (d *daemon) ping(w wire.ResponseWriter, r *wire.Request) {
-	writeJSON(w, api.Ping{Version: d.opts.Version, Pid: os.Getpid(), Home: d.opts.Home})
+	p := api.Ping{Version: d.opts.Version, Pid: os.Getpid(), Home: d.opts.Home}
+	if d.link != nil && !d.link.Gone() {
+		p.Keeper = d.keeperPid
+	}
+	writeJSON(w, p)
 }
 
 // jlist is the hot read path: the encoded list is kept until something changes (an instance's
@@ -282,6 +287,30 @@ func (d *daemon) kill(w wire.ResponseWriter, r *wire.Request) {
 		f.Flush()
 	}
 	d.requestStop("kill requested")
+}
+
+// update hands the daemon's place to the binary the CLI names (tend update): the keeper starts
+// it once this daemon has gone, and it adopts every app. This daemon stops nothing on its way.
+func (d *daemon) update(w wire.ResponseWriter, r *wire.Request) {
+	var req api.UpdateRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if d.link == nil || d.link.Gone() {
+		writeErr(w, errdefs.KindInvalid, "this daemon runs without a keeper, so its apps cannot outlive it; run `tend kill` and start your apps again to use the new binary")
+		return
+	}
+	if st, err := os.Stat(req.Exe); err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 || !strings.HasPrefix(req.Exe, "/") {
+		writeErr(w, errdefs.KindInvalid, fmt.Sprintf("update: %q is not an executable file given by its absolute path", req.Exe))
+		return
+	}
+	d.ln.Close() // no new requests: the next daemon answers them
+	d.link.Replace(req.Exe)
+	writeJSON(w, api.ActionResult{})
+	if f, ok := w.(wire.Flusher); ok {
+		f.Flush()
+	}
+	d.requestReplace()
 }
 
 func (d *daemon) reopen(w wire.ResponseWriter, r *wire.Request) {

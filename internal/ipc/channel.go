@@ -41,10 +41,16 @@ type Channel struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+
+	resumed bool
+	// OnSkip, if set, hears of the head of a resumed channel that was skipped: the rest of a
+	// message an earlier daemon had begun to read when it died.
+	OnSkip func(bytes int)
 }
 
-// Open takes ownership of fd (the daemon end of the socketpair).
-func Open(fd int) (*Channel, error) {
+// Open takes ownership of fd (the daemon end of the socketpair). resumed is a channel an earlier
+// daemon read from: its first line is skipped unless it is whole JSON.
+func Open(fd int, resumed bool) (*Channel, error) {
 	f := os.NewFile(uintptr(fd), "ipc")
 	c, err := net.FileConn(f)
 	f.Close() // FileConn dup'ed it
@@ -56,7 +62,7 @@ func Open(fd int) (*Channel, error) {
 		c.Close()
 		return nil, fmt.Errorf("ipc channel: not a unix socket")
 	}
-	return &Channel{conn: uc, acks: make(chan bool, 1), closed: make(chan struct{})}, nil
+	return &Channel{conn: uc, acks: make(chan bool, 1), closed: make(chan struct{}), resumed: resumed}, nil
 }
 
 // Send writes one message.
@@ -150,12 +156,42 @@ const maxPending = 16 << 20
 // Serve reads messages until EOF and calls fn for each, in order. Handles the child passes are
 // acknowledged (a sender queues every later message until its handle is acked, research §1.3)
 // and closed: tend does not take sockets from apps.
+//
+// It consumes whole messages only, when they fit its buffer: it peeks, and reads up to the last
+// newline it saw. A daemon killed at any moment then leaves the channel at a message boundary,
+// where the next one resumes it; only a message longer than the buffer can be cut, and the next
+// daemon skips its rest (see Open).
 func (c *Channel) Serve(fn func(Message)) error {
 	buf := make([]byte, 64<<10)
 	oob := make([]byte, unix.CmsgSpace(4*16))
+	rc, err := c.conn.SyscallConn()
+	if err != nil {
+		return err
+	}
 	var pending []byte
+	first := c.resumed
 	for {
-		n, oobn, _, _, err := c.conn.ReadMsgUnix(buf, oob)
+		var n, oobn int
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			p, _, e := unix.Recvfrom(int(fd), buf, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			if e == unix.EAGAIN {
+				return false
+			}
+			if e != nil || p == 0 {
+				n, rerr = 0, e
+				return true
+			}
+			want := p
+			if i := bytes.LastIndexByte(buf[:p], '\n'); i >= 0 {
+				want = i + 1
+			}
+			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf[:want], oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+			return rerr != unix.EAGAIN
+		})
+		if err == nil {
+			err = rerr
+		}
 		if oobn > 0 {
 			closeRights(oob[:oobn])
 		}
@@ -169,9 +205,16 @@ func (c *Channel) Serve(fn func(Message)) error {
 				line := pending[:i]
 				// Bun prefixes its internal messages with one 0x02 byte (research §1.5).
 				line = bytes.TrimPrefix(line, []byte{0x02})
-				if len(bytes.TrimSpace(line)) > 0 {
+				if first && !json.Valid(line) {
+					// A JSON value's proper suffix is never valid JSON: this is the rest of a
+					// message the previous daemon had half read.
+					if c.OnSkip != nil {
+						c.OnSkip(i + 1)
+					}
+				} else if len(bytes.TrimSpace(line)) > 0 {
 					c.dispatch(append([]byte(nil), line...), fn)
 				}
+				first = false
 				pending = pending[i+1:]
 			}
 			if len(pending) == 0 {

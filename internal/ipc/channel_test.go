@@ -38,7 +38,7 @@ process.on('message', (m) => {
 		t.Fatal(err)
 	}
 	child.Close()
-	ch, err := Open(sp[0])
+	ch, err := Open(sp[0], false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestSendHandleWaitsForAck(t *testing.T) {
 	}
 	peer := sp[1]
 	defer unix.Close(peer)
-	ch, err := Open(sp[0])
+	ch, err := Open(sp[0], false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,17 +3,57 @@ package proc
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/internal/keeper"
 )
 
-// ForkExec is the real Spawner: fork/exec through the Reaper, which owns every wait4.
-type ForkExec struct{ r *Reaper }
+// ForkExec is the real Spawner: fork/exec through the Reaper, which owns every wait4. With a
+// keeper, every run's fds are entrusted to it before the process is exec'd, and the exits of
+// adopted processes (the keeper's children) come from it.
+type ForkExec struct {
+	r     *Reaper
+	store keeper.Store
 
-// NewForkExec returns a Spawner that starts processes as children of this one.
-func NewForkExec(r *Reaper) *ForkExec { return &ForkExec{r: r} }
+	mu   sync.Mutex
+	gone map[int]Exit // exits the keeper told of that no adopted process has claimed yet
+	seq  atomic.Uint64
+}
+
+// NewForkExec returns a Spawner that starts processes as children of this one, entrusting their
+// fds to store (nil: to nobody).
+func NewForkExec(r *Reaper, store keeper.Store) *ForkExec {
+	if store == nil {
+		store = keeper.Nop{}
+	}
+	return &ForkExec{r: r, store: store, gone: map[int]Exit{}}
+}
+
+// maxGone bounds the exits kept for processes nobody adopted (an app's orphaned grandchildren).
+const maxGone = 4096
+
+// Exited is told the exit of a process the keeper reaped: the adopted process it ends, or one
+// about to be adopted.
+func (f *ForkExec) Exited(e keeper.Exit) {
+	x := Exit{Pid: e.Pid, Code: e.Code, Signal: unix.Signal(e.Signal), At: time.Unix(0, e.At)}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.r.deliver(x) {
+		return
+	}
+	if len(f.gone) >= maxGone {
+		for pid := range f.gone { // any one: these are leftovers nobody asked about
+			delete(f.gone, pid)
+			break
+		}
+	}
+	f.gone[e.Pid] = x
+}
 
 // Start implements Spawner.
 func (f *ForkExec) Start(c Cmd) (Process, error) {
@@ -21,6 +61,9 @@ func (f *ForkExec) Start(c Cmd) (Process, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The keeper has its copies before the process exists: a daemon killed at any later point
+	// leaves no pipe without a reader.
+	h.Entrust(f.store, RunKeyPrefix+strconv.FormatInt(time.Now().UnixNano(), 36)+"."+strconv.FormatUint(f.seq.Add(1), 36))
 	pid, pidfd, exit, err := f.r.forkExec(c.Argv, c.Env, c.Dir, h.ChildFiles())
 	h.CloseChildEnds()
 	if err != nil {
@@ -39,26 +82,47 @@ func (f *ForkExec) Start(c Cmd) (Process, error) {
 	return p, nil
 }
 
-// Adopt implements Spawner. An adopted process is usually not our child: its exit is seen
-// through a pidfd and its exit code is unknown (-1), unless it was re-parented to us, when the
-// reaper collects it with its status.
+// Adopt implements Spawner. An adopted process is usually not our child but the keeper's: its
+// exit comes from the keeper (Exited), and without one it is seen through a pidfd with an
+// unknown exit code (-1). A process that ended while no daemon ran, and whose exit the keeper
+// kept, is adopted as ended, so that its exit goes through the restart policy as if seen.
 func (f *ForkExec) Adopt(pid int, startTick uint64, h *Holder) (Process, error) {
 	if h == nil {
 		h = AdoptedHolder(nil)
 	}
+	ended := func() (Process, error) {
+		f.mu.Lock()
+		e, ok := f.gone[pid]
+		delete(f.gone, pid)
+		f.mu.Unlock()
+		if !ok {
+			return nil, fmt.Errorf("adopt pid %d: it is gone or is another process now", pid)
+		}
+		h.SetProcess(pid, startTick, -1)
+		p := &process{pid: pid, pidfd: -1, tick: startTick, h: h, done: make(chan struct{}), exit: e}
+		close(p.done)
+		return p, nil
+	}
 	pidfd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
-		return nil, fmt.Errorf("adopt pid %d: %w", pid, err)
+		return ended()
 	}
 	// Checked after the pidfd is open: from now on the pid cannot name another process.
 	st, err := ReadStat(pid)
-	if err != nil || st.StartTicks != startTick || st.State == 'Z' {
+	if err != nil || st.StartTicks != startTick {
 		unix.Close(pidfd)
-		return nil, fmt.Errorf("adopt pid %d: it is gone or is another process now", pid)
+		return ended()
 	}
 	h.SetProcess(pid, startTick, pidfd)
 	p := &process{pid: pid, pidfd: pidfd, tick: startTick, h: h, done: make(chan struct{})}
+	f.mu.Lock()
+	delete(f.gone, pid) // an exit of an earlier process of that pid
 	reaped := f.r.watch(pid)
+	f.mu.Unlock()
+	wait := 50 * time.Millisecond // our own child: the reaper has the status at once
+	if _, ok := f.store.(keeper.Nop); !ok {
+		wait = 5 * time.Second // the keeper's: it reaps and tells us over its channel
+	}
 	var once sync.Once
 	end := func(e Exit) { once.Do(func() { p.exit = e; close(p.done) }) }
 	go func() {
@@ -71,11 +135,11 @@ func (f *ForkExec) Adopt(pid int, startTick uint64, h *Holder) (Process, error) 
 	go func() {
 		defer func() { recover() }()
 		if waitPidfd(pidfd) == nil {
-			// Give the reaper a moment to deliver the real status if the process was ours.
+			// Give whoever reaps it a moment to deliver the real status.
 			select {
 			case e := <-reaped:
 				end(e)
-			case <-time.After(50 * time.Millisecond):
+			case <-time.After(wait):
 				f.r.unwatch(pid)
 				end(Exit{Pid: pid, Code: -1, At: time.Now()})
 			}

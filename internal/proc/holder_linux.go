@@ -1,11 +1,15 @@
 package proc
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/internal/keeper"
 )
 
 // Kind names what an fd of a Holder is.
@@ -51,6 +55,23 @@ type Holder struct {
 
 	childEnds []int // stdin r, stdout w, stderr w, listening sockets, IPC child end: until exec
 	ipcChild  int
+
+	store keeper.Store // keeps copies of the fds, under key, so that they outlive the daemon
+	key   string
+}
+
+// RunInfo is what a keeper's record of a run says besides its fds.
+type RunInfo struct {
+	App       string `json:"app"`
+	Instance  int    `json:"instance"`
+	Pid       int    `json:"pid"` // 0 until the process is started
+	StartTick uint64 `json:"start_tick"`
+}
+
+// keptName is what a keeper's record says of one fd.
+type keptName struct {
+	Name string `json:"name"`
+	Kind Kind   `json:"kind"`
 }
 
 // NewHolder creates the stdio pipes, and the IPC socketpair when ipc is set. listen are slot
@@ -113,6 +134,77 @@ func AdoptedHolder(entries []Entry) *Holder {
 	return h
 }
 
+// HolderFromRecord wraps the fds of a run a keeper kept (its record's key starts with
+// RunKeyPrefix): the holder owns them from now on, and keeps store up to date under the same key.
+func HolderFromRecord(rec keeper.Record, store keeper.Store) (*Holder, RunInfo, error) {
+	var info RunInfo
+	if err := json.Unmarshal(rec.Info, &info); err != nil {
+		closeAll(rec.Fds)
+		return nil, info, fmt.Errorf("kept run %s: %w", rec.Key, err)
+	}
+	h := &Holder{app: info.App, instance: info.Instance, pid: info.Pid, tick: info.StartTick, ipcChild: -1, store: store, key: rec.Key}
+	for i, raw := range rec.Names {
+		var n keptName
+		if err := json.Unmarshal(raw, &n); err != nil {
+			closeAll(rec.Fds)
+			return nil, info, fmt.Errorf("kept run %s: %w", rec.Key, err)
+		}
+		h.add(n.Name, n.Kind, rec.Fds[i])
+	}
+	return h, info, nil
+}
+
+// RunKeyPrefix starts the keeper key of every run.
+const RunKeyPrefix = "run/"
+
+// Entrust makes store keep copies of the holder's fds under key from now on: updated on every
+// change, dropped when the holder closes.
+func (h *Holder) Entrust(store keeper.Store, key string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.store, h.key = store, key
+	h.syncLocked()
+}
+
+// syncLocked gives the store the holder as it is now. A pidfd is not given: it names the
+// process only to whoever opened it, and the next daemon opens its own.
+func (h *Holder) syncLocked() {
+	if h.store == nil || h.closed {
+		return
+	}
+	var names []any
+	var fds []int
+	for _, e := range h.entries {
+		if e.Kind != KindPidfd {
+			names = append(names, keptName{Name: e.Name, Kind: e.Kind})
+			fds = append(fds, e.Fd)
+		}
+	}
+	h.store.Put(h.key, RunInfo{App: h.app, Instance: h.instance, Pid: h.pid, StartTick: h.tick}, names, fds)
+}
+
+// FindChild finds the child of parent whose stdout is this holder's stdout pipe: the process of
+// a run whose pid was never recorded. It returns 0 when there is none.
+func (h *Holder) FindChild(parent int) (pid int, startTick uint64) {
+	fd := h.Fd(KindStdout)
+	if fd < 0 {
+		return 0, 0
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return 0, 0
+	}
+	want := fmt.Sprintf("pipe:[%d]", st.Ino)
+	for _, c := range ChildrenOf(parent, nil) {
+		if link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/1", c)); err == nil && link == want {
+			if s, err := ReadStat(c); err == nil {
+				return c, s.StartTicks
+			}
+		}
+	}
+	return 0, 0
+}
+
 // IPCChildFd is the fd number of the IPC channel in a child given nlisten sockets: systemd's
 // LISTEN_FDS start at 3, so the IPC fd comes after them.
 func IPCChildFd(nlisten int) int { return 3 + nlisten }
@@ -147,6 +239,7 @@ func (h *Holder) SetProcess(pid int, startTick uint64, pidfd int) {
 	if pidfd >= 0 {
 		h.add("pidfd", KindPidfd, pidfd)
 	}
+	h.syncLocked()
 }
 
 // Keep adds an fd the run was given later (a slot socket handed over through the IPC channel);
@@ -167,6 +260,7 @@ func (h *Holder) Keep(name string, k Kind, fd int) bool {
 		return false
 	}
 	h.add(name, k, own)
+	h.syncLocked()
 	return true
 }
 
@@ -204,6 +298,7 @@ func (h *Holder) Borrow(k Kind) (int, error) {
 func (h *Holder) Release(k Kind) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	n := len(h.entries)
 	h.entries = slices.DeleteFunc(h.entries, func(e Entry) bool {
 		if e.Kind == k {
 			unix.Close(e.Fd)
@@ -211,6 +306,9 @@ func (h *Holder) Release(k Kind) {
 		}
 		return false
 	})
+	if len(h.entries) != n {
+		h.syncLocked()
+	}
 }
 
 // Manifest lists every fd the holder owns. It serialises to JSON, the shape a keeper is handed.
@@ -234,6 +332,9 @@ func (h *Holder) Close() {
 		return
 	}
 	h.closed = true
+	if h.store != nil {
+		h.store.Drop(h.key)
+	}
 	for _, e := range h.entries {
 		unix.Close(e.Fd)
 	}

@@ -88,7 +88,7 @@ func TestHolderOwnsBorrowsAndCloses(t *testing.T) {
 }
 
 func TestAdoptAndStop(t *testing.T) {
-	f := NewForkExec(testReaper(t))
+	f := NewForkExec(testReaper(t), nil)
 	c := exec.Command(os.Args[0])
 	c.Env = append(os.Environ(), "TEND_PROC_APP=sleep")
 	c.SysProcAttr = &unix.SysProcAttr{Setpgid: true}
@@ -130,7 +130,7 @@ func TestAdoptAndStop(t *testing.T) {
 }
 
 func TestStopEscalatesToSIGKILL(t *testing.T) {
-	p, err := NewForkExec(testReaper(t)).Start(Cmd{
+	p, err := NewForkExec(testReaper(t), nil).Start(Cmd{
 		Argv: []string{"/bin/sh", "-c", "trap '' TERM; echo up; while :; do sleep 1; done"},
 	})
 	if err != nil {
@@ -163,7 +163,7 @@ func TestManifestOfARealRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewForkExec(testReaper(t)).Start(Cmd{
+	p, err := NewForkExec(testReaper(t), nil).Start(Cmd{
 		Argv: []string{os.Args[0]}, Env: append(os.Environ(), "TEND_PROC_APP=sleep"),
 		IPC: true, Listen: []int{sock}, App: "web", Instance: 1,
 	})

@@ -62,7 +62,7 @@ func testReaper(t *testing.T) *Reaper {
 
 func startApp(t *testing.T, mode string) (int, <-chan Exit, *Holder) {
 	t.Helper()
-	p, err := NewForkExec(testReaper(t)).Start(Cmd{
+	p, err := NewForkExec(testReaper(t), nil).Start(Cmd{
 		Argv: []string{os.Args[0]},
 		Env:  append(os.Environ(), "TEND_PROC_APP="+mode),
 	})
@@ -173,7 +173,7 @@ func TestOrphansAreFound(t *testing.T) {
 }
 
 func TestStartErrors(t *testing.T) {
-	_, err := NewForkExec(testReaper(t)).Start(Cmd{Argv: []string{"/nonexistent/binary"}})
+	_, err := NewForkExec(testReaper(t), nil).Start(Cmd{Argv: []string{"/nonexistent/binary"}})
 	if err == nil || !strings.Contains(err.Error(), "/nonexistent/binary") {
 		t.Fatalf("err = %v", err)
 	}

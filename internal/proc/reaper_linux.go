@@ -136,6 +136,18 @@ func (r *Reaper) watch(pid int) <-chan Exit {
 	return ch
 }
 
+// deliver hands e to whoever watches its pid, and says whether someone did.
+func (r *Reaper) deliver(e Exit) bool {
+	r.mu.Lock()
+	ch := r.waiters[e.Pid]
+	delete(r.waiters, e.Pid)
+	r.mu.Unlock()
+	if ch != nil {
+		ch <- e
+	}
+	return ch != nil
+}
+
 func (r *Reaper) unwatch(pid int) {
 	r.mu.Lock()
 	delete(r.waiters, pid)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -188,13 +189,49 @@ var PageSize = int64(os.Getpagesize())
 
 // Orphans returns the live processes re-parented to this process (as subreaper or PID 1) whose
 // pid is not in known: what apps left behind when they died.
-func Orphans(known map[int]bool) []int {
-	self := os.Getpid()
+func Orphans(known map[int]bool) []int { return ChildrenOf(os.Getpid(), known) }
+
+// ChildrenOf returns the live children of parent whose pid is not in known.
+func ChildrenOf(parent int, known map[int]bool) []int {
 	var out []int
 	for _, s := range readAllStats(nil) { // fresh: the shared snapshot may predate a death
-		if s.PPid == self && s.State != 'Z' && !known[s.Pid] {
+		if s.PPid == parent && s.State != 'Z' && !known[s.Pid] {
 			out = append(out, s.Pid)
 		}
 	}
 	return out
+}
+
+// StartedAt is the wall-clock time a process started StartTicks after boot (zero if unknown):
+// the boot time from /proc/stat, plus the ticks at USER_HZ (100 on every Linux tend runs on).
+func StartedAt(startTicks uint64) time.Time {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			sec, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}
+			}
+			return time.Unix(sec, 0).Add(time.Duration(startTicks) * (time.Second / 100))
+		}
+	}
+	return time.Time{}
+}
+
+// Environ reads a process's environment as it was at exec (nil if unreadable).
+func Environ(pid int) map[string]string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return nil
+	}
+	env := map[string]string{}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if k, v, ok := strings.Cut(string(kv), "="); ok {
+			env[k] = v
+		}
+	}
+	return env
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/tend-sh/tend/internal/keeper"
 )
 
 // Key names one listening address of an app as its instances ask for it. Port 0 asks for a
@@ -30,6 +32,7 @@ type Claims interface {
 type Set struct {
 	owner  string
 	claims Claims
+	store  keeper.Store // keeps a copy of every socket, in the kernel's order, past the daemon
 
 	mu     sync.Mutex
 	groups map[Key]*member
@@ -71,9 +74,12 @@ type member struct {
 	claimed bool            // the port is in the daemon's registry under this app
 }
 
-// NewSet returns an empty set for the app named owner.
-func NewSet(owner string, claims Claims) *Set {
-	return &Set{owner: owner, claims: claims, groups: map[Key]*member{}, live: map[int]bool{}}
+// NewSet returns an empty set for the app named owner, whose sockets store keeps (nil: nobody).
+func NewSet(owner string, claims Claims, store keeper.Store) *Set {
+	if store == nil {
+		store = keeper.Nop{}
+	}
+	return &Set{owner: owner, claims: claims, store: store, groups: map[Key]*member{}, live: map[int]bool{}}
 }
 
 // Dup returns a close-on-exec dup of slot's socket for k, creating the group (after the port
@@ -106,6 +112,10 @@ func (s *Set) Dup(k Key, slot int, data json.RawMessage) (fd, port int, echo jso
 	}
 	if m.data == nil && len(data) > 0 && string(data) != "null" {
 		m.data = data
+		ok = false
+	}
+	if !ok {
+		s.syncLocked(k)
 	}
 	fd, err = unix.FcntlInt(uintptr(sl.fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
@@ -172,9 +182,10 @@ func (s *Set) SetLive(slot int, live bool) {
 	} else {
 		delete(s.live, slot)
 	}
-	for _, m := range s.groups {
+	for k, m := range s.groups {
 		if sl, ok := m.slots[slot]; ok {
 			_ = m.group.SetLive(sl, live)
+			s.syncLocked(k)
 		}
 	}
 }
@@ -206,6 +217,8 @@ func (s *Set) CloseSlot(slot int) {
 		}
 		if len(m.slots) == 0 {
 			s.dropLocked(k)
+		} else {
+			s.syncLocked(k)
 		}
 	}
 }
@@ -222,6 +235,7 @@ func (s *Set) dropLocked(k Key) {
 	if i := slices.Index(s.order, k); i >= 0 {
 		s.order = slices.Delete(s.order, i, i+1)
 	}
+	s.store.Drop(s.storeKey(k))
 }
 
 // Close closes every socket: a stopped app holds no port, so its clients are refused rather

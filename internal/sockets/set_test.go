@@ -55,7 +55,7 @@ func pollWait() { unix.Poll(nil, 5) }
 
 func TestSetSlotsAndRelease(t *testing.T) {
 	reg := NewRegistry()
-	s := NewSet("web", reg)
+	s := NewSet("web", reg, nil)
 	// listen(0) in two instances: one port, a socket each.
 	fd0, port, _, err := s.Dup(Key{Host: "127.0.0.1"}, 0, []byte(`{"ticketKeys":"ab"}`))
 	if err != nil {
@@ -107,7 +107,7 @@ func TestSetPortInUse(t *testing.T) {
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
 	reg := NewRegistry()
-	s := NewSet("web", reg)
+	s := NewSet("web", reg, nil)
 	if _, err := s.Open([]Key{{Host: "127.0.0.1", Port: port}}, 0); !errors.Is(err, ErrInUse) {
 		t.Fatalf("a port another program holds: %v", err)
 	}
@@ -120,7 +120,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // Queued counts connections in a slot's accept queue, which a scale down waits to be empty.
 func TestSetQueued(t *testing.T) {
-	s := NewSet("q", NewRegistry())
+	s := NewSet("q", NewRegistry(), nil)
 	defer s.Close()
 	fd, port, _, err := s.Dup(Key{Host: "127.0.0.1"}, 0, nil)
 	if err != nil {

@@ -25,7 +25,7 @@ type App struct {
 }
 
 func (s *Supervisor) newApp(name string) *App {
-	return &App{Name: name, socks: sockets.NewSet(name, s.claims)}
+	return &App{Name: name, socks: sockets.NewSet(name, s.claims, s.store)}
 }
 
 // releaseIfIdle closes the app's sockets once none of its instances runs: a stopped app holds

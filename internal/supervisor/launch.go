@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -172,7 +173,16 @@ func (in *Instance) spawn() (r *run, err error) {
 		go in.probe(r)
 	}
 	in.log.Info("started", "pid", r.pid, "cmd", strings.Join(argv, " "))
+	in.startPumps(r)
+	if r.p.Holder().Fd(proc.KindIPC) >= 0 {
+		in.openChannel(r, false)
+	}
+	spawned = true
+	return r, nil
+}
 
+// startPumps starts the readers of the run's stdout and stderr into the instance's files.
+func (in *Instance) startPumps(r *run) {
 	date, _ := in.sup.dateFormat(in.spec.LogDateFormat)
 	// Each reader holds its own references: a delete or a new spec closes the instance's files
 	// while the pipe may still hold output, which the reader writes before it lets go.
@@ -183,24 +193,24 @@ func (in *Instance) spawn() (r *run, err error) {
 	}
 	in.pump(r, proc.KindStdout, outCfg)
 	in.pump(r, proc.KindStderr, errCfg)
-	if r.p.Holder().Fd(proc.KindIPC) >= 0 {
-		in.openChannel(r)
-	}
-	spawned = true
-	return r, nil
 }
 
-// openChannel serves the run's IPC channel on a dup of the holder's end.
-func (in *Instance) openChannel(r *run) {
+// openChannel serves the run's IPC channel on a dup of the holder's end. resumed is a channel an
+// earlier daemon read from: it may have died in the middle of a message.
+func (in *Instance) openChannel(r *run, resumed bool) {
 	fd, err := r.p.Holder().Borrow(proc.KindIPC)
 	if err != nil {
 		in.log.Warn("ipc channel", "err", err)
 		return
 	}
-	ch, err := ipc.Open(fd)
+	ch, err := ipc.Open(fd, resumed)
 	if err != nil {
 		in.log.Warn("ipc channel", "err", err)
 		return
+	}
+	log := r.log
+	ch.OnSkip = func(n int) {
+		log.Warn("ipc channel: skipped the rest of a message the previous daemon was reading when it died", "bytes", n)
 	}
 	r.channel = ch
 	r.ipcDone = make(chan struct{})
@@ -234,15 +244,30 @@ func (in *Instance) pump(r *run, k proc.Kind, cfg logs.StreamConfig) {
 	go func() {
 		defer closeFiles()
 		defer unix.Close(fd)
-		defer func() {
-			if p := recover(); p != nil {
-				log.Error("log reader panic", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		// A bug that panics in the reader must not leave the app blocked on a pipe nobody
+		// reads: the panic is logged and reading goes on, on the same pipe, a few times over.
+		for panics := 0; ; panics++ {
+			if !pumpOnce(fd, cfg, log) || panics == maxPumpPanics {
+				return
 			}
-		}()
-		if err := logs.Pump(fd, cfg); err != nil {
-			log.Warn("log reader", "err", err)
 		}
 	}()
+}
+
+const maxPumpPanics = 10
+
+// pumpOnce runs a reader until EOF or an error (false), or until it panics (true).
+func pumpOnce(fd int, cfg logs.StreamConfig, log *slog.Logger) (panicked bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("log reader panic; reading on", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			panicked = true
+		}
+	}()
+	if err := logs.Pump(fd, cfg); err != nil {
+		log.Warn("log reader", "err", err)
+	}
+	return false
 }
 
 // watchExit tells the instance's goroutine when the run's process is gone, and lets the

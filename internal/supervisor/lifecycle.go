@@ -194,10 +194,30 @@ func (in *Instance) adopt(p proc.Process) error {
 	}
 	in.app.socks.Acquire()
 	r := newRun(in, p)
+	if at := proc.StartedAt(p.StartTick()); !at.IsZero() && at.Before(r.startedAt) {
+		r.started = r.started.Add(-r.startedAt.Sub(at)) // keeps the monotonic reading
+		r.startedAt = at
+	}
+	if in.spec.ProxyMode() {
+		// The proxy lived in the dead daemon; its socket, kept, waits for this one's. The
+		// process listens where its environment said.
+		if port := proc.Environ(r.pid)["PORT"]; port != "" {
+			r.backend = "127.0.0.1:" + port
+		}
+		if err := in.app.ensureProxy(in.spec, in.sup.log); err != nil {
+			in.log.Error("adopted without its proxy", "pid", r.pid, "err", err)
+		}
+	}
 	in.cur = r
+	if err := in.openFiles(); err != nil {
+		in.log.Error("adopted without its log files", "pid", r.pid, "err", err)
+	} else {
+		// What the app wrote while no daemon read waits in the pipes, in order.
+		in.startPumps(r)
+	}
 	in.watchExit(r)
 	if p.Holder().Fd(proc.KindIPC) >= 0 {
-		in.openChannel(r)
+		in.openChannel(r, true)
 	}
 	in.log.Info("adopted", "pid", r.pid)
 	in.serving(r, true)

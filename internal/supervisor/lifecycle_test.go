@@ -358,7 +358,7 @@ func TestRestoreStopsLeftoversAndStartsAgain(t *testing.T) {
 	sp := spec("old")
 	f.sup.Restore(state.Registry{NextID: 3, Apps: []state.App{{Spec: sp, Instances: []state.Instance{
 		{ID: 2, Status: string(Online), Pid: 555, StartTick: 9, Restarts: 4},
-	}}}})
+	}}}}, Kept{})
 	p := f.next()
 	f.eventually("online", f.status("old", Online))
 	adopted := f.fake.Adopted()
@@ -382,7 +382,7 @@ func TestRestoreAdoptsLiveProcess(t *testing.T) {
 		{Spec: spec("gone"), Instances: []state.Instance{{ID: 1, Status: string(Online), Pid: 556, StartTick: 9}}},
 		{Spec: spec("off"), Instances: []state.Instance{{ID: 2, Status: string(Stopped)}}},
 		{Spec: spec("bad"), Instances: []state.Instance{{ID: 3, Status: string(Errored)}}},
-	}})
+	}}, Kept{})
 	f.eventually("adopted", func() bool { return f.info("kept")[0].Pid == 555 })
 	if w := f.sup.Snapshot().WorkerID; w != 40 {
 		t.Fatalf("worker ids start again at %d, not after the adopted ones' 40", w)

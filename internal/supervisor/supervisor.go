@@ -18,6 +18,7 @@ import (
 	"github.com/tend-sh/tend/internal/errdefs"
 	"github.com/tend-sh/tend/internal/home"
 	"github.com/tend-sh/tend/internal/ipc"
+	"github.com/tend-sh/tend/internal/keeper"
 	"github.com/tend-sh/tend/internal/logs"
 	"github.com/tend-sh/tend/internal/proc"
 	"github.com/tend-sh/tend/internal/sockets"
@@ -38,7 +39,9 @@ type Options struct {
 	Spawner proc.Spawner // how processes are started and adopted
 	// Adopt makes Restore take over the processes an earlier daemon left running instead of
 	// stopping them.
-	Adopt    bool
+	Adopt bool
+	// Store keeps copies of the apps' listening sockets past the daemon (a keeper); nil for none.
+	Store    keeper.Store
 	Log      *slog.Logger
 	EchoOut  io.Writer // foreground mode: apps' lines also go here
 	EchoErr  io.Writer
@@ -56,6 +59,7 @@ type Supervisor struct {
 	files   *logs.Files
 	spawner proc.Spawner
 	adopt   bool
+	store   keeper.Store
 	log     *slog.Logger
 	echoOut io.Writer
 	echoErr io.Writer
@@ -81,8 +85,11 @@ type Supervisor struct {
 
 // New returns an empty supervisor.
 func New(o Options) *Supervisor {
+	if o.Store == nil {
+		o.Store = keeper.Nop{}
+	}
 	return &Supervisor{
-		home: o.Home, logDir: home.At(o.Home).Logs, files: logs.NewFiles(), spawner: o.Spawner, adopt: o.Adopt,
+		home: o.Home, logDir: home.At(o.Home).Logs, files: logs.NewFiles(), spawner: o.Spawner, adopt: o.Adopt, store: o.Store,
 		log: o.Log, echoOut: o.EchoOut, echoErr: o.EchoErr, onCh: o.OnChange,
 		preload: o.Preload, selfExe: o.SelfExe, claims: sockets.NewRegistry(), notify: o.NotifySocket,
 		dates: map[string]*logs.DateFormat{},
