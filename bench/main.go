@@ -2,7 +2,7 @@
 // workloads, on the same machine, in the same run, and prints one table:
 //
 //	go run ./bench            # every workload, medians of 3 interleaved runs
-//	go run ./bench --quick    # one run of the shorter workloads, under two minutes
+//	go run ./bench --quick    # one run of the shorter workloads, about three minutes
 //	go run ./bench --only 1,3 # some workloads
 //
 // PM2 is installed from npm into bench/.cache, supervisord from Debian's package; each runs
@@ -33,7 +33,7 @@ type options struct {
 func main() {
 	var o options
 	only := flag.String("only", "", "comma-separated workload numbers (default: all)")
-	flag.BoolVar(&o.quick, "quick", false, "one run of shorter workloads (under two minutes)")
+	flag.BoolVar(&o.quick, "quick", false, "one run of shorter workloads (about three minutes)")
 	flag.IntVar(&o.runs, "runs", 3, "interleaved runs per workload; the table shows medians")
 	flag.Parse()
 	if o.quick {

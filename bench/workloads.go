@@ -37,6 +37,7 @@ var workloads = []workload{
 	{5, "rolling reloads under load", (*bench).reloads},
 	{6, "kill -9 of an instance under load", (*bench).kills},
 	{7, "idle daemon CPU with 200 processes", (*bench).idle},
+	{8, "daemon killed under load", (*bench).survive},
 }
 
 func (b *bench) app(name string) string { return filepath.Join(b.root, "bench", "apps", name) }
