@@ -108,7 +108,15 @@ func Run(o Options) error {
 		}
 	}
 	k := newKeeper(o)
-	return k.run(lock, 0)
+	return k.run(lock, 0, notifySignals())
+}
+
+// notifySignals starts catching the signals the keeper answers. A keeper that re-executed itself
+// does so first of all: until then, a SIGTERM would kill it.
+func notifySignals() chan os.Signal {
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGUSR2)
+	return sigs
 }
 
 func newKeeper(o Options) *keeper {
@@ -138,9 +146,7 @@ func (k *keeper) serveConn(conn *net.UnixConn) chan struct{} {
 
 // run is the keeper's loop. daemon is a daemon already running (a keeper that re-executed
 // itself), or 0 to start one.
-func (k *keeper) run(lock *os.File, daemon int) error {
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, unix.SIGCHLD, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGUSR2)
+func (k *keeper) run(lock *os.File, daemon int, sigs chan os.Signal) error {
 	defer signal.Stop(sigs)
 
 	var (

@@ -113,6 +113,7 @@ func (k *keeper) reexec(lock *os.File, daemon int) {
 // Resume goes on as the keeper that re-executed itself into this process (EnvResume is set):
 // it takes back what that one held and serves the same daemon.
 func Resume(o Options) error {
+	sigs := notifySignals()
 	v := os.Getenv(EnvResume)
 	os.Unsetenv(EnvResume)
 	mfd, err := strconv.Atoi(v)
@@ -148,7 +149,7 @@ func Resume(o Options) error {
 	if st.Served {
 		k.serveMu.Do(func() { close(k.served) })
 	}
-	k.log.Info("keeper: upgraded", "pid", os.Getpid(), "version", o.Version, "records", len(k.records))
+	n := len(k.records) // before serve may change them
 	k.daemonDone = make(chan struct{})
 	if st.Conn >= 0 {
 		unix.CloseOnExec(st.Conn)
@@ -164,5 +165,6 @@ func Resume(o Options) error {
 	} else {
 		close(k.daemonDone)
 	}
-	return k.run(lock, st.Daemon)
+	k.log.Info("keeper: upgraded", "pid", os.Getpid(), "version", o.Version, "records", n)
+	return k.run(lock, st.Daemon, sigs)
 }
