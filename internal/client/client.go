@@ -309,7 +309,7 @@ func (c *Client) checkVersion(v string) {
 		return
 	}
 	c.warned = true
-	fmt.Fprintf(c.Warn, "warning: the tend daemon runs version %s and this CLI is %s; run `tend kill` and start again to use %s\n", v, c.Version, c.Version)
+	fmt.Fprintf(c.Warn, "warning: the tend daemon runs version %s and this CLI is %s; run `tend update` to move the daemon to this binary, keeping every app\n", v, c.Version)
 }
 
 // isCutShort is a connection the daemon accepted and dropped without an answer.
