@@ -357,7 +357,7 @@ func TestRestoreStopsLeftoversAndStartsAgain(t *testing.T) {
 	f.fake.Live(555, 9)
 	sp := spec("old")
 	f.sup.Restore(state.Registry{NextID: 3, Apps: []state.App{{Spec: sp, Instances: []state.Instance{
-		{ID: 2, Status: string(Online), Pid: 555, StartTick: 9, Restarts: 4},
+		{ID: 2, Status: string(Online), Pid: 555, StartTick: 9, Restarts: 4, Unstable: 1},
 	}}}}, Kept{})
 	p := f.next()
 	f.eventually("online", f.status("old", Online))
@@ -366,7 +366,7 @@ func TestRestoreStopsLeftoversAndStartsAgain(t *testing.T) {
 		t.Fatalf("the leftover must be stopped: %v", adopted)
 	}
 	i := f.info("old")[0]
-	if i.ID != 2 || i.Pid != p.Pid() || i.History.Restarts != 4 {
+	if i.ID != 2 || i.Pid != p.Pid() || i.History.Restarts != 4 || i.History.Unstable != 1 {
 		t.Fatalf("%+v", i)
 	}
 	if !strings.Contains(f.log.String(), "stopping a process left by the previous daemon") {

@@ -66,7 +66,7 @@ func (s *Supervisor) Restore(reg state.Registry, kept Kept) {
 				// then it waits, rather than look stopped.
 				t = trRestoreWait
 			}
-			in := newInstance(s, a, ri.ID, ri.Index, &spec, History{Restarts: ri.Restarts}, t)
+			in := newInstance(s, a, ri.ID, ri.Index, &spec, History{Restarts: ri.Restarts, Unstable: ri.Unstable}, t)
 			s.nextID = max(s.nextID, ri.ID+1)
 			a.instances = append(a.instances, in)
 			switch Status(ri.Status) {
