@@ -159,9 +159,13 @@ func (c *Client) Kill() error {
 
 // Update implements API.
 func (c *Client) Update(exe string) (api.Ping, error) {
+	c.warned = true      // "run tend update" is not news to tend update
 	old, err := c.Ping() // starts a daemon if none runs: then there is one to replace
 	if err != nil {
 		return api.Ping{}, err
+	}
+	if old.Keeper == 0 {
+		return api.Ping{}, errdefs.Newf(errdefs.ErrInvalid, "the daemon (pid %d, version %s) runs without a keeper, so its apps cannot outlive it; run `tend kill` and start your apps again to use this binary", old.Pid, old.Version)
 	}
 	if err := c.Do("POST", api.PathUpdate, api.UpdateRequest{Exe: exe}, nil); err != nil {
 		return api.Ping{}, err

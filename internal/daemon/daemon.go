@@ -1,5 +1,6 @@
 // Package daemon wires the daemon together: its files under $TEND_HOME, the control socket, the
-// supervisor, the sampler, the registry and the signals it answers.
+// supervisor, the sampler, the registry, its keeper's link and what the keeper kept for it, the
+// signals it answers, and its ways out (stop everything, or hand over to a new binary).
 package daemon
 
 import (
@@ -236,9 +237,7 @@ wait:
 		// tend update: the apps stay, with the keeper; the next daemon reads the registry.
 		close(d.quit())
 		<-persistDone
-		if err := state.Save(p.Registry, d.sup.Snapshot()); err != nil {
-			log.Error("save registry", "err", err)
-		}
+		d.commit()
 		log.Info("daemon replaced; the apps stay with the keeper")
 		return nil
 	}
@@ -339,6 +338,8 @@ type daemon struct {
 
 	doneErr atomic.Pointer[error] // set by watchDone when an app errored
 
+	saveMu sync.Mutex // one registry write at a time
+
 	link      *keeper.Link // nil without a keeper
 	keeperPid int
 	replacing atomic.Bool // tend update: go, leaving every app running
@@ -376,6 +377,16 @@ func (d *daemon) markDirty() {
 	}
 }
 
+// commit saves the registry now. A command that changes what runs commits before it answers, so
+// that what it did outlives a daemon killed the moment after (the keeper's next daemon reads it).
+func (d *daemon) commit() {
+	d.saveMu.Lock()
+	defer d.saveMu.Unlock()
+	if err := state.Save(d.paths.Registry, d.sup.Snapshot()); err != nil {
+		d.log.Error("save registry", "err", err)
+	}
+}
+
 // persist writes the registry after changes, batched: a start of 200 apps is a handful of
 // writes, not 400 fsynced renames.
 func (d *daemon) persist(done chan struct{}) {
@@ -389,9 +400,7 @@ func (d *daemon) persist(done chan struct{}) {
 			case <-d.dirty:
 			default:
 			}
-			if err := state.Save(d.paths.Registry, d.sup.Snapshot()); err != nil {
-				d.log.Error("save registry", "err", err)
-			}
+			d.commit()
 		case <-quit:
 			return
 		}

@@ -194,6 +194,7 @@ func (d *daemon) start(w wire.ResponseWriter, r *wire.Request) {
 		}()
 	}
 	wg.Wait()
+	d.commit()
 	if err := errors.Join(errs...); err != nil {
 		fail(w, err)
 		return
@@ -213,11 +214,15 @@ func (d *daemon) action(w wire.ResponseWriter, r *wire.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
+	var ins []*supervisor.Instance
+	var err error
 	if act == supervisor.ActReload {
-		answerIDs(w)(d.sup.Reload(req.Target))
-		return
+		ins, err = d.sup.Reload(req.Target)
+	} else {
+		ins, err = d.sup.Do(act, req.Target)
 	}
-	answerIDs(w)(d.sup.Do(act, req.Target))
+	d.commit()
+	answerIDs(w)(ins, err)
 }
 
 // answerIDs writes what an action touched, or its error.
@@ -238,7 +243,9 @@ func answerIDs(w wire.ResponseWriter) func([]*supervisor.Instance, error) {
 func (d *daemon) scale(w wire.ResponseWriter, r *wire.Request) {
 	var req api.ScaleRequest
 	if decode(w, r, &req) {
-		answerIDs(w)(d.sup.Scale(req.Name, req.Count))
+		ins, err := d.sup.Scale(req.Name, req.Count)
+		d.commit()
+		answerIDs(w)(ins, err)
 	}
 }
 

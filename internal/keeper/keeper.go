@@ -2,8 +2,9 @@
 // runs the daemon as its child, keeps a copy of every fd the daemon puts in its care (each run's
 // pipes and IPC end, each app's listening sockets), is the subreaper the apps fall back to when
 // the daemon dies, reaps them and forwards their exits, and starts a new daemon at once, which
-// takes everything back through the same channel. It never reads what an app writes, and it does
-// as little as it can, so that a normal upgrade need not replace it.
+// takes everything back through its own new channel. It never reads what an app writes and does
+// little else, so it rarely changes; when tend is upgraded it re-executes itself from the new
+// binary, keeping its pid, its children and every fd.
 //
 // The channel is a SOCK_SEQPACKET socketpair the keeper hands each daemon it starts (EnvFd): a
 // versioned hello, then records (JSON with their fds riding in the same message, at most MaxFds)
@@ -80,6 +81,7 @@ type keeper struct {
 	upgradeWait chan struct{}
 
 	daemonDone chan struct{} // closed once the current daemon's channel is read to its end
+	servings   chan struct{} // a daemon says it serves (each one, not only the first)
 }
 
 // Run runs a keeper and its daemon until the daemon stops on purpose (tend kill, SIGTERM to
@@ -121,7 +123,7 @@ func notifySignals() chan os.Signal {
 
 func newKeeper(o Options) *keeper {
 	o.Argv = slices.Clone(o.Argv) // tend update changes its first word
-	return &keeper{o: o, log: o.Log, records: map[string]*record{}, served: make(chan struct{}), upgrades: make(chan struct{}, 1)}
+	return &keeper{o: o, log: o.Log, records: map[string]*record{}, served: make(chan struct{}), upgrades: make(chan struct{}, 1), servings: make(chan struct{}, 1)}
 }
 
 func isClosed(ch chan struct{}) bool {
@@ -189,9 +191,14 @@ func (k *keeper) run(lock *os.File, daemon int, sigs chan os.Signal) error {
 				stopping = true
 				_ = unix.Kill(daemon, unix.SIGTERM)
 			}
+		case <-k.servings:
+			if stopping && daemon > 0 {
+				// A daemon started only to stop the apps it adopted (below).
+				_ = unix.Kill(daemon, unix.SIGTERM)
+			}
 		case <-restart:
 			restart = nil
-			if stopping {
+			if stopping && !k.keepsAnything() {
 				return readyErr
 			}
 			if err := start(); err != nil {
@@ -251,10 +258,15 @@ func (k *keeper) run(lock *os.File, daemon int, sigs chan os.Signal) error {
 				restart = time.After(delay)
 			case unix.SIGTERM, unix.SIGINT:
 				stopping = true
-				if daemon == 0 {
+				if daemon > 0 {
+					_ = unix.Kill(daemon, unix.SIGTERM)
+				} else if k.keepsAnything() {
+					// Between two daemons: one is started now, adopts the apps and is told to
+					// stop them as it serves, rather than leave them to nobody.
+					restart = time.After(0)
+				} else {
 					return readyErr
 				}
-				_ = unix.Kill(daemon, unix.SIGTERM)
 			case unix.SIGUSR2:
 				if daemon > 0 {
 					_ = unix.Kill(daemon, unix.SIGUSR2)
@@ -262,6 +274,13 @@ func (k *keeper) run(lock *os.File, daemon int, sigs chan os.Signal) error {
 			}
 		}
 	}
+}
+
+// keepsAnything reports whether the keeper holds any record: apps a daemon must stop.
+func (k *keeper) keepsAnything() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.records) > 0
 }
 
 // backoff is the wait before the next daemon, after that many quick deaths in a row (each
@@ -452,6 +471,10 @@ func (k *keeper) handle(conn *net.UnixConn, m msg, fds []int) error {
 		}
 	case opServing:
 		k.serveMu.Do(func() { close(k.served) })
+		select {
+		case k.servings <- struct{}{}:
+		default:
+		}
 	case opBye:
 		k.bye = true
 	case opReplace:

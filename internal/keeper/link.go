@@ -56,7 +56,9 @@ type Link struct {
 	log    *slog.Logger
 	mu     sync.Mutex
 	failed atomic.Int64
-	gone   atomic.Bool // the keeper has died: nothing is kept any more
+	gone   atomic.Bool   // the keeper has died: nothing is kept any more
+	lost   chan struct{} // closed then
+	pid    int           // the keeper's
 }
 
 // FromEnv connects to the keeper whose channel this process inherited, if any: nil, and no
@@ -82,12 +84,13 @@ func Connect(fd int, log *slog.Logger) (*Link, State, error) {
 	if err != nil {
 		return nil, State{}, err
 	}
-	l := &Link{conn: conn, log: log}
+	l := &Link{conn: conn, log: log, lost: make(chan struct{})}
 	st, err := l.hello()
 	if err != nil {
 		conn.Close()
 		return nil, State{}, err
 	}
+	l.pid = st.KeeperPid
 	return l, st, nil
 }
 
@@ -147,6 +150,7 @@ func (l *Link) Serve(onExit func(Exit)) error {
 				return nil // we closed it: the daemon is on its way out
 			}
 			l.gone.Store(true)
+			close(l.lost)
 			l.log.Error("keeper gone: the apps run on, but will not outlive this daemon; `tend kill` and a new start bring a keeper back", "err", err)
 			return nil
 		}
@@ -199,6 +203,12 @@ func (l *Link) Close() error { return l.conn.Close() }
 
 // Gone reports whether the keeper has died.
 func (l *Link) Gone() bool { return l.gone.Load() }
+
+// KeeperPid is the keeper's pid: the parent of every app adopted, and of their orphans.
+func (l *Link) KeeperPid() int { return l.pid }
+
+// Lost is closed when the keeper dies: no exit will be told from then on.
+func (l *Link) Lost() <-chan struct{} { return l.lost }
 
 func (l *Link) send(m msg, fds []int) {
 	if l.gone.Load() {

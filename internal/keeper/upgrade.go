@@ -23,6 +23,7 @@ const resumeVersion = 1
 
 type resumeState struct {
 	Version int            `json:"version"`
+	Argv    []string       `json:"argv"` // the daemon's, its first word replaced by the new binary
 	Lock    int            `json:"lock"`
 	Daemon  int            `json:"daemon"`
 	Conn    int            `json:"conn"` // the daemon's channel, -1 if none
@@ -56,7 +57,7 @@ func (k *keeper) reexec(lock *os.File, daemon int) {
 	if exe == "" {
 		return
 	}
-	st := resumeState{Version: resumeVersion, Lock: int(lock.Fd()), Daemon: daemon, Conn: -1, Served: isClosed(k.served), Exits: k.exits}
+	st := resumeState{Version: resumeVersion, Argv: k.o.Argv, Lock: int(lock.Fd()), Daemon: daemon, Conn: -1, Served: isClosed(k.served), Exits: k.exits}
 	var inherit []int
 	if k.conn != nil {
 		if raw, err := k.conn.SyscallConn(); err == nil {
@@ -105,7 +106,9 @@ func (k *keeper) reexec(lock *os.File, daemon int) {
 	env := append(slices.DeleteFunc(os.Environ(), func(s string) bool {
 		return strings.HasPrefix(s, EnvResume+"=")
 	}), EnvResume+"="+strconv.Itoa(mfd))
-	argv := append([]string{exe}, os.Args[1:]...)
+	// Not this process's own arguments: a foreground keeper's are a whole `tend --no-daemon
+	// start …`, which the new binary must not run again. The daemon's flags are in the state.
+	argv := []string{exe, "daemon"}
 	k.log.Info("keeper: re-executing itself", "exe", exe, "records", len(st.Records))
 	fail(syscall.Exec(exe, argv, env)) // returns only on failure
 }
@@ -130,6 +133,9 @@ func Resume(o Options) error {
 	var st resumeState
 	if err := json.Unmarshal(b, &st); err != nil || st.Version != resumeVersion {
 		return fmt.Errorf("keeper: what the previous keeper held is of an unknown shape (version %d, %v); its apps are no longer kept", st.Version, err)
+	}
+	if len(st.Argv) > 1 && len(o.Argv) > 0 {
+		o.Argv = append([]string{o.Argv[0]}, st.Argv[1:]...) // this binary, the daemon's flags
 	}
 	k := newKeeper(o)
 	k.exits = st.Exits

@@ -90,6 +90,12 @@ func (f *ForkExec) Adopt(pid int, startTick uint64, h *Holder) (Process, error) 
 	if h == nil {
 		h = AdoptedHolder(nil)
 	}
+	endedWith := func(e Exit) Process {
+		h.SetProcess(pid, startTick, -1)
+		p := &process{pid: pid, pidfd: -1, tick: startTick, h: h, done: make(chan struct{}), exit: e}
+		close(p.done)
+		return p
+	}
 	ended := func() (Process, error) {
 		f.mu.Lock()
 		e, ok := f.gone[pid]
@@ -98,10 +104,7 @@ func (f *ForkExec) Adopt(pid int, startTick uint64, h *Holder) (Process, error) 
 		if !ok {
 			return nil, fmt.Errorf("adopt pid %d: it is gone or is another process now", pid)
 		}
-		h.SetProcess(pid, startTick, -1)
-		p := &process{pid: pid, pidfd: -1, tick: startTick, h: h, done: make(chan struct{}), exit: e}
-		close(p.done)
-		return p, nil
+		return endedWith(e), nil
 	}
 	pidfd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
@@ -113,15 +116,28 @@ func (f *ForkExec) Adopt(pid int, startTick uint64, h *Holder) (Process, error) 
 		unix.Close(pidfd)
 		return ended()
 	}
+	f.mu.Lock()
+	if e, ok := f.gone[pid]; ok {
+		delete(f.gone, pid)
+		// The keeper reaped this very process since it was found alive (an exit reaped before
+		// it started is an earlier process's of that pid).
+		if at := StartedAt(startTick); !at.IsZero() && e.At.After(at.Add(-time.Second)) {
+			f.mu.Unlock()
+			unix.Close(pidfd)
+			return endedWith(e), nil
+		}
+	}
+	reaped := f.r.watch(pid) // under f.mu: an exit told from now on comes here
+	f.mu.Unlock()
 	h.SetProcess(pid, startTick, pidfd)
 	p := &process{pid: pid, pidfd: pidfd, tick: startTick, h: h, done: make(chan struct{})}
-	f.mu.Lock()
-	delete(f.gone, pid) // an exit of an earlier process of that pid
-	reaped := f.r.watch(pid)
-	f.mu.Unlock()
 	wait := 50 * time.Millisecond // our own child: the reaper has the status at once
 	if _, ok := f.store.(keeper.Nop); !ok {
 		wait = 5 * time.Second // the keeper's: it reaps and tells us over its channel
+	}
+	var lost <-chan struct{} // closed if the keeper dies: nobody will tell us then
+	if l, ok := f.store.(interface{ Lost() <-chan struct{} }); ok {
+		lost = l.Lost()
 	}
 	var once sync.Once
 	end := func(e Exit) { once.Do(func() { p.exit = e; close(p.done) }) }
@@ -139,6 +155,9 @@ func (f *ForkExec) Adopt(pid int, startTick uint64, h *Holder) (Process, error) 
 			select {
 			case e := <-reaped:
 				end(e)
+			case <-lost:
+				f.r.unwatch(pid)
+				end(Exit{Pid: pid, Code: -1, At: time.Now()})
 			case <-time.After(wait):
 				f.r.unwatch(pid)
 				end(Exit{Pid: pid, Code: -1, At: time.Now()})
@@ -149,9 +168,13 @@ func (f *ForkExec) Adopt(pid int, startTick uint64, h *Holder) (Process, error) 
 }
 
 // SweepOrphans stops the live processes re-parented to this one (as subreaper) that apps left
-// behind when they died: SIGTERM, then SIGKILL after a second. It returns their pids.
+// behind when they died, and those re-parented to the keeper (the orphans of adopted apps):
+// SIGTERM, then SIGKILL after a second. It returns their pids.
 func (f *ForkExec) SweepOrphans() []int {
 	orphans := Orphans(nil)
+	if k, ok := f.store.(interface{ KeeperPid() int }); ok && k.KeeperPid() > 0 {
+		orphans = append(orphans, ChildrenOf(k.KeeperPid(), map[int]bool{os.Getpid(): true})...)
+	}
 	if len(orphans) > 0 {
 		SignalTree(0, orphans, unix.SIGTERM)
 		if !WaitGone(0, orphans, time.Second) {

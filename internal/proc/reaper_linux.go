@@ -1,6 +1,8 @@
 // Package proc owns the processes the daemon runs: the Spawner that starts (fork/exec, each in
-// its own process group) and adopts them, the Holder of every fd a run owns, stop escalation
-// over whole process trees, /proc scans, and the one reaper of every child of the daemon.
+// its own process group, their fds entrusted to the keeper first) and adopts them (their exits
+// told by the keeper, whose children they are), the Holder of every fd a run owns, stop
+// escalation over whole process trees, /proc scans, and the one reaper of every child of the
+// daemon.
 package proc
 
 import (

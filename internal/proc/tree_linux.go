@@ -64,27 +64,50 @@ func parseStat(b []byte) (Stat, error) {
 	return s, nil
 }
 
+// snap is the last scan of /proc, shared by concurrent callers (a `stop all` of 200 apps) so
+// that they do not each read every process; at is when that scan began.
 var snap struct {
 	sync.Mutex
-	at    time.Time
-	stats []Stat
+	cond     *sync.Cond
+	scanning bool
+	at       time.Time
+	stats    []Stat
 }
 
-// snapshotTTL lets concurrent callers (a `stop all` of 200 apps) share one scan of /proc instead
-// of each reading every process.
-const snapshotTTL = 10 * time.Millisecond
+func init() { snap.cond = sync.NewCond(&snap.Mutex) }
 
-// AllStats reads the stat of every process on the machine. The result is shared and must not be
-// modified.
+// AllStats reads the stat of every process on the machine, in a scan that began after the call:
+// a process born before the call is in it (a scan begun earlier, even a moment, might miss the
+// child an app just forked). Callers that arrive during a scan share the next one. The result is
+// shared and must not be modified.
 func AllStats() []Stat {
+	called := time.Now()
 	snap.Lock()
-	defer snap.Unlock()
-	if time.Since(snap.at) < snapshotTTL {
-		return snap.stats
+	for {
+		if snap.at.After(called) {
+			defer snap.Unlock()
+			return snap.stats
+		}
+		if !snap.scanning {
+			break
+		}
+		snap.cond.Wait()
 	}
-	snap.stats = readAllStats(snap.stats[:0:0])
-	snap.at = time.Now()
-	return snap.stats
+	snap.scanning = true
+	began := time.Now()
+	snap.Unlock()
+	var stats []Stat
+	defer func() { // also when the scan panics: the waiters must not wait for ever
+		snap.Lock()
+		if stats != nil {
+			snap.stats, snap.at = stats, began
+		}
+		snap.scanning = false
+		snap.cond.Broadcast()
+		snap.Unlock()
+	}()
+	stats = readAllStats(nil)
+	return stats
 }
 
 func readAllStats(out []Stat) []Stat {

@@ -189,6 +189,11 @@ func (in *Instance) adopt(p proc.Process) error {
 	if in.cur != nil {
 		return fmt.Errorf("app %q (id %d) already runs a process; pid %d is not adopted", in.spec.Name, in.id, p.Pid())
 	}
+	// Its pipes must be read, or it blocks once they fill: without its log files it is not
+	// adopted, and the start that follows says why.
+	if err := in.openFiles(); err != nil {
+		return fmt.Errorf("adopt pid %d of app %q: %w", p.Pid(), in.spec.Name, err)
+	}
 	if err := in.transition(trAdopt); err != nil {
 		return err
 	}
@@ -209,12 +214,7 @@ func (in *Instance) adopt(p proc.Process) error {
 		}
 	}
 	in.cur = r
-	if err := in.openFiles(); err != nil {
-		in.log.Error("adopted without its log files", "pid", r.pid, "err", err)
-	} else {
-		// What the app wrote while no daemon read waits in the pipes, in order.
-		in.startPumps(r)
-	}
+	in.startPumps(r) // what the app wrote while no daemon read waits in the pipes, in order
 	in.watchExit(r)
 	if p.Holder().Fd(proc.KindIPC) >= 0 {
 		in.openChannel(r, true)
