@@ -227,3 +227,22 @@ func TestKeeperKilled(t *testing.T) {
 		t.Fatalf("update without a keeper: exit %d, %q", r.code, r.err)
 	}
 }
+
+// An orphan an app left behind belongs to the keeper once the daemon that adopted it died; tend
+// kill still stops it (the harness fails the test on any process left).
+func TestOrphanOfAdoptedAppIsStopped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.expectLogError("keeper: the daemon died")
+	script := writeApp(t, t.TempDir(), "orphans.sh", "(setsid sleep 1001 &)\nwhile true; do sleep 1; done\n")
+	h.ok("start", script, "-s")
+	waitFor(t, 10*time.Second, "the orphan", func() bool { return len(h.appProcs("sleep\x001001")) == 1 })
+	before := h.jlist()
+	syscall.Kill(readPidFile(h, "daemon.pid"), syscall.SIGKILL)
+	waitFor(t, 10*time.Second, "the app adopted", func() bool {
+		return pidAlive(readPidFile(h, "daemon.pid")) && samePids(before, h.jlist())
+	})
+	if _, ppid, _ := procStat(h.appProcs("sleep\x001001")[0]); ppid != readPidFile(h, "keeper.pid") {
+		t.Fatalf("the orphan's parent is %d, not the keeper", ppid)
+	}
+}
