@@ -91,6 +91,10 @@ func keeperRun(opts *DaemonOptions, ready func() error) error {
 		defer f.Close()
 		logOut = f
 	}
+	if !opts.Background {
+		// In the foreground (a container's log), what the keeper says shows with the rest.
+		logOut = io.MultiWriter(logOut, os.Stderr)
+	}
 	ko := keeper.Options{
 		Home: opts.Home, Version: Version, Argv: argv,
 		Env:    append(os.Environ(), "TEND_HOME="+opts.Home),

@@ -165,7 +165,7 @@ func (c *Client) Update(exe string) (api.Ping, error) {
 		return api.Ping{}, err
 	}
 	if old.Keeper == 0 {
-		return api.Ping{}, errdefs.Newf(errdefs.ErrInvalid, "the daemon (pid %d, version %s) runs without a keeper, so its apps cannot outlive it; run `tend kill` and start your apps again to use this binary", old.Pid, old.Version)
+		return api.Ping{}, fmt.Errorf("the daemon (pid %d, version %s) runs without a keeper, so its apps cannot outlive it; run `tend kill` and start your apps again to use this binary", old.Pid, old.Version)
 	}
 	if err := c.Do("POST", api.PathUpdate, api.UpdateRequest{Exe: exe}, nil); err != nil {
 		return api.Ping{}, err
@@ -236,9 +236,14 @@ func (c *Client) Raw(method, path string, in any) ([]byte, error) {
 		}
 		resp, err = c.send(method, path, payload)
 	}
-	if err != nil && method == "GET" && c.AutoStart && isCutShort(err) && c.keeperRuns() {
+	if err != nil && isCutShort(err) && c.keeperRuns() {
+		if method != "GET" {
+			// Not asked again: it may have been done. Its keeper's next daemon finishes or
+			// undoes what the dead one was doing.
+			return nil, fmt.Errorf("the daemon died before it answered (see %s); the next one has finished or undone what it was doing: see tend ls", c.paths.Log)
+		}
 		// The daemon died with our read in its queue, and its keeper is starting the next one:
-		// a read is safe to ask again (an action is not: it may have been done).
+		// a read is safe to ask again.
 		if serr := c.waitServing(nil); serr == nil {
 			resp, err = c.send(method, path, payload)
 		}

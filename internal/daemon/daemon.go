@@ -165,7 +165,11 @@ func Run(o Options) error {
 		reg = &state.Registry{}
 	}
 	if len(reg.Apps) > 0 || len(kst.Records) > 0 {
-		log.Warn("the previous daemon did not shut down; restoring its apps", "apps", len(reg.Apps), "kept_runs", len(kept.Runs))
+		if link != nil {
+			log.Info("adopting the apps the keeper kept", "apps", len(reg.Apps), "kept_runs", len(kept.Runs))
+		} else {
+			log.Warn("the previous daemon did not shut down; restoring its apps", "apps", len(reg.Apps))
+		}
 		d.sup.Restore(*reg, kept)
 	}
 
@@ -247,6 +251,12 @@ wait:
 	os.Remove(p.Registry) // told to go: the next daemon starts empty
 	if link != nil {
 		link.Bye() // the keeper goes with us
+		if link.Gone() {
+			// A keeper killed with -9 left its pid file; nobody else will remove it.
+			if b, err := os.ReadFile(p.KeeperPid); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(kst.KeeperPid) {
+				os.Remove(p.KeeperPid)
+			}
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	_ = srv.Shutdown(ctx)

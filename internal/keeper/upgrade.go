@@ -171,6 +171,6 @@ func Resume(o Options) error {
 	} else {
 		close(k.daemonDone)
 	}
-	k.log.Info("keeper: upgraded", "pid", os.Getpid(), "version", o.Version, "records", n)
+	k.log.Info("keeper: re-executed", "pid", os.Getpid(), "version", o.Version, "records", n)
 	return k.run(lock, st.Daemon, sigs)
 }

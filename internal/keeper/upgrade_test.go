@@ -46,7 +46,7 @@ func upgradedKeeper(t *testing.T, script2 string) (k *keeperProc, w *os.File, da
 	}
 	waitFor(t, "the keeper to resume", func() bool {
 		b, _ := os.ReadFile(k.out)
-		return strings.Contains(string(b), `msg="keeper: upgraded"`)
+		return strings.Contains(string(b), `msg="keeper: re-executed"`)
 	})
 	// Same pid, a new image: its initial environment is the one reexec gave it.
 	if env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", k.pid)); !strings.Contains(string(env), EnvResume+"=") {
@@ -138,7 +138,7 @@ func TestUpgradeLosesNoMessage(t *testing.T) {
 	waitFor(t, "the puts", func() bool { return exists(k.path("put.1")) })
 	waitFor(t, "the keeper to resume", func() bool {
 		b, _ := os.ReadFile(k.out)
-		return strings.Contains(string(b), `msg="keeper: upgraded"`)
+		return strings.Contains(string(b), `msg="keeper: re-executed"`)
 	})
 	n := 0
 	defer func() { t.Logf("the keeper holds %d copies", n) }()
@@ -153,7 +153,7 @@ func TestResumeNoDataRace(t *testing.T) {
 	k := startKeeper(t, t.TempDir(), "hello+serving+upgrade+await-resumed+put+block", pipeEnv)
 	waitFor(t, "the keeper to resume", func() bool {
 		b, _ := os.ReadFile(k.out)
-		return strings.Contains(string(b), `msg="keeper: upgraded"`)
+		return strings.Contains(string(b), `msg="keeper: re-executed"`)
 	})
 	if err := os.WriteFile(k.path("resumed"), nil, 0o600); err != nil {
 		t.Fatal(err)
