@@ -246,3 +246,66 @@ func TestOrphanOfAdoptedAppIsStopped(t *testing.T) {
 		t.Fatalf("the orphan's parent is %d, not the keeper", ppid)
 	}
 }
+
+// floodJS writes numbered lines as fast as its pipe takes them, a few hundred a write, once the
+// file $GO exists.
+const floodJS = `let i = 0;
+function more() { let s = ''; for (let k = 0; k < 200; k++) s += 'n=' + (i++) + '\n'; process.stdout.write(s, more); }
+const go = () => require('fs').existsSync(process.env.GO) ? more() : setTimeout(go, 5);
+go();`
+
+// The daemon killed again and again while it drains a backlog (a few milliseconds after the
+// previous one died, an app writing as fast as it can): a pump that took a pipe over consumes
+// from it only what it has written, so no line is lost or torn. One killed between a write and
+// its consume writes those lines again: duplicates are counted, not refused. (A daemon that
+// started the app itself reads a flood as before, consuming what it reads: the flood begins
+// after a first kill here, so that every daemon killed has taken the pipe over.)
+func TestDaemonKilledWhileDrainingLosesNoLine(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	h.expectLogError("keeper: the daemon died")
+	dir := t.TempDir()
+	trigger := filepath.Join(dir, "go")
+	if r := h.runEnv([]string{"GO=" + trigger}, "start", writeApp(t, dir, "flood.js", floodJS), "-s"); r.code != 0 {
+		t.Fatalf("start: %s", r.err)
+	}
+	p := h.waitStatus("flood", "online")
+	kill := func() {
+		dpid := readPidFile(h, "daemon.pid")
+		syscall.Kill(dpid, syscall.SIGKILL)
+		waitFor(t, 10*time.Second, "a new daemon", func() bool {
+			pid := readPidFile(h, "daemon.pid")
+			return pid != dpid && pid > 0 && pidAlive(pid)
+		})
+	}
+	kill()
+	waitFor(t, 10*time.Second, "the app adopted", func() bool { q, _ := h.get("flood"); return q.Pid == p.Pid })
+	os.WriteFile(trigger, nil, 0o644)
+	waitFile(t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool { return len(s) > 1<<20 })
+	for range 8 {
+		kill()
+		time.Sleep(5 * time.Millisecond) // killed while it drains what piled up: the point here
+	}
+	waitFor(t, 10*time.Second, "the app adopted", func() bool { q, _ := h.get("flood"); return q.Pid == p.Pid })
+	h.ok("stop", "flood", "-s")
+	data, err := os.ReadFile(p.Pm2Env.PmOutLogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, dups := 0, 0
+	for i, l := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		n, err := strconv.Atoi(strings.TrimPrefix(l, "n="))
+		switch {
+		case err != nil || !strings.HasPrefix(l, "n="):
+			t.Fatalf("line %d is %q: torn", i+1, l)
+		case n == next:
+			next++
+		case n < next:
+			dups++ // written again by the next daemon
+		default:
+			t.Fatalf("line %d is %q, want n=%d: %d lines lost", i+1, l, next, n-next)
+		}
+	}
+	t.Logf("8 kills while draining: %d lines, none lost or torn, %d written twice", next, dups)
+}

@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -68,9 +69,40 @@ func (fs *Files) Open(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	cutTornTail(fd, abs)
 	f := &File{owner: fs, path: abs, refs: 1, fd: fd}
 	fs.files[abs] = f
 	return f, nil
+}
+
+// cutTornTail truncates a log file that does not end with a newline back to its last one,
+// before anyone writes to it again. Only a writer killed in the middle of a write(2) leaves that
+// (a daemon killed by SIGKILL): a line's head with no end. The pump that wrote it had not yet
+// consumed those lines from the app's pipe, so the next daemon writes them again, whole; without
+// the cut, that head would stay glued to the next line.
+func cutTornTail(fd int, path string) {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size == 0 {
+		return
+	}
+	r, err := os.Open(path) // fd is write-only
+	if err != nil {
+		return
+	}
+	defer r.Close()
+	buf := make([]byte, min(st.Size, DefaultMaxLine+int64(len(splitMarker))+1))
+	off := st.Size - int64(len(buf))
+	if n, err := r.ReadAt(buf, off); err != nil || n != len(buf) {
+		return
+	}
+	if buf[len(buf)-1] == '\n' {
+		return
+	}
+	if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
+		_ = unix.Ftruncate(fd, off+int64(i)+1)
+	} else if off == 0 {
+		_ = unix.Ftruncate(fd, 0) // the whole file is that head
+	}
 }
 
 // Retain adds a reference to f and returns it: a log reader holds its own, so that the file

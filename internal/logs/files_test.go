@@ -114,3 +114,30 @@ func TestFilesOpenError(t *testing.T) {
 		t.Fatalf("Open under a regular file = %v, %v; want an error", f, err)
 	}
 }
+
+// A log file left with a line's head and no end (its writer killed in the middle of a write) is
+// cut back to its last whole line when it is opened again: the writer's successor writes that
+// line whole.
+func TestOpenCutsTornTail(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct{ before, after string }{
+		{"a\nb\nhea", "a\nb\n"},
+		{"a\nb\n", "a\nb\n"},
+		{"head only", ""},
+		{"", ""},
+	} {
+		path := filepath.Join(dir, "out.log")
+		if err := os.WriteFile(path, []byte(tt.before), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fs := NewFiles()
+		f, err := fs.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if got, _ := os.ReadFile(path); string(got) != tt.after {
+			t.Errorf("%q opened: %q, want %q", tt.before, got, tt.after)
+		}
+	}
+}

@@ -66,6 +66,10 @@ type StreamConfig struct {
 	MaxLine int
 	// Now returns the time for the prefix; nil means time.Now.
 	Now func() time.Time
+	// Resumed says the pipe was read by a daemon that died (the keeper handed it over): it is
+	// peeked (see peeker) even through a flood for a while, so that a daemon killed while it
+	// drains the backlog loses and tears no line.
+	Resumed bool
 	// OnError, if set, is told about a write error as soon as it happens, so
 	// that a full disk is reported while the app runs rather than at its
 	// exit. It is called once when a destination starts failing and again
@@ -129,6 +133,8 @@ type pump struct {
 
 	failing  []bool // per destination (files, then Echo)
 	firstErr error
+
+	peek *peeker // reads the pipe without consuming it; nil: reads consume
 }
 
 func newPump(fd int, cfg StreamConfig) *pump {
@@ -166,13 +172,27 @@ func (p *pump) run() error {
 		return err
 	}
 	defer src.close()
+	if p.isPipe && src.w != nil {
+		p.peek = newPeeker(p.capacity, p.cfg.Resumed)
+	}
+	defer func() {
+		if p.peek != nil {
+			p.peek.close()
+		}
+	}()
 	for {
 		if p.grown {
 			// An enlarged pipe that stays quiet for idleAfter goes back to the small size.
 			src.setDeadline(p.lastBusy.Add(idleAfter))
 		}
 		p.ensureRoom()
-		n, err := src.read(p.buf[p.carry : p.carry+p.window])
+		var n int
+		peeking := p.peek != nil && (!p.grown || time.Now().Before(p.peek.until))
+		if peeking {
+			n, err = src.peek(p.peek, p.buf[p.carry:p.carry+p.window])
+		} else {
+			n, err = src.read(p.buf[p.carry : p.carry+p.window])
+		}
 		if p.cfg.stats != nil {
 			p.cfg.stats.reads.Add(1)
 		}
@@ -193,9 +213,32 @@ func (p *pump) run() error {
 		if p.cfg.stats != nil {
 			p.cfg.stats.bytes.Add(int64(n))
 		}
+		before := p.carry
 		p.frame(p.buf[:p.carry+n])
+		if peeking {
+			if err := src.consume(p.consumable(before, n)); err != nil {
+				p.finish()
+				return errors.Join(os.NewSyscallError("splice", err), p.firstErr)
+			}
+		}
 		p.adapt(n)
 	}
+}
+
+// consumable is how much of the n bytes just peeked the pump may consume from the pipe, after
+// frame wrote the whole lines of the carry (before bytes, consumed earlier) and of them. What it
+// wrote, yes; the partial line after it stays in the pipe, dropped from the carry, so that the
+// next read starts at that line's beginning and a daemon killed meanwhile tears no line. A
+// partial line alone (nothing written) is consumed into the carry as before: left in the pipe,
+// it would be peeked again and again until its end comes.
+func (p *pump) consumable(before, n int) int {
+	written := before + n - p.carry
+	if written == 0 || p.carry > n {
+		return n
+	}
+	tail := p.carry
+	p.carry = 0
+	return n - tail
 }
 
 // source reads a non-blocking duplicate of the pump's fd and parks in the shared waiter when it
@@ -317,6 +360,9 @@ func (p *pump) grow(now time.Time) {
 		return
 	}
 	p.capacity, p.window, p.lastBusy, p.grown = got, got, now, true
+	if p.peek != nil {
+		p.peek.resize(got)
+	}
 	if p.cfg.stats != nil {
 		p.cfg.stats.grows.Add(1)
 	}
@@ -332,6 +378,9 @@ func (p *pump) shrink() {
 		return
 	}
 	p.capacity, p.window, p.grown = got, min(minWindow, got), false
+	if p.peek != nil {
+		p.peek.resize(got)
+	}
 	nb := make([]byte, p.maxLine+p.window)
 	copy(nb, p.buf[:p.carry])
 	p.buf, p.out = nb, nil

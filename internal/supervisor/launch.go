@@ -173,7 +173,7 @@ func (in *Instance) spawn() (r *run, err error) {
 		go in.probe(r)
 	}
 	in.log.Info("started", "pid", r.pid, "cmd", strings.Join(argv, " "))
-	in.startPumps(r)
+	in.startPumps(r, false)
 	if r.p.Holder().Fd(proc.KindIPC) >= 0 {
 		in.openChannel(r, false)
 	}
@@ -182,12 +182,13 @@ func (in *Instance) spawn() (r *run, err error) {
 }
 
 // startPumps starts the readers of the run's stdout and stderr into the instance's files.
-func (in *Instance) startPumps(r *run) {
+// resumed pipes were read by a daemon that died: their backlog is drained without loss.
+func (in *Instance) startPumps(r *run, resumed bool) {
 	date, _ := in.sup.dateFormat(in.spec.LogDateFormat)
 	// Each reader holds its own references: a delete or a new spec closes the instance's files
 	// while the pipe may still hold output, which the reader writes before it lets go.
-	outCfg := logs.StreamConfig{Files: []*logs.File{in.files[0].Retain(), in.files[2].Retain()}, Date: date}
-	errCfg := logs.StreamConfig{Files: []*logs.File{in.files[1].Retain(), in.files[2].Retain()}, Date: date}
+	outCfg := logs.StreamConfig{Files: []*logs.File{in.files[0].Retain(), in.files[2].Retain()}, Date: date, Resumed: resumed}
+	errCfg := logs.StreamConfig{Files: []*logs.File{in.files[1].Retain(), in.files[2].Retain()}, Date: date, Resumed: resumed}
 	if in.sup.echoOut != nil {
 		outCfg.Echo, errCfg.Echo = in.sup.echoOut, in.sup.echoErr
 	}

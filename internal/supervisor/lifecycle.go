@@ -214,7 +214,7 @@ func (in *Instance) adopt(p proc.Process) error {
 		}
 	}
 	in.cur = r
-	in.startPumps(r) // what the app wrote while no daemon read waits in the pipes, in order
+	in.startPumps(r, true) // what the app wrote while no daemon read waits in the pipes, in order
 	in.watchExit(r)
 	if p.Holder().Fd(proc.KindIPC) >= 0 {
 		in.openChannel(r, true)
