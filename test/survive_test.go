@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -248,9 +249,12 @@ func TestOrphanOfAdoptedAppIsStopped(t *testing.T) {
 }
 
 // floodJS writes numbered lines as fast as its pipe takes them, a few hundred a write, once the
-// file $GO exists.
+// file $GO exists: 4 million of them (about 40 MB, a few seconds), then it idles.
 const floodJS = `let i = 0;
-function more() { let s = ''; for (let k = 0; k < 200; k++) s += 'n=' + (i++) + '\n'; process.stdout.write(s, more); }
+function more() {
+  if (i >= 4e6) return setInterval(() => {}, 1e6);
+  let s = ''; for (let k = 0; k < 200; k++) s += 'n=' + (i++) + '\n'; process.stdout.write(s, more);
+}
 const go = () => require('fs').existsSync(process.env.GO) ? more() : setTimeout(go, 5);
 go();`
 
@@ -282,19 +286,25 @@ func TestDaemonKilledWhileDrainingLosesNoLine(t *testing.T) {
 	kill()
 	waitFor(t, 10*time.Second, "the app adopted", func() bool { q, _ := h.get("flood"); return q.Pid == p.Pid })
 	os.WriteFile(trigger, nil, 0o644)
-	waitFile(t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool { return len(s) > 1<<20 })
+	waitFor(t, 10*time.Second, "a flood under way", func() bool {
+		st, err := os.Stat(p.Pm2Env.PmOutLogPath)
+		return err == nil && st.Size() > 1<<20
+	})
 	for range 8 {
 		kill()
 		time.Sleep(5 * time.Millisecond) // killed while it drains what piled up: the point here
 	}
 	waitFor(t, 10*time.Second, "the app adopted", func() bool { q, _ := h.get("flood"); return q.Pid == p.Pid })
 	h.ok("stop", "flood", "-s")
-	data, err := os.ReadFile(p.Pm2Env.PmOutLogPath)
+	f, err := os.Open(p.Pm2Env.PmOutLogPath)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	next, dups := 0, 0
-	for i, l := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+	sc := bufio.NewScanner(f)
+	for i := 0; sc.Scan(); i++ {
+		l := sc.Text()
 		n, err := strconv.Atoi(strings.TrimPrefix(l, "n="))
 		switch {
 		case err != nil || !strings.HasPrefix(l, "n="):
@@ -306,6 +316,9 @@ func TestDaemonKilledWhileDrainingLosesNoLine(t *testing.T) {
 		default:
 			t.Fatalf("line %d is %q, want n=%d: %d lines lost", i+1, l, next, n-next)
 		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("8 kills while draining: %d lines, none lost or torn, %d written twice", next, dups)
 }
