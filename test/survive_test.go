@@ -120,6 +120,18 @@ func checkTicks(t *testing.T, path string) {
 	t.Logf("%s: %d lines, every one once and in order", filepath.Base(path), len(lines))
 }
 
+// killDaemon kills the daemon with SIGKILL and returns once the keeper's next one has written its
+// pid (the dead one's may still answer a moment: nothing is checked before).
+func killDaemon(t *testing.T, h *harness) {
+	t.Helper()
+	old := readPidFile(h, "daemon.pid")
+	syscall.Kill(old, syscall.SIGKILL)
+	waitFor(t, 10*time.Second, "a new daemon", func() bool {
+		pid := readPidFile(h, "daemon.pid")
+		return pid != old && pid > 0 && pidAlive(pid)
+	})
+}
+
 func readPidFile(h *harness, name string) int {
 	data, _ := os.ReadFile(filepath.Join(h.home, name))
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
@@ -203,11 +215,8 @@ func TestUpdateUnderLoadKeepsEverything(t *testing.T) {
 	}
 	// The keeper still keeps everything: one more daemon crash, and nothing notices.
 	h.expectLogError("keeper: the daemon died")
-	syscall.Kill(readPidFile(h, "daemon.pid"), syscall.SIGKILL)
-	waitFor(t, 10*time.Second, "every app adopted after a crash", func() bool {
-		d := readPidFile(h, "daemon.pid")
-		return pidAlive(d) && samePids(before, h.jlist())
-	})
+	killDaemon(t, h)
+	waitFor(t, 10*time.Second, "every app adopted after a crash", func() bool { return samePids(before, h.jlist()) })
 	checkTicks(t, ticker.Pm2Env.PmOutLogPath)
 }
 
@@ -239,10 +248,8 @@ func TestOrphanOfAdoptedAppIsStopped(t *testing.T) {
 	h.ok("start", script, "-s")
 	waitFor(t, 10*time.Second, "the orphan", func() bool { return len(h.appProcs("sleep\x001001")) == 1 })
 	before := h.jlist()
-	syscall.Kill(readPidFile(h, "daemon.pid"), syscall.SIGKILL)
-	waitFor(t, 10*time.Second, "the app adopted", func() bool {
-		return pidAlive(readPidFile(h, "daemon.pid")) && samePids(before, h.jlist())
-	})
+	killDaemon(t, h)
+	waitFor(t, 10*time.Second, "the app adopted", func() bool { return samePids(before, h.jlist()) })
 	if _, ppid, _ := procStat(h.appProcs("sleep\x001001")[0]); ppid != readPidFile(h, "keeper.pid") {
 		t.Fatalf("the orphan's parent is %d, not the keeper", ppid)
 	}
@@ -321,4 +328,26 @@ func TestDaemonKilledWhileDrainingLosesNoLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("8 kills while draining: %d lines, none lost or torn, %d written twice", next, dups)
+}
+
+// A daemon whose binary has gone from its path (`go run` deletes its build) is started again
+// by the keeper from its own image.
+func TestDaemonRestartsWhenItsBinaryIsGone(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir() // before the harness: removed after its cleanup
+	h := newHarness(t)
+	h.expectLogError("keeper: the daemon died")
+	h.bin = filepath.Join(dir, "tend")
+	if b, err := os.ReadFile(tendBin); err != nil || os.WriteFile(h.bin, b, 0o755) != nil {
+		t.Fatalf("copy tend: %v", err)
+	}
+	h.ok("start", appBin, "--name", "calm", "-s")
+	before := h.jlist()
+	os.Remove(h.bin)
+	h.bin = tendBin // the same version, for the commands below
+	killDaemon(t, h)
+	waitFor(t, 10*time.Second, "the app adopted by a new daemon", func() bool { return samePids(before, h.jlist()) })
+	if log, _ := os.ReadFile(filepath.Join(h.home, "tend.log")); !strings.Contains(string(log), "from the keeper's own image") {
+		t.Error("tend.log does not say where the daemon came from")
+	}
 }

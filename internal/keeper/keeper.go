@@ -322,11 +322,18 @@ func (k *keeper) startDaemon() (int, error) {
 	k.mu.Lock()
 	argv := slices.Clone(k.o.Argv) // tend update may name another binary
 	k.mu.Unlock()
-	pid, err := syscall.ForkExec(argv[0], argv, &syscall.ProcAttr{
+	attr := &syscall.ProcAttr{
 		Dir:   "/",
 		Env:   env,
 		Files: []uintptr{devnull.Fd(), k.o.Stdout.Fd(), k.o.Stderr.Fd(), uintptr(end)},
-	})
+	}
+	pid, err := syscall.ForkExec(argv[0], argv, attr)
+	if err == syscall.ENOENT {
+		// The binary is gone from its path (`go run` deletes its build; a package manager may
+		// remove it): run our own image, which is the daemon's too.
+		k.log.Warn("keeper: the tend binary is gone from its path; starting the daemon from the keeper's own image", "path", argv[0])
+		pid, err = syscall.ForkExec("/proc/self/exe", argv, attr)
+	}
 	if err != nil {
 		conn.Close()
 		return 0, fmt.Errorf("keeper: start the daemon %s: %w", argv[0], err)
