@@ -22,6 +22,7 @@ type ActionOptions struct {
 	Verb      string
 	Targets   []string // names, ids, namespaces, all, or config files
 	UpdateEnv bool
+	EnvName   string // restart and reload of a config: merge env_<name> over env
 }
 
 // NewCmdStop builds `tend stop`.
@@ -69,6 +70,7 @@ func newCmdAction(f *Factory, verb, short string, aliases []string, runF func(*A
 	}
 	if verb == "restart" || verb == "reload" {
 		cmd.Flags().BoolVar(&opts.UpdateEnv, "update-env", false, "with a config file (the only form supported), the file's env is applied anyway")
+		cmd.Flags().StringVar(&opts.EnvName, "env", "", "with a config file: merge env_<name> over env")
 	}
 	return cmd
 }
@@ -85,7 +87,7 @@ func actionRun(opts *ActionOptions) error {
 	for _, t := range opts.Targets {
 		switch {
 		case config.IsConfigFile(t) && (verb == "restart" || verb == "reload"):
-			specs, err := loadConfig(opts.IO, opts.Cwd, opts.Environ, t)
+			specs, err := loadConfig(opts.IO, opts.Cwd, opts.Environ, t, opts.EnvName)
 			if err == nil {
 				err = c.Start(api.StartRequest{Apps: specs, Mode: verb})
 			}

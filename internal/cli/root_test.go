@@ -77,7 +77,6 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"restart", "api", "--update-env"}, "--update-env with an app name is not supported yet; restart the app's config file, which applies its env"},
 		{[]string{"jlist", "extra"}, `unknown command "extra" for "tend jlist" (see tend jlist --help)`},
 		{[]string{"start", "/nonexistent/app.js"}, "script not found: /nonexistent/app.js"},
-		{[]string{"start", "eco.config.js", "--env", "prod"}, "--env is not supported yet for eco.config.js; put the values in env"},
 	} {
 		e := newTestEnv(t)
 		e.c.running = false

@@ -161,12 +161,7 @@ func startRun(o *StartOptions) error {
 	var specs []config.AppSpec
 	switch {
 	case config.IsConfigFile(target):
-		if o.EnvName != "" {
-			// env_<name> is merged by the ecosystem loader in a later issue; until then only
-			// PM2's common keys are honoured and this flag says so instead of being ignored.
-			return usagef("--env is not supported yet for %s; put the values in env", target)
-		}
-		loaded, err := loadConfig(o.IO, o.Cwd, o.Environ, target)
+		loaded, err := loadConfig(o.IO, o.Cwd, o.Environ, target, o.EnvName)
 		if err != nil {
 			return err
 		}

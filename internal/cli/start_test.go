@@ -244,3 +244,29 @@ func TestStartForeground(t *testing.T) {
 		t.Fatalf("foreground start of a name: %v", err)
 	}
 }
+
+// --env <name> merges each app's env_<name> over its env, on start and on restart or reload of
+// the file; a name no app has is said, not ignored.
+func TestStartConfigEnv(t *testing.T) {
+	e := newTestEnv(t)
+	e.script(t, "app.sh")
+	e.file(t, "apps.json", `{"apps": [{"name": "a", "script": "app.sh", "env": {"MODE": "dev", "KEEP": "1"}, "env_production": {"MODE": "prod"}},
+	  {"name": "b", "script": "app.sh", "env": {"MODE": "dev"}}]}`)
+	if code := e.run("start", "apps.json", "--env", "production", "-s"); code != 0 {
+		t.Fatalf("exit %d: %s", code, e.errOut)
+	}
+	a, b := e.c.starts[0].Apps[0], e.c.starts[0].Apps[1]
+	if a.Env["MODE"] != "prod" || a.Env["KEEP"] != "1" || b.Env["MODE"] != "dev" || a.EnvFor != nil {
+		t.Fatalf("a %v (blocks %v), b %v", a.Env, a.EnvFor, b.Env)
+	}
+	if code := e.run("restart", "apps.json", "--env", "production", "-s"); code != 0 || e.c.starts[1].Apps[0].Env["MODE"] != "prod" {
+		t.Fatalf("restart: exit %d, env %v", code, e.c.starts[1].Apps[0].Env)
+	}
+	before := len(e.errOut.String())
+	if code := e.run("start", "apps.json", "--env", "prod", "-s"); code != 0 || e.c.starts[2].Apps[0].Env["MODE"] != "dev" {
+		t.Fatalf("unknown --env: exit %d", code)
+	}
+	if want := "tend: warning: apps.json: no app has env_prod; --env prod changes nothing\n"; e.errOut.String()[before:] != want {
+		t.Fatalf("stderr %q, want %q", e.errOut.String()[before:], want)
+	}
+}

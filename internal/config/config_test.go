@@ -169,8 +169,23 @@ func TestIgnoredKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := specs[0].IgnoredKeys; !reflect.DeepEqual(got, []string{"env_production", "max_memory_restart", "watch"}) {
+	if got := specs[0].IgnoredKeys; !reflect.DeepEqual(got, []string{"max_memory_restart", "watch"}) {
 		t.Fatalf("ignored keys %q", got)
+	}
+}
+
+// env_<name> blocks are kept by name for --env; one that is not an object is an error.
+func TestEnvBlocks(t *testing.T) {
+	specs, err := ParseApps([]byte(`{"apps": [{"script": "a.js", "env": {"A": "1", "B": "base"}, "env_production": {"B": "prod", "N": 3}, "env_staging": {}}]}`), "x.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]string{"production": {"B": "prod", "N": "3"}, "staging": {}}
+	if got := specs[0].EnvFor; !reflect.DeepEqual(got, want) {
+		t.Fatalf("env blocks %v, want %v", got, want)
+	}
+	if _, err := ParseApps([]byte(`{"apps": [{"script": "a.js", "env_production": "x"}]}`), "x.json"); err == nil || !strings.Contains(err.Error(), "env_production must be an object") {
+		t.Fatalf("err = %v", err)
 	}
 }
 

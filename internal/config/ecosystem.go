@@ -223,6 +223,24 @@ func appFromMap(m map[string]any, dir string) (s AppSpec, err error) {
 			s.Env[k] = envString(val)
 		}
 	}
+	for key, v := range m {
+		name, ok := strings.CutPrefix(key, "env_")
+		if !ok || name == "" || v == nil {
+			continue
+		}
+		used[key] = true
+		env, ok := v.(map[string]any)
+		if !ok {
+			return s, invalidf("%s must be an object", key)
+		}
+		if s.EnvFor == nil {
+			s.EnvFor = map[string]map[string]string{}
+		}
+		s.EnvFor[name] = map[string]string{}
+		for k, val := range env {
+			s.EnvFor[name][k] = envString(val)
+		}
+	}
 	instancesSet := false
 	if v, ok := get("instances"); ok {
 		t, err := str("instances", v)

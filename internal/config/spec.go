@@ -140,6 +140,9 @@ type AppSpec struct {
 	ScriptIsCommand  bool          `json:"script_is_command,omitempty"` // Script runs through bash -c
 	InterpreterLabel string        `json:"exec_interpreter,omitempty"`  // what jlist shows: node, python3, bash, none
 
+	// EnvFor are an ecosystem file's env_<name> blocks, by name: `--env <name>` merges one over
+	// Env when the file is loaded (they are not kept once resolved).
+	EnvFor map[string]map[string]string `json:"-"`
 	// IgnoredKeys are the keys of an ecosystem file's app that tend does not act on yet; the CLI
 	// warns about them rather than dropping them silently.
 	IgnoredKeys []string `json:"-"`
