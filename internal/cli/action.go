@@ -23,6 +23,7 @@ type ActionOptions struct {
 	Targets   []string // names, ids, namespaces, all, or config files
 	UpdateEnv bool
 	EnvName   string // restart and reload of a config: merge env_<name> over env
+	Only      string // with a config: only these apps
 }
 
 // NewCmdStop builds `tend stop`.
@@ -68,6 +69,7 @@ func newCmdAction(f *Factory, verb, short string, aliases []string, runF func(*A
 			return actionRun(opts)
 		},
 	}
+	cmd.Flags().StringVar(&opts.Only, "only", "", "with a config file: only these apps (comma-separated names)")
 	if verb == "restart" || verb == "reload" {
 		cmd.Flags().BoolVar(&opts.UpdateEnv, "update-env", false, "with a config file (the only form supported), the file's env is applied anyway")
 		cmd.Flags().StringVar(&opts.EnvName, "env", "", "with a config file: merge env_<name> over env")
@@ -89,11 +91,17 @@ func actionRun(opts *ActionOptions) error {
 		case config.IsConfigFile(t) && (verb == "restart" || verb == "reload"):
 			specs, err := loadConfig(opts.IO, opts.Cwd, opts.Environ, t, opts.EnvName)
 			if err == nil {
+				specs, err = only(t, opts.Only, specs)
+			}
+			if err == nil {
 				err = c.Start(api.StartRequest{Apps: specs, Mode: verb})
 			}
 			errs = append(errs, err)
 		case config.IsConfigFile(t):
 			loaded, err := config.LoadFile(abs(opts.Cwd, t))
+			if err == nil {
+				loaded, err = only(t, opts.Only, loaded)
+			}
 			if err != nil {
 				errs = append(errs, err)
 				continue

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/tend-sh/tend/internal/config"
@@ -39,6 +40,38 @@ func loadConfig(io *IOStreams, cwd string, environ []string, target, envName str
 		fmt.Fprintf(io.ErrOut, "tend: warning: %s: no app has env_%s; --env %s changes nothing\n", target, envName, envName)
 	}
 	return specs, nil
+}
+
+// only keeps the apps --only names (a comma-separated list; "" keeps all), in the file's order.
+// A name the file does not have is an error that lists the names it has.
+func only(target, names string, specs []config.AppSpec) ([]config.AppSpec, error) {
+	if names == "" {
+		return specs, nil
+	}
+	want := map[string]bool{}
+	for _, n := range strings.Split(names, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			want[n] = true
+		}
+	}
+	var out []config.AppSpec
+	var have []string
+	for _, s := range specs {
+		have = append(have, s.Name)
+		if want[s.Name] {
+			out = append(out, s)
+			delete(want, s.Name)
+		}
+	}
+	if len(want) > 0 {
+		var missing []string
+		for n := range want {
+			missing = append(missing, n)
+		}
+		slices.Sort(missing)
+		return nil, usagef("--only %s: %s has no app named so (it has %s)", strings.Join(missing, ","), target, strings.Join(have, ", "))
+	}
+	return out, nil
 }
 
 func envMap(environ []string) map[string]string {

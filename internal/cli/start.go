@@ -53,6 +53,7 @@ type StartOptions struct {
 	Fork            bool
 	Namespace       string
 	EnvName         string
+	Only            string
 	Ports           []string
 	DrainTimeout    string
 	InstanceVar     string
@@ -129,6 +130,7 @@ func NewCmdStart(f *Factory, runF func(*StartOptions) error) *cobra.Command {
 	fl.BoolVarP(&o.Fork, "execute-command", "x", false, "fork mode even with -i")
 	fl.StringVar(&o.Namespace, "namespace", "", "namespace (default: default)")
 	fl.StringVar(&o.EnvName, "env", "", "with a config file: merge env_<name> over env")
+	fl.StringVar(&o.Only, "only", "", "with a config file: only these apps (comma-separated names)")
 	fl.StringArrayVar(&o.Ports, "port", nil, "a port tend holds for the app (8000 or 127.0.0.1:8000; repeatable): non-Node apps get it as fd 3 (LISTEN_FDS)")
 	fl.BoolVar(&o.Proxy, "proxy", false, "with --port: relay the port to instances that bind PORT themselves (each gets a private one)")
 	fl.StringVar(&o.InstanceVar, "instance-var", config.DefaultInstanceVar, "the variable that holds the instance number")
@@ -162,6 +164,9 @@ func startRun(o *StartOptions) error {
 	switch {
 	case config.IsConfigFile(target):
 		loaded, err := loadConfig(o.IO, o.Cwd, o.Environ, target, o.EnvName)
+		if err == nil {
+			loaded, err = only(target, o.Only, loaded)
+		}
 		if err != nil {
 			return err
 		}

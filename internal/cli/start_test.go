@@ -270,3 +270,29 @@ func TestStartConfigEnv(t *testing.T) {
 		t.Fatalf("stderr %q, want %q", e.errOut.String()[before:], want)
 	}
 }
+
+// --only picks a config file's apps by name for every verb; a name the file does not have is a
+// usage error that lists the names it has.
+func TestConfigOnly(t *testing.T) {
+	e := newTestEnv(t)
+	e.script(t, "app.sh")
+	e.file(t, "apps.json", `{"apps": [{"name": "a", "script": "app.sh"}, {"name": "b", "script": "app.sh"}, {"name": "c", "script": "app.sh"}]}`)
+	for _, tt := range []struct {
+		args  []string
+		calls string
+	}{
+		{[]string{"start", "apps.json", "--only", "c,a"}, "Start a,c "},
+		{[]string{"restart", "apps.json", "--only", "b"}, "Start b restart"},
+		{[]string{"stop", "apps.json", "--only", "a, b"}, "Action stop a; Action stop b"},
+	} {
+		e.c.calls = nil
+		if code := e.run(append(tt.args, "-s")...); code != 0 || e.c.Calls() != tt.calls {
+			t.Fatalf("%v: exit %d, calls %q, want %q; %s", tt.args, code, e.c.Calls(), tt.calls, e.errOut)
+		}
+	}
+	e.c.calls = nil
+	if code := e.run("start", "apps.json", "--only", "a,zz"); code != ExitUsage || e.c.Calls() != "" ||
+		!strings.Contains(e.errOut.String(), "tend: --only zz: apps.json has no app named so (it has a, b, c)") {
+		t.Fatalf("unknown name: exit %d, calls %q, %q", code, e.c.Calls(), e.errOut)
+	}
+}
