@@ -229,7 +229,8 @@ func checkNameClash(c client.API, s *config.AppSpec) error {
 	return nil
 }
 
-// appExists asks the daemon, without starting one, whether an app of that name exists.
+// appExists asks the daemon, without starting one, whether an app (or a namespace) of that name
+// exists.
 func appExists(c client.API, name string) bool {
 	if !c.Running() {
 		return false
@@ -239,7 +240,9 @@ func appExists(c client.API, name string) bool {
 		return false
 	}
 	for _, p := range procs {
-		if p.Name == name || strconv.Itoa(p.PmID) == name {
+		// A namespace names its apps too: `tend start api` starts the stopped apps of namespace
+		// api, as PM2 does.
+		if p.Name == name || strconv.Itoa(p.PmID) == name || p.Pm2Env.Namespace == name {
 			return true
 		}
 	}

@@ -137,6 +137,12 @@ func TestStartExistingApp(t *testing.T) {
 		t.Fatalf("start all: exit %d, calls %q", code, e.c.Calls())
 	}
 
+	// A namespace, as PM2 takes it: its apps are started.
+	e = newTestEnv(t)
+	if code := e.run("start", "jobs", "-s"); code != 0 || e.c.Calls() != "List; Action start jobs" {
+		t.Fatalf("start a namespace: exit %d, calls %q, %s", code, e.c.Calls(), e.errOut)
+	}
+
 	e = newTestEnv(t)
 	code := e.run("start", "api", "--max-restarts", "3", "-i", "2")
 	want := "tend: tend start api takes no settings (got --instances=2 --max-restarts=3); to change them, start the app's script again with them: tend start <script> --name <name> --instances=2 --max-restarts=3\n"
