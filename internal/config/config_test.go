@@ -219,3 +219,23 @@ func TestCgroupCPUs(t *testing.T) {
 		t.Errorf("no quota: got %d, want 0", n)
 	}
 }
+
+// A key one or two edits from one tend knows is named with it; a JSON error says where.
+func TestTyposAndJSONPositions(t *testing.T) {
+	specs, err := ParseApps([]byte(`{"apps": [{"script": "a.js", "autorestrat": false, "instaces": 2, "zzzzzz": 1}]}`), "x.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"autorestrat (did you mean autorestart?)", "instaces (did you mean instances?)", "zzzzzz"}
+	if got := specs[0].IgnoredKeys; !reflect.DeepEqual(got, want) {
+		t.Fatalf("ignored keys %q, want %q", got, want)
+	}
+	for _, tt := range []struct{ data, where string }{
+		{"{\"apps\": [\n  {\"script\": \"a.js\",,\n}]}", "x.json:2:21 is not valid JSON"},
+		{`{"apps": [{"script": "a.js"`, "x.json:1:27 is not valid JSON: unexpected EOF"},
+	} {
+		if _, err := ParseApps([]byte(tt.data), "x.json"); err == nil || !strings.Contains(err.Error(), tt.where) {
+			t.Errorf("%q: err = %v, want %q", tt.data, err, tt.where)
+		}
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,6 +49,61 @@ const p = process.argv[1];
   process.exit(1);
 });
 `
+
+// nearest is the known key closest to an unknown one (a typo: at most two edits away, and a
+// third of the key), or "".
+func nearest(key string, known map[string]bool) string {
+	best, bestD := "", min(2, len(key)/3)+1
+	for k := range known {
+		if d := editDistance(key, k); d < bestD || d == bestD && best != "" && k < best {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is Levenshtein's distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// jsonPosition is ":line:column" of a JSON error, or "" (the end of the file for one cut short).
+func jsonPosition(data []byte, err error) string {
+	var off int64 = -1
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		off = syn.Offset
+	case errors.As(err, &typ):
+		off = typ.Offset
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		off = int64(len(data))
+	}
+	if off < 0 || off > int64(len(data)) {
+		return ""
+	}
+	before := data[:off]
+	line := bytes.Count(before, []byte{'\n'}) + 1
+	col := int(off) - (bytes.LastIndexByte(before, '\n') + 1)
+	return fmt.Sprintf(":%d:%d", line, max(col, 1))
+}
 
 // LoadFile reads an ecosystem file into unresolved specs. JS files are evaluated once by node.
 // Relative scripts and cwds in the file are taken from the file's folder.
@@ -101,7 +158,7 @@ func ParseApps(data []byte, file string) ([]AppSpec, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := dec.Decode(&top); err != nil {
-		return nil, invalidf("config file %s is not valid JSON: %v", file, err)
+		return nil, invalidf("config file %s%s is not valid JSON: %v", file, jsonPosition(data, err), err)
 	}
 	var list []any
 	switch t := top.(type) {
@@ -157,6 +214,9 @@ func appFromMap(m map[string]any, dir string) (s AppSpec, err error) {
 	defer func() {
 		for k := range m {
 			if !used[k] {
+				if near := nearest(k, used); near != "" {
+					k += " (did you mean " + near + "?)"
+				}
 				s.IgnoredKeys = append(s.IgnoredKeys, k)
 			}
 		}
