@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -237,5 +238,20 @@ func TestTyposAndJSONPositions(t *testing.T) {
 		if _, err := ParseApps([]byte(tt.data), "x.json"); err == nil || !strings.Contains(err.Error(), tt.where) {
 			t.Errorf("%q: err = %v, want %q", tt.data, err, tt.where)
 		}
+	}
+}
+
+// A JS config that never finishes is stopped after EvalTimeout, and the error says so.
+func TestJSConfigThatNeverFinishes(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node is not installed")
+	}
+	defer func(d time.Duration) { EvalTimeout = d }(EvalTimeout)
+	EvalTimeout = 300 * time.Millisecond
+	path := filepath.Join(t.TempDir(), "ecosystem.config.js")
+	os.WriteFile(path, []byte("setInterval(() => {}, 1000); module.exports = {apps: [{script: 'a.js'}]};\n"), 0o644)
+	_, err := LoadFile(path)
+	if err == nil || !strings.Contains(err.Error(), "node did not finish within 300ms") {
+		t.Fatalf("err = %v", err)
 	}
 }

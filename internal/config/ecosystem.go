@@ -105,6 +105,9 @@ func jsonPosition(data []byte, err error) string {
 	return fmt.Sprintf(":%d:%d", line, max(col, 1))
 }
 
+// EvalTimeout bounds the evaluation of a JS config by node.
+var EvalTimeout = 30 * time.Second
+
 // LoadFile reads an ecosystem file into unresolved specs. JS files are evaluated once by node.
 // Relative scripts and cwds in the file are taken from the file's folder.
 func LoadFile(path string) ([]AppSpec, error) {
@@ -127,7 +130,7 @@ func LoadFile(path string) ([]AppSpec, error) {
 		if lerr != nil {
 			return nil, invalidf("config file %s needs node to be read, and node is not on PATH; install Node.js or use a .json file", path)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), EvalTimeout)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, node, "-e", nodeLoader, abs)
 		cmd.Dir = filepath.Dir(abs)
@@ -136,6 +139,10 @@ func LoadFile(path string) ([]AppSpec, error) {
 		data, err = cmd.Output()
 		if err != nil {
 			msg := strings.TrimSpace(stderr.String())
+			if ctx.Err() != nil {
+				// A config that waits on something (a server, a promise never settled).
+				msg = strings.TrimSpace(fmt.Sprintf("node did not finish within %s; a config must export its apps without waiting for anything %s", EvalTimeout, msg))
+			}
 			if msg == "" {
 				msg = err.Error()
 			}
