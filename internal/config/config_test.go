@@ -134,14 +134,14 @@ func TestValidName(t *testing.T) {
 func TestParseApps(t *testing.T) {
 	dir := t.TempDir()
 	specs, err := ParseApps([]byte(`{"apps": [
-		{"name": "a", "script": "a.js", "args": "--x 1", "env": {"N": 1, "O": {"k": true}}, "instances": "max", "kill_timeout": 3000, "min_uptime": "10s"},
+		{"name": "a", "script": "a.js", "args": "--x 1", "env": {"N": 1}, "instances": "max", "kill_timeout": 3000, "min_uptime": "10s"},
 		{"script": "b.py", "args": ["--y", 2], "cwd": "sub", "exec_mode": "fork", "autorestart": false, "out_file": "/dev/null", "port": 8080}
 	]}`), filepath.Join(dir, "apps.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	a, b := specs[0], specs[1]
-	if a.Name != "a" || !reflect.DeepEqual(a.Args, []string{"--x", "1"}) || a.Env["N"] != "1" || a.Env["O"] != `{"k":true}` ||
+	if a.Name != "a" || !reflect.DeepEqual(a.Args, []string{"--x", "1"}) || a.Env["N"] != "1" ||
 		a.Instances != CPUCount() || a.ExecMode != "" || a.KillTimeout != 3*time.Second || a.MinUptime != 10*time.Second || a.Cwd != dir {
 		t.Errorf("app a: %+v", a)
 	}
@@ -253,5 +253,16 @@ func TestJSConfigThatNeverFinishes(t *testing.T) {
 	_, err := LoadFile(path)
 	if err == nil || !strings.Contains(err.Error(), "node did not finish within 300ms") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestEnvValueThatIsAnObject(t *testing.T) {
+	for _, data := range []string{
+		`{"apps": [{"script": "a.js", "env": {"DB": {"host": "x"}}}]}`,
+		`{"apps": [{"script": "a.js", "env_production": {"HOSTS": ["a", "b"]}}]}`,
+	} {
+		if _, err := ParseApps([]byte(data), "x.json"); err == nil || !strings.Contains(err.Error(), "must be a string, a number or a boolean") {
+			t.Errorf("%s: err = %v", data, err)
+		}
 	}
 }

@@ -285,9 +285,8 @@ func appFromMap(m map[string]any, dir string) (s AppSpec, err error) {
 		if !ok {
 			return s, invalidf("env must be an object")
 		}
-		s.Env = map[string]string{}
-		for k, val := range env {
-			s.Env[k] = envString(val)
+		if s.Env, err = envValues("env", env); err != nil {
+			return s, err
 		}
 	}
 	for key, v := range m {
@@ -303,9 +302,8 @@ func appFromMap(m map[string]any, dir string) (s AppSpec, err error) {
 		if s.EnvFor == nil {
 			s.EnvFor = map[string]map[string]string{}
 		}
-		s.EnvFor[name] = map[string]string{}
-		for k, val := range env {
-			s.EnvFor[name][k] = envString(val)
+		if s.EnvFor[name], err = envValues(key, env); err != nil {
+			return s, err
 		}
 	}
 	instancesSet := false
@@ -458,6 +456,20 @@ func stringList(key string, v any) ([]string, error) {
 }
 
 // envString renders a value as PM2 puts it into the environment: nested objects as JSON.
+// envValues turns an env object's values into strings; an object or a list has no string an
+// environment variable could hold.
+func envValues(key string, env map[string]any) (map[string]string, error) {
+	out := make(map[string]string, len(env))
+	for k, v := range env {
+		switch v.(type) {
+		case map[string]any, []any:
+			return nil, invalidf("%s.%s must be a string, a number or a boolean, not an object or a list", key, k)
+		}
+		out[k] = envString(v)
+	}
+	return out, nil
+}
+
 func envString(v any) string {
 	switch t := v.(type) {
 	case string:
