@@ -137,6 +137,7 @@ var commands = []struct {
 	{[]string{"flush"}, func(f *Factory) *cobra.Command { return NewCmdFlush(f, nil) }},
 	{[]string{"kill"}, func(f *Factory) *cobra.Command { return NewCmdKill(f, nil) }},
 	{[]string{"update"}, func(f *Factory) *cobra.Command { return NewCmdUpdate(f, nil) }},
+	{[]string{"env"}, func(f *Factory) *cobra.Command { return NewCmdEnv(f, nil) }},
 	{[]string{"ping"}, func(f *Factory) *cobra.Command { return NewCmdPing(f, nil) }},
 	{[]string{"sendSignal", "sendsignal", "signal"}, func(f *Factory) *cobra.Command { return NewCmdSignal(f, nil) }},
 	{[]string{"pid"}, func(f *Factory) *cobra.Command { return NewCmdPid(f, nil) }},

@@ -38,3 +38,20 @@ func TestUpdate(t *testing.T) {
 		})
 	}
 }
+
+// tend env <id>: the instance's environment, KEY: value a line, sorted; an id only.
+func TestEnv(t *testing.T) {
+	e := newTestEnv(t)
+	e.c.procs[1].Pm2Env.Env = map[string]string{"PORT": "3000", "NODE_ENV": "production", "A": ""}
+	if code := e.run("env", "1"); code != 0 || e.out.String() != "A: \nNODE_ENV: production\nPORT: 3000\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, e.out, e.errOut)
+	}
+	e = newTestEnv(t)
+	if code := e.run("env", "7"); code != ExitNotFound || e.errOut.String() != "tend: no process with id 7 (see tend ls)\n" {
+		t.Fatalf("unknown id: exit %d, %q", code, e.errOut)
+	}
+	e = newTestEnv(t)
+	if code := e.run("env", "api"); code != ExitUsage || e.errOut.String() != "tend: tend env takes an instance id, not \"api\" (the ids are in tend ls)\n" {
+		t.Fatalf("a name: exit %d, %q", code, e.errOut)
+	}
+}

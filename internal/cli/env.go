@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tend-sh/tend/internal/client"
+	"github.com/tend-sh/tend/internal/config"
+)
+
+// EnvOptions are env's.
+type EnvOptions struct {
+	IO     *IOStreams
+	Client func() (client.API, error)
+	ID     string
+}
+
+// NewCmdEnv builds `tend env <id>`.
+func NewCmdEnv(f *Factory, runF func(*EnvOptions) error) *cobra.Command {
+	opts := &EnvOptions{IO: f.IO, Client: f.Client}
+	return &cobra.Command{
+		Use:   "env <id>",
+		Short: "Print the environment an instance was started with, one KEY: value a line",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.ID = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return envRun(opts)
+		},
+	}
+}
+
+// envRun prints the instance's environment as PM2's `env` does (KEY: value), sorted by key.
+func envRun(opts *EnvOptions) error {
+	if !config.IsID(opts.ID) {
+		return usagef("tend env takes an instance id, not %q (the ids are in tend ls)", opts.ID)
+	}
+	sel, err := selected(opts.Client, opts.ID, false)
+	if err != nil {
+		return err
+	}
+	env := sel[0].Pm2Env.Env
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(opts.IO.Out, "%s: %s\n", k, env[k])
+	}
+	return nil
+}
