@@ -25,6 +25,8 @@ const (
 	PathKill    = "/v1/kill"
 	PathReopen  = "/v1/logs/reopen"
 	PathUpdate  = "/v1/update"
+	PathSave    = "/v1/save"
+	PathRevive  = "/v1/resurrect"
 	VersionHead = "X-Tend-Version"
 )
 
@@ -34,6 +36,32 @@ type Ping struct {
 	Pid     int    `json:"pid"`
 	Home    string `json:"home"`
 	Keeper  int    `json:"keeper,omitempty"` // the keeper's pid; 0 for a daemon without one
+}
+
+// SaveRequest asks for the dump of tend save; Force writes one with no app.
+type SaveRequest struct {
+	Force bool `json:"force,omitempty"`
+}
+
+// SaveResult says where the dump went and how many instances it holds.
+type SaveResult struct {
+	Path  string `json:"path"`
+	Count int    `json:"count"`
+}
+
+// DumpTend is tend's field in each entry of its dump (beside PM2's pm2_env fields): what
+// resurrect needs to bring the instance back exactly.
+type DumpTend struct {
+	V     int            `json:"v"` // config.DumpVersion
+	Spec  config.AppSpec `json:"spec"`
+	ID    int            `json:"pm_id"`
+	Index int            `json:"index"`
+}
+
+// ResurrectResult lists the ids brought back, and the apps skipped because their name runs.
+type ResurrectResult struct {
+	IDs     []int    `json:"ids"`
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 // UpdateRequest replaces the daemon (and the keeper, when its version differs) with the binary

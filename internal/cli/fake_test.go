@@ -13,6 +13,7 @@ import (
 
 	"github.com/tend-sh/tend/internal/api"
 	"github.com/tend-sh/tend/internal/client"
+	"github.com/tend-sh/tend/internal/state"
 	"github.com/tend-sh/tend/internal/testutil"
 )
 
@@ -35,6 +36,7 @@ type fakeClient struct {
 	errs    map[string]error // by call, e.g. "List", "Action stop nope", "Kill"
 	calls   []string
 	starts  []api.StartRequest
+	revived []state.Registry
 }
 
 var _ client.API = (*fakeClient)(nil)
@@ -95,6 +97,19 @@ func (c *fakeClient) Action(verb, target string) error { return c.call("Action",
 func (c *fakeClient) Scale(name string, n int) error   { return c.call("Scale", name, n) }
 func (c *fakeClient) Signal(target, sig string) error  { return c.call("Signal", target, sig) }
 func (c *fakeClient) Kill() error                      { return c.call("Kill") }
+func (c *fakeClient) Save(force bool) (api.SaveResult, error) {
+	return api.SaveResult{Path: "/h/dump.pm2", Count: len(c.procs)}, c.call("Save", fmt.Sprint(force))
+}
+func (c *fakeClient) Resurrect(reg state.Registry) (api.ResurrectResult, error) {
+	c.mu.Lock()
+	c.revived = append(c.revived, reg)
+	c.mu.Unlock()
+	var names []string
+	for _, a := range reg.Apps {
+		names = append(names, a.Spec.Name)
+	}
+	return api.ResurrectResult{IDs: []int{0, 1}}, c.call("Resurrect", strings.Join(names, ","))
+}
 func (c *fakeClient) Update(exe string) (api.Ping, error) {
 	return api.Ping{Version: "9.9.9", Pid: 43}, c.call("Update " + exe)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tend-sh/tend/internal/api"
 	"github.com/tend-sh/tend/internal/errdefs"
 	"github.com/tend-sh/tend/internal/home"
+	"github.com/tend-sh/tend/internal/state"
 	"github.com/tend-sh/tend/internal/wire"
 )
 
@@ -48,6 +49,9 @@ type API interface {
 	// Update replaces the daemon with one of the binary at exe, keeping every app, and returns
 	// the new daemon's ping once it answers.
 	Update(exe string) (api.Ping, error)
+	// Save writes the dump (tend save); Resurrect brings a dump's apps back.
+	Save(force bool) (api.SaveResult, error)
+	Resurrect(reg state.Registry) (api.ResurrectResult, error)
 }
 
 // Error is an answer of the daemon that is not a success. errors.Is finds the errdefs kind its
@@ -155,6 +159,18 @@ func (c *Client) Kill() error {
 		}
 	}
 	return err
+}
+
+// Save implements API.
+func (c *Client) Save(force bool) (res api.SaveResult, err error) {
+	err = c.Do("POST", api.PathSave, api.SaveRequest{Force: force}, &res)
+	return res, err
+}
+
+// Resurrect implements API.
+func (c *Client) Resurrect(reg state.Registry) (res api.ResurrectResult, err error) {
+	err = c.Do("POST", api.PathRevive, reg, &res)
+	return res, err
 }
 
 // Update implements API.

@@ -31,6 +31,8 @@ func (d *daemon) routes() wire.Handler {
 	mux.HandleFunc("POST "+api.PathKill, d.kill)
 	mux.HandleFunc("POST "+api.PathReopen, d.reopen)
 	mux.HandleFunc("POST "+api.PathUpdate, d.update)
+	mux.HandleFunc("POST "+api.PathSave, d.save)
+	mux.HandleFunc("POST "+api.PathRevive, d.resurrect)
 	if os.Getenv("TEND_TEST_PANIC") == "1" {
 		// Lets the tests prove that a bug in one request does not take the daemon down.
 		mux.HandleFunc("POST /v1/debug/panic", func(wire.ResponseWriter, *wire.Request) { panic("test panic") })

@@ -54,6 +54,7 @@ type Layout struct {
 	Lib        string // lib/: files the daemon writes for apps (the Node preload)
 	KeeperPid  string // keeper.pid: the keeper's pid
 	KeeperLock string // keeper.lock: held (flock) by the running keeper
+	Dump       string // dump.pm2: what tend save wrote (PM2's format), and dump.pm2.bak before it
 }
 
 // At lays out the $TEND_HOME at dir.
@@ -71,6 +72,7 @@ func At(dir string) Layout {
 		Lib:        filepath.Join(dir, "lib"),
 		KeeperPid:  filepath.Join(dir, "keeper.pid"),
 		KeeperLock: filepath.Join(dir, "keeper.lock"),
+		Dump:       filepath.Join(dir, "dump.pm2"),
 	}
 }
 

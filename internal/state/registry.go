@@ -59,9 +59,15 @@ func Save(path string, reg Registry) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".registry-*")
+	return writeAtomic(path, data, "registry")
+}
+
+// writeAtomic writes data to path through a temporary file (mode 0600, fsynced, renamed), so
+// that a reader never sees half of it.
+func writeAtomic(path string, data []byte, what string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+what+"-*")
 	if err != nil {
-		return fmt.Errorf("save registry: %w", err)
+		return fmt.Errorf("save %s: %w", what, err)
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(0o600); err != nil {
@@ -70,11 +76,11 @@ func Save(path string, reg Registry) error {
 	}
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("save registry: %w", err)
+		return fmt.Errorf("save %s: %w", what, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("save registry: %w", err)
+		return fmt.Errorf("save %s: %w", what, err)
 	}
 	if err := tmp.Close(); err != nil {
 		return err

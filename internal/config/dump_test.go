@@ -1,0 +1,48 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// A dump PM2 7.0.4 wrote (test/testdata): a cluster app of 2 instances and a stopped fork app.
+func TestParsePM2Dump(t *testing.T) {
+	data, err := os.ReadFile("../../test/testdata/pm2-7.0.4-dump.pm2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := ParseDump(data, "dump.pm2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(apps) != 2 {
+		t.Fatalf("%d apps: %+v", len(apps), apps)
+	}
+	web, nap := apps[0], apps[1]
+	if web.Spec.Name != "web" || web.Spec.Instances != 2 || len(web.Instances) != 2 || web.Instances[1].Index != 1 ||
+		web.Instances[0].ID != -1 || web.Spec.Env["PORT"] != "3941" || !strings.HasSuffix(web.Spec.Script, "examples/cluster-node/app.js") || web.Resolved {
+		t.Errorf("web: %+v", web)
+	}
+	for _, own := range []string{"web", "unique_id", "PM2_USAGE"} {
+		if _, ok := web.Spec.Env[own]; ok {
+			t.Errorf("PM2's own variable %s kept", own)
+		}
+	}
+	if nap.Spec.Name != "nap" || nap.Instances[0].Status != "stopped" || nap.Spec.Env["GREETING"] != "hi" || nap.Spec.Script != "/bin/sleep" {
+		t.Errorf("nap: %+v", nap)
+	}
+}
+
+func TestParseDumpRefuses(t *testing.T) {
+	for data, want := range map[string]string{
+		`[{"name": "a", "pm_exec_path": "/bin/sleep"`: "cut short, or not a dump",
+		`{"apps": []}`: "cut short, or not a dump",
+		`[{"name": "a", "_tend": {"v": 9, "spec": {}, "pm_id": 0}}]`: "written by a newer tend (dump version 9",
+		`[{"name": "a"}]`: "script is missing",
+	} {
+		if _, err := ParseDump([]byte(data), "d.pm2"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", data, err, want)
+		}
+	}
+}

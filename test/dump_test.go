@@ -1,0 +1,57 @@
+package test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// save → kill → resurrect brings the apps back as they were: ids, instances, statuses, the
+// cluster port and the environment.
+func TestSaveKillResurrect(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	addr := h.startCluster(writeApp(t, t.TempDir(), "hello.js", helloJS), 2)
+	h.waitOnline("hello", 2)
+	h.runEnv([]string{"GREETING=hi"}, "start", appBin, "--name", "resting", "-s")
+	h.ok("stop", "resting", "-s")
+	before := h.jlist()
+	out := h.ok("save")
+	dump := filepath.Join(h.home, "dump.pm2")
+	if !strings.Contains(out, "saved 3 instances in "+dump) {
+		t.Fatalf("save: %q", out)
+	}
+	if st, err := os.Stat(dump); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("dump: %v, mode %v", err, st.Mode())
+	}
+	h.ok("save") // the first one goes to dump.pm2.bak
+	if _, err := os.Stat(dump + ".bak"); err != nil {
+		t.Fatal(err)
+	}
+	h.ok("kill")
+	h.ok("resurrect", "-s")
+	h.waitOnline("hello", 2)
+	after := h.jlist()
+	if len(after) != len(before) {
+		t.Fatalf("%d instances after resurrect, %d before", len(after), len(before))
+	}
+	for i := range before {
+		if after[i].PmID != before[i].PmID || after[i].Name != before[i].Name || after[i].Pm2Env.Status != before[i].Pm2Env.Status {
+			t.Errorf("instance %d: %s/%d %s, was %s/%d %s", i, after[i].Name, after[i].PmID, after[i].Pm2Env.Status,
+				before[i].Name, before[i].PmID, before[i].Pm2Env.Status)
+		}
+	}
+	if got := spread(t, addr, 20); got["0"]+got["1"] != 20 {
+		t.Errorf("the cluster port after resurrect: %v", got)
+	}
+	if env := h.ok("env", "2"); !strings.Contains(env, "GREETING: hi\n") {
+		t.Errorf("env of the resurrected app: %q", env)
+	}
+	// Again: every app runs already, so nothing is done, and that is said.
+	r := h.run("resurrect", "-s")
+	if r.code != 0 || !strings.Contains(r.err, "already run; left as they are") || len(h.jlist()) != len(before) {
+		t.Fatalf("resurrect twice: exit %d, %q", r.code, r.err)
+	}
+}
