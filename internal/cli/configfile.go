@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,7 +15,18 @@ import (
 // environment under each app's env (and its env_<envName> over that, PM2's --env), and a warning
 // naming the keys tend does not act on, or an --env no app has.
 func loadConfig(io *IOStreams, cwd string, environ []string, target, envName string) ([]config.AppSpec, error) {
-	loaded, err := config.LoadFile(abs(cwd, target))
+	var loaded []config.AppSpec
+	var err error
+	if target == "-" {
+		// A config on stdin (cat ecosystem.json | tend start -): JSON, its paths from the cwd.
+		data, rerr := readAllLimited(io.In, 16<<20)
+		if rerr != nil {
+			return nil, usagef("read the config from stdin: %v", rerr)
+		}
+		loaded, err = config.ParseApps(data, filepath.Join(cwd, "(stdin)"))
+	} else {
+		loaded, err = config.LoadFile(abs(cwd, target))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +84,15 @@ func only(target, names string, specs []config.AppSpec) ([]config.AppSpec, error
 		return nil, usagef("--only %s: %s has no app named so (it has %s)", strings.Join(missing, ","), target, strings.Join(have, ", "))
 	}
 	return out, nil
+}
+
+// readAllLimited reads r to its end, refusing more than limit bytes.
+func readAllLimited(r io.Reader, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		err = fmt.Errorf("over %d MiB", limit>>20)
+	}
+	return data, err
 }
 
 func envMap(environ []string) map[string]string {

@@ -155,6 +155,7 @@ const fixtureTable = `┌────┬────────┬────�
 type testEnv struct {
 	f      *Factory
 	c      *fakeClient
+	in     *bytes.Buffer
 	out    *syncBuffer
 	errOut *syncBuffer
 }
@@ -162,11 +163,11 @@ type testEnv struct {
 // newTestEnv is a Factory whose client is a fake with a running daemon and the fixture.
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
-	ios, _, out, errOut := testIO()
+	ios, in, out, errOut := testIO()
 	c := &fakeClient{running: true, procs: fixture(), ids: []int{0, 1}, errs: map[string]error{}}
 	f := &Factory{IO: ios, Home: "/home/u/.tend", Cwd: t.TempDir(), Environ: []string{"PATH=/usr/bin:/bin", "A=1"},
 		Client: func() (client.API, error) { return c, nil }}
-	return &testEnv{f: f, c: c, out: out, errOut: errOut}
+	return &testEnv{f: f, c: c, in: in, out: out, errOut: errOut}
 }
 
 // run runs the whole CLI with args and returns the exit code.

@@ -162,7 +162,7 @@ func startRun(o *StartOptions) error {
 	}
 	var specs []config.AppSpec
 	switch {
-	case config.IsConfigFile(target):
+	case config.IsConfigFile(target) || target == "-":
 		loaded, err := loadConfig(o.IO, o.Cwd, o.Environ, target, o.EnvName)
 		if err == nil {
 			loaded, err = only(target, o.Only, loaded)

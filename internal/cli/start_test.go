@@ -302,3 +302,21 @@ func TestConfigOnly(t *testing.T) {
 		t.Fatalf("unknown name: exit %d, calls %q, %q", code, e.c.Calls(), e.errOut)
 	}
 }
+
+// A config on stdin: tend start - (JSON; relative paths from the cwd).
+func TestStartConfigOnStdin(t *testing.T) {
+	e := newTestEnv(t)
+	e.script(t, "app.sh")
+	e.in.WriteString(`{"apps": [{"name": "a", "script": "app.sh"}]}`)
+	if code := e.run("start", "-", "-s"); code != 0 || e.c.Calls() != "Start a " {
+		t.Fatalf("exit %d, calls %q, %s", code, e.c.Calls(), e.errOut)
+	}
+	if s := e.c.starts[0].Apps[0].Script; s != filepath.Join(e.f.Cwd, "app.sh") {
+		t.Errorf("script %q", s)
+	}
+	e = newTestEnv(t)
+	e.in.WriteString(`{"apps": [`)
+	if code := e.run("start", "-"); code != ExitUsage || !strings.Contains(e.errOut.String(), "(stdin):1:10 is not valid JSON") {
+		t.Fatalf("bad stdin: exit %d, %q", code, e.errOut)
+	}
+}
