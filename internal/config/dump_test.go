@@ -46,3 +46,21 @@ func TestParseDumpRefuses(t *testing.T) {
 		}
 	}
 }
+
+// A YAML config reads as its JSON would; a YAML error says file:line:column.
+func TestYAMLConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/apps.yml"
+	os.WriteFile(path, []byte("apps:\n  - name: web\n    script: app.js\n    instances: 2\n    env:\n      PORT: 3000\n    env_production:\n      NODE_ENV: production\n"), 0o644)
+	specs, err := LoadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := specs[0]; s.Name != "web" || s.Instances != 2 || s.Env["PORT"] != "3000" || s.EnvFor["production"]["NODE_ENV"] != "production" || s.Script != "app.js" || s.Cwd != dir {
+		t.Fatalf("%+v", s)
+	}
+	os.WriteFile(path, []byte("apps:\n  - name: web\n   script: x\n"), 0o644)
+	if _, err := LoadFile(path); err == nil || !strings.Contains(err.Error(), "apps.yml:3:4 is not valid YAML") {
+		t.Fatalf("err = %v", err)
+	}
+}

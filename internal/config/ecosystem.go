@@ -20,7 +20,7 @@ import (
 // any other .js file is an app.
 func IsConfigFile(path string) bool {
 	p := strings.ToLower(path)
-	for _, suf := range []string{".json", ".config.js", ".config.cjs", ".config.mjs"} {
+	for _, suf := range []string{".json", ".yaml", ".yml", ".config.js", ".config.cjs", ".config.mjs"} {
 		if strings.HasSuffix(p, suf) {
 			return true
 		}
@@ -116,11 +116,16 @@ func LoadFile(path string) ([]AppSpec, error) {
 		return nil, err
 	}
 	var data []byte
-	switch strings.ToLower(filepath.Ext(abs)) {
-	case ".json":
+	switch ext := strings.ToLower(filepath.Ext(abs)); ext {
+	case ".json", ".yaml", ".yml":
 		data, err = os.ReadFile(abs)
 		if err != nil {
 			return nil, fmt.Errorf("%w: config file %s: %v", ErrInvalid, path, unwrapPathErr(err))
+		}
+		if ext != ".json" {
+			if data, err = yamlToJSON(data, path); err != nil {
+				return nil, err
+			}
 		}
 	default:
 		if _, err := os.Stat(abs); err != nil {
