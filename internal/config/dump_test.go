@@ -64,3 +64,27 @@ func TestYAMLConfig(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestProcfile(t *testing.T) {
+	specs, err := ParseProcfile([]byte("# comment\n\nweb: PORT=3000 node app.js\nworker:   ./bin/work --fast\nclock: clockd\n"), "/srv/Procfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(specs) != 3 || specs[0].Name != "web" || specs[0].Script != "PORT=3000 node app.js" || specs[1].Script != "./bin/work --fast" ||
+		specs[2].Name != "clock" || specs[0].Cwd != "/srv" {
+		t.Fatalf("%+v", specs)
+	}
+	for data, want := range map[string]string{
+		"web node app.js\n": "/srv/Procfile:1: \"web node app.js\" is not `type: command`",
+		"web: a\nweb: b\n":  "/srv/Procfile:2: web is already the type of line 1",
+		"# nothing\n":       "has no process types",
+		"web: a\n: b\n":     "/srv/Procfile:2:",
+	} {
+		if _, err := ParseProcfile([]byte(data), "/srv/Procfile"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", data, err, want)
+		}
+	}
+	if !IsConfigFile("/srv/Procfile") || IsConfigFile("/srv/procfile.txt") {
+		t.Error("IsConfigFile and Procfile")
+	}
+}

@@ -19,6 +19,9 @@ import (
 // IsConfigFile follows PM2's rule: JSON and YAML files and *.config.{js,cjs,mjs} are app lists;
 // any other .js file is an app.
 func IsConfigFile(path string) bool {
+	if filepath.Base(path) == "Procfile" {
+		return true
+	}
 	p := strings.ToLower(path)
 	for _, suf := range []string{".json", ".yaml", ".yml", ".config.js", ".config.cjs", ".config.mjs"} {
 		if strings.HasSuffix(p, suf) {
@@ -116,6 +119,13 @@ func LoadFile(path string) ([]AppSpec, error) {
 		return nil, err
 	}
 	var data []byte
+	if filepath.Base(abs) == "Procfile" {
+		data, err := os.ReadFile(abs)
+		if err != nil {
+			return nil, fmt.Errorf("%w: config file %s: %v", ErrInvalid, path, unwrapPathErr(err))
+		}
+		return ParseProcfile(data, abs)
+	}
 	switch ext := strings.ToLower(filepath.Ext(abs)); ext {
 	case ".json", ".yaml", ".yml":
 		data, err = os.ReadFile(abs)
