@@ -88,3 +88,32 @@ func TestProcfile(t *testing.T) {
 		t.Error("IsConfigFile and Procfile")
 	}
 }
+
+// env_file: a dotenv file beside the config, its values under env's; a missing file or a line
+// that does not parse is an error naming the file and the line.
+func TestEnvFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(dir+"/.env", []byte("# db\nDB_URL=postgres://x\nMODE=file\nQUOTED=\"a b\"\n"), 0o600)
+	specs, err := ParseApps([]byte(`{"apps": [{"script": "a.js", "env_file": ".env", "env": {"MODE": "config"}}]}`), dir+"/apps.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := specs[0].Env; e["DB_URL"] != "postgres://x" || e["MODE"] != "config" || e["QUOTED"] != "a b" {
+		t.Fatalf("env %v", e)
+	}
+	if len(specs[0].IgnoredKeys) != 0 || specs[0].EnvFor != nil {
+		t.Fatalf("env_file taken for something else: %v %v", specs[0].IgnoredKeys, specs[0].EnvFor)
+	}
+	os.WriteFile(dir+"/bad.env", []byte("A=1\nB-C=2\nD=3\n"), 0o600)
+	os.WriteFile(dir+"/open.env", []byte("A=1\nB=\"never closed\nC=3\n"), 0o600)
+	for file, want := range map[string]string{
+		"missing.env": "env_file " + dir + "/missing.env does not exist",
+		"bad.env":     "env_file " + dir + "/bad.env:2: unexpected character",
+		"open.env":    "env_file " + dir + "/open.env:2: unterminated quoted value",
+	} {
+		_, err := ParseApps([]byte(`{"apps": [{"script": "a.js", "env_file": "`+file+`"}]}`), dir+"/apps.json")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", file, err, want)
+		}
+	}
+}

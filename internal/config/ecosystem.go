@@ -304,9 +304,17 @@ func appFromMap(m map[string]any, dir string) (s AppSpec, err error) {
 			return s, err
 		}
 	}
+	if v, ok := get("env_file"); ok {
+		// The file's values, under env's: env in the config says what wins.
+		fileEnv, err := readEnvFiles(v, dir)
+		if err != nil {
+			return s, err
+		}
+		s.Env = MergeEnv(fileEnv, s.Env)
+	}
 	for key, v := range m {
 		name, ok := strings.CutPrefix(key, "env_")
-		if !ok || name == "" || v == nil {
+		if !ok || name == "" || name == "file" || v == nil {
 			continue
 		}
 		used[key] = true
