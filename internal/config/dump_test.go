@@ -93,12 +93,13 @@ func TestProcfile(t *testing.T) {
 // that does not parse is an error naming the file and the line.
 func TestEnvFile(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(dir+"/.env", []byte("# db\nDB_URL=postgres://x\nMODE=file\nQUOTED=\"a b\"\n"), 0o600)
+	os.WriteFile(dir+"/.env", []byte("# db\nDB_URL=postgres://x # the dev one\nexport MODE=file\nQUOTED=\"a b\"\nLIT='$HOME \\n'\nMULTI=\"one\ntwo\\tX\"\nEMPTY=\n"), 0o600)
 	specs, err := ParseApps([]byte(`{"apps": [{"script": "a.js", "env_file": ".env", "env": {"MODE": "config"}}]}`), dir+"/apps.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := specs[0].Env; e["DB_URL"] != "postgres://x" || e["MODE"] != "config" || e["QUOTED"] != "a b" {
+	if e := specs[0].Env; e["DB_URL"] != "postgres://x" || e["MODE"] != "config" || e["QUOTED"] != "a b" || e["LIT"] != `$HOME \n` ||
+		e["MULTI"] != "one\ntwo\tX" || e["EMPTY"] != "" {
 		t.Fatalf("env %v", e)
 	}
 	if len(specs[0].IgnoredKeys) != 0 || specs[0].EnvFor != nil {
@@ -108,8 +109,8 @@ func TestEnvFile(t *testing.T) {
 	os.WriteFile(dir+"/open.env", []byte("A=1\nB=\"never closed\nC=3\n"), 0o600)
 	for file, want := range map[string]string{
 		"missing.env": "env_file " + dir + "/missing.env does not exist",
-		"bad.env":     "env_file " + dir + "/bad.env:2: unexpected character",
-		"open.env":    "env_file " + dir + "/open.env:2: unterminated quoted value",
+		"bad.env":     "env_file " + dir + "/bad.env:2: \"B-C=2\" is not KEY=value",
+		"open.env":    "env_file " + dir + "/open.env:2: the \" of B is never closed",
 	} {
 		_, err := ParseApps([]byte(`{"apps": [{"script": "a.js", "env_file": "`+file+`"}]}`), dir+"/apps.json")
 		if err == nil || !strings.Contains(err.Error(), want) {
