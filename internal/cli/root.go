@@ -141,6 +141,7 @@ var commands = []struct {
 	{[]string{"save", "dump"}, func(f *Factory) *cobra.Command { return NewCmdSave(f, nil) }},
 	{[]string{"resurrect"}, func(f *Factory) *cobra.Command { return NewCmdResurrect(f, nil) }},
 	{[]string{"startup"}, func(f *Factory) *cobra.Command { return NewCmdStartup(f, nil) }},
+	{[]string{"config"}, func(f *Factory) *cobra.Command { return NewCmdConfig(f, nil) }},
 	{[]string{"unstartup"}, func(f *Factory) *cobra.Command { return NewCmdUnstartup(f, nil) }},
 	{[]string{"ping"}, func(f *Factory) *cobra.Command { return NewCmdPing(f, nil) }},
 	{[]string{"sendSignal", "sendsignal", "signal"}, func(f *Factory) *cobra.Command { return NewCmdSignal(f, nil) }},

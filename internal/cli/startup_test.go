@@ -84,3 +84,18 @@ func TestStartupInstall(t *testing.T) {
 		t.Fatalf("ran %q", got)
 	}
 }
+
+// tend config validate: every problem on stdout, exit 2 if one is not a warning.
+func TestConfigValidate(t *testing.T) {
+	e := newTestEnv(t)
+	e.file(t, "ok.json", `{"apps": [{"name": "a", "script": "/bin/true", "watch_delay": 1}]}`)
+	if code := e.run("config", "validate", "ok.json"); code != 0 ||
+		e.out.String() != "ok.json:1: warning: apps[0] \"a\": key tend does not support yet, ignored: watch_delay\nok.json: 1 apps, no problem\n" {
+		t.Fatalf("exit %d, stdout %q", code, e.out)
+	}
+	e = newTestEnv(t)
+	e.file(t, "bad.json", "{\"apps\": [\n {\"name\": \"a\"}\n]}")
+	if code := e.run("config", "validate", "bad.json"); code != ExitUsage || !strings.HasSuffix(e.out.String(), "1 problems in bad.json\n") || e.c.Calls() != "" {
+		t.Fatalf("exit %d, stdout %q", code, e.out)
+	}
+}

@@ -118,7 +118,6 @@ func LoadFile(path string) ([]AppSpec, error) {
 	if err != nil {
 		return nil, err
 	}
-	var data []byte
 	if filepath.Base(abs) == "Procfile" {
 		data, err := os.ReadFile(abs)
 		if err != nil {
@@ -126,6 +125,15 @@ func LoadFile(path string) ([]AppSpec, error) {
 		}
 		return ParseProcfile(data, abs)
 	}
+	data, err := loadJSON(path, abs)
+	if err != nil {
+		return nil, err
+	}
+	return ParseApps(data, abs)
+}
+
+// loadJSON reads a JSON, YAML or JS config as JSON (a JS one evaluated by node).
+func loadJSON(path, abs string) (data []byte, err error) {
 	switch ext := strings.ToLower(filepath.Ext(abs)); ext {
 	case ".json", ".yaml", ".yml":
 		data, err = os.ReadFile(abs)
@@ -164,7 +172,7 @@ func LoadFile(path string) ([]AppSpec, error) {
 			return nil, invalidf("config file %s: %s", path, msg)
 		}
 	}
-	return ParseApps(data, abs)
+	return data, nil
 }
 
 func unwrapPathErr(err error) error {
