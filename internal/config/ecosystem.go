@@ -190,22 +190,7 @@ func ParseApps(data []byte, file string) ([]AppSpec, error) {
 	if err := dec.Decode(&top); err != nil {
 		return nil, invalidf("config file %s%s is not valid JSON: %v", file, jsonPosition(data, err), err)
 	}
-	var list []any
-	switch t := top.(type) {
-	case map[string]any:
-		switch apps := t["apps"].(type) {
-		case []any:
-			list = apps
-		case map[string]any:
-			list = []any{apps}
-		case nil:
-			if _, ok := t["script"]; ok {
-				list = []any{t}
-			}
-		}
-	case []any:
-		list = t
-	}
+	list := appList(top)
 	if len(list) == 0 {
 		return nil, invalidf("config file %s has no apps (expected {\"apps\": [{\"script\": ...}]})", file)
 	}
