@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -58,12 +57,12 @@ func (h *harness) waitSettled(substr string) []proc {
 	return ps
 }
 
-// killDaemonWhen kills the daemon with SIGKILL once cond holds.
+// killDaemonWhen kills the daemon with SIGKILL once cond holds, and waits for the next one.
 func (h *harness) killDaemonWhen(what string, cond func() bool) {
 	h.t.Helper()
 	h.expectLogError("keeper: the daemon died")
 	waitFor(h.t, 30*time.Second, what, cond)
-	syscall.Kill(readPidFile(h, "daemon.pid"), syscall.SIGKILL)
+	killDaemon(h.t, h)
 }
 
 func TestDaemonKilledDuringReload(t *testing.T) {

@@ -66,14 +66,8 @@ func TestDaemonKill9UnderLoadLosesNothing(t *testing.T) {
 	served()
 	var backIn []time.Duration
 	for range 10 {
-		dpid := readPidFile(h, "daemon.pid")
 		killed := time.Now()
-		syscall.Kill(dpid, syscall.SIGKILL)
-		// Nobody runs a command until the keeper's new daemon has written its pid.
-		waitFor(t, 10*time.Second, "a new daemon", func() bool {
-			pid := readPidFile(h, "daemon.pid")
-			return pid != dpid && pid > 0 && pidAlive(pid)
-		})
+		killDaemon(t, h) // nobody runs a command until the keeper's new daemon has written its pid
 		waitFor(t, 10*time.Second, "every app adopted", func() bool { return samePids(before, h.jlist()) })
 		backIn = append(backIn, time.Since(killed))
 		served()
@@ -118,6 +112,15 @@ func checkTicks(t *testing.T, path string) {
 		}
 	}
 	t.Logf("%s: %d lines, every one once and in order", filepath.Base(path), len(lines))
+}
+
+// ownBinary makes h run a copy of tend in dir, which the test may replace or remove.
+func ownBinary(t *testing.T, h *harness, dir string) {
+	t.Helper()
+	h.bin = filepath.Join(dir, "tend")
+	if b, err := os.ReadFile(tendBin); err != nil || os.WriteFile(h.bin, b, 0o755) != nil {
+		t.Fatalf("copy tend: %v", err)
+	}
 }
 
 // killDaemon kills the daemon with SIGKILL and returns once the keeper's next one has written its
@@ -167,10 +170,7 @@ func TestUpdateUnderLoadKeepsEverything(t *testing.T) {
 	needNode(t)
 	dir := t.TempDir() // before the harness: removed after its cleanup, which runs h.bin
 	h := newHarness(t)
-	h.bin = filepath.Join(dir, "tend")
-	if b, err := os.ReadFile(tendBin); err != nil || os.WriteFile(h.bin, b, 0o755) != nil {
-		t.Fatalf("copy tend: %v", err)
-	}
+	ownBinary(t, h, dir)
 	const v2 = "9.9.9-test"
 	next := filepath.Join(dir, "tend-next")
 	if out, err := exec.Command("go", "build", "-ldflags", "-X github.com/tend-sh/tend/internal/cli.Version="+v2, "-o", next, "../cmd/tend").CombinedOutput(); err != nil {
@@ -282,15 +282,7 @@ func TestDaemonKilledWhileDrainingLosesNoLine(t *testing.T) {
 		t.Fatalf("start: %s", r.err)
 	}
 	p := h.waitStatus("flood", "online")
-	kill := func() {
-		dpid := readPidFile(h, "daemon.pid")
-		syscall.Kill(dpid, syscall.SIGKILL)
-		waitFor(t, 10*time.Second, "a new daemon", func() bool {
-			pid := readPidFile(h, "daemon.pid")
-			return pid != dpid && pid > 0 && pidAlive(pid)
-		})
-	}
-	kill()
+	killDaemon(t, h)
 	waitFor(t, 10*time.Second, "the app adopted", func() bool { q, _ := h.get("flood"); return q.Pid == p.Pid })
 	os.WriteFile(trigger, nil, 0o644)
 	waitFor(t, 10*time.Second, "a flood under way", func() bool {
@@ -298,7 +290,7 @@ func TestDaemonKilledWhileDrainingLosesNoLine(t *testing.T) {
 		return err == nil && st.Size() > 1<<20
 	})
 	for range 8 {
-		kill()
+		killDaemon(t, h)
 		time.Sleep(5 * time.Millisecond) // killed while it drains what piled up: the point here
 	}
 	waitFor(t, 10*time.Second, "the app adopted", func() bool { q, _ := h.get("flood"); return q.Pid == p.Pid })
@@ -337,10 +329,7 @@ func TestDaemonRestartsWhenItsBinaryIsGone(t *testing.T) {
 	dir := t.TempDir() // before the harness: removed after its cleanup
 	h := newHarness(t)
 	h.expectLogError("keeper: the daemon died")
-	h.bin = filepath.Join(dir, "tend")
-	if b, err := os.ReadFile(tendBin); err != nil || os.WriteFile(h.bin, b, 0o755) != nil {
-		t.Fatalf("copy tend: %v", err)
-	}
+	ownBinary(t, h, dir)
 	h.ok("start", appBin, "--name", "calm", "-s")
 	before := h.jlist()
 	os.Remove(h.bin)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -146,7 +147,7 @@ func startupRun(opts *StartupOptions) error {
 	if err != nil {
 		return err
 	}
-	systemctl := func(args ...string) error { return opts.Run("systemctl", append(slicesClone(un.Systemd), args...)...) }
+	systemctl := func(args ...string) error { return opts.Run("systemctl", append(slices.Clone(un.Systemd), args...)...) }
 	switch {
 	case opts.Remove:
 		_ = systemctl("disable", un.Name)
@@ -184,5 +185,3 @@ func startupRun(opts *StartupOptions) error {
 	}
 	return nil
 }
-
-func slicesClone(s []string) []string { return append([]string(nil), s...) }

@@ -8,7 +8,6 @@ import (
 	"github.com/tend-sh/tend/internal/proc"
 	"github.com/tend-sh/tend/internal/sockets"
 	"github.com/tend-sh/tend/internal/supervisor"
-	"golang.org/x/sys/unix"
 )
 
 // keptFrom sorts a keeper's records into what the supervisor adopts: runs and socket groups. A
@@ -35,13 +34,9 @@ func keptFrom(st keeper.State, store keeper.Store, log *slog.Logger) supervisor.
 			kept.Sockets = append(kept.Sockets, g)
 		default:
 			log.Error("keeper: a record of an unknown kind dropped", "key", rec.Key, "fds", len(rec.Fds))
-			for _, fd := range rec.Fds {
-				closeFd(fd)
-			}
+			rec.Close()
 			store.Drop(rec.Key)
 		}
 	}
 	return kept
 }
-
-func closeFd(fd int) { _ = unix.Close(fd) }

@@ -72,6 +72,17 @@ func (c *Channel) Disconnect() error {
 	return c.Send(map[string]any{"cmd": "NODE_CLUSTER", "act": "disconnect", "seq": c.NextSeq()})
 }
 
+// Retire tells a cluster worker being replaced to finish: Drain, then Node's disconnect, or the
+// preload's own (NODE_TEND_DISCONNECT) for a Node the shim serves.
+func (c *Channel) Retire(shim bool) {
+	_ = c.Drain()
+	if shim {
+		_ = c.Send(map[string]string{"cmd": "NODE_TEND_DISCONNECT"})
+	} else {
+		_ = c.Disconnect()
+	}
+}
+
 // DrainCmd is the private command of tend's Node preload: respond with Connection: close and
 // close idle keep-alive connections, so that a draining server finishes (research §6.3).
 const DrainCmd = "NODE_TEND_DRAIN"

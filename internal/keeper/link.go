@@ -37,6 +37,9 @@ type Record struct {
 	Fds   []int
 }
 
+// Close closes the record's fds (one nobody takes).
+func (r Record) Close() { closeAll(r.Fds) }
+
 // State is what a keeper hands a daemon that connects: every record it keeps, and the exits of
 // processes it reaped while no daemon was there to be told.
 type State struct {

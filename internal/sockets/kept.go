@@ -95,7 +95,7 @@ func ParseKept(rec keeper.Record) (KeptGroup, error) {
 // Close closes the group's sockets (for a group nobody adopts).
 func (g KeptGroup) Close() {
 	for _, fd := range g.fds {
-		closeFd(fd)
+		_ = unix.Close(fd)
 	}
 }
 
@@ -134,8 +134,6 @@ func (s *Set) Adopt(g KeptGroup) error {
 	grp.mu.Unlock()
 	return err
 }
-
-func closeFd(fd int) { _ = unix.Close(fd) }
 
 // Prune closes the slots that keep does not want (those of instances a crashed daemon was
 // adding when it died): no connection is steered to a socket nobody will serve.

@@ -113,12 +113,7 @@ func (in *Instance) abortReload(why error, restart bool) {
 // (Node's cluster 'disconnect' does exactly that); then it gets kill_signal as in a stop.
 func (in *Instance) drain(r *run, reason string) error {
 	if r.channel != nil && r.spec.NodeCluster() {
-		_ = r.channel.Drain()
-		if r.shim {
-			_ = r.channel.Send(map[string]string{"cmd": "NODE_TEND_DISCONNECT"})
-		} else {
-			_ = r.channel.Disconnect()
-		}
+		r.channel.Retire(r.shim)
 		t := time.NewTimer(r.spec.Drain())
 		select {
 		case <-r.ipcDone:

@@ -241,12 +241,7 @@ func drainLeftover(spec *config.AppSpec, pr proc.Process) {
 		defer func() { recover() }()
 		_ = ch.Serve(func(ipc.Message) {})
 	}()
-	_ = ch.Drain()
-	if proc.Environ(pr.Pid())["TEND_NODE_SHIM"] == "1" {
-		_ = ch.Send(map[string]string{"cmd": "NODE_TEND_DISCONNECT"})
-	} else {
-		_ = ch.Disconnect()
-	}
+	ch.Retire(proc.Environ(pr.Pid())["TEND_NODE_SHIM"] == "1")
 	t := time.NewTimer(spec.Drain())
 	defer t.Stop()
 	select {
