@@ -270,8 +270,8 @@ func TestEcosystemJSON(t *testing.T) {
 	path := filepath.Join(dir, "apps.json")
 	os.WriteFile(path, []byte(cfg), 0o644)
 	r := h.run("start", path, "-s")
-	if r.code != 0 || !strings.Contains(r.err, `app "two": ignoring keys tend does not support yet: watch`) {
-		t.Fatalf("unsupported keys must be named: exit %d, %q", r.code, r.err)
+	if r.code != 0 || !strings.Contains(r.err, `watch checked but not acted on yet`) {
+		t.Fatalf("keys not acted on yet must be named: exit %d, %q", r.code, r.err)
 	}
 	ps := h.jlist()
 	if len(ps) != 3 {
@@ -298,6 +298,57 @@ func TestEcosystemJSON(t *testing.T) {
 	}
 	if !seen[0] || !seen[1] {
 		t.Fatalf("instances of two should be 0 and 1: %v", seen)
+	}
+}
+
+// PM2's environment keys with real processes: increment_var and instance_var per instance,
+// append_env_to_name with --env, filter_env keeping the caller's secrets out, and `restart
+// <name> --update-env` taking the caller's new environment, without a variable it no longer has.
+func TestEcosystemEnvKeys(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	dir := t.TempDir()
+	cfg := `{"apps": [
+	  {"name": "inc", "script": "` + appBin + `", "args": "-print-env PORT,WORKER,MODE", "instances": 2,
+	   "increment_var": "PORT", "instance_var": "WORKER", "env": {"PORT": 4000}, "env_production": {"MODE": "prod"},
+	   "append_env_to_name": true},
+	  {"name": "filt", "script": "` + appBin + `", "args": "-print-env SECRET_X,KEEP,OLDV", "filter_env": ["SECRET_"]}
+	]}`
+	path := filepath.Join(dir, "apps.json")
+	os.WriteFile(path, []byte(cfg), 0o644)
+	if r := h.runEnv([]string{"SECRET_X=s", "KEEP=k1", "OLDV=1"}, "start", path, "--env", "production", "-s"); r.code != 0 {
+		t.Fatalf("start: exit %d: %s", r.code, r.err)
+	}
+	seen := map[string]bool{}
+	for _, p := range h.jlist() {
+		if p.Name == "filt" {
+			continue
+		}
+		if p.Name != "inc-production" {
+			t.Fatalf("append_env_to_name: app named %q", p.Name)
+		}
+		i := *p.Pm2Env.NodeAppInstance
+		want := fmt.Sprintf("PORT=%d (set=true)\nWORKER=%d (set=true)\nMODE=prod (set=true)", 4000+i, i)
+		waitFile(t, p.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, want) })
+		seen[want] = true
+	}
+	if len(seen) != 2 {
+		t.Fatalf("want two distinct instances, saw %v", seen)
+	}
+	f := h.waitStatus("filt", "online")
+	waitFile(t, f.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool {
+		return strings.Contains(s, "SECRET_X= (set=false)\nKEEP=k1 (set=true)\nOLDV=1 (set=true)")
+	})
+	if r := h.runEnv([]string{"SECRET_X=s", "KEEP=k2"}, "restart", "filt", "--update-env", "-s"); r.code != 0 {
+		t.Fatalf("restart --update-env: exit %d: %s", r.code, r.err)
+	}
+	waitFile(t, f.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool {
+		return strings.Contains(s, "SECRET_X= (set=false)\nKEEP=k2 (set=true)\nOLDV= (set=false)")
+	})
+	// Without --update-env a restart keeps the environment the app has.
+	h.runEnv([]string{"KEEP=k3"}, "restart", "filt", "-s")
+	if p := h.waitFor("filt", 5*time.Second, "restarted twice", func(p proc) bool { return p.Pm2Env.RestartTime >= 2 && p.Pm2Env.Status == "online" }); p.Pm2Env.Env["KEEP"] != "k2" {
+		t.Fatalf("a restart without --update-env changed KEEP to %q", p.Pm2Env.Env["KEEP"])
 	}
 }
 

@@ -119,3 +119,30 @@ func TestInstancesLogFiles(t *testing.T) {
 		return strings.Contains(s, "i am 0\n") && strings.Contains(s, "i am 1\n")
 	})
 }
+
+// shutdown_with_message: stop asks the app over IPC with "shutdown" instead of kill_signal, as
+// PM2 does for apps that cannot get signals; the app exits on its own, well before kill_timeout.
+func TestShutdownWithMessage(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	h := newHarness(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "app.js"), []byte(`
+process.on('SIGINT', () => console.log('got SIGINT'));
+process.on('message', (m) => { if (m === 'shutdown') { console.log('got shutdown'); process.exit(0); } });
+console.log('ready');
+setInterval(() => {}, 1000);
+`), 0o644)
+	os.WriteFile(filepath.Join(dir, "apps.json"), []byte(`{"apps": [{"name": "msg", "script": "app.js", "shutdown_with_message": true, "kill_timeout": 30000}]}`), 0o644)
+	h.ok("start", filepath.Join(dir, "apps.json"), "-s")
+	p := h.waitStatus("msg", "online")
+	waitFile(t, p.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, "ready") })
+	h.ok("stop", "msg", "-s")
+	out, _ := os.ReadFile(p.Pm2Env.PmOutLogPath)
+	if !strings.Contains(string(out), "got shutdown") || strings.Contains(string(out), "got SIGINT") {
+		t.Fatalf("the app should get the message and no signal; its output:\n%s", out)
+	}
+	if s, _ := h.get("msg"); s.Pm2Env.Status != "stopped" {
+		t.Fatalf("status %q after stop", s.Pm2Env.Status)
+	}
+}

@@ -82,6 +82,9 @@ type StartRequest struct {
 type TargetRequest struct {
 	Target string `json:"target"`
 	Signal string `json:"signal,omitempty"`
+	// Env, on restart and reload, is the caller's environment for the selected apps
+	// (--update-env): their config's env stays on top of it.
+	Env map[string]string `json:"env,omitempty"`
 }
 
 // ScaleRequest sets an app's number of instances.

@@ -56,10 +56,10 @@ func newCmdAction(f *Factory, verb, short string, aliases []string, runF func(*A
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Targets = args
 			opts.Silent = boolFlag(cmd, "silent")
-			if opts.UpdateEnv {
+			if opts.EnvName != "" {
 				for _, t := range args {
 					if !config.IsConfigFile(t) {
-						return usagef("--update-env with an app name is not supported yet; %s the app's config file, which applies its env", verb)
+						return usagef("--env %s needs the config file that has env_%s: tend %s <config> --env %s", opts.EnvName, opts.EnvName, verb, opts.EnvName)
 					}
 				}
 			}
@@ -71,7 +71,7 @@ func newCmdAction(f *Factory, verb, short string, aliases []string, runF func(*A
 	}
 	cmd.Flags().StringVar(&opts.Only, "only", "", "with a config file: only these apps (comma-separated names)")
 	if verb == "restart" || verb == "reload" {
-		cmd.Flags().BoolVar(&opts.UpdateEnv, "update-env", false, "with a config file (the only form supported), the file's env is applied anyway")
+		cmd.Flags().BoolVar(&opts.UpdateEnv, "update-env", false, "give the apps this shell's environment (their config's env stays on top); a config file's env is always applied")
 		cmd.Flags().StringVar(&opts.EnvName, "env", "", "with a config file: merge env_<name> over env")
 	}
 	return cmd
@@ -111,6 +111,8 @@ func actionRun(opts *ActionOptions) error {
 					errs = append(errs, c.Action(verb, s.Name))
 				}
 			}
+		case opts.UpdateEnv:
+			errs = append(errs, c.UpdateEnv(verb, t, envMap(opts.Environ)))
 		default:
 			errs = append(errs, c.Action(verb, t))
 		}

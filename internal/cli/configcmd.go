@@ -10,14 +10,15 @@ import (
 
 // ValidateOptions are config validate's.
 type ValidateOptions struct {
-	IO   *IOStreams
-	Cwd  string
-	File string
+	IO      *IOStreams
+	Cwd     string
+	Environ []string // what the apps would inherit: its PATH finds their interpreters
+	File    string
 }
 
 // NewCmdConfig builds `tend config`, whose one verb is validate.
 func NewCmdConfig(f *Factory, runF func(*ValidateOptions) error) *cobra.Command {
-	opts := &ValidateOptions{IO: f.IO, Cwd: f.Cwd}
+	opts := &ValidateOptions{IO: f.IO, Cwd: f.Cwd, Environ: f.Environ}
 	cmd := &cobra.Command{Use: "config", Short: "Check a config file", Args: cobra.NoArgs}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "validate <file>",
@@ -35,7 +36,7 @@ func NewCmdConfig(f *Factory, runF func(*ValidateOptions) error) *cobra.Command 
 }
 
 func validateRun(opts *ValidateOptions) error {
-	problems, apps := config.Validate(opts.File, abs(opts.Cwd, opts.File))
+	problems, apps := config.Validate(opts.File, abs(opts.Cwd, opts.File), envMap(opts.Environ))
 	errs := 0
 	for _, p := range problems {
 		fmt.Fprintln(opts.IO.Out, p.String())

@@ -32,26 +32,46 @@ func loadConfig(io *IOStreams, cwd string, environ []string, target, envName str
 	}
 	specs := make([]config.AppSpec, 0, len(loaded))
 	found := false
+	var inert, pending []string
 	for _, s := range loaded {
 		if len(s.IgnoredKeys) > 0 {
-			fmt.Fprintf(io.ErrOut, "tend: warning: %s: app %q: ignoring keys tend does not support yet: %s\n",
+			fmt.Fprintf(io.ErrOut, "tend: warning: %s: app %q: unknown keys, ignored: %s\n",
 				target, s.Name, strings.Join(s.IgnoredKeys, ", "))
 		}
+		inert = append(inert, s.InertKeys...)
+		pending = append(pending, s.Pending()...)
 		if over, ok := s.EnvFor[envName]; ok && envName != "" {
 			s.Env = config.MergeEnv(s.Env, over)
 			found = true
 		}
+		if s.AppendEnvToName && envName != "" && s.Name != "" {
+			s.Name += "-" + envName // PM2's append_env_to_name
+		}
 		s.EnvFor = nil
-		s.Env = config.MergeEnv(envMap(environ), s.Env)
+		s.ConfigEnv = s.Env
+		s.Env = config.MergeEnv(s.FilterEnv.Apply(envMap(environ)), s.Env)
 		if err := config.Resolve(&s, s.Cwd); err != nil {
 			return nil, fmt.Errorf("%s: %w", target, err)
 		}
 		specs = append(specs, s)
 	}
+	// Said once per file, not per app: a config that sets vizion on every app is common.
+	if inert = sortedSet(inert); len(inert) > 0 {
+		fmt.Fprintf(io.ErrOut, "tend: note: %s: %s accepted; no effect in tend\n", target, strings.Join(inert, ", "))
+	}
+	if pending = sortedSet(pending); len(pending) > 0 {
+		fmt.Fprintf(io.ErrOut, "tend: warning: %s: %s checked but not acted on yet (a later tend release)\n", target, strings.Join(pending, ", "))
+	}
 	if envName != "" && !found {
 		fmt.Fprintf(io.ErrOut, "tend: warning: %s: no app has env_%s; --env %s changes nothing\n", target, envName, envName)
 	}
 	return specs, nil
+}
+
+// sortedSet is the distinct strings of l, sorted.
+func sortedSet(l []string) []string {
+	slices.Sort(l)
+	return slices.Compact(l)
 }
 
 // only keeps the apps --only names (a comma-separated list; "" keeps all), in the file's order.

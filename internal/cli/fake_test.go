@@ -94,9 +94,12 @@ func (c *fakeClient) Start(req api.StartRequest) error {
 }
 
 func (c *fakeClient) Action(verb, target string) error { return c.call("Action", verb, target) }
-func (c *fakeClient) Scale(name string, n int) error   { return c.call("Scale", name, n) }
-func (c *fakeClient) Signal(target, sig string) error  { return c.call("Signal", target, sig) }
-func (c *fakeClient) Kill() error                      { return c.call("Kill") }
+func (c *fakeClient) UpdateEnv(verb, target string, env map[string]string) error {
+	return c.call("UpdateEnv", verb, target, env["TEND_TEST"])
+}
+func (c *fakeClient) Scale(name string, n int) error  { return c.call("Scale", name, n) }
+func (c *fakeClient) Signal(target, sig string) error { return c.call("Signal", target, sig) }
+func (c *fakeClient) Kill() error                     { return c.call("Kill") }
 func (c *fakeClient) Save(force bool) (api.SaveResult, error) {
 	return api.SaveResult{Path: "/h/dump.pm2", Count: len(c.procs)}, c.call("Save", fmt.Sprint(force))
 }

@@ -74,7 +74,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"scale", "api", "2", "--no-daemon"}, "--no-daemon works only with start: tend --no-daemon start <script>"},
 		{[]string{"msg", "api", "notjson"}, `message "notjson" is not JSON; quote a string as '"hello"'`},
 		{[]string{"sendSignal", "SIGNOPE", "api"}, `unknown signal "SIGNOPE" (try SIGINT, SIGTERM, SIGUSR2)`},
-		{[]string{"restart", "api", "--update-env"}, "--update-env with an app name is not supported yet; restart the app's config file, which applies its env"},
+		{[]string{"restart", "api", "--env", "production"}, "--env production needs the config file that has env_production: tend restart <config> --env production"},
 		{[]string{"jlist", "extra"}, `unknown command "extra" for "tend jlist" (see tend jlist --help)`},
 		{[]string{"start", "/nonexistent/app.js"}, "script not found: /nonexistent/app.js"},
 	} {

@@ -182,14 +182,14 @@ func TestStartStartFails(t *testing.T) {
 func TestStartConfigFile(t *testing.T) {
 	e := newTestEnv(t)
 	e.script(t, "app.sh")
-	e.file(t, "apps.json", `{"apps": [{"name": "a", "script": "app.sh", "watch_delay": 5}, {"name": "b", "script": "app.sh"}]}`)
+	e.file(t, "apps.json", `{"apps": [{"name": "a", "script": "app.sh", "autorestrat": true}, {"name": "b", "script": "app.sh"}]}`)
 	if code := e.run("start", "apps.json", "-s"); code != 0 {
 		t.Fatalf("exit %d: %s", code, e.errOut)
 	}
 	if calls := e.c.Calls(); calls != "Start a,b " {
 		t.Fatalf("calls %q", calls)
 	}
-	if !strings.Contains(e.errOut.String(), `tend: warning: apps.json: app "a": ignoring keys tend does not support yet: watch_delay`) {
+	if !strings.Contains(e.errOut.String(), `tend: warning: apps.json: app "a": unknown keys, ignored: autorestrat (did you mean autorestart?)`) {
 		t.Errorf("no warning for an unknown key: %q", e.errOut)
 	}
 	if a := e.c.starts[0].Apps[0]; a.Env["A"] != "1" {
@@ -227,6 +227,12 @@ func TestActionConfigFile(t *testing.T) {
 	}
 	if code := e.run("delete", "missing.json"); code != ExitUsage || e.c.Calls() != "" {
 		t.Fatalf("delete missing: exit %d, calls %q", code, e.c.Calls())
+	}
+	// By name, the CLI's own environment goes with the restart.
+	e = newTestEnv(t)
+	e.f.Environ = []string{"TEND_TEST=now", "HOME=/h"}
+	if code := e.run("restart", "api", "--update-env", "-s"); code != 0 || e.c.Calls() != "UpdateEnv restart api now" {
+		t.Fatalf("exit %d, calls %q: %s", code, e.c.Calls(), e.errOut)
 	}
 }
 

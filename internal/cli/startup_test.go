@@ -88,9 +88,9 @@ func TestStartupInstall(t *testing.T) {
 // tend config validate: every problem on stdout, exit 2 if one is not a warning.
 func TestConfigValidate(t *testing.T) {
 	e := newTestEnv(t)
-	e.file(t, "ok.json", `{"apps": [{"name": "a", "script": "/bin/true", "watch_delay": 1}]}`)
+	e.file(t, "ok.json", `{"apps": [{"name": "a", "script": "/bin/true", "autorestrat": true}]}`)
 	if code := e.run("config", "validate", "ok.json"); code != 0 ||
-		e.out.String() != "ok.json:1: warning: apps[0] \"a\": key tend does not support yet, ignored: watch_delay\nok.json: 1 apps, no problem\n" {
+		e.out.String() != "ok.json:1: warning: apps[0] \"a\": unknown key, ignored: autorestrat (did you mean autorestart?)\nok.json: 1 apps, no problem\n" {
 		t.Fatalf("exit %d, stdout %q", code, e.out)
 	}
 	e = newTestEnv(t)

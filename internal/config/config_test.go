@@ -165,13 +165,26 @@ func TestIsConfigFile(t *testing.T) {
 	}
 }
 
+// A key tend does not know is ignored and said (with a near miss named); PM2's keys that do
+// nothing in tend are said apart; keys a later release acts on are parsed and named as pending.
 func TestIgnoredKeys(t *testing.T) {
-	specs, err := ParseApps([]byte(`{"apps": [{"script": "a.js", "watch": true, "max_memory_restart": "200M", "env_production": {}, "name": "a"}]}`), "x.json")
+	specs, err := ParseApps([]byte(`{"apps": [{"script": "a.js", "watch": true, "max_memory_restart": "200M", "env_production": {},
+		"name": "a", "autorestrat": true, "vizion": false, "pmx": true, "shiny": 1}]}`), "x.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := specs[0].IgnoredKeys; !reflect.DeepEqual(got, []string{"max_memory_restart", "watch"}) {
-		t.Fatalf("ignored keys %q", got)
+	s := specs[0]
+	if !reflect.DeepEqual(s.IgnoredKeys, []string{"autorestrat (did you mean autorestart?)", "shiny"}) {
+		t.Errorf("ignored keys %q", s.IgnoredKeys)
+	}
+	if !reflect.DeepEqual(s.InertKeys, []string{"pmx", "vizion"}) {
+		t.Errorf("inert keys %q", s.InertKeys)
+	}
+	if got := s.Pending(); !reflect.DeepEqual(got, []string{"watch", "max_memory_restart"}) {
+		t.Errorf("pending %q", got)
+	}
+	if s.MaxMemoryRestart != 200<<20 || !reflect.DeepEqual(s.Watch, []string{"."}) {
+		t.Errorf("max_memory_restart %d, watch %q", s.MaxMemoryRestart, s.Watch)
 	}
 }
 

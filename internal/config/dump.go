@@ -36,7 +36,10 @@ var pm2Keys = map[string]string{
 	"merge_logs": "merge_logs", "pm_out_log_path": "out_file", "pm_err_log_path": "error_file",
 	"pm_log_path": "log_file", "log_date_format": "log_date_format", "instance_var": "instance_var",
 	"treekill": "treekill", "wait_ready": "wait_ready", "listen_timeout": "listen_timeout",
-	"kill_signal": "kill_signal", "stop_exit_codes": "stop_exit_codes",
+	"kill_signal": "kill_signal", "stop_exit_codes": "stop_exit_codes", "increment_var": "increment_var",
+	"shutdown_with_message": "shutdown_with_message", "cron_restart": "cron_restart",
+	"max_memory_restart": "max_memory_restart", "watch": "watch", "ignore_watch": "ignore_watch",
+	"uid": "uid", "gid": "gid", "source_map_support": "source_map_support",
 }
 
 // pm2Own are variables PM2 puts in every app's env for itself.
@@ -102,7 +105,7 @@ func ParseDump(data []byte, file string) ([]DumpApp, error) {
 			if err != nil {
 				return nil, fmt.Errorf("dump %s: entry %d: %w", file, i, err)
 			}
-			spec.IgnoredKeys = nil // a dump holds PM2's runtime state: nothing to warn about
+			spec.IgnoredKeys, spec.InertKeys = nil, nil // a dump holds PM2's runtime state: nothing to warn about
 			app = DumpApp{Spec: spec}
 		}
 		if j, ok := byName[app.Spec.Name]; ok && app.Spec.Name != "" {

@@ -125,33 +125,37 @@ func LoadFile(path string) ([]AppSpec, error) {
 		}
 		return ParseProcfile(data, abs)
 	}
-	data, err := loadJSON(path, abs)
+	data, loc, err := loadJSON(path, abs)
 	if err != nil {
 		return nil, err
 	}
-	return ParseApps(data, abs)
+	return parseApps(data, abs, loc)
 }
 
-// loadJSON reads a JSON, YAML or JS config as JSON (a JS one evaluated by node).
-func loadJSON(path, abs string) (data []byte, err error) {
+// loadJSON reads a JSON, YAML or JS config as JSON (a JS one evaluated by node), and how to find
+// the line of an app's key in the file, where its format tells.
+func loadJSON(path, abs string) (data []byte, loc locator, err error) {
 	switch ext := strings.ToLower(filepath.Ext(abs)); ext {
 	case ".json", ".yaml", ".yml":
 		data, err = os.ReadFile(abs)
 		if err != nil {
-			return nil, fmt.Errorf("%w: config file %s: %v", ErrInvalid, path, unwrapPathErr(err))
+			return nil, nil, fmt.Errorf("%w: config file %s: %v", ErrInvalid, path, unwrapPathErr(err))
 		}
-		if ext != ".json" {
-			if data, err = yamlToJSON(data, path); err != nil {
-				return nil, err
-			}
+		if ext == ".json" {
+			return data, jsonLocator(data), nil
 		}
+		src := data
+		if data, err = yamlToJSON(data, path); err != nil {
+			return nil, nil, err
+		}
+		return data, yamlLocator(src), nil
 	default:
 		if _, err := os.Stat(abs); err != nil {
-			return nil, invalidf("config file not found: %s", abs)
+			return nil, nil, invalidf("config file not found: %s", abs)
 		}
 		node, lerr := exec.LookPath("node")
 		if lerr != nil {
-			return nil, invalidf("config file %s needs node to be read, and node is not on PATH; install Node.js or use a .json file", path)
+			return nil, nil, invalidf("config file %s needs node to be read, and node is not on PATH; install Node.js or use a .json file", path)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), EvalTimeout)
 		defer cancel()
@@ -169,10 +173,10 @@ func loadJSON(path, abs string) (data []byte, err error) {
 			if msg == "" {
 				msg = err.Error()
 			}
-			return nil, invalidf("config file %s: %s", path, msg)
+			return nil, nil, invalidf("config file %s: %s", path, msg)
 		}
 	}
-	return data, nil
+	return data, nil, nil
 }
 
 func unwrapPathErr(err error) error {
@@ -184,6 +188,10 @@ func unwrapPathErr(err error) error {
 
 // ParseApps reads PM2's {apps: [...]} (or a single app object, or an array) from JSON.
 func ParseApps(data []byte, file string) ([]AppSpec, error) {
+	return parseApps(data, file, jsonLocator(data))
+}
+
+func parseApps(data []byte, file string, loc locator) ([]AppSpec, error) {
 	var top any
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -199,11 +207,11 @@ func ParseApps(data []byte, file string) ([]AppSpec, error) {
 	for i, item := range list {
 		m, ok := item.(map[string]any)
 		if !ok {
-			return nil, invalidf("config file %s: apps[%d] is not an object", file, i)
+			return nil, invalidf("config file %s: apps[%d] is not an object", at(file, loc, i, ""), i)
 		}
 		spec, err := appFromMap(m, dir)
 		if err != nil {
-			return nil, fmt.Errorf("config file %s: apps[%d]: %w", file, i, err)
+			return nil, fmt.Errorf("config file %s: %s: %w", at(file, loc, i, errKey(err)), appLabel(i, m), err)
 		}
 		spec.CreatedFromFile = file
 		specs = append(specs, spec)
@@ -211,248 +219,31 @@ func ParseApps(data []byte, file string) ([]AppSpec, error) {
 	return specs, nil
 }
 
-func appFromMap(m map[string]any, dir string) (s AppSpec, err error) {
-	s = Defaults()
-	s.Cwd = dir
-	used := map[string]bool{}
-	get := func(keys ...string) (any, bool) {
-		for _, k := range keys {
-			used[k] = true
-		}
-		for _, k := range keys {
-			if v, ok := m[k]; ok && v != nil {
-				return v, true
-			}
-		}
-		return nil, false
-	}
-	defer func() {
-		for k := range m {
-			if !used[k] {
-				if near := nearest(k, used); near != "" {
-					k += " (did you mean " + near + "?)"
-				}
-				s.IgnoredKeys = append(s.IgnoredKeys, k)
-			}
-		}
-		sort.Strings(s.IgnoredKeys)
-	}()
-	str := func(key string, v any) (string, error) {
-		switch t := v.(type) {
-		case string:
-			return t, nil
-		case json.Number:
-			return t.String(), nil
-		}
-		return "", invalidf("%s must be a string", key)
-	}
-	if v, ok := get("script", "exec"); ok {
-		if s.Script, err = str("script", v); err != nil {
-			return s, err
-		}
-	} else {
-		return s, invalidf("script is missing")
-	}
-	if v, ok := get("name"); ok {
-		if s.Name, err = str("name", v); err != nil {
-			return s, err
+// at is "file:line" of an app's key (or the app, for key ""), or the file where no line is known.
+func at(file string, loc locator, app int, key string) string {
+	if loc != nil {
+		if l := loc(app, key); l > 0 {
+			return file + ":" + strconv.Itoa(l)
 		}
 	}
-	if v, ok := get("namespace"); ok {
-		if s.Namespace, err = str("namespace", v); err != nil {
-			return s, err
-		}
+	return file
+}
+
+// errKey is the key an error is about, or "".
+func errKey(err error) string {
+	var ke *KeyError
+	if errors.As(err, &ke) {
+		return ke.Key
 	}
-	if v, ok := get("cwd"); ok {
-		c, err := str("cwd", v)
-		if err != nil {
-			return s, err
-		}
-		if !filepath.IsAbs(c) {
-			c = filepath.Join(dir, c)
-		}
-		s.Cwd = c
+	return ""
+}
+
+// appLabel names an app of a config in a message: apps[2] "api".
+func appLabel(i int, m map[string]any) string {
+	if n, ok := m["name"].(string); ok {
+		return fmt.Sprintf("apps[%d] %q", i, n)
 	}
-	if v, ok := get("args"); ok {
-		if s.Args, err = stringList("args", v); err != nil {
-			return s, err
-		}
-	}
-	if v, ok := get("interpreter", "exec_interpreter"); ok {
-		if s.Interpreter, err = str("interpreter", v); err != nil {
-			return s, err
-		}
-	}
-	if v, ok := get("node_args", "interpreter_args", "interpreterArgs"); ok {
-		if s.InterpreterArgs, err = stringList("node_args", v); err != nil {
-			return s, err
-		}
-	}
-	if v, ok := get("env"); ok {
-		env, ok := v.(map[string]any)
-		if !ok {
-			return s, invalidf("env must be an object")
-		}
-		if s.Env, err = envValues("env", env); err != nil {
-			return s, err
-		}
-	}
-	if v, ok := get("env_file"); ok {
-		// The file's values, under env's: env in the config says what wins.
-		fileEnv, err := readEnvFiles(v, dir)
-		if err != nil {
-			return s, err
-		}
-		s.Env = MergeEnv(fileEnv, s.Env)
-	}
-	for key, v := range m {
-		name, ok := strings.CutPrefix(key, "env_")
-		if !ok || name == "" || name == "file" || v == nil {
-			continue
-		}
-		used[key] = true
-		env, ok := v.(map[string]any)
-		if !ok {
-			return s, invalidf("%s must be an object", key)
-		}
-		if s.EnvFor == nil {
-			s.EnvFor = map[string]map[string]string{}
-		}
-		if s.EnvFor[name], err = envValues(key, env); err != nil {
-			return s, err
-		}
-	}
-	instancesSet := false
-	if v, ok := get("instances"); ok {
-		t, err := str("instances", v)
-		if err != nil {
-			return s, err
-		}
-		if s.Instances, err = ParseInstances(t); err != nil {
-			return s, invalidf("%v", err)
-		}
-		instancesSet = true
-	}
-	if v, ok := get("exec_mode"); ok {
-		t, err := str("exec_mode", v)
-		if err != nil {
-			return s, err
-		}
-		switch strings.TrimSuffix(t, "_mode") {
-		case "fork":
-			s.ExecMode = ForkMode
-		case "cluster":
-			s.ExecMode = ClusterMode
-		default:
-			return s, invalidf("exec_mode must be fork or cluster, got %q", t)
-		}
-	} else if instancesSet {
-		s.ExecMode = "" // decided once the interpreter is known: PM2's -i rule
-	}
-	durations := []struct {
-		key string
-		dst *time.Duration
-	}{
-		{"restart_delay", &s.RestartDelay}, {"exp_backoff_restart_delay", &s.ExpBackoffDelay},
-		{"min_uptime", &s.MinUptime}, {"kill_timeout", &s.KillTimeout}, {"listen_timeout", &s.ListenTimeout},
-	}
-	for _, d := range durations {
-		if v, ok := get(d.key); ok {
-			t, err := str(d.key, v)
-			if err != nil {
-				return s, err
-			}
-			if *d.dst, err = ParseDuration(t); err != nil {
-				return s, invalidf("%s: %v", d.key, err)
-			}
-		}
-	}
-	if v, ok := get("max_restarts"); ok {
-		t, err := str("max_restarts", v)
-		if err != nil {
-			return s, err
-		}
-		if s.MaxRestarts, err = strconv.Atoi(t); err != nil || s.MaxRestarts < 0 {
-			return s, invalidf("max_restarts must be a whole number ≥ 0, got %q", t)
-		}
-	}
-	bools := []struct {
-		key string
-		dst *bool
-	}{
-		{"autorestart", &s.Autorestart}, {"wait_ready", &s.WaitReady}, {"treekill", &s.Treekill},
-		{"merge_logs", &s.MergeLogs}, {"combine_logs", &s.MergeLogs}, {"autostart", &s.Autostart},
-		{"proxy", &s.Proxy},
-	}
-	for _, b := range bools {
-		if v, ok := get(b.key); ok {
-			bv, ok := v.(bool)
-			if !ok {
-				return s, invalidf("%s must be true or false", b.key)
-			}
-			*b.dst = bv
-		}
-	}
-	stringsKeys := []struct {
-		keys []string
-		dst  *string
-	}{
-		{[]string{"out_file", "out", "output", "out_log"}, &s.OutFile},
-		{[]string{"error_file", "error", "err", "err_file", "err_log"}, &s.ErrFile},
-		{[]string{"log_file", "log"}, &s.LogFile},
-		{[]string{"log_date_format"}, &s.LogDateFormat},
-		{[]string{"kill_signal"}, &s.KillSignal},
-		{[]string{"instance_var"}, &s.InstanceVar},
-	}
-	for _, k := range stringsKeys {
-		if v, ok := get(k.keys...); ok {
-			if *k.dst, err = str(k.keys[0], v); err != nil {
-				return s, err
-			}
-		}
-	}
-	if v, ok := get("time"); ok && v == true && s.LogDateFormat == "" {
-		s.LogDateFormat = "YYYY-MM-DDTHH:mm:ss"
-	}
-	if v, ok := get("stop_exit_codes"); ok {
-		list, err := stringList("stop_exit_codes", v)
-		if err != nil {
-			return s, err
-		}
-		for _, c := range list {
-			n, err := strconv.Atoi(c)
-			if err != nil {
-				return s, invalidf("stop_exit_codes: %q is not a number", c)
-			}
-			s.StopExitCodes = append(s.StopExitCodes, n)
-		}
-	}
-	if v, ok := get("port", "ports"); ok {
-		list, err := stringList("port", v)
-		if err != nil {
-			return s, err
-		}
-		for _, p := range list {
-			l, err := ParseListen(p)
-			if err != nil {
-				return s, invalidf("%v", err)
-			}
-			s.Ports = append(s.Ports, l)
-		}
-		if _, set := get("exec_mode"); !set && len(s.Ports) > 0 {
-			s.ExecMode = "" // a port tend holds means cluster mode, decided with the interpreter
-		}
-	}
-	if v, ok := get("drain_timeout"); ok {
-		t, err := str("drain_timeout", v)
-		if err != nil {
-			return s, err
-		}
-		if s.DrainTimeout, err = ParseDuration(t); err != nil {
-			return s, invalidf("drain_timeout: %v", err)
-		}
-	}
-	return s, nil
+	return fmt.Sprintf("apps[%d]", i)
 }
 
 func stringList(key string, v any) ([]string, error) {
@@ -479,7 +270,7 @@ func envValues(key string, env map[string]any) (map[string]string, error) {
 	for k, v := range env {
 		switch v.(type) {
 		case map[string]any, []any:
-			return nil, invalidf("%s.%s must be a string, a number or a boolean, not an object or a list", key, k)
+			return nil, keyErr(key+"."+k, "must be a string, a number or a boolean, not an object or a list")
 		}
 		out[k] = envString(v)
 	}

@@ -30,7 +30,11 @@ func (spec *AppSpec) LogPaths(logDir string, id int) (out, errp, combined string
 		return given
 	}
 	out, errp = pick(spec.OutFile, "out"), pick(spec.ErrFile, "error")
-	if spec.LogFile != "" {
+	switch spec.LogFile {
+	case "":
+	case LogFileDefault: // PM2's log_file: true
+		combined = filepath.Join(logDir, spec.Name+suffix+".log")
+	default:
 		combined = pick(spec.LogFile, "")
 	}
 	return out, errp, combined

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,12 +29,26 @@ func Resolve(spec *AppSpec, callerCwd string) error {
 			spec.ExecMode = ClusterMode
 		}
 	}
-	if _, set := spec.Env["PORT"]; !set && len(spec.Ports) > 0 && !spec.ListenFds() && !spec.ProxyMode() {
-		// PM2 puts port into PORT; apps that read it keep working. An app that inherits its
-		// socket must not also be told to bind the port itself.
-		spec.Env["PORT"] = strconv.Itoa(spec.Ports[0].Port)
+	spec.portEnv()
+	if spec.SourceMaps && spec.InterpreterLabel == "node" && !slices.Contains(spec.InterpreterArgs, "--enable-source-maps") {
+		spec.InterpreterArgs = append(spec.InterpreterArgs, "--enable-source-maps")
 	}
 	return spec.Validate()
+}
+
+// portEnv puts the app's port into PORT, as PM2 does, unless the env sets it: apps that read it
+// keep working. An app that inherits its socket must not also be told to bind the port itself.
+func (spec *AppSpec) portEnv() {
+	if _, set := spec.Env["PORT"]; !set && len(spec.Ports) > 0 && !spec.ListenFds() && !spec.ProxyMode() {
+		spec.Env["PORT"] = strconv.Itoa(spec.Ports[0].Port)
+	}
+}
+
+// UpdateEnv gives the app the caller's environment environ (`--update-env`): what the app's
+// config set stays on top, and what the old environment had that neither has is gone.
+func (spec *AppSpec) UpdateEnv(environ map[string]string) {
+	spec.Env = MergeEnv(spec.FilterEnv.Apply(environ), spec.ConfigEnv)
+	spec.portEnv()
 }
 
 func resolve(spec *AppSpec, callerCwd string) error {
@@ -99,6 +114,9 @@ func resolveInterpreter(spec *AppSpec, pathVar string) error {
 	want := strings.TrimSpace(spec.Interpreter)
 	if want == "" {
 		want = interpreterFor(spec.Script)
+		if want == "none" {
+			want = shebangRuntime(spec.Script)
+		}
 	}
 	if want == "ts" {
 		if _, err := lookPathIn("bun", pathVar); err != nil {
@@ -130,6 +148,37 @@ func resolveInterpreter(spec *AppSpec, pathVar string) error {
 		}
 	}
 	return nil
+}
+
+// shebangRuntime is "node" or "bun" for a script without an extension whose #! line names one
+// (next's, express's bin/www), as PM2 runs them with node in cluster mode; else "none".
+func shebangRuntime(script string) string {
+	f, err := os.Open(script)
+	if err != nil {
+		return "none"
+	}
+	defer f.Close()
+	buf := make([]byte, 128)
+	n, _ := f.Read(buf)
+	line, _, _ := strings.Cut(string(buf[:n]), "\n")
+	rest, ok := strings.CutPrefix(line, "#!")
+	if !ok {
+		return "none"
+	}
+	words := strings.Fields(rest)
+	if len(words) > 0 && filepath.Base(words[0]) == "env" {
+		words = words[1:]
+		if len(words) > 0 && words[0] == "-S" {
+			words = words[1:]
+		}
+	}
+	if len(words) > 0 {
+		switch b := filepath.Base(words[0]); b {
+		case "node", "bun":
+			return b
+		}
+	}
+	return "none"
 }
 
 func interpreterFor(script string) string {

@@ -5,6 +5,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -140,12 +141,93 @@ type AppSpec struct {
 	ScriptIsCommand  bool          `json:"script_is_command,omitempty"` // Script runs through bash -c
 	InterpreterLabel string        `json:"exec_interpreter,omitempty"`  // what jlist shows: node, python3, bash, none
 
+	// IncrementVar names a variable that each instance gets as the app's value of it plus the
+	// instance's index (PM2's increment_var: PORT 3000 gives 3000, 3001…).
+	IncrementVar string `json:"increment_var,omitempty"`
+	// ConfigEnv is the part of Env the app's config set (env, env_file, env_<name>): what stays
+	// over the caller's environment when `--update-env` takes a new one.
+	ConfigEnv map[string]string `json:"config_env,omitempty"`
+	// FilterEnv says which of the caller's variables the app does not inherit (filter_env).
+	FilterEnv *EnvFilter `json:"filter_env,omitempty"`
+	// ShutdownWithMessage stops the app with the IPC message "shutdown" instead of kill_signal.
+	ShutdownWithMessage bool `json:"shutdown_with_message,omitempty"`
+
+	// Parsed and checked now, acted on by later releases (Pending says which are set).
+	Watch            []string      `json:"watch,omitempty"` // paths; watch: true is the cwd
+	IgnoreWatch      []string      `json:"ignore_watch,omitempty"`
+	WatchDelay       time.Duration `json:"watch_delay,omitempty"`
+	CronRestart      string        `json:"cron_restart,omitempty"`
+	User             string        `json:"uid,omitempty"`
+	Group            string        `json:"gid,omitempty"`
+	MaxMemoryRestart int64         `json:"max_memory_restart,omitempty"` // bytes
+	PidFile          string        `json:"pid_file,omitempty"`
+	LogType          string        `json:"log_type,omitempty"`
+
 	// EnvFor are an ecosystem file's env_<name> blocks, by name: `--env <name>` merges one over
 	// Env when the file is loaded (they are not kept once resolved).
 	EnvFor map[string]map[string]string `json:"-"`
-	// IgnoredKeys are the keys of an ecosystem file's app that tend does not act on yet; the CLI
-	// warns about them rather than dropping them silently.
+	// IgnoredKeys are the keys of an ecosystem file's app that tend does not know; the CLI warns
+	// about them rather than dropping them silently.
 	IgnoredKeys []string `json:"-"`
+	// InertKeys are PM2 keys the app sets that tend accepts and does not act on, and never will
+	// (vizion, pmx…): said once, not an error.
+	InertKeys []string `json:"-"`
+	// AppendEnvToName adds "-<env>" to the name when the config is loaded with --env.
+	AppendEnvToName bool `json:"-"`
+	// SourceMaps asks Node to map stack traces through source maps (source_map_support), which
+	// Resolve turns into --enable-source-maps for a Node app.
+	SourceMaps bool `json:"-"`
+}
+
+// EnvFilter is PM2's filter_env: All drops the caller's whole environment, Keys drops those
+// variables, and Containing drops every variable whose name contains one of its strings.
+type EnvFilter struct {
+	All        bool     `json:"all,omitempty"`
+	Keys       []string `json:"keys,omitempty"`
+	Containing []string `json:"containing,omitempty"`
+}
+
+// Apply returns the caller's environment without what the filter drops.
+func (f *EnvFilter) Apply(env map[string]string) map[string]string {
+	if f == nil {
+		return env
+	}
+	out := make(map[string]string, len(env))
+	if f.All {
+		return out
+	}
+next:
+	for k, v := range env {
+		if slices.Contains(f.Keys, k) {
+			continue
+		}
+		for _, c := range f.Containing {
+			if strings.Contains(k, c) {
+				continue next
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// Pending names the keys the app sets that a later release acts on (watch, cron_restart…), so
+// the CLI can say they do nothing yet.
+func (s *AppSpec) Pending() []string {
+	var out []string
+	for _, k := range []struct {
+		key string
+		set bool
+	}{
+		{"watch", len(s.Watch) > 0}, {"cron_restart", s.CronRestart != ""}, {"uid", s.User != ""},
+		{"gid", s.Group != ""}, {"max_memory_restart", s.MaxMemoryRestart > 0},
+		{"pid_file", s.PidFile != ""}, {"log_type", s.LogType != ""},
+	} {
+		if k.set {
+			out = append(out, k.key)
+		}
+	}
+	return out
 }
 
 // MaxInstances bounds what one request can ask the daemon to create.

@@ -28,9 +28,10 @@ func (p Problem) String() string {
 }
 
 // Validate reads a config file and reports every problem of every app at once (each app stops
-// at its first), with the line of the app in a JSON file; and how many apps it read. The
+// at its first), on the line of the key or the app where the format tells; and how many apps it
+// read. The apps are resolved in the caller's environment environ, as start resolves them. The
 // problems name the file as path does; file is where it is read.
-func Validate(path, file string) (problems []Problem, apps int) {
+func Validate(path, file string, environ map[string]string) (problems []Problem, apps int) {
 	abs, err := filepath.Abs(file)
 	if err != nil {
 		return []Problem{{Where: path, Msg: err.Error()}}, 0
@@ -42,7 +43,7 @@ func Validate(path, file string) (problems []Problem, apps int) {
 		}
 		return nil, len(specs)
 	}
-	data, err := loadJSON(path, abs)
+	data, loc, err := loadJSON(path, abs)
 	if err != nil {
 		return []Problem{{Where: path, Msg: strings.TrimPrefix(err.Error(), "invalid: ")}}, 0
 	}
@@ -56,38 +57,40 @@ func Validate(path, file string) (problems []Problem, apps int) {
 	if len(list) == 0 {
 		return []Problem{{Where: path, Msg: `no apps (expected {"apps": [{"script": ...}]})`}}, 0
 	}
-	var lines []int
-	if strings.EqualFold(filepath.Ext(abs), ".json") {
-		lines = appLines(data)
+	if t, ok := top.(map[string]any); ok && t["deploy"] != nil && (t["apps"] != nil || t["pm2"] != nil) {
+		problems = append(problems, Problem{Where: path, Msg: "deploy is PM2's deploy over ssh, which tend does not do; the section is ignored", Warning: true})
 	}
 	seen := map[string]string{}
 	for i, item := range list {
-		where := path
-		if i < len(lines) {
-			where = fmt.Sprintf("%s:%d", path, lines[i])
-		}
-		app := fmt.Sprintf("apps[%d]", i)
 		m, ok := item.(map[string]any)
 		if !ok {
-			problems = append(problems, Problem{Where: where, App: app, Msg: "not an object"})
+			problems = append(problems, Problem{Where: at(path, loc, i, ""), App: fmt.Sprintf("apps[%d]", i), Msg: "not an object"})
 			continue
 		}
-		if n, ok := m["name"].(string); ok {
-			app += fmt.Sprintf(" %q", n)
-		}
+		app := appLabel(i, m)
 		spec, err := appFromMap(m, filepath.Dir(abs))
 		if err == nil {
+			// Resolved as start resolves it: the caller's environment (its PATH finds node)
+			// under the app's.
+			spec.Env = MergeEnv(spec.FilterEnv.Apply(environ), spec.Env)
 			err = Resolve(&spec, spec.Cwd)
 		}
 		if err != nil {
-			problems = append(problems, Problem{Where: where, App: app, Msg: strings.TrimPrefix(err.Error(), "invalid: ")})
+			problems = append(problems, Problem{Where: at(path, loc, i, errKey(err)), App: app, Msg: strings.TrimPrefix(err.Error(), "invalid: ")})
 			continue
 		}
 		for _, k := range spec.IgnoredKeys {
-			problems = append(problems, Problem{Where: where, App: app, Msg: "key tend does not support yet, ignored: " + k, Warning: true})
+			key, _, _ := strings.Cut(k, " (")
+			problems = append(problems, Problem{Where: at(path, loc, i, key), App: app, Msg: "unknown key, ignored: " + k, Warning: true})
+		}
+		for _, k := range spec.InertKeys {
+			problems = append(problems, Problem{Where: at(path, loc, i, k), App: app, Msg: k + " is accepted and has no effect in tend", Warning: true})
+		}
+		for _, k := range spec.Pending() {
+			problems = append(problems, Problem{Where: at(path, loc, i, k), App: app, Msg: k + " is checked but not acted on yet (a later tend release)", Warning: true})
 		}
 		if other, dup := seen[spec.Name]; dup {
-			problems = append(problems, Problem{Where: where, App: app, Msg: fmt.Sprintf("the name %q is %s's too; names must be unique", spec.Name, other)})
+			problems = append(problems, Problem{Where: at(path, loc, i, "name"), App: app, Msg: fmt.Sprintf("the name %q is %s's too; names must be unique", spec.Name, other)})
 		}
 		seen[spec.Name] = fmt.Sprintf("apps[%d]", i)
 	}
@@ -98,7 +101,11 @@ func Validate(path, file string) (problems []Problem, apps int) {
 func appList(top any) []any {
 	switch t := top.(type) {
 	case map[string]any:
-		switch apps := t["apps"].(type) {
+		apps := t["apps"]
+		if apps == nil {
+			apps = t["pm2"] // a package.json's
+		}
+		switch apps := apps.(type) {
 		case []any:
 			return apps
 		case map[string]any:
@@ -112,38 +119,4 @@ func appList(top any) []any {
 		return t
 	}
 	return nil
-}
-
-// appLines is the line on which each app object of a JSON config begins.
-func appLines(data []byte) []int {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	lineAt := func(off int64) int { return bytes.Count(data[:off], []byte{'\n'}) + 1 }
-	var lines []int
-	depth := 0
-	inApps := false
-	bare := bytes.HasPrefix(bytes.TrimSpace(data), []byte("[")) // an array of apps, no "apps" key
-	for {
-		off := dec.InputOffset()
-		tok, err := dec.Token()
-		if err != nil {
-			return lines
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			switch v {
-			case '{', '[':
-				// An app starts at depth 1 in a bare array, or at depth 2 under "apps".
-				if v == '{' && (inApps && depth == 2 || bare && depth == 1) {
-					lines = append(lines, lineAt(off+int64(bytes.IndexByte(data[off:], '{'))))
-				}
-				depth++
-			default:
-				depth--
-			}
-		case string:
-			if depth == 1 && v == "apps" && !inApps {
-				inApps = true
-			}
-		}
-	}
 }

@@ -61,7 +61,7 @@ func ParseDuration(s string) (time.Duration, error) {
 func ParseInstances(s string) (int, error) {
 	t := strings.TrimSpace(strings.ToLower(s))
 	if t == "max" {
-		return CPUCount(), nil
+		return cpus(), nil
 	}
 	n, err := strconv.Atoi(t)
 	if err != nil {
@@ -72,20 +72,23 @@ func ParseInstances(s string) (int, error) {
 
 // InstancesFromInt applies PM2's meaning of 0 and negative counts.
 func InstancesFromInt(n int) (int, error) {
-	cpus := CPUCount()
+	c := cpus()
 	switch {
 	case n == 0:
-		return cpus, nil
+		return c, nil
 	case n < 0:
-		if -n > cpus {
-			return 0, fmt.Errorf("instances %d: this machine has %d CPUs, so -N takes N from 1 to %d (or give a count, or max)", n, cpus, cpus)
+		if -n > c {
+			return 0, fmt.Errorf("instances %d: this machine has %d CPUs, so -N takes N from 1 to %d (or give a count, or max)", n, c, c)
 		}
-		return max(cpus+n, 1), nil
+		return max(c+n, 1), nil
 	case n > MaxInstances:
 		return 0, fmt.Errorf("instances %d is more than %d", n, MaxInstances)
 	}
 	return n, nil
 }
+
+// cpus is CPUCount; tests that need a fixed count replace it.
+var cpus = CPUCount
 
 // CPUCount is the number of CPUs this process may use: the CPUs it may run on (affinity), fewer
 // when its cgroup has a CPU quota (a container's --cpus), rounded up.

@@ -218,6 +218,16 @@ func (d *daemon) action(w wire.ResponseWriter, r *wire.Request) {
 	}
 	var ins []*supervisor.Instance
 	var err error
+	if req.Env != nil && act != supervisor.ActRestart && act != supervisor.ActReload {
+		writeErr(w, errdefs.KindInvalid, fmt.Sprintf("an environment goes with restart or reload, not %s", act))
+		return
+	}
+	if req.Env != nil {
+		if err := d.sup.UpdateEnv(req.Target, req.Env); err != nil {
+			fail(w, err)
+			return
+		}
+	}
 	if act == supervisor.ActReload {
 		ins, err = d.sup.Reload(req.Target)
 	} else {

@@ -63,6 +63,10 @@ func (in *Instance) env(shim bool, backend string, listen int) []string {
 		iv = config.DefaultInstanceVar
 	}
 	env[iv] = strconv.Itoa(in.index)
+	if v := in.spec.IncrementVar; v != "" {
+		base, _ := strconv.Atoi(in.spec.Env[v]) // checked when the config was read; 0 when unset
+		env[v] = strconv.Itoa(base + in.index)
+	}
 	env["TEND_HOME"] = in.sup.home
 	if in.spec.NodeIPC || listen > 0 {
 		fd := proc.IPCChildFd(listen)

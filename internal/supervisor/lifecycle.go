@@ -168,7 +168,14 @@ func (in *Instance) terminate(r *run, reason string) error {
 	spec := r.spec
 	sig := killSignal(spec)
 	if _, gone := r.ended(); !gone {
-		r.log.Info("stopping", "signal", unix.SignalName(sig), "reason", reason)
+		if spec.ShutdownWithMessage && r.channel != nil && r.channel.Send("shutdown") == nil {
+			// PM2's shutdown_with_message: the app is asked over IPC and gets no signal; SIGKILL
+			// still follows kill_timeout.
+			sig = 0
+			r.log.Info("stopping", "message", "shutdown", "reason", reason)
+		} else {
+			r.log.Info("stopping", "signal", unix.SignalName(sig), "reason", reason)
+		}
 	}
 	escalated, err := r.p.Stop(sig, spec.KillTimeout, spec.Treekill)
 	if escalated {

@@ -285,6 +285,45 @@ func (s *Supervisor) AddForReload(spec config.AppSpec) (func() error, error) {
 	}, nil
 }
 
+// UpdateEnv gives the apps of the selected instances the caller's environment (`restart
+// --update-env`): every instance of such an app takes it now, and a process gets it when it
+// next starts, which the restart or reload that follows does for the selected ones.
+func (s *Supervisor) UpdateEnv(target string, environ map[string]string) error {
+	ins, err := s.Select(target)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	var apps []*App
+	for _, in := range ins {
+		if !slices.Contains(apps, in.app) {
+			apps = append(apps, in.app)
+		}
+	}
+	type respec struct {
+		ins  []*Instance
+		spec *config.AppSpec
+	}
+	var todo []respec
+	for _, a := range apps {
+		if len(a.instances) == 0 {
+			continue
+		}
+		sp := *a.instances[0].Info().Spec
+		sp.UpdateEnv(environ)
+		todo = append(todo, respec{slices.Clone(a.instances), &sp})
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, r := range todo {
+		for _, in := range r.ins {
+			errs = append(errs, in.do(command{kind: cmdRespec, spec: r.spec}))
+		}
+	}
+	s.changed()
+	return joinDistinct(errs)
+}
+
 // Reload replaces the processes of the selected instances without a gap in service: app by app
 // side by side, and within an app one instance at a time (a rolling reload). When one instance
 // fails to come up, the app's remaining instances are left alone, still serving.
