@@ -249,3 +249,61 @@ func childOf(parent int) int {
 	}
 	return 0
 }
+
+// Configs that are wrong in each way the production path meets: one line naming the file (and
+// line where the format tells), a usage exit, nothing of the file started even when its first app
+// was fine, and the daemon alive with what it ran.
+func TestBadConfigs(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("start", appBin, "--name", "keeper", "-s")
+	keeper, _ := h.get("keeper")
+	dir := t.TempDir()
+	good := `{"name": "fine", "script": "` + appBin + `"}`
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	_, haveNode := exec.LookPath("node")
+	for _, tt := range []struct {
+		args []string
+		msg  string
+		node bool
+	}{
+		{[]string{"start", write("syntax.json", "{\"apps\": [\n"+good+",\n {\"name\": \"x\" \"script\": \"a\"}]}")}, "syntax.json:3:", false},
+		{[]string{"start", write("syntax.yaml", "apps:\n  - name: a\n    script: [b\n")}, "syntax.yaml:3:", false},
+		{[]string{"start", write("throws.config.js", "throw new Error('no config today')")}, "no config today", true},
+		{[]string{"start", write("dup.json", `{"apps": [`+good+`, `+good+`]}`)}, `"fine" appears twice`, false},
+		{[]string{"start", write("abc.json", "{\"apps\": [\n"+good+",\n {\"name\": \"n\", \"script\": \""+appBin+"\",\n  \"instances\": \"abc\"}]}")}, `abc.json:4: apps[1] "n": instances must be a whole number`, false},
+		{[]string{"start", write("envobj.yaml", "apps:\n  - name: e\n    script: "+appBin+"\n    env:\n      DB:\n        host: x\n")}, `envobj.yaml:5: apps[0] "e": env.DB must be a string`, false},
+		{[]string{"start", write("colon/Procfile", "web: "+appBin+"\nworker "+appBin+"\n")}, "Procfile:2", false},
+		{[]string{"start", write("badenv.json", `{"apps": [`+good+`, {"name": "d", "script": "`+appBin+`", "env_file": "bad.env"}]}`)}, "bad.env:2", false},
+		{[]string{"start", write("noenv.json", `{"apps": [{"name": "m", "script": "`+appBin+`", "env_file": "missing.env"}]}`)}, "missing.env", false},
+		{[]string{"start", write("noscript.json", `{"apps": [`+good+`, {"name": "s"}]}`)}, "script is missing", false},
+		{[]string{"resurrect", write("cut.pm2", `[{"name": "fine", "pm_exec_path": "`+appBin+`"`)}, "cut short", false},
+		{[]string{"resurrect", write("future.pm2", `[{"_tend": {"v": 99, "spec": {}}}]`)}, "newer tend", false},
+	} {
+		if tt.node && haveNode != nil {
+			continue
+		}
+		write("bad.env", "A=1\nthis line has no equals sign\n")
+		r := h.run(tt.args...)
+		lines := strings.Split(strings.TrimSpace(r.err), "\n")
+		if r.code != 2 || !strings.Contains(r.err, tt.msg) || len(lines) != 1 || !strings.HasPrefix(r.err, "tend: ") {
+			t.Errorf("tend %s: exit %d (want 2), stderr %q (want one line with %q)", strings.Join(tt.args, " "), r.code, r.err, tt.msg)
+		}
+	}
+	// A JS config needs node: without it on PATH, say what to install.
+	js := write("ecosystem.config.js", "module.exports = {apps: []}")
+	if r := h.runEnv([]string{"PATH=/nonexistent"}, "start", js); r.code != 2 || !strings.Contains(r.err, "install Node.js") {
+		t.Errorf("no node: exit %d, %q", r.code, r.err)
+	}
+	h.ok("ping")
+	if ps := h.jlist(); len(ps) != 1 || ps[0].Pid != keeper.Pid || ps[0].Pm2Env.Status != "online" {
+		t.Fatalf("a bad config changed what runs: %+v", ps)
+	}
+}

@@ -38,7 +38,10 @@ const nodeLoader = `
 const p = process.argv[1];
 (async () => {
   let m;
-  try { m = require(p); } catch (e) {
+  // A .json file that is not JSON: PM2 evaluates it as a JavaScript expression (comments,
+  // trailing commas, unquoted keys).
+  if (process.argv[2] === 'expr') m = require('vm').runInThisContext('(' + require('fs').readFileSync(p, 'utf8') + '\n)', { filename: p });
+  else try { m = require(p); } catch (e) {
     if (!/ERR_REQUIRE_ESM|ERR_REQUIRE_ASYNC_MODULE|Cannot use import statement|Unexpected token 'export'/.test(String(e && (e.code || '') + (e.message || '')))) throw e;
     m = await import(require('url').pathToFileURL(p).href);
   }
@@ -142,6 +145,13 @@ func loadJSON(path, abs string) (data []byte, loc locator, err error) {
 			return nil, nil, fmt.Errorf("%w: config file %s: %v", ErrInvalid, path, unwrapPathErr(err))
 		}
 		if ext == ".json" {
+			if !json.Valid(data) {
+				// Written for PM2, which reads it as JavaScript; when node cannot read it either,
+				// the JSON error (with its line) is the one to show.
+				if out, err := nodeEval(path, abs, "expr"); err == nil {
+					return out, jsonLocator(data), nil
+				}
+			}
 			return data, jsonLocator(data), nil
 		}
 		src := data
@@ -150,33 +160,43 @@ func loadJSON(path, abs string) (data []byte, loc locator, err error) {
 		}
 		return data, yamlLocator(src), nil
 	default:
-		if _, err := os.Stat(abs); err != nil {
-			return nil, nil, invalidf("config file not found: %s", abs)
-		}
-		node, lerr := exec.LookPath("node")
-		if lerr != nil {
-			return nil, nil, invalidf("config file %s needs node to be read, and node is not on PATH; install Node.js or use a .json file", path)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), EvalTimeout)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, node, "-e", nodeLoader, abs)
-		cmd.Dir = filepath.Dir(abs)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		data, err = cmd.Output()
+		data, err = nodeEval(path, abs, "module")
 		if err != nil {
-			msg := strings.TrimSpace(stderr.String())
-			if ctx.Err() != nil {
-				// A config that waits on something (a server, a promise never settled).
-				msg = strings.TrimSpace(fmt.Sprintf("node did not finish within %s; a config must export its apps without waiting for anything %s", EvalTimeout, msg))
-			}
-			if msg == "" {
-				msg = err.Error()
-			}
-			return nil, nil, invalidf("config file %s: %s", path, msg)
+			return nil, nil, err
 		}
 	}
 	return data, nil, nil
+}
+
+// nodeEval runs node on a config: as a module, or (mode "expr") a file read as one JavaScript
+// expression; it prints the value as JSON.
+func nodeEval(path, abs, mode string) (data []byte, err error) {
+	if _, err := os.Stat(abs); err != nil {
+		return nil, invalidf("config file not found: %s", abs)
+	}
+	node, lerr := exec.LookPath("node")
+	if lerr != nil {
+		return nil, invalidf("config file %s needs node to be read, and node is not on PATH; install Node.js or use a .json file", path)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), EvalTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "-e", nodeLoader, abs, mode)
+	cmd.Dir = filepath.Dir(abs)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	data, err = cmd.Output()
+	if err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if ctx.Err() != nil {
+			// A config that waits on something (a server, a promise never settled).
+			msg = strings.TrimSpace(fmt.Sprintf("node did not finish within %s; a config must export its apps without waiting for anything %s", EvalTimeout, msg))
+		}
+		if msg == "" {
+			msg = err.Error()
+		}
+		return nil, invalidf("config file %s: %s", path, msg)
+	}
+	return data, nil
 }
 
 func unwrapPathErr(err error) error {
