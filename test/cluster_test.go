@@ -764,8 +764,12 @@ http.createServer((req, res) => { res.setHeader('X-Worker', process.env.VER); re
 	if got := spread(t, addr, 30); got["two"] != 30 {
 		t.Errorf("after reloading the changed config, answers %v; want every one from VER=two", got)
 	}
-	if r := h.run("reload", "ver", "--update-env"); r.code != 2 {
-		t.Errorf("--update-env with a name: exit %d, %q; want a usage error", r.code, r.err)
+	// By name, --update-env takes this shell's environment, under what the config set: VER stays.
+	if r := h.runEnv([]string{"VER=shell"}, "reload", "ver", "--update-env", "-s"); r.code != 0 {
+		t.Fatalf("reload ver --update-env: exit %d, %q", r.code, r.err)
+	}
+	if got := spread(t, addr, 30); got["two"] != 30 {
+		t.Errorf("after reload --update-env, answers %v; want every one from the config's VER=two", got)
 	}
 }
 

@@ -22,7 +22,7 @@ type ActionOptions struct {
 	Verb      string
 	Targets   []string // names, ids, namespaces, all, or config files
 	UpdateEnv bool
-	EnvName   string // restart and reload of a config: merge env_<name> over env
+	EnvName   string // with a config: restart and reload merge env_<name> over env; every verb names append_env_to_name apps with it
 	Only      string // with a config: only these apps
 }
 
@@ -73,6 +73,8 @@ func newCmdAction(f *Factory, verb, short string, aliases []string, runF func(*A
 	if verb == "restart" || verb == "reload" {
 		cmd.Flags().BoolVar(&opts.UpdateEnv, "update-env", false, "give the apps this shell's environment (their config's env stays on top); a config file's env is always applied")
 		cmd.Flags().StringVar(&opts.EnvName, "env", "", "with a config file: merge env_<name> over env")
+	} else {
+		cmd.Flags().StringVar(&opts.EnvName, "env", "", "with a config file: the --env its apps were started with (append_env_to_name)")
 	}
 	return cmd
 }
@@ -107,6 +109,9 @@ func actionRun(opts *ActionOptions) error {
 				continue
 			}
 			for _, s := range loaded {
+				if s.AppendEnvToName && opts.EnvName != "" && s.Name != "" {
+					s.Name += "-" + opts.EnvName // as start --env named it
+				}
 				if s.Name != "" {
 					errs = append(errs, c.Action(verb, s.Name))
 				}

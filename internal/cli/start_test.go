@@ -326,3 +326,20 @@ func TestStartConfigOnStdin(t *testing.T) {
 		t.Fatalf("bad stdin: exit %d, %q", code, e.errOut)
 	}
 }
+
+// append_env_to_name: start --env names the app <name>-<env>; stop and delete of the config
+// with the same --env find it by that name, and restart of the config starts it under it.
+func TestAppendEnvToName(t *testing.T) {
+	e := newTestEnv(t)
+	e.script(t, "app.sh")
+	e.file(t, "apps.json", `{"apps": [{"name": "a", "script": "app.sh", "append_env_to_name": true, "env_production": {"X": "1"}}, {"name": "b", "script": "app.sh"}]}`)
+	if code := e.run("start", "apps.json", "--env", "production", "-s"); code != 0 || e.c.Calls() != "Start a-production,b " {
+		t.Fatalf("start: exit %d, calls %q: %s", code, e.c.Calls(), e.errOut)
+	}
+	e = newTestEnv(t)
+	e.script(t, "app.sh")
+	e.file(t, "apps.json", `{"apps": [{"name": "a", "script": "app.sh", "append_env_to_name": true}, {"name": "b", "script": "app.sh"}]}`)
+	if code := e.run("stop", "apps.json", "--env", "production", "-s"); code != 0 || e.c.Calls() != "Action stop a-production; Action stop b" {
+		t.Fatalf("stop: exit %d, calls %q: %s", code, e.c.Calls(), e.errOut)
+	}
+}
