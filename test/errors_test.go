@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -306,4 +307,26 @@ func TestBadConfigs(t *testing.T) {
 	if ps := h.jlist(); len(ps) != 1 || ps[0].Pid != keeper.Pid || ps[0].Pm2Env.Status != "online" {
 		t.Fatalf("a bad config changed what runs: %+v", ps)
 	}
+}
+
+// TEND_HOME=~/.pm2 while PM2's daemon runs there: the apps' log files would be shared, so tend
+// does not start, and says why in one line; once PM2 is gone it starts.
+func TestBesideALivePM2(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	pm2 := exec.Command("bash", "-c", `exec -a "PM2 v7.0.4: God Daemon (`+h.home+`)" sleep 60`)
+	if err := pm2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pm2.Process.Kill(); pm2.Wait() })
+	os.WriteFile(filepath.Join(h.home, "pm2.pid"), []byte(fmt.Sprint(pm2.Process.Pid)), 0o644)
+	waitFile(t, fmt.Sprintf("/proc/%d/cmdline", pm2.Process.Pid), 5*time.Second, func(s string) bool { return strings.Contains(s, "God Daemon") })
+	r := h.run("start", appBin, "--name", "web", "-s")
+	if r.code == 0 || !strings.Contains(r.err, "PM2's daemon runs there") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Fatalf("beside a live PM2: exit %d, %q", r.code, r.err)
+	}
+	pm2.Process.Kill()
+	pm2.Wait()
+	h.ok("start", appBin, "--name", "web", "-s")
+	h.waitStatus("web", "online")
 }

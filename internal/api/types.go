@@ -45,8 +45,9 @@ type SaveRequest struct {
 
 // SaveResult says where the dump went and how many instances it holds.
 type SaveResult struct {
-	Path  string `json:"path"`
-	Count int    `json:"count"`
+	Path   string `json:"path"`
+	Count  int    `json:"count"`
+	Backup string `json:"backup,omitempty"` // where the dump it replaced went, if there was one
 }
 
 // DumpTend is tend's field in each entry of its dump (beside PM2's pm2_env fields): what
@@ -56,6 +57,9 @@ type DumpTend struct {
 	Spec  config.AppSpec `json:"spec"`
 	ID    int            `json:"pm_id"`
 	Index int            `json:"index"`
+	// Sum is config.DumpSum of the entry's PM2 fields as tend wrote them: a dump that PM2 read
+	// and saved again keeps _tend, and a sum that no longer matches says PM2's fields are newer.
+	Sum string `json:"sum,omitempty"`
 }
 
 // ResurrectResult lists the ids brought back, and the apps skipped because their name runs.
@@ -148,6 +152,7 @@ type Env struct {
 	PmOutLogPath     string            `json:"pm_out_log_path"`
 	PmErrLogPath     string            `json:"pm_err_log_path"`
 	PmLogPath        string            `json:"pm_log_path,omitempty"`
+	PmPidPath        string            `json:"pm_pid_path,omitempty"` // in the dump only: PM2 needs it to resurrect one
 	PmExecPath       string            `json:"pm_exec_path"`
 	PmCwd            string            `json:"pm_cwd"`
 	ExecInterpreter  string            `json:"exec_interpreter"`

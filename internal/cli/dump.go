@@ -50,7 +50,11 @@ func saveRun(opts *SaveOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(opts.IO.Out, "saved %d instances in %s (the one before is %s.bak)\n", res.Count, res.Path, res.Path)
+	if res.Backup != "" {
+		fmt.Fprintf(opts.IO.Out, "saved %d instances in %s (the one before is %s)\n", res.Count, res.Path, res.Backup)
+	} else {
+		fmt.Fprintf(opts.IO.Out, "saved %d instances in %s\n", res.Count, res.Path)
+	}
 	return nil
 }
 

@@ -101,7 +101,7 @@ func (c *fakeClient) Scale(name string, n int) error  { return c.call("Scale", n
 func (c *fakeClient) Signal(target, sig string) error { return c.call("Signal", target, sig) }
 func (c *fakeClient) Kill() error                     { return c.call("Kill") }
 func (c *fakeClient) Save(force bool) (api.SaveResult, error) {
-	return api.SaveResult{Path: "/h/dump.pm2", Count: len(c.procs)}, c.call("Save", fmt.Sprint(force))
+	return api.SaveResult{Path: "/h/dump.pm2", Count: len(c.procs), Backup: "/h/dump.pm2.bak"}, c.call("Save", fmt.Sprint(force))
 }
 func (c *fakeClient) Resurrect(reg state.Registry) (api.ResurrectResult, error) {
 	c.mu.Lock()

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"strconv"
 )
 
 // DumpVersion is the shape of tend's field in the dumps it writes.
@@ -42,6 +44,19 @@ var pm2Keys = map[string]string{
 	"uid": "uid", "gid": "gid", "source_map_support": "source_map_support",
 }
 
+// DumpSum fingerprints an entry's PM2 fields (without _tend): FNV-64a over them as one JSON
+// object, keys sorted and values compact, so the same fields give the same sum however a writer
+// ordered or spaced them.
+func DumpSum(fields map[string]json.RawMessage) string {
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return ""
+	}
+	h := fnv.New64a()
+	h.Write(b)
+	return strconv.FormatUint(h.Sum64(), 16)
+}
+
 // pm2Own are variables PM2 puts in every app's env for itself.
 var pm2Own = map[string]bool{"unique_id": true, "PM2_USAGE": true, "PM2_INTERACTOR_PROCESSING": true}
 
@@ -60,19 +75,27 @@ func ParseDump(data []byte, file string) ([]DumpApp, error) {
 		_ = json.Unmarshal(e["status"], &status)
 		var app DumpApp
 		inst := DumpInstance{ID: -1, Status: status}
-		if raw, ok := e["_tend"]; ok {
-			var t struct {
-				V     int     `json:"v"`
-				Spec  AppSpec `json:"spec"`
-				ID    int     `json:"pm_id"`
-				Index int     `json:"index"`
-			}
+		var t struct {
+			V     int     `json:"v"`
+			Spec  AppSpec `json:"spec"`
+			ID    int     `json:"pm_id"`
+			Index int     `json:"index"`
+			Sum   string  `json:"sum"`
+		}
+		raw, ours := e["_tend"]
+		if ours {
 			if err := json.Unmarshal(raw, &t); err != nil {
 				return nil, invalidf("dump %s: entry %d: %v", file, i, err)
 			}
 			if t.V > DumpVersion {
 				return nil, invalidf("dump %s was written by a newer tend (dump version %d; this one reads %d); resurrect it with that tend", file, t.V, DumpVersion)
 			}
+			// PM2 keeps a key it does not know when it saves again: an entry whose PM2 fields
+			// changed since tend wrote it was saved by PM2 since, and PM2's fields are the news.
+			delete(e, "_tend")
+			ours = t.Sum == "" || t.Sum == DumpSum(e)
+		}
+		if ours {
 			app = DumpApp{Spec: t.Spec, Resolved: true}
 			inst.ID, inst.Index = t.ID, t.Index
 		} else {

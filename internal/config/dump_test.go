@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -116,5 +117,29 @@ func TestEnvFile(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want %q", file, err, want)
 		}
+	}
+}
+
+// An entry tend wrote is read from _tend while its PM2 fields are as tend wrote them; once PM2
+// has resurrected and saved it again (keeping _tend, with its own fields changed), PM2's fields
+// are what comes back, so an edit made on PM2's side is not lost.
+func TestDumpSumNoticesPM2(t *testing.T) {
+	fields := map[string]json.RawMessage{
+		"name": json.RawMessage(`"api"`), "pm_exec_path": json.RawMessage(`"/bin/sleep"`),
+		"pm_cwd": json.RawMessage(`"/"`), "env": json.RawMessage(`{"FOO": "tend"}`), "FOO": json.RawMessage(`"tend"`),
+	}
+	tendField := func(sum string) string {
+		return `{"v": 1, "pm_id": 7, "index": 0, "sum": "` + sum + `", "spec": {"name": "api", "script": "/bin/sleep", "cwd": "/", "env": {"FOO": "tend"}, "instances": 1, "exec_mode": "fork_mode"}}`
+	}
+	entry := func(env string) []byte {
+		return []byte(`[{"name": "api", "pm_exec_path": "/bin/sleep", "pm_cwd": "/", "env": ` + env + `, "FOO": "tend", "_tend": ` + tendField(DumpSum(fields)) + `}]`)
+	}
+	apps, err := ParseDump(entry(`{"FOO":   "tend"}`), "d")
+	if err != nil || !apps[0].Resolved || apps[0].Instances[0].ID != 7 {
+		t.Fatalf("tend's own entry: %+v %v", apps, err)
+	}
+	apps, err = ParseDump(entry(`{"FOO": "changed-in-pm2"}`), "d")
+	if err != nil || apps[0].Resolved || apps[0].Spec.Env["FOO"] != "changed-in-pm2" || apps[0].Instances[0].ID != -1 {
+		t.Fatalf("an entry PM2 saved again: %+v %v", apps, err)
 	}
 }

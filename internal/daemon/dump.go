@@ -6,6 +6,7 @@ package daemon
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 
 	"github.com/tend-sh/tend/internal/api"
@@ -36,7 +37,7 @@ func (d *daemon) save(w wire.ResponseWriter, r *wire.Request) {
 	}
 	entries := make([]json.RawMessage, 0, len(infos))
 	for _, i := range infos {
-		e, err := dumpEntry(i, counts[i.Name], d.opts.Version)
+		e, err := dumpEntry(i, counts[i.Name], d.opts.Version, d.paths.Home)
 		if err != nil {
 			fail(w, err)
 			return
@@ -48,20 +49,28 @@ func (d *daemon) save(w wire.ResponseWriter, r *wire.Request) {
 		fail(w, err)
 		return
 	}
-	if err := state.WriteDump(d.paths.Dump, data); err != nil {
+	backup, err := state.WriteDump(d.paths.Dump, data)
+	if err != nil {
 		fail(w, fmt.Errorf("write %s: %w", d.paths.Dump, err))
 		return
 	}
-	writeJSON(w, api.SaveResult{Path: d.paths.Dump, Count: len(infos)})
+	writeJSON(w, api.SaveResult{Path: d.paths.Dump, Count: len(infos), Backup: backup})
 }
 
-// dumpEntry is one instance as PM2 dumps it, with _tend added.
-func dumpEntry(i *supervisor.Info, instances int, version string) (json.RawMessage, error) {
-	b, err := json.Marshal(toProcess(i, metrics.Usage{}, instances, version).Pm2Env)
+// dumpEntry is one instance as PM2 dumps it, with _tend added. pm_pid_path is where PM2 would
+// keep the instance's pid file: PM2 needs one to resurrect the entry (tend writes none).
+func dumpEntry(i *supervisor.Info, instances int, version, homeDir string) (json.RawMessage, error) {
+	env := toProcess(i, metrics.Usage{}, instances, version).Pm2Env
+	env.PmPidPath = filepath.Join(homeDir, "pids", fmt.Sprintf("%s-%d.pid", i.Name, i.ID))
+	b, err := json.Marshal(env)
 	if err != nil {
 		return nil, err
 	}
-	t, err := json.Marshal(api.DumpTend{V: config.DumpVersion, Spec: *i.Spec, ID: i.ID, Index: i.Index})
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return nil, err
+	}
+	t, err := json.Marshal(api.DumpTend{V: config.DumpVersion, Spec: *i.Spec, ID: i.ID, Index: i.Index, Sum: config.DumpSum(fields)})
 	if err != nil {
 		return nil, err
 	}

@@ -4,10 +4,13 @@
 package home
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -55,6 +58,7 @@ type Layout struct {
 	KeeperPid  string // keeper.pid: the keeper's pid
 	KeeperLock string // keeper.lock: held (flock) by the running keeper
 	Dump       string // dump.pm2: what tend save wrote (PM2's format), and dump.pm2.bak before it
+	PM2Pid     string // pm2.pid: PM2's, read only, when TEND_HOME is PM2's home too
 }
 
 // At lays out the $TEND_HOME at dir.
@@ -73,6 +77,7 @@ func At(dir string) Layout {
 		KeeperPid:  filepath.Join(dir, "keeper.pid"),
 		KeeperLock: filepath.Join(dir, "keeper.lock"),
 		Dump:       filepath.Join(dir, "dump.pm2"),
+		PM2Pid:     filepath.Join(dir, "pm2.pid"),
 	}
 }
 
@@ -92,6 +97,26 @@ func (l Layout) Prepare() error {
 		return fmt.Errorf("TEND_HOME %s: cannot create logs folder: %v", l.Home, PathCause(err))
 	}
 	return nil
+}
+
+// PM2Daemon is the pid of a PM2 daemon that runs in this folder (TEND_HOME=~/.pm2), or 0. Every
+// name tend writes differs from PM2's but two: the dump, on purpose, and the apps' log files, which
+// keep PM2's names so that what reads ~/.pm2/logs keeps working. Two managers running an app of
+// one name at once would write into the same files, so tend does not start beside a live PM2.
+func (l Layout) PM2Daemon() int {
+	b, err := os.ReadFile(l.PM2Pid)
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !bytes.Contains(cmd, []byte("PM2")) || !bytes.Contains(cmd, []byte("God Daemon")) {
+		return 0 // gone, or the pid is another process's now
+	}
+	return pid
 }
 
 // PathCause is the cause inside an *os.PathError (the path is in our own message already), or

@@ -2,9 +2,12 @@ package home
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDir(t *testing.T) {
@@ -56,5 +59,32 @@ func TestPrepare(t *testing.T) {
 	os.WriteFile(file, nil, 0o600)
 	if err := At(filepath.Join(file, "sub")).Prepare(); err == nil || !strings.Contains(err.Error(), "cannot be created: not a directory") {
 		t.Errorf("home under a file: %v", err)
+	}
+}
+
+// A PM2 daemon in the folder is found by its pid file and its title; a pid file left by a dead
+// PM2, or naming another process now, is not one.
+func TestPM2Daemon(t *testing.T) {
+	l := At(t.TempDir())
+	if pid := l.PM2Daemon(); pid != 0 {
+		t.Fatalf("no pm2.pid: %d", pid)
+	}
+	cmd := exec.Command("bash", "-c", `exec -a "PM2 v7.0.4: God Daemon (/x)" sleep 60`)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	os.WriteFile(l.PM2Pid, []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
+	// exec -a takes effect once bash has exec'd: until then the title is bash's.
+	deadline := time.Now().Add(5 * time.Second)
+	for l.PM2Daemon() != cmd.Process.Pid {
+		if time.Now().After(deadline) {
+			t.Fatalf("the PM2 daemon (pid %d) is not found", cmd.Process.Pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	os.WriteFile(l.PM2Pid, []byte(strconv.Itoa(os.Getpid())), 0o644)
+	if pid := l.PM2Daemon(); pid != 0 {
+		t.Fatalf("a pid that is not PM2's: %d", pid)
 	}
 }

@@ -91,6 +91,9 @@ func Run(o Options) error {
 	if err := p.Prepare(); err != nil {
 		return err
 	}
+	if pid := p.PM2Daemon(); pid > 0 {
+		return fmt.Errorf("TEND_HOME %s is PM2's home and PM2's daemon runs there (pid %d); both would write the same log files: run `pm2 kill` first, or set TEND_HOME to another folder", o.Home, pid)
+	}
 	lock, err := os.OpenFile(p.KeeperLock, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, home.FileMode)
 	if err != nil {
 		return fmt.Errorf("open %s: %v", p.KeeperLock, home.PathCause(err))
