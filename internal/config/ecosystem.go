@@ -164,6 +164,9 @@ func loadJSON(path, abs string) (data []byte, loc locator, err error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		if src, err := os.ReadFile(abs); err == nil {
+			return data, jsLocator(src), nil
+		}
 	}
 	return data, nil, nil
 }

@@ -198,3 +198,15 @@ func TestLogFileDefault(t *testing.T) {
 		t.Fatalf("combined %q", c)
 	}
 }
+
+// In a JS config the line of a key is found when the key is written once in the file; a key
+// several apps write gets no line rather than a wrong one.
+func TestJSKeyLines(t *testing.T) {
+	src := []byte("module.exports = {\n  apps: [{\n    name: 'a',\n    'instances': 'abc',\n    env: { PORT: 1 },\n  }, {\n    name: 'b',\n  }],\n};\n")
+	loc := jsLocator(src)
+	for key, want := range map[string]int{"instances": 4, "env.PORT": 5, "name": 0, "script": 0, "": 0} {
+		if got := loc(0, key); got != want {
+			t.Errorf("%q: line %d, want %d", key, got, want)
+		}
+	}
+}

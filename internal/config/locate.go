@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -173,4 +174,25 @@ func yamlLocator(data []byte) locator {
 		walk(body, "")
 	}
 	return func(app int, key string) int { return lookup(lines, app, key) }
+}
+
+// jsLocator finds a key in a JS config's source when it is written there once (`key:`, quoted or
+// not): node evaluated the file, so which app a key belongs to is not known from the text, and a
+// key written in several apps gets no line rather than a wrong one.
+func jsLocator(src []byte) locator {
+	return func(app int, key string) int {
+		if key == "" {
+			return 0
+		}
+		key, _, _ = strings.Cut(key, ".") // env.X: the env key's line
+		re, err := regexp.Compile(`(?m)(^|[^\w$.])['"]?` + regexp.QuoteMeta(key) + `['"]?\s*:`)
+		if err != nil {
+			return 0
+		}
+		m := re.FindAllIndex(src, 2)
+		if len(m) != 1 {
+			return 0
+		}
+		return bytes.Count(src[:m[0][0]], []byte{'\n'}) + 1
+	}
 }
