@@ -331,6 +331,11 @@ func TestEcosystemEnvKeys(t *testing.T) {
 		want := fmt.Sprintf("PORT=%d (set=true)\nWORKER=%d (set=true)\nMODE=prod (set=true)", 4000+i, i)
 		waitFile(t, p.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, want) })
 		seen[want] = true
+		// tend env shows what the process got, per-instance variables included, as PM2's does.
+		if env := h.ok("env", fmt.Sprint(p.PmID)); !strings.Contains(env, fmt.Sprintf("PORT: %d\n", 4000+i)) ||
+			!strings.Contains(env, fmt.Sprintf("WORKER: %d\n", i)) || !strings.Contains(env, fmt.Sprintf("pm_id: %d\n", p.PmID)) {
+			t.Errorf("tend env %d:\n%s", p.PmID, env)
+		}
 	}
 	if len(seen) != 2 {
 		t.Fatalf("want two distinct instances, saw %v", seen)

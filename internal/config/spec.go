@@ -211,6 +211,21 @@ next:
 	return out
 }
 
+// InstanceEnv is what an instance's environment has over the app's: PM2's per-process variables
+// (pm_id, name, namespace, the instance_var) and the increment_var's value.
+func (s *AppSpec) InstanceEnv(id, index int) map[string]string {
+	iv := s.InstanceVar
+	if iv == "" {
+		iv = DefaultInstanceVar
+	}
+	env := map[string]string{"pm_id": strconv.Itoa(id), "name": s.Name, "namespace": s.Namespace, iv: strconv.Itoa(index)}
+	if v := s.IncrementVar; v != "" {
+		base, _ := strconv.Atoi(s.Env[v]) // checked when the config was read; 0 when unset
+		env[v] = strconv.Itoa(base + index)
+	}
+	return env
+}
+
 // Pending names the keys the app sets that a later release acts on (watch, cron_restart…), so
 // the CLI can say they do nothing yet.
 func (s *AppSpec) Pending() []string {

@@ -1,12 +1,14 @@
 package daemon
 
 import (
+	"maps"
 	"os"
 	"os/user"
 	"strconv"
 	"sync"
 
 	"github.com/tend-sh/tend/internal/api"
+	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/metrics"
 	"github.com/tend-sh/tend/internal/supervisor"
 )
@@ -60,7 +62,7 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 			Version:          "N/A",
 			TendVersion:      version,
 			Username:         username(),
-			Env:              s.Env,
+			Env:              instanceEnv(s, i.ID, i.Index),
 		},
 	}
 	if !i.Started.IsZero() {
@@ -76,6 +78,17 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 		p.Pm2Env.Ports = append(p.Pm2Env.Ports, l.String())
 	}
 	return p
+}
+
+// instanceEnv is the environment the instance's process got from its app, as PM2 shows it: the
+// app's, with the per-instance variables (tend's private ones, fds and sockets, left out).
+func instanceEnv(s *config.AppSpec, id, index int) map[string]string {
+	env := maps.Clone(s.Env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	maps.Copy(env, s.InstanceEnv(id, index))
+	return env
 }
 
 // username is the daemon's user, as PM2 shows it.

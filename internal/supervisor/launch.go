@@ -55,17 +55,8 @@ func (in *Instance) env(shim bool, backend string, listen int) []string {
 		env[k] = v
 	}
 	// PM2's per-process variables; apps and scripts read them.
-	env["pm_id"] = strconv.Itoa(in.id)
-	env["name"] = in.spec.Name
-	env["namespace"] = in.spec.Namespace
-	iv := in.spec.InstanceVar
-	if iv == "" {
-		iv = config.DefaultInstanceVar
-	}
-	env[iv] = strconv.Itoa(in.index)
-	if v := in.spec.IncrementVar; v != "" {
-		base, _ := strconv.Atoi(in.spec.Env[v]) // checked when the config was read; 0 when unset
-		env[v] = strconv.Itoa(base + in.index)
+	for k, v := range in.spec.InstanceEnv(in.id, in.index) {
+		env[k] = v
 	}
 	env["TEND_HOME"] = in.sup.home
 	if in.spec.NodeIPC || listen > 0 {
