@@ -2,6 +2,8 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -91,31 +93,13 @@ func actionRun(opts *ActionOptions) error {
 	for _, t := range opts.Targets {
 		switch {
 		case config.IsConfigFile(t) && (verb == "restart" || verb == "reload"):
-			specs, err := loadConfig(opts.IO, opts.Cwd, opts.Environ, t, opts.EnvName)
-			if err == nil {
-				specs, err = only(t, opts.Only, specs)
-			}
+			specs, err := loadConfig(opts.IO, opts.Cwd, opts.Environ, t, opts.EnvName, opts.Only)
 			if err == nil {
 				err = c.Start(api.StartRequest{Apps: specs, Mode: verb})
 			}
 			errs = append(errs, err)
 		case config.IsConfigFile(t):
-			loaded, err := config.LoadFile(abs(opts.Cwd, t))
-			if err == nil {
-				loaded, err = only(t, opts.Only, loaded)
-			}
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			for _, s := range loaded {
-				if s.AppendEnvToName && opts.EnvName != "" && s.Name != "" {
-					s.Name += "-" + opts.EnvName // as start --env named it
-				}
-				if s.Name != "" {
-					errs = append(errs, c.Action(verb, s.Name))
-				}
-			}
+			errs = append(errs, configAction(opts, c, t))
 		case opts.UpdateEnv:
 			errs = append(errs, c.UpdateEnv(verb, t, envMap(opts.Environ)))
 		default:
@@ -126,4 +110,27 @@ func actionRun(opts *ActionOptions) error {
 		return err
 	}
 	return printTable(opts.IO, c, opts.Silent)
+}
+
+// configAction stops or deletes the apps of a config file by the names start gave them. An app of
+// the file that is not in the list is skipped with a note, as PM2 skips it: a deploy script that
+// stops a config whose apps were never all started goes on.
+func configAction(opts *ActionOptions, c client.API, file string) error {
+	names, err := config.Names(abs(opts.Cwd, file), config.LoadOptions{EnvName: opts.EnvName, Only: splitNames(opts.Only), Display: file})
+	if err != nil {
+		return err
+	}
+	procs, err := c.List()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range names {
+		if !slices.ContainsFunc(procs, func(p api.Process) bool { return p.Name == n }) {
+			fmt.Fprintf(opts.IO.ErrOut, "tend: note: %s: %s is not in the list; nothing to %s\n", file, n, opts.Verb)
+			continue
+		}
+		errs = append(errs, c.Action(opts.Verb, n))
+	}
+	return errors.Join(errs...)
 }

@@ -45,9 +45,17 @@ func validateRun(opts *ValidateOptions) error {
 		}
 	}
 	if errs > 0 {
-		fmt.Fprintf(opts.IO.Out, "%d problems in %s\n", errs, opts.File)
+		fmt.Fprintf(opts.IO.Out, "%s in %s\n", plural(errs, "problem"), opts.File)
 		return exitStatus(ExitUsage)
 	}
-	fmt.Fprintf(opts.IO.Out, "%s: %d apps, no problem\n", opts.File, apps)
+	fmt.Fprintf(opts.IO.Out, "%s: %s, no problem\n", opts.File, plural(apps, "app"))
 	return nil
+}
+
+// plural is "1 app", "2 apps".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

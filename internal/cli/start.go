@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -58,6 +59,8 @@ type StartOptions struct {
 	DrainTimeout    string
 	InstanceVar     string
 	Proxy           bool
+	// Parsed and checked, acted on by a later release.
+	Watch, IgnoreWatch, MaxMemory, Cron, UID, GID, PidFile, LogType string
 	// Given holds the flags given on the command line (but the root's), by name, with the
 	// values as pflag prints them.
 	Given map[string]string
@@ -135,6 +138,18 @@ func NewCmdStart(f *Factory, runF func(*StartOptions) error) *cobra.Command {
 	fl.BoolVar(&o.Proxy, "proxy", false, "with --port: relay the port to instances that bind PORT themselves (each gets a private one)")
 	fl.StringVar(&o.InstanceVar, "instance-var", config.DefaultInstanceVar, "the variable that holds the instance number")
 	fl.StringVar(&o.DrainTimeout, "drain-timeout", "", "during a reload, how long the old process may finish its requests (default 10s)")
+	// PM2's flags whose work a later release does: checked now and said to do nothing yet,
+	// rather than refused as typos.
+	fl.StringVar(&o.Watch, "watch", "", "(not acted on yet) restart on changes of the cwd, or of these comma-separated paths")
+	fl.Lookup("watch").NoOptDefVal = "true"
+	fl.StringVar(&o.IgnoreWatch, "ignore-watch", "", "(not acted on yet) paths --watch ignores, comma-separated")
+	fl.StringVar(&o.MaxMemory, "max-memory-restart", "", "(not acted on yet) restart past this memory: 300M, 1G")
+	fl.StringVarP(&o.Cron, "cron-restart", "c", "", "(not acted on yet) restart on this cron schedule")
+	fl.StringVar(&o.Cron, "cron", "", "same as --cron-restart")
+	fl.StringVar(&o.UID, "uid", "", "(not acted on yet) run the app as this user")
+	fl.StringVar(&o.GID, "gid", "", "(not acted on yet) run the app as this group")
+	fl.StringVarP(&o.PidFile, "pid", "p", "", "(not acted on yet) write the app's pid to this file")
+	fl.StringVar(&o.LogType, "log-type", "", "(not acted on yet) json: log lines as JSON")
 	return cmd
 }
 
@@ -163,10 +178,7 @@ func startRun(o *StartOptions) error {
 	var specs []config.AppSpec
 	switch {
 	case config.IsConfigFile(target) || target == "-":
-		loaded, err := loadConfig(o.IO, o.Cwd, o.Environ, target, o.EnvName)
-		if err == nil {
-			loaded, err = only(target, o.Only, loaded)
-		}
+		loaded, err := loadConfig(o.IO, o.Cwd, o.Environ, target, o.EnvName, o.Only)
 		if err != nil {
 			return err
 		}
@@ -184,6 +196,9 @@ func startRun(o *StartOptions) error {
 		s, err := o.spec()
 		if err != nil {
 			return err
+		}
+		if p := s.Pending(); len(p) > 0 {
+			fmt.Fprintf(o.IO.ErrOut, "tend: warning: %s checked but not acted on yet (a later tend release)\n", strings.Join(p, ", "))
 		}
 		if err := checkNameClash(c, &s); err != nil {
 			return err

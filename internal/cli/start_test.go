@@ -189,7 +189,7 @@ func TestStartConfigFile(t *testing.T) {
 	if calls := e.c.Calls(); calls != "Start a,b " {
 		t.Fatalf("calls %q", calls)
 	}
-	if !strings.Contains(e.errOut.String(), `tend: warning: apps.json: app "a": unknown keys, ignored: autorestrat (did you mean autorestart?)`) {
+	if !strings.Contains(e.errOut.String(), `tend: warning: apps.json: apps[0] "a": unknown keys, ignored: autorestrat (did you mean autorestart?)`) {
 		t.Errorf("no warning for an unknown key: %q", e.errOut)
 	}
 	if a := e.c.starts[0].Apps[0]; a.Env["A"] != "1" {
@@ -214,8 +214,15 @@ func TestActionConfigFile(t *testing.T) {
 	e := newTestEnv(t)
 	e.script(t, "app.sh")
 	e.file(t, "apps.json", `{"apps": [{"name": "a", "script": "app.sh"}, {"name": "b", "script": "app.sh"}]}`)
-	if code := e.run("stop", "apps.json", "-s"); code != 0 || e.c.Calls() != "Action stop a; Action stop b" {
+	e.c.procs = named("a", "b")
+	if code := e.run("stop", "apps.json", "-s"); code != 0 || e.c.Calls() != "List; Action stop a; Action stop b" {
 		t.Fatalf("stop: exit %d, calls %q, %s", code, e.c.Calls(), e.errOut)
+	}
+	// An app of the file that is not in the list is skipped with a note, as PM2 skips it.
+	e.c.procs, e.c.calls = named("b"), nil
+	if code := e.run("delete", "apps.json", "-s"); code != 0 || e.c.Calls() != "List; Action delete b" ||
+		e.errOut.String() != "tend: note: apps.json: a is not in the list; nothing to delete\n" {
+		t.Fatalf("delete: exit %d, calls %q, %q", code, e.c.Calls(), e.errOut)
 	}
 	e.c.calls = nil
 	if code := e.run("reload", "apps.json", "--update-env", "-s"); code != 0 || e.c.Calls() != "Start a,b reload" {
@@ -289,13 +296,14 @@ func TestConfigOnly(t *testing.T) {
 	e := newTestEnv(t)
 	e.script(t, "app.sh")
 	e.file(t, "apps.json", `{"apps": [{"name": "a", "script": "app.sh"}, {"name": "b", "script": "app.sh"}, {"name": "c", "script": "app.sh"}]}`)
+	e.c.procs = named("a", "b", "c")
 	for _, tt := range []struct {
 		args  []string
 		calls string
 	}{
 		{[]string{"start", "apps.json", "--only", "c,a"}, "Start a,c "},
 		{[]string{"restart", "apps.json", "--only", "b"}, "Start b restart"},
-		{[]string{"stop", "apps.json", "--only", "a, b"}, "Action stop a; Action stop b"},
+		{[]string{"stop", "apps.json", "--only", "a, b"}, "List; Action stop a; Action stop b"},
 	} {
 		e.c.calls = nil
 		if code := e.run(append(tt.args, "-s")...); code != 0 || e.c.Calls() != tt.calls {
@@ -304,7 +312,7 @@ func TestConfigOnly(t *testing.T) {
 	}
 	e.c.calls = nil
 	if code := e.run("start", "apps.json", "--only", "a,zz"); code != ExitUsage || e.c.Calls() != "" ||
-		!strings.Contains(e.errOut.String(), "tend: --only zz: apps.json has no app named so (it has a, b, c)") {
+		!strings.Contains(e.errOut.String(), "tend: --only a,zz: apps.json has no app named zz (it has a, b, c)") {
 		t.Fatalf("unknown name: exit %d, calls %q, %q", code, e.c.Calls(), e.errOut)
 	}
 }
@@ -336,10 +344,53 @@ func TestAppendEnvToName(t *testing.T) {
 	if code := e.run("start", "apps.json", "--env", "production", "-s"); code != 0 || e.c.Calls() != "Start a-production,b " {
 		t.Fatalf("start: exit %d, calls %q: %s", code, e.c.Calls(), e.errOut)
 	}
+	// --only takes the name in the file, as PM2's does, or the one --env gave.
+	for _, sel := range []string{"a", "a-production"} {
+		e.c.calls = nil
+		if code := e.run("start", "apps.json", "--env", "production", "--only", sel, "-s"); code != 0 || e.c.Calls() != "Start a-production " {
+			t.Fatalf("--only %s: exit %d, calls %q: %s", sel, code, e.c.Calls(), e.errOut)
+		}
+	}
 	e = newTestEnv(t)
 	e.script(t, "app.sh")
 	e.file(t, "apps.json", `{"apps": [{"name": "a", "script": "app.sh", "append_env_to_name": true}, {"name": "b", "script": "app.sh"}]}`)
-	if code := e.run("stop", "apps.json", "--env", "production", "-s"); code != 0 || e.c.Calls() != "Action stop a-production; Action stop b" {
+	e.c.procs = named("a-production", "b")
+	if code := e.run("stop", "apps.json", "--env", "production", "-s"); code != 0 || e.c.Calls() != "List; Action stop a-production; Action stop b" {
 		t.Fatalf("stop: exit %d, calls %q: %s", code, e.c.Calls(), e.errOut)
+	}
+}
+
+// named is a list of one running instance per name.
+func named(names ...string) []api.Process {
+	var out []api.Process
+	for i, n := range names {
+		out = append(out, api.Process{Name: n, PmID: i, Pm2Env: api.Env{Name: n, PmID: i, Status: "online"}})
+	}
+	return out
+}
+
+// PM2's flags for what a later release does are checked as the config keys are, and said to do
+// nothing yet, rather than refused as unknown flags.
+func TestPendingFlags(t *testing.T) {
+	e := newTestEnv(t)
+	e.script(t, "app.sh")
+	if code := e.run("start", "app.sh", "--watch", "--max-memory-restart", "300M", "-c", "0 3 * * *", "-s"); code != 0 ||
+		e.errOut.String() != "tend: warning: watch, cron_restart, max_memory_restart checked but not acted on yet (a later tend release)\n" {
+		t.Fatalf("exit %d, stderr %q", code, e.errOut)
+	}
+	for flag, want := range map[string]string{
+		"--max-memory-restart=lots":   `tend: --max-memory-restart "lots" must be a size such as 300M, 1G or 512K`,
+		"--cron-restart=61 * * * *":   `tend: --cron-restart "61 * * * *" is not a cron expression`,
+		"--uid=no-such-user-here":     `tend: --uid "no-such-user-here": no such user on this machine`,
+		"--log-type=xml":              `tend: --log-type must be json or raw, got "xml"`,
+		"--watch=src,lib":             "",
+		"--ignore-watch=node_modules": "",
+	} {
+		e := newTestEnv(t)
+		e.script(t, "app.sh")
+		code := e.run("start", "app.sh", flag, "-s")
+		if want == "" && code != 0 || want != "" && (code != ExitUsage || !strings.HasPrefix(e.errOut.String(), want) || e.c.Calls() != "") {
+			t.Errorf("%s: exit %d, stderr %q, calls %q", flag, code, e.errOut, e.c.Calls())
+		}
 	}
 }

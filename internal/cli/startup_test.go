@@ -90,12 +90,12 @@ func TestConfigValidate(t *testing.T) {
 	e := newTestEnv(t)
 	e.file(t, "ok.json", `{"apps": [{"name": "a", "script": "/bin/true", "autorestrat": true}]}`)
 	if code := e.run("config", "validate", "ok.json"); code != 0 ||
-		e.out.String() != "ok.json:1: warning: apps[0] \"a\": unknown key, ignored: autorestrat (did you mean autorestart?)\nok.json: 1 apps, no problem\n" {
+		e.out.String() != "ok.json:1: warning: apps[0] \"a\": unknown key, ignored: autorestrat (did you mean autorestart?)\nok.json: 1 app, no problem\n" {
 		t.Fatalf("exit %d, stdout %q", code, e.out)
 	}
 	e = newTestEnv(t)
 	e.file(t, "bad.json", "{\"apps\": [\n {\"name\": \"a\"}\n]}")
-	if code := e.run("config", "validate", "bad.json"); code != ExitUsage || !strings.HasSuffix(e.out.String(), "1 problems in bad.json\n") || e.c.Calls() != "" {
+	if code := e.run("config", "validate", "bad.json"); code != ExitUsage || !strings.HasSuffix(e.out.String(), "1 problem in bad.json\n") || e.c.Calls() != "" {
 		t.Fatalf("exit %d, stdout %q", code, e.out)
 	}
 }

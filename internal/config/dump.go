@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"path/filepath"
 	"strconv"
 )
 
@@ -64,6 +65,7 @@ var pm2Own = map[string]bool{"unique_id": true, "PM2_USAGE": true, "PM2_INTERACT
 // tend carry _tend (the resolved spec, id and slot); PM2's are read by their pm2_env keys, and
 // the instances of one name (a cluster app) become one app.
 func ParseDump(data []byte, file string) ([]DumpApp, error) {
+	abs, _ := filepath.Abs(file)
 	var entries []map[string]json.RawMessage
 	if err := json.Unmarshal(data, &entries); err != nil {
 		return nil, invalidf("dump %s%s cannot be read (cut short, or not a dump): %v", file, jsonPosition(data, err), err)
@@ -112,6 +114,13 @@ func ParseDump(data []byte, file string) ([]DumpApp, error) {
 					return nil, invalidf("dump %s: entry %d: %s: %v", file, i, k, err)
 				}
 				m[key] = val
+			}
+			// PM2's own log files (its home's logs/, beside the dump): the app moves to tend's
+			// logs folder, so that PM2's folder can go. A path the user chose stays.
+			for _, k := range []string{"out_file", "error_file", "log_file"} {
+				if p, ok := m[k].(string); ok && filepath.Dir(p) == filepath.Join(filepath.Dir(abs), "logs") {
+					delete(m, k)
+				}
 			}
 			if env, ok := m["env"].(map[string]any); ok {
 				for k, v := range env {

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -141,5 +142,20 @@ func TestDumpSumNoticesPM2(t *testing.T) {
 	apps, err = ParseDump(entry(`{"FOO": "changed-in-pm2"}`), "d")
 	if err != nil || apps[0].Resolved || apps[0].Spec.Env["FOO"] != "changed-in-pm2" || apps[0].Instances[0].ID != -1 {
 		t.Fatalf("an entry PM2 saved again: %+v %v", apps, err)
+	}
+}
+
+// An app moved from PM2 leaves PM2's logs folder (beside the dump) for tend's; a log path the
+// user chose stays.
+func TestPM2DumpLogPaths(t *testing.T) {
+	dir := t.TempDir()
+	data := []byte(`[{"name": "web", "pm_exec_path": "/bin/sleep", "pm_cwd": "/", "pm_out_log_path": "` + dir + `/logs/web-out.log",
+		"pm_err_log_path": "/var/log/web/err.log", "env": {}}]`)
+	apps, err := ParseDump(data, filepath.Join(dir, "dump.pm2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := apps[0].Spec; s.OutFile != "" || s.ErrFile != "/var/log/web/err.log" {
+		t.Fatalf("out %q, err %q", s.OutFile, s.ErrFile)
 	}
 }

@@ -117,22 +117,32 @@ var EvalTimeout = 30 * time.Second
 // LoadFile reads an ecosystem file into unresolved specs. JS files are evaluated once by node.
 // Relative scripts and cwds in the file are taken from the file's folder.
 func LoadFile(path string) ([]AppSpec, error) {
-	abs, err := filepath.Abs(path)
+	specs, _, err := loadFile(path, path)
+	return specs, err
+}
+
+// loadFile is LoadFile, with how to find the line of an app's key in the file. Messages name the
+// file as display does.
+func loadFile(display, file string) ([]AppSpec, locator, error) {
+	path := display
+	abs, err := filepath.Abs(file)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if filepath.Base(abs) == "Procfile" {
 		data, err := os.ReadFile(abs)
 		if err != nil {
-			return nil, fmt.Errorf("%w: config file %s: %v", ErrInvalid, path, unwrapPathErr(err))
+			return nil, nil, fmt.Errorf("%w: config file %s: %v", ErrInvalid, path, unwrapPathErr(err))
 		}
-		return ParseProcfile(data, abs)
+		specs, err := ParseProcfile(data, abs)
+		return specs, procfileLocator(data), err
 	}
 	data, loc, err := loadJSON(path, abs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return parseApps(data, abs, loc)
+	specs, err := parseApps(data, path, abs, loc)
+	return specs, loc, err
 }
 
 // loadJSON reads a JSON, YAML or JS config as JSON (a JS one evaluated by node), and how to find
@@ -149,7 +159,7 @@ func loadJSON(path, abs string) (data []byte, loc locator, err error) {
 				// Written for PM2, which reads it as JavaScript; when node cannot read it either,
 				// the JSON error (with its line) is the one to show.
 				if out, err := nodeEval(path, abs, "expr"); err == nil {
-					return out, jsonLocator(data), nil
+					return out, jsLocator(data), nil
 				}
 			}
 			return data, jsonLocator(data), nil
@@ -211,30 +221,32 @@ func unwrapPathErr(err error) error {
 
 // ParseApps reads PM2's {apps: [...]} (or a single app object, or an array) from JSON.
 func ParseApps(data []byte, file string) ([]AppSpec, error) {
-	return parseApps(data, file, jsonLocator(data))
+	return parseApps(data, file, file, jsonLocator(data))
 }
 
-func parseApps(data []byte, file string, loc locator) ([]AppSpec, error) {
+// parseApps reads the apps of a config read as JSON; display is the file's name in messages, and
+// file its path (relative paths in it start from its folder).
+func parseApps(data []byte, display, file string, loc locator) ([]AppSpec, error) {
 	var top any
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := dec.Decode(&top); err != nil {
-		return nil, invalidf("config file %s%s is not valid JSON: %v", file, jsonPosition(data, err), err)
+		return nil, invalidf("config file %s%s is not valid JSON: %v", display, jsonPosition(data, err), err)
 	}
 	list := appList(top)
 	if len(list) == 0 {
-		return nil, invalidf("config file %s has no apps (expected {\"apps\": [{\"script\": ...}]})", file)
+		return nil, invalidf("config file %s has no apps (expected {\"apps\": [{\"script\": ...}]})", display)
 	}
 	dir := filepath.Dir(file)
 	specs := make([]AppSpec, 0, len(list))
 	for i, item := range list {
 		m, ok := item.(map[string]any)
 		if !ok {
-			return nil, invalidf("config file %s: apps[%d] is not an object", at(file, loc, i, ""), i)
+			return nil, invalidf("config file %s: apps[%d] is not an object", at(display, loc, i, ""), i)
 		}
 		spec, err := appFromMap(m, dir)
 		if err != nil {
-			return nil, fmt.Errorf("config file %s: %s: %w", at(file, loc, i, errKey(err)), appLabel(i, m), err)
+			return nil, fmt.Errorf("config file %s: %s: %w", at(display, loc, i, errKey(err)), appLabel(i, m), err)
 		}
 		spec.CreatedFromFile = file
 		specs = append(specs, spec)

@@ -406,6 +406,13 @@ func logging(k *keys, s *AppSpec) error {
 	return nil
 }
 
+// ApplyPending reads the keys a later release acts on (watch, cron_restart, uid, gid,
+// max_memory_restart, pid_file, log_type, with the values a config would give them) into s, so
+// that start's flags for them are checked as the config keys are.
+func ApplyPending(s *AppSpec, m map[string]any) error {
+	return later(&keys{m: m, used: map[string]bool{}}, s)
+}
+
 // later reads the keys a later release acts on, so that a mistake in them is found now.
 func later(k *keys, s *AppSpec) error {
 	if v, _, ok := k.get("watch"); ok {

@@ -196,3 +196,19 @@ func jsLocator(src []byte) locator {
 		return bytes.Count(src[:m[0][0]], []byte{'\n'}) + 1
 	}
 }
+
+// procfileLocator finds an app of a Procfile: the app's line (its keys are on it too).
+func procfileLocator(data []byte) locator {
+	var lines []int
+	for i, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			lines = append(lines, i+1)
+		}
+	}
+	return func(app int, key string) int {
+		if app < len(lines) {
+			return lines[app]
+		}
+		return 0
+	}
+}

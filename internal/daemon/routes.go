@@ -157,6 +157,10 @@ func (d *daemon) start(w wire.ResponseWriter, r *wire.Request) {
 			writeErr(w, errdefs.KindInvalid, fmt.Sprintf("app name %q appears twice; names must be unique", req.Apps[i].Name))
 			return
 		}
+		if msg := clash(d.sup.Spec(req.Apps[i].Name), &req.Apps[i]); msg != "" {
+			writeErr(w, errdefs.KindInvalid, msg)
+			return
+		}
 		seen[req.Apps[i].Name] = true
 	}
 	switch req.Mode {
@@ -338,4 +342,19 @@ func (d *daemon) reopen(w wire.ResponseWriter, r *wire.Request) {
 		return
 	}
 	writeJSON(w, api.ActionResult{})
+}
+
+// clash says why a config's app may not replace the running app of its name: another config file
+// (or none) started that one with another script, as when two projects each have an "api". The
+// same file, or the same script, is the app itself, to restart with its new settings.
+func clash(running, next *config.AppSpec) string {
+	if running == nil || next.CreatedFromFile == "" || running.CreatedFromFile == next.CreatedFromFile || running.Script == next.Script {
+		return ""
+	}
+	from := "the command line"
+	if running.CreatedFromFile != "" {
+		from = running.CreatedFromFile
+	}
+	return fmt.Sprintf("app %q already runs %s (started from %s); %s names another script under that name: rename one of them, or `tend delete %s` first",
+		next.Name, running.Script, from, next.CreatedFromFile, next.Name)
 }

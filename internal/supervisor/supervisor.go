@@ -191,6 +191,16 @@ func (s *Supervisor) Has(name string) bool {
 	return s.findLocked(name) != nil
 }
 
+// Spec is the spec of the app of that name, or nil.
+func (s *Supervisor) Spec(name string) *config.AppSpec {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.findLocked(name); a != nil && len(a.instances) > 0 {
+		return a.instances[0].Info().Spec
+	}
+	return nil
+}
+
 // Start starts a new app from spec, or, when an app of that name exists, restarts it with the
 // new spec (PM2: starting a name that runs restarts it). It returns when every instance is
 // online or has failed.

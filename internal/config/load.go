@@ -1,0 +1,132 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// LoadOptions say how a config's apps are made ready to start.
+type LoadOptions struct {
+	Environ map[string]string // the caller's environment, under each app's own
+	EnvName string            // --env: env_<name> over env, and the name for append_env_to_name
+	Only    []string          // --only: these apps of the file (by the name in the file, or the one --env gave)
+	Stdin   []byte            // the config itself, for "-" (JSON; its paths from Dir)
+	Dir     string            // where "-" is read from: relative paths start there
+	Display string            // the file's name in messages ("" is the path)
+}
+
+// Load reads the config at path (or o.Stdin when path is "-") into the apps the daemon takes:
+// selected, named, with their environment, resolved. Every error is one line that names the
+// file, and where the format tells the line, the app and the key. The warnings are lines for the
+// user: keys ignored, keys with no effect, keys not acted on yet, an --env no app has.
+func Load(path string, o LoadOptions) (apps []AppSpec, warnings []string, err error) {
+	var specs []AppSpec
+	var loc locator
+	display := cmp.Or(o.Display, path)
+	if path == "-" {
+		display = "(stdin)"
+		loc = jsonLocator(o.Stdin)
+		specs, err = parseApps(o.Stdin, display, filepath.Join(o.Dir, "(stdin)"), loc)
+	} else {
+		specs, loc, err = loadFile(display, path)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	found := false
+	var inert []string
+	seen := map[string]int{}
+	for i, s := range specs {
+		if over, ok := s.EnvFor[o.EnvName]; ok && o.EnvName != "" {
+			s.Env = MergeEnv(s.Env, over)
+			found = true
+		}
+		base := s.Name
+		if s.AppendEnvToName && o.EnvName != "" && s.Name != "" {
+			s.Name += "-" + o.EnvName // PM2's append_env_to_name
+		}
+		if len(o.Only) > 0 && !slices.Contains(o.Only, s.Name) && !slices.Contains(o.Only, base) {
+			continue
+		}
+		s.EnvFor = nil
+		s.ConfigEnv = s.Env
+		s.Env = MergeEnv(s.FilterEnv.Apply(o.Environ), s.Env)
+		label := fmt.Sprintf("apps[%d]", i)
+		if err := Resolve(&s, s.Cwd); err != nil {
+			return nil, nil, fmt.Errorf("%w: config file %s: %s %q: %s", ErrInvalid, at(display, loc, i, errKey(err)), label, s.Name, strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "))
+		}
+		label += fmt.Sprintf(" %q", s.Name)
+		if j, dup := seen[s.Name]; dup {
+			return nil, nil, invalidf("config file %s: %s: the name %q is apps[%d]'s too; names must be unique", at(display, loc, i, "name"), label, s.Name, j)
+		}
+		seen[s.Name] = i
+		if len(s.IgnoredKeys) > 0 {
+			warnings = append(warnings, fmt.Sprintf("warning: %s: %s: unknown keys, ignored: %s", display, label, strings.Join(s.IgnoredKeys, ", ")))
+		}
+		if p := s.Pending(); len(p) > 0 {
+			warnings = append(warnings, fmt.Sprintf("warning: %s: %s: %s checked but not acted on yet (a later tend release)", display, label, strings.Join(p, ", ")))
+		}
+		inert = append(inert, s.InertKeys...)
+		apps = append(apps, s)
+	}
+	if len(o.Only) > 0 {
+		var missing []string
+		for _, n := range o.Only {
+			if !slices.ContainsFunc(specs, func(s AppSpec) bool { return s.Name == n || s.AppendEnvToName && s.Name+"-"+o.EnvName == n }) {
+				missing = append(missing, n)
+			}
+		}
+		if len(missing) > 0 {
+			var have []string
+			for _, s := range specs {
+				have = append(have, s.Name)
+			}
+			return nil, nil, invalidf("--only %s: %s has no app named %s (it has %s)", strings.Join(o.Only, ","), display, strings.Join(missing, ", "), strings.Join(have, ", "))
+		}
+	}
+	// Said once per file, not per app: a config that sets vizion on every app is common.
+	if slices.Sort(inert); len(inert) > 0 {
+		warnings = append(warnings, fmt.Sprintf("note: %s: %s accepted; no effect in tend", display, strings.Join(slices.Compact(inert), ", ")))
+	}
+	if o.EnvName != "" && !found {
+		warnings = append(warnings, fmt.Sprintf("warning: %s: no app has env_%s; --env %s changes nothing", display, o.EnvName, o.EnvName))
+	}
+	return apps, warnings, nil
+}
+
+// Names are the names a config's apps run under, as Load names them (--env with
+// append_env_to_name), without resolving them: what stop and delete of a config act on.
+func Names(path string, o LoadOptions) ([]string, error) {
+	specs, _, err := loadFile(cmp.Or(o.Display, path), path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range specs {
+		if s.Name == "" {
+			s.Name = defaultName(s.Script)
+		}
+		base := s.Name
+		if s.AppendEnvToName && o.EnvName != "" {
+			s.Name += "-" + o.EnvName
+		}
+		if s.Name != "" && (len(o.Only) == 0 || slices.Contains(o.Only, s.Name) || slices.Contains(o.Only, base)) {
+			out = append(out, s.Name)
+		}
+	}
+	return out, nil
+}
+
+// defaultName is the name Resolve gives an app without one: the script's file name without its
+// extension, or a command line's first word.
+func defaultName(script string) string {
+	raw := strings.TrimSpace(script)
+	if f := strings.Fields(raw); len(f) > 1 {
+		return filepath.Base(f[0])
+	}
+	base := filepath.Base(raw)
+	return strings.TrimSuffix(base, filepath.Ext(base))
+}
