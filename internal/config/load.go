@@ -36,6 +36,24 @@ func Load(path string, o LoadOptions) (apps []AppSpec, warnings []string, err er
 	if err != nil {
 		return nil, nil, err
 	}
+	if len(o.Only) > 0 {
+		var missing []string
+		for _, n := range o.Only {
+			if !slices.ContainsFunc(specs, func(s AppSpec) bool {
+				name := cmp.Or(s.Name, defaultName(s.Script))
+				return name == n || s.AppendEnvToName && name+"-"+o.EnvName == n
+			}) {
+				missing = append(missing, n)
+			}
+		}
+		if len(missing) > 0 {
+			var have []string
+			for _, s := range specs {
+				have = append(have, cmp.Or(s.Name, defaultName(s.Script)))
+			}
+			return nil, nil, invalidf("--only %s: %s has no app named %s (it has %s)", strings.Join(o.Only, ","), display, strings.Join(missing, ", "), strings.Join(have, ", "))
+		}
+	}
 	found := false
 	var inert []string
 	seen := map[string]int{}
@@ -44,9 +62,9 @@ func Load(path string, o LoadOptions) (apps []AppSpec, warnings []string, err er
 			s.Env = MergeEnv(s.Env, over)
 			found = true
 		}
-		base := s.Name
-		if s.AppendEnvToName && o.EnvName != "" && s.Name != "" {
-			s.Name += "-" + o.EnvName // PM2's append_env_to_name
+		base := cmp.Or(s.Name, defaultName(s.Script))
+		if s.AppendEnvToName && o.EnvName != "" {
+			s.Name = base + "-" + o.EnvName // PM2's append_env_to_name
 		}
 		if len(o.Only) > 0 && !slices.Contains(o.Only, s.Name) && !slices.Contains(o.Only, base) {
 			continue
@@ -71,21 +89,6 @@ func Load(path string, o LoadOptions) (apps []AppSpec, warnings []string, err er
 		}
 		inert = append(inert, s.InertKeys...)
 		apps = append(apps, s)
-	}
-	if len(o.Only) > 0 {
-		var missing []string
-		for _, n := range o.Only {
-			if !slices.ContainsFunc(specs, func(s AppSpec) bool { return s.Name == n || s.AppendEnvToName && s.Name+"-"+o.EnvName == n }) {
-				missing = append(missing, n)
-			}
-		}
-		if len(missing) > 0 {
-			var have []string
-			for _, s := range specs {
-				have = append(have, s.Name)
-			}
-			return nil, nil, invalidf("--only %s: %s has no app named %s (it has %s)", strings.Join(o.Only, ","), display, strings.Join(missing, ", "), strings.Join(have, ", "))
-		}
 	}
 	// Said once per file, not per app: a config that sets vizion on every app is common.
 	if slices.Sort(inert); len(inert) > 0 {
