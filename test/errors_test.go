@@ -18,8 +18,7 @@ import (
 func TestBadInput(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.ok("start", appBin, "--name", "keeper", "-s")
-	keeper, _ := h.get("keeper")
+	unchanged := h.bystander()
 	dir := t.TempDir()
 	noexec := filepath.Join(dir, "noexec")
 	os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644)
@@ -50,16 +49,33 @@ func TestBadInput(t *testing.T) {
 		{[]string{"--no-daemon", "ls"}, 2, "--no-daemon goes with start"},
 		{[]string{"stop"}, 2, "requires at least 1 arg"},
 	} {
-		r := h.run(tt.args...)
-		lines := strings.Split(strings.TrimSpace(r.err), "\n")
-		if r.code != tt.code || !strings.Contains(r.err, tt.msg) || len(lines) != 1 || !strings.HasPrefix(r.err, "tend: ") {
-			t.Errorf("tend %s: exit %d (want %d), stderr %q (want one line with %q)", strings.Join(tt.args, " "), r.code, tt.code, r.err, tt.msg)
+		h.oneLineError(tt.code, tt.msg, tt.args...)
+	}
+	unchanged()
+}
+
+// bystander starts an app that bad input must leave alone, and returns the check that it did:
+// the daemon answers, and the app is the only one, online with the same pid.
+func (h *harness) bystander() (unchanged func()) {
+	h.t.Helper()
+	h.ok("start", appBin, "--name", "keeper", "-s")
+	keeper, _ := h.get("keeper")
+	return func() {
+		h.t.Helper()
+		h.ok("ping")
+		if ps := h.jlist(); len(ps) != 1 || ps[0].Pid != keeper.Pid || ps[0].Pm2Env.Status != "online" {
+			h.t.Fatalf("bad input changed what runs: %+v", ps)
 		}
 	}
-	h.ok("ping")
-	ps := h.jlist()
-	if len(ps) != 1 || ps[0].Pid != keeper.Pid || ps[0].Pm2Env.Status != "online" {
-		t.Fatalf("state changed by bad input: %+v", ps)
+}
+
+// oneLineError runs tend and checks that it failed with code and said one line, "tend: …" with msg.
+func (h *harness) oneLineError(code int, msg string, args ...string) {
+	h.t.Helper()
+	r := h.run(args...)
+	lines := strings.Split(strings.TrimSpace(r.err), "\n")
+	if r.code != code || !strings.Contains(r.err, msg) || len(lines) != 1 || !strings.HasPrefix(r.err, "tend: ") {
+		h.t.Errorf("tend %s: exit %d (want %d), stderr %q (want one line with %q)", strings.Join(args, " "), r.code, code, r.err, msg)
 	}
 }
 
@@ -257,8 +273,7 @@ func childOf(parent int) int {
 func TestBadConfigs(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.ok("start", appBin, "--name", "keeper", "-s")
-	keeper, _ := h.get("keeper")
+	unchanged := h.bystander()
 	dir := t.TempDir()
 	good := `{"name": "fine", "script": "` + appBin + `"}`
 	write := func(name, body string) string {
@@ -293,21 +308,14 @@ func TestBadConfigs(t *testing.T) {
 			continue
 		}
 		write("bad.env", "A=1\nthis line has no equals sign\n")
-		r := h.run(tt.args...)
-		lines := strings.Split(strings.TrimSpace(r.err), "\n")
-		if r.code != 2 || !strings.Contains(r.err, tt.msg) || len(lines) != 1 || !strings.HasPrefix(r.err, "tend: ") {
-			t.Errorf("tend %s: exit %d (want 2), stderr %q (want one line with %q)", strings.Join(tt.args, " "), r.code, r.err, tt.msg)
-		}
+		h.oneLineError(2, tt.msg, tt.args...)
 	}
 	// A JS config needs node: without it on PATH, say what to install.
 	js := write("ecosystem.config.js", "module.exports = {apps: []}")
 	if r := h.runEnv([]string{"PATH=/nonexistent"}, "start", js); r.code != 2 || !strings.Contains(r.err, "install Node.js") {
 		t.Errorf("no node: exit %d, %q", r.code, r.err)
 	}
-	h.ok("ping")
-	if ps := h.jlist(); len(ps) != 1 || ps[0].Pid != keeper.Pid || ps[0].Pm2Env.Status != "online" {
-		t.Fatalf("a bad config changed what runs: %+v", ps)
-	}
+	unchanged()
 }
 
 // TEND_HOME=~/.pm2 while PM2's daemon runs there: the apps' log files would be shared, so tend
