@@ -340,6 +340,13 @@ func TestEcosystemEnvKeys(t *testing.T) {
 	if len(seen) != 2 {
 		t.Fatalf("want two distinct instances, saw %v", seen)
 	}
+	// The environment is the app's: one instance of two cannot take another.
+	for _, p := range h.jlist() {
+		if p.Name == "inc-production" {
+			h.oneLineError(2, `--update-env changes app "inc-production"'s environment`, "restart", fmt.Sprint(p.PmID), "--update-env")
+			break
+		}
+	}
 	f := h.waitStatus("filt", "online")
 	waitFile(t, f.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool {
 		return strings.Contains(s, "SECRET_X= (set=false)\nKEEP=k1 (set=true)\nOLDV=1 (set=true)")

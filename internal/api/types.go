@@ -148,6 +148,8 @@ type Env struct {
 	ExecMode         string            `json:"exec_mode"`
 	Instances        int               `json:"instances"`
 	InstanceVar      string            `json:"instance_var"`
+	IncrementVar     string            `json:"increment_var,omitempty"`
+	ConfigFile       string            `json:"_tend_config_file,omitempty"` // the config file that started the app
 	NodeAppInstance  int               `json:"NODE_APP_INSTANCE"`
 	PmOutLogPath     string            `json:"pm_out_log_path"`
 	PmErrLogPath     string            `json:"pm_err_log_path"`

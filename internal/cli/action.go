@@ -35,12 +35,16 @@ func NewCmdStop(f *Factory, runF func(*ActionOptions) error) *cobra.Command {
 
 // NewCmdRestart builds `tend restart`.
 func NewCmdRestart(f *Factory, runF func(*ActionOptions) error) *cobra.Command {
-	return newCmdAction(f, "restart", "Restart apps", nil, runF)
+	// startOrRestart: PM2's deploy verb; restart of a config starts the apps that do not run.
+	return newCmdAction(f, "restart", "Restart apps", []string{"startOrRestart"}, runF)
 }
 
 // NewCmdReload builds `tend reload`.
 func NewCmdReload(f *Factory, runF func(*ActionOptions) error) *cobra.Command {
-	return newCmdAction(f, "reload", "Replace apps' processes one instance at a time, without refusing or failing a request", nil, runF)
+	// startOrReload, startOrGracefulReload: PM2's deploy verbs; reload of a config starts the
+	// apps that do not run.
+	return newCmdAction(f, "reload", "Replace apps' processes one instance at a time, without refusing or failing a request",
+		[]string{"startOrReload", "startOrGracefulReload"}, runF)
 }
 
 // NewCmdDelete builds `tend delete`.
@@ -114,9 +118,11 @@ func actionRun(opts *ActionOptions) error {
 
 // configAction stops or deletes the apps of a config file by the names start gave them. An app of
 // the file that is not in the list is skipped with a note, as PM2 skips it: a deploy script that
-// stops a config whose apps were never all started goes on.
+// stops a config whose apps were never all started goes on. So is an app of that name that runs
+// another script started from elsewhere (another project's "api"), which start would not replace.
 func configAction(opts *ActionOptions, c client.API, file string) error {
-	names, err := config.Names(abs(opts.Cwd, file), config.LoadOptions{EnvName: opts.EnvName, Only: splitNames(opts.Only), Display: file})
+	path := abs(opts.Cwd, file)
+	refs, err := config.Refs(path, config.LoadOptions{EnvName: opts.EnvName, Only: splitNames(opts.Only), Display: file})
 	if err != nil {
 		return err
 	}
@@ -125,12 +131,17 @@ func configAction(opts *ActionOptions, c client.API, file string) error {
 		return err
 	}
 	var errs []error
-	for _, n := range names {
-		if !slices.ContainsFunc(procs, func(p api.Process) bool { return p.Name == n }) {
-			fmt.Fprintf(opts.IO.ErrOut, "tend: note: %s: %s is not in the list; nothing to %s\n", file, n, opts.Verb)
+	for _, r := range refs {
+		i := slices.IndexFunc(procs, func(p api.Process) bool { return p.Name == r.Name })
+		if i < 0 {
+			fmt.Fprintf(opts.IO.ErrOut, "tend: note: %s: %s is not in the list; nothing to %s\n", file, r.Name, opts.Verb)
 			continue
 		}
-		errs = append(errs, c.Action(opts.Verb, n))
+		if p := procs[i].Pm2Env; r.Script != "" && !config.SameFile(p.PmExecPath, r.Script) && !config.SameFile(p.ConfigFile, path) {
+			fmt.Fprintf(opts.IO.ErrOut, "tend: note: %s: the app %s runs %s, not this file's %s; left alone\n", file, r.Name, p.PmExecPath, r.Script)
+			continue
+		}
+		errs = append(errs, c.Action(opts.Verb, r.Name))
 	}
 	return errors.Join(errs...)
 }

@@ -124,8 +124,8 @@ var commands = []struct {
 }{
 	{[]string{"start"}, func(f *Factory) *cobra.Command { return NewCmdStart(f, nil) }},
 	{[]string{"stop"}, func(f *Factory) *cobra.Command { return NewCmdStop(f, nil) }},
-	{[]string{"restart"}, func(f *Factory) *cobra.Command { return NewCmdRestart(f, nil) }},
-	{[]string{"reload"}, func(f *Factory) *cobra.Command { return NewCmdReload(f, nil) }},
+	{[]string{"restart", "startOrRestart"}, func(f *Factory) *cobra.Command { return NewCmdRestart(f, nil) }},
+	{[]string{"reload", "startOrReload", "startOrGracefulReload"}, func(f *Factory) *cobra.Command { return NewCmdReload(f, nil) }},
 	{[]string{"scale"}, func(f *Factory) *cobra.Command { return NewCmdScale(f, nil) }},
 	{[]string{"msg"}, func(f *Factory) *cobra.Command { return NewCmdMsg(f, nil) }},
 	{[]string{"send"}, func(f *Factory) *cobra.Command { return NewCmdSend(f, nil) }},
@@ -181,6 +181,9 @@ func newCmdRoot(f *Factory, only string) *cobra.Command {
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if !c.HasParent() {
+			return usagef("%s (see tend --help)", flagError(err))
+		}
 		return usagef("%s (see tend %s --help)", flagError(err), c.Name())
 	})
 	var noDaemon, silent bool

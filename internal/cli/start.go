@@ -85,6 +85,15 @@ func NewCmdStart(f *Factory, runF func(*StartOptions) error) *cobra.Command {
 			if dash >= 0 {
 				before, o.Args = args[:dash], args[dash:]
 			}
+			if w := cmd.Flags().Lookup("watch"); w.Changed && o.Watch == w.NoOptDefVal && len(before) == 2 {
+				// PM2's --watch takes the word after it when that names no file (--watch src):
+				// pflag gave it to the positional arguments.
+				if st, err := os.Stat(abs(o.Cwd, before[1])); err != nil || st.IsDir() {
+					o.Watch, before = before[1], before[:1]
+				} else if st, err := os.Stat(abs(o.Cwd, before[0])); err == nil && st.IsDir() {
+					o.Watch, before = before[0], before[1:]
+				}
+			}
 			switch len(before) {
 			case 0:
 				o.Target = ""

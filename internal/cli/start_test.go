@@ -214,19 +214,34 @@ func TestActionConfigFile(t *testing.T) {
 	e := newTestEnv(t)
 	e.script(t, "app.sh")
 	e.file(t, "apps.json", `{"apps": [{"name": "a", "script": "app.sh"}, {"name": "b", "script": "app.sh"}]}`)
-	e.c.procs = named("a", "b")
+	e.c.procs = e.named("a", "b")
 	if code := e.run("stop", "apps.json", "-s"); code != 0 || e.c.Calls() != "List; Action stop a; Action stop b" {
 		t.Fatalf("stop: exit %d, calls %q, %s", code, e.c.Calls(), e.errOut)
 	}
+	// Another project's app of the same name, with another script, is left alone.
+	e.c.procs, e.c.calls = e.named("a", "b"), nil
+	e.c.procs[0].Pm2Env.PmExecPath = "/elsewhere/api.js"
+	if code := e.run("stop", "apps.json", "-s"); code != 0 || e.c.Calls() != "List; Action stop b" ||
+		!strings.Contains(e.errOut.String(), "tend: note: apps.json: the app a runs /elsewhere/api.js, not this file's") {
+		t.Fatalf("stop beside another project's app: exit %d, calls %q, %q", code, e.c.Calls(), e.errOut)
+	}
 	// An app of the file that is not in the list is skipped with a note, as PM2 skips it.
-	e.c.procs, e.c.calls = named("b"), nil
+	before := len(e.errOut.String())
+	e.c.procs, e.c.calls = e.named("b"), nil
 	if code := e.run("delete", "apps.json", "-s"); code != 0 || e.c.Calls() != "List; Action delete b" ||
-		e.errOut.String() != "tend: note: apps.json: a is not in the list; nothing to delete\n" {
+		e.errOut.String()[before:] != "tend: note: apps.json: a is not in the list; nothing to delete\n" {
 		t.Fatalf("delete: exit %d, calls %q, %q", code, e.c.Calls(), e.errOut)
 	}
 	e.c.calls = nil
 	if code := e.run("reload", "apps.json", "--update-env", "-s"); code != 0 || e.c.Calls() != "Start a,b reload" {
 		t.Fatalf("reload: exit %d, calls %q, %s", code, e.c.Calls(), e.errOut)
+	}
+	// PM2's deploy verbs: a reload or restart of a config starts what does not run.
+	for verb, mode := range map[string]string{"startOrReload": "reload", "startOrGracefulReload": "reload", "startOrRestart": "restart"} {
+		e.c.calls = nil
+		if code := e.run(verb, "apps.json", "--env", "production", "-s"); code != 0 || e.c.Calls() != "Start a,b "+mode {
+			t.Fatalf("%s: exit %d, calls %q, %s", verb, code, e.c.Calls(), e.errOut)
+		}
 	}
 	e.c.calls = nil
 	if code := e.run("restart", "missing.json"); code != ExitUsage || e.c.Calls() != "" {
@@ -296,7 +311,7 @@ func TestConfigOnly(t *testing.T) {
 	e := newTestEnv(t)
 	e.script(t, "app.sh")
 	e.file(t, "apps.json", `{"apps": [{"name": "a", "script": "app.sh"}, {"name": "b", "script": "app.sh"}, {"name": "c", "script": "app.sh"}]}`)
-	e.c.procs = named("a", "b", "c")
+	e.c.procs = e.named("a", "b", "c")
 	for _, tt := range []struct {
 		args  []string
 		calls string
@@ -354,17 +369,17 @@ func TestAppendEnvToName(t *testing.T) {
 	e = newTestEnv(t)
 	e.script(t, "app.sh")
 	e.file(t, "apps.json", `{"apps": [{"name": "a", "script": "app.sh", "append_env_to_name": true}, {"name": "b", "script": "app.sh"}]}`)
-	e.c.procs = named("a-production", "b")
+	e.c.procs = e.named("a-production", "b")
 	if code := e.run("stop", "apps.json", "--env", "production", "-s"); code != 0 || e.c.Calls() != "List; Action stop a-production; Action stop b" {
 		t.Fatalf("stop: exit %d, calls %q: %s", code, e.c.Calls(), e.errOut)
 	}
 }
 
-// named is a list of one running instance per name.
-func named(names ...string) []api.Process {
+// named is a list of one running instance per name, each running app.sh of the cwd.
+func (e *testEnv) named(names ...string) []api.Process {
 	var out []api.Process
 	for i, n := range names {
-		out = append(out, api.Process{Name: n, PmID: i, Pm2Env: api.Env{Name: n, PmID: i, Status: "online"}})
+		out = append(out, api.Process{Name: n, PmID: i, Pm2Env: api.Env{Name: n, PmID: i, Status: "online", PmExecPath: filepath.Join(e.f.Cwd, "app.sh")}})
 	}
 	return out
 }
@@ -388,7 +403,11 @@ func TestPendingFlags(t *testing.T) {
 	} {
 		e := newTestEnv(t)
 		e.script(t, "app.sh")
-		code := e.run("start", "app.sh", flag, "-s")
+		args := []string{flag}
+		if !strings.Contains(flag, "=") {
+			args = strings.Fields(flag) // --watch src: two words
+		}
+		code := e.run(append(append([]string{"start", "app.sh"}, args...), "-s")...)
 		if want == "" && code != 0 || want != "" && (code != ExitUsage || !strings.HasPrefix(e.errOut.String(), want) || e.c.Calls() != "") {
 			t.Errorf("%s: exit %d, stderr %q, calls %q", flag, code, e.errOut, e.c.Calls())
 		}

@@ -185,7 +185,7 @@ func loadJSON(path, abs string) (data []byte, loc locator, err error) {
 // expression; it prints the value as JSON.
 func nodeEval(path, abs, mode string) (data []byte, err error) {
 	if _, err := os.Stat(abs); err != nil {
-		return nil, invalidf("config file not found: %s", abs)
+		return nil, invalidf("config file %s: %v", path, unwrapPathErr(err))
 	}
 	node, lerr := exec.LookPath("node")
 	if lerr != nil {

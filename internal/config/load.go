@@ -3,6 +3,7 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -100,27 +101,56 @@ func Load(path string, o LoadOptions) (apps []AppSpec, warnings []string, err er
 	return apps, warnings, nil
 }
 
-// Names are the names a config's apps run under, as Load names them (--env with
-// append_env_to_name), without resolving them: what stop and delete of a config act on.
-func Names(path string, o LoadOptions) ([]string, error) {
+// AppRef is an app of a config as stop and delete find it: the name it runs under, and its
+// script as an absolute path when the script is a file ("" for a command).
+type AppRef struct {
+	Name   string
+	Script string
+}
+
+// Refs are a config's apps as Load names them (--env with append_env_to_name), without
+// resolving them: what stop and delete of a config act on, even once their files are gone.
+func Refs(path string, o LoadOptions) ([]AppRef, error) {
 	specs, _, err := loadFile(cmp.Or(o.Display, path), path)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out []AppRef
 	for _, s := range specs {
-		if s.Name == "" {
-			s.Name = defaultName(s.Script)
-		}
-		base := s.Name
+		base := cmp.Or(s.Name, defaultName(s.Script))
+		name := base
 		if s.AppendEnvToName && o.EnvName != "" {
-			s.Name += "-" + o.EnvName
+			name += "-" + o.EnvName
 		}
-		if s.Name != "" && (len(o.Only) == 0 || slices.Contains(o.Only, s.Name) || slices.Contains(o.Only, base)) {
-			out = append(out, s.Name)
+		if len(o.Only) > 0 && !slices.Contains(o.Only, name) && !slices.Contains(o.Only, base) {
+			continue
 		}
+		script := strings.TrimSpace(s.Script)
+		switch {
+		case strings.ContainsAny(script, " \t") || !strings.Contains(script, "/") && !fileExists(filepath.Join(s.Cwd, script)):
+			script = "" // a command line, or a command on PATH
+		case !filepath.IsAbs(script):
+			script = filepath.Join(s.Cwd, script)
+		}
+		out = append(out, AppRef{Name: name, Script: script})
 	}
 	return out, nil
+}
+
+// SameFile reports whether two paths name one file: equal, or equal once symlinks are followed
+// (a config reached through a link to its folder).
+func SameFile(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ra, err1 := filepath.EvalSymlinks(a)
+	rb, err2 := filepath.EvalSymlinks(b)
+	return err1 == nil && err2 == nil && ra == rb
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // defaultName is the name Resolve gives an app without one: the script's file name without its

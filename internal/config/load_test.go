@@ -35,7 +35,7 @@ func TestLoad(t *testing.T) {
 		o    LoadOptions
 		want string
 	}{
-		{write("miss.json", "{\"apps\": [\n {\"name\": \"m\",\n  \"script\": \"nope.sh\"}]}"), LoadOptions{Environ: env, Display: "miss.json"}, `config file miss.json:2: apps[0] "m": script not found`},
+		{write("miss.json", "{\"apps\": [\n {\"name\": \"m\",\n  \"script\": \"nope.sh\"}]}"), LoadOptions{Environ: env, Display: "miss.json"}, `config file miss.json:3: apps[0] "m": script not found`},
 		{write("dup.yaml", "apps:\n  - name: d\n    script: a.sh\n  - name: d\n    script: a.sh\n"), LoadOptions{Environ: env, Display: "dup.yaml"}, `config file dup.yaml:4: apps[1] "d": the name "d" is apps[0]'s too`},
 		{"-", LoadOptions{Stdin: []byte(`{"apps": [`), Dir: dir}, "config file (stdin):1:10 is not valid JSON"},
 		{p, LoadOptions{Only: []string{"a", "zz"}, Display: "ok.json"}, "--only a,zz: ok.json has no app named zz (it has a, b)"},
@@ -46,8 +46,9 @@ func TestLoad(t *testing.T) {
 		}
 	}
 	// stop and delete act on the names start gave.
-	names, err := Names(p, LoadOptions{EnvName: "prod"})
-	if err != nil || !reflect.DeepEqual(names, []string{"a-prod", "b"}) {
-		t.Fatalf("names %q %v", names, err)
+	refs, err := Refs(p, LoadOptions{EnvName: "prod"})
+	want := []AppRef{{"a-prod", filepath.Join(dir, "a.sh")}, {"b", filepath.Join(dir, "a.sh")}}
+	if err != nil || !reflect.DeepEqual(refs, want) {
+		t.Fatalf("refs %q %v", refs, err)
 	}
 }

@@ -58,7 +58,7 @@ func resolve(spec *AppSpec, callerCwd string) error {
 		spec.Cwd = filepath.Join(callerCwd, spec.Cwd)
 	}
 	if st, err := os.Stat(spec.Cwd); err != nil || !st.IsDir() {
-		return invalidf("cwd %s is not a directory", spec.Cwd)
+		return resolveErr("cwd", "cwd %s is not a directory", spec.Cwd)
 	}
 	if spec.Env == nil {
 		spec.Env = map[string]string{}
@@ -66,7 +66,7 @@ func resolve(spec *AppSpec, callerCwd string) error {
 	pathVar := spec.Env["PATH"]
 	raw := strings.TrimSpace(spec.Script)
 	if raw == "" {
-		return invalidf("no script given; try: tend start app.js")
+		return resolveErr("script", "no script given; try: tend start app.js")
 	}
 
 	candidate := raw
@@ -76,14 +76,14 @@ func resolve(spec *AppSpec, callerCwd string) error {
 	st, statErr := os.Stat(candidate)
 	switch {
 	case statErr == nil && st.IsDir():
-		return invalidf("script %s is a directory; name the file to run", candidate)
+		return resolveErr("script", "script %s is a directory; name the file to run", candidate)
 	case statErr == nil:
 		spec.Script = candidate
 	case strings.ContainsAny(raw, " \t") && spec.Interpreter == "":
 		// PM2 runs a command line such as "npm run start" through bash -c.
 		bash, err := lookPathIn("bash", pathVar)
 		if err != nil {
-			return invalidf("cannot run command %q: bash not found in PATH", raw)
+			return resolveErr("script", "cannot run command %q: bash not found in PATH", raw)
 		}
 		spec.Script = raw
 		spec.ScriptIsCommand = true
@@ -96,11 +96,11 @@ func resolve(spec *AppSpec, callerCwd string) error {
 	case !strings.Contains(raw, "/"):
 		found, err := lookPathIn(raw, pathVar)
 		if err != nil {
-			return invalidf("script not found: %s (no such file, and no command %q on PATH)", candidate, raw)
+			return resolveErr("script", "script not found: %s (no such file, and no command %q on PATH)", candidate, raw)
 		}
 		spec.Script = found
 	default:
-		return invalidf("script not found: %s", candidate)
+		return resolveErr("script", "script not found: %s", candidate)
 	}
 
 	if spec.Name == "" {
@@ -120,13 +120,13 @@ func resolveInterpreter(spec *AppSpec, pathVar string) error {
 	}
 	if want == "ts" {
 		if _, err := lookPathIn("bun", pathVar); err != nil {
-			return invalidf("cannot run TypeScript file %s: bun is not installed (install it from bun.sh) or pass --interpreter", spec.Script)
+			return resolveErr("interpreter", "cannot run TypeScript file %s: bun is not installed (install it from bun.sh) or pass --interpreter", spec.Script)
 		}
 		want = "bun"
 	}
 	if want == "none" {
 		if err := unix.Access(spec.Script, unix.X_OK); err != nil {
-			return invalidf("script %s is not executable; chmod +x it or pass --interpreter", spec.Script)
+			return resolveErr("script", "script %s is not executable; chmod +x it or pass --interpreter", spec.Script)
 		}
 		spec.Interpreter = ""
 		spec.InterpreterLabel = "none"
@@ -134,7 +134,7 @@ func resolveInterpreter(spec *AppSpec, pathVar string) error {
 	}
 	path, err := lookPathIn(want, pathVar)
 	if err != nil {
-		return invalidf("interpreter %q for %s not found in PATH; install it or pass --interpreter", want, spec.Script)
+		return resolveErr("interpreter", "interpreter %q for %s not found in PATH; install it or pass --interpreter", want, spec.Script)
 	}
 	spec.Interpreter = path
 	spec.InterpreterLabel = filepath.Base(want)
@@ -255,3 +255,9 @@ func shellQuote(a string) string {
 
 // Describe is a short form of the command for messages.
 func (s *AppSpec) Describe() string { return fmt.Sprint(s.Command()) }
+
+// resolveErr is a Resolve error about one key of the app (the message as for any start): a
+// config's loader finds the key's line.
+func resolveErr(key, format string, a ...any) error {
+	return &KeyError{Key: key, Msg: fmt.Sprintf(format, a...)}
+}

@@ -33,6 +33,8 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 			ExecMode:         string(s.ExecMode),
 			Instances:        instances,
 			InstanceVar:      s.InstanceVar,
+			IncrementVar:     s.IncrementVar,
+			ConfigFile:       s.CreatedFromFile,
 			NodeAppInstance:  i.Index,
 			PmOutLogPath:     i.OutLog,
 			PmErrLogPath:     i.ErrLog,

@@ -348,7 +348,7 @@ func (d *daemon) reopen(w wire.ResponseWriter, r *wire.Request) {
 // (or none) started that one with another script, as when two projects each have an "api". The
 // same file, or the same script, is the app itself, to restart with its new settings.
 func clash(running, next *config.AppSpec) string {
-	if running == nil || next.CreatedFromFile == "" || running.CreatedFromFile == next.CreatedFromFile || running.Script == next.Script {
+	if running == nil || next.CreatedFromFile == "" || config.SameFile(running.CreatedFromFile, next.CreatedFromFile) || config.SameFile(running.Script, next.Script) {
 		return ""
 	}
 	from := "the command line"

@@ -295,9 +295,9 @@ func (s *Supervisor) AddForReload(spec config.AppSpec) (func() error, error) {
 	}, nil
 }
 
-// UpdateEnv gives the apps of the selected instances the caller's environment (`restart
-// --update-env`): every instance of such an app takes it now, and a process gets it when it
-// next starts, which the restart or reload that follows does for the selected ones.
+// UpdateEnv gives the selected apps the caller's environment (`restart --update-env`): their
+// instances take it now, and their processes when they next start, which the restart or reload
+// that follows does. A selection of some of an app's instances is refused.
 func (s *Supervisor) UpdateEnv(target string, environ map[string]string) error {
 	ins, err := s.Select(target)
 	if err != nil {
@@ -305,9 +305,20 @@ func (s *Supervisor) UpdateEnv(target string, environ map[string]string) error {
 	}
 	s.mu.Lock()
 	var apps []*App
+	picked := map[*App]int{}
 	for _, in := range ins {
 		if !slices.Contains(apps, in.app) {
 			apps = append(apps, in.app)
+		}
+		picked[in.app]++
+	}
+	for _, a := range apps {
+		// The environment is the app's: taking it for some instances would leave the others
+		// shown with an environment their processes do not have.
+		if picked[a] < len(a.instances) {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: --update-env changes app %q's environment, and %s names only some of its %d instances: name the app (%s)",
+				config.ErrInvalid, a.Name, target, len(a.instances), a.Name)
 		}
 	}
 	type respec struct {
