@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,6 +22,9 @@ type Files struct {
 	// never after.
 	mu    sync.Mutex
 	files map[string]*File
+	// OnError, if set, is told what went wrong after a rotation (a gzip that failed).
+	OnError func(error)
+	bgState
 }
 
 // NewFiles returns an empty set of files.
@@ -35,8 +39,12 @@ type File struct {
 	path  string
 	refs  int // guarded by owner.mu
 
-	mu sync.Mutex
-	fd int // -1 once the last reference is gone
+	mu     sync.Mutex
+	fd     int       // -1 once the last reference is gone
+	size   int64     // bytes in the file, as far as our writes tell
+	rot    Rotation  // when to rotate it
+	due    time.Time // the next time-based rotation (zero: none)
+	retry  time.Time // after a rotation failed: no other try before then
 }
 
 // disabled reports whether path is one of PM2's ways of saying "no file".
@@ -47,8 +55,22 @@ func disabled(path string) bool {
 // Open returns the shared file for path, creating parent directories (0755)
 // and the file (0640) if needed. The path "", "/dev/null" or "NULL" returns
 // (nil, nil): a nil *File discards. Each successful Open must be paired with
-// one Close.
+// one Close. The file does not rotate (see OpenRotating).
 func (fs *Files) Open(path string) (*File, error) {
+	return fs.OpenRotating(path, Rotation{})
+}
+
+// OpenRotating is Open with the rotation the file is to have from now on (the last opener's
+// rotation is the shared file's).
+func (fs *Files) OpenRotating(path string, rot Rotation) (*File, error) {
+	f, err := fs.open(path)
+	if err == nil && f != nil {
+		f.setRotation(rot)
+	}
+	return f, err
+}
+
+func (fs *Files) open(path string) (*File, error) {
 	if disabled(path) {
 		return nil, nil
 	}
@@ -70,7 +92,7 @@ func (fs *Files) Open(path string) (*File, error) {
 		return nil, err
 	}
 	cutTornTail(fd, abs)
-	f := &File{owner: fs, path: abs, refs: 1, fd: fd}
+	f := &File{owner: fs, path: abs, refs: 1, fd: fd, size: fileSize(fd)}
 	fs.files[abs] = f
 	return f, nil
 }
@@ -145,11 +167,20 @@ func (f *File) reopen() error {
 		return err
 	}
 	old := f.fd
-	f.fd = fd
+	f.fd, f.size = fd, fileSize(fd)
 	if err := unix.Close(old); err != nil {
 		return &os.PathError{Op: "close", Path: f.path, Err: err}
 	}
 	return nil
+}
+
+// fileSize is the size of the open file fd, or 0.
+func fileSize(fd int) int64 {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return 0
+	}
+	return st.Size
 }
 
 func openAppend(path string) (int, error) {
@@ -198,6 +229,42 @@ func (f *File) Write(p []byte) error {
 	if f.fd < 0 {
 		return &os.PathError{Op: "write", Path: f.path, Err: os.ErrClosed}
 	}
+	if f.rot.Interval != nil {
+		f.rotateByTimeLocked()
+	}
+	// A write that would take the file past MaxSize is cut after the last whole line that fits,
+	// and the rest goes to the next file: a rotated file holds at most MaxSize bytes (or one
+	// longer line).
+	if f.rot.MaxSize > 0 && f.size+int64(len(p)) > f.rot.MaxSize {
+		// The count is ours; a truncation by someone else (tend flush, logrotate's
+		// copytruncate) makes it too high: the file's own size decides.
+		f.size = fileSize(f.fd)
+	}
+	for f.rot.MaxSize > 0 && f.size+int64(len(p)) > f.rot.MaxSize && !f.waiting() {
+		cut := 0
+		if room := f.rot.MaxSize - f.size; room > 0 {
+			cut = bytes.LastIndexByte(p[:min(room, int64(len(p)))], '\n') + 1
+		}
+		if cut == 0 && f.size == 0 {
+			break // one line longer than MaxSize: it goes whole into a file of its own
+		}
+		if err := f.writeLocked(p[:cut]); err != nil {
+			return err
+		}
+		p = p[cut:]
+		if f.rotateNowLocked(time.Now()) != nil {
+			break // the rotation failed: the rest is written on in place
+		}
+	}
+	if err := f.writeLocked(p); err != nil {
+		return err
+	}
+	f.rotateBySizeLocked()
+	return nil
+}
+
+// writeLocked writes all of p at the end of the file; f.mu is held.
+func (f *File) writeLocked(p []byte) error {
 	for len(p) > 0 {
 		n, err := unix.Write(f.fd, p)
 		if err == unix.EINTR {
@@ -209,6 +276,7 @@ func (f *File) Write(p []byte) error {
 		if n <= 0 {
 			return &os.PathError{Op: "write", Path: f.path, Err: io.ErrShortWrite}
 		}
+		f.size += int64(n)
 		p = p[n:]
 	}
 	return nil

@@ -1,0 +1,200 @@
+package logs
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// readRotated is every line of the log at path and its rotated files, oldest first, gzip or not.
+func readRotated(t *testing.T, path string) (lines []string, files int) {
+	t.Helper()
+	for _, p := range append(Rotated(path), path) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(p, ".gz") {
+			zr, err := gzip.NewReader(bytes.NewReader(b))
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			if b, err = io.ReadAll(zr); err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+		}
+		if len(b) > 0 && b[len(b)-1] != '\n' {
+			t.Fatalf("%s ends inside a line: %q", p, tailOf(b))
+		}
+		if len(b) > 0 {
+			lines = append(lines, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
+		}
+		files++
+	}
+	return lines, files
+}
+
+// Two streams flooding one combined file that rotates every 1 MB: every line of each stream is
+// in the files once, whole, in its order; a rotation never falls inside a write.
+func TestRotateFloodLosesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "combined.log")
+	fs := NewFiles()
+	rot := Rotation{MaxSize: 1 << 20}
+	f1, err := fs.OpenRotating(path, rot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := fs.OpenRotating(path, rot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200_000 // per stream; about 2 × 7 MB
+	mk := func(tag string) []string {
+		lines := make([]string, n)
+		for i := range lines {
+			lines[i] = fmt.Sprintf("%s %07d %s", tag, i, strings.Repeat("x", i%40))
+		}
+		return lines
+	}
+	outLines, errLines := mk("out"), mk("err")
+	pOut, pErr := newTestPipe(t), newTestPipe(t)
+	fedOut := pOut.feed(joinLines(outLines), 4093, 100, 65536)
+	fedErr := pErr.feed(joinLines(errLines), 65536, 17)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Go(func() { errs[0] = Pump(pOut.r, StreamConfig{Files: []*File{f1}}) })
+	wg.Go(func() { errs[1] = Pump(pErr.r, StreamConfig{Files: []*File{f2}}) })
+	wg.Wait()
+	for _, err := range append(errs, <-fedOut, <-fedErr) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	f1.Close()
+	f2.Close()
+	lines, files := readRotated(t, path)
+	next := map[string]int{}
+	want := map[string][]string{"out": outLines, "err": errLines}
+	for _, l := range lines {
+		tag, _, _ := strings.Cut(l, " ")
+		ls, ok := want[tag]
+		if !ok || next[tag] >= len(ls) || ls[next[tag]] != l {
+			t.Fatalf("line %.60q… is not the next line of any stream (lost, repeated or torn)", l)
+		}
+		next[tag]++
+	}
+	if next["out"] != n || next["err"] != n {
+		t.Fatalf("got %v lines, want %d each", next, n)
+	}
+	if files < 10 {
+		t.Fatalf("%d files: the log did not rotate every 1 MB", files)
+	}
+	for _, p := range Rotated(path) {
+		if st, _ := os.Stat(p); st.Size() > 1<<20+64<<10 {
+			t.Errorf("%s holds %d bytes, past 1 MB and one write", p, st.Size())
+		}
+	}
+}
+
+// Rotated files are named as pm2-logrotate names them, unique within a second; Retain keeps the
+// newest; Compress gzips them off the write path.
+func TestRotateNamesRetainCompress(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "api-out.log")
+	fs := NewFiles()
+	var failed []error
+	var mu sync.Mutex
+	fs.OnError = func(err error) { mu.Lock(); failed = append(failed, err); mu.Unlock() }
+	f, err := fs.OpenRotating(path, Rotation{MaxSize: 100, Retain: 3, Compress: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		if err := f.Write([]byte(fmt.Sprintf("line %d %s\n", i, strings.Repeat("y", 100)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	fs.Drain()
+	rotated := Rotated(path)
+	if len(rotated) != 3 {
+		t.Fatalf("retain 3: %q", rotated)
+	}
+	for _, p := range rotated {
+		base := filepath.Base(p)
+		if !strings.HasPrefix(base, "api-out__") || !strings.HasSuffix(base, ".log.gz") {
+			t.Errorf("rotated name %s: want api-out__<date>[.N].log.gz", base)
+		}
+	}
+	lines, _ := readRotated(t, path)
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "line 5 ") || !strings.HasPrefix(lines[2], "line 7 ") {
+		t.Fatalf("the newest three lines should be kept, in order: %.40q", lines)
+	}
+	if len(failed) > 0 {
+		t.Fatalf("errors: %v", failed)
+	}
+}
+
+// A rotation by time moves the file once its time is due, before the next write, named after the
+// time it was due; an empty file is not rotated.
+func TestRotateByTime(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.log")
+	fs := NewFiles()
+	sched := &fakeSchedule{next: time.Now().Add(-time.Second)}
+	f, err := fs.OpenRotating(path, Rotation{Interval: sched})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	due := f.due
+	f.Write([]byte("before\n")) // due already, but the file was empty: nothing to move
+	if got := Rotated(path); len(got) != 0 {
+		t.Fatalf("an empty file rotated: %q", got)
+	}
+	f.mu.Lock()
+	f.due = time.Now().Add(-time.Millisecond)
+	due = f.due
+	f.mu.Unlock()
+	f.Write([]byte("after\n"))
+	got := Rotated(path)
+	if len(got) != 1 {
+		t.Fatalf("rotated: %q", got)
+	}
+	if want := "t__" + string(DefaultRotateDate.Append(nil, due)) + ".log"; filepath.Base(got[0]) != want {
+		t.Errorf("named %s, want %s", filepath.Base(got[0]), want)
+	}
+	if b, _ := os.ReadFile(got[0]); string(b) != "before\n" {
+		t.Errorf("rotated file holds %q", b)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "after\n" {
+		t.Errorf("current file holds %q", b)
+	}
+}
+
+type fakeSchedule struct{ next time.Time }
+
+func (s *fakeSchedule) Next(time.Time) time.Time { return s.next.Add(time.Hour) }
+
+// A truncation by someone else (tend flush, copytruncate) resets the size that decides.
+func TestRotateAfterTruncate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.log")
+	fs := NewFiles()
+	f, err := fs.OpenRotating(path, Rotation{MaxSize: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Write([]byte(strings.Repeat("a", 40) + "\n"))
+	os.Truncate(path, 0)
+	f.Write([]byte("b\n"))
+	if got := Rotated(path); len(got) != 0 {
+		t.Fatalf("rotated after a truncation: %q", got)
+	}
+}
