@@ -39,12 +39,12 @@ type File struct {
 	path  string
 	refs  int // guarded by owner.mu
 
-	mu     sync.Mutex
-	fd     int       // -1 once the last reference is gone
-	size   int64     // bytes in the file, as far as our writes tell
-	rot    Rotation  // when to rotate it
-	due    time.Time // the next time-based rotation (zero: none)
-	retry  time.Time // after a rotation failed: no other try before then
+	mu    sync.Mutex
+	fd    int       // -1 once the last reference is gone
+	size  int64     // bytes in the file, as far as our writes tell
+	rot   Rotation  // when to rotate it
+	due   time.Time // the next time-based rotation (zero: none)
+	retry time.Time // after a rotation failed: no other try before then
 }
 
 // disabled reports whether path is one of PM2's ways of saying "no file".
