@@ -4,8 +4,10 @@ package test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/internal/logs"
 )
 
 var (
@@ -249,6 +253,42 @@ func waitFile(t *testing.T, path string, timeout time.Duration, cond func(string
 		time.Sleep(30 * time.Millisecond)
 	}
 	t.Fatalf("file %s did not reach the expected content within %s; it has %d bytes: %.500s", path, timeout, len(data), data)
+	return ""
+}
+
+// logText is what an app's log file holds with the files rotation moved aside before it,
+// oldest first (gzip ones read through).
+func logText(t *testing.T, path string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, p := range append(logs.Rotated(path), path) {
+		data, _ := os.ReadFile(p)
+		if strings.HasSuffix(p, ".gz") {
+			zr, err := gzip.NewReader(bytes.NewReader(data))
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			if data, err = io.ReadAll(zr); err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+		}
+		b.Write(data)
+	}
+	return b.String()
+}
+
+// waitLog is waitFile over logText: the log with its rotated files.
+func waitLog(t *testing.T, path string, timeout time.Duration, cond func(string) bool) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var text string
+	for time.Now().Before(deadline) {
+		if text = logText(t, path); cond(text) {
+			return text
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	t.Fatalf("log %s (with its rotated files) did not reach the expected content within %s; it has %d bytes: %.500s", path, timeout, len(text), text)
 	return ""
 }
 

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/internal/logs"
 )
 
 func TestLogFloodKeepsEveryLineInOrder(t *testing.T) {
@@ -17,10 +19,14 @@ func TestLogFloodKeepsEveryLineInOrder(t *testing.T) {
 	const n = 200000
 	h.ok("start", appBin, "--name", "flood", "-s", "--", "-flood", fmt.Sprint(n), "-stderr", "5")
 	p, _ := h.get("flood")
-	out := waitFile(t, p.Pm2Env.PmOutLogPath, 30*time.Second, func(s string) bool { return strings.Count(s, "\n") >= n })
+	// 12.6 MB: the file rotates at tend's default 10 MB on the way, and no line is lost.
+	out := waitLog(t, p.Pm2Env.PmOutLogPath, 30*time.Second, func(s string) bool { return strings.Count(s, "\n") >= n })
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if len(lines) != n {
-		t.Fatalf("%d lines in the file, want %d", len(lines), n)
+		t.Fatalf("%d lines in the files, want %d", len(lines), n)
+	}
+	if rotated := logs.Rotated(p.Pm2Env.PmOutLogPath); len(rotated) != 1 {
+		t.Fatalf("rotated files %q, want one (12.6 MB at 10 MB a file)", rotated)
 	}
 	for i, l := range lines {
 		if want := fmt.Sprintf("line %07d %s", i, strings.Repeat("x", 50)); l != want {

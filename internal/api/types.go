@@ -14,20 +14,21 @@ import (
 
 // Routes.
 const (
-	PathPing    = "/v1/ping"
-	PathJlist   = "/v1/processes"
-	PathStart   = "/v1/apps"
-	PathAction  = "/v1/actions/" // + start|stop|restart|reload|delete
-	PathScale   = "/v1/scale"
-	PathMessage = "/v1/messages"
-	PathStdin   = "/v1/stdin"
-	PathSignal  = "/v1/signal"
-	PathKill    = "/v1/kill"
-	PathReopen  = "/v1/logs/reopen"
-	PathUpdate  = "/v1/update"
-	PathSave    = "/v1/save"
-	PathRevive  = "/v1/resurrect"
-	VersionHead = "X-Tend-Version"
+	PathPing     = "/v1/ping"
+	PathJlist    = "/v1/processes"
+	PathStart    = "/v1/apps"
+	PathAction   = "/v1/actions/" // + start|stop|restart|reload|delete
+	PathScale    = "/v1/scale"
+	PathMessage  = "/v1/messages"
+	PathStdin    = "/v1/stdin"
+	PathSignal   = "/v1/signal"
+	PathKill     = "/v1/kill"
+	PathReopen   = "/v1/logs/reopen"
+	PathUpdate   = "/v1/update"
+	PathSave     = "/v1/save"
+	PathRevive   = "/v1/resurrect"
+	PathSettings = "/v1/settings"
+	VersionHead  = "X-Tend-Version"
 )
 
 // Ping is the answer to PathPing.
@@ -48,6 +49,20 @@ type SaveResult struct {
 	Path   string `json:"path"`
 	Count  int    `json:"count"`
 	Backup string `json:"backup,omitempty"` // where the dump it replaced went, if there was one
+}
+
+// SettingRequest sets (or, with Unset, removes) one setting of `tend set`.
+type SettingRequest struct {
+	Key   string `json:"key"`
+	Value string `json:"value,omitempty"`
+	Unset bool   `json:"unset,omitempty"`
+}
+
+// Settings are the settings as set, and as in effect (defaults under them).
+type Settings struct {
+	Set       config.RotateSettings `json:"set"`
+	Effective config.RotateSettings `json:"effective"`
+	Key       string                `json:"key,omitempty"` // tend's name of the key a request changed ("" for one with no effect)
 }
 
 // DumpTend is tend's field in each entry of its dump (beside PM2's pm2_env fields): what

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tend-sh/tend/internal/api"
 	"github.com/tend-sh/tend/internal/client"
+	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/state"
 	"github.com/tend-sh/tend/internal/testutil"
 )
@@ -28,15 +29,16 @@ type syncBuffer = testutil.SyncBuffer
 
 // fakeClient is client.API without a daemon: it answers from procs and records every call.
 type fakeClient struct {
-	mu      sync.Mutex
-	running bool
-	procs   []api.Process
-	raw     []byte
-	ids     []int
-	errs    map[string]error // by call, e.g. "List", "Action stop nope", "Kill"
-	calls   []string
-	starts  []api.StartRequest
-	revived []state.Registry
+	mu       sync.Mutex
+	running  bool
+	procs    []api.Process
+	raw      []byte
+	ids      []int
+	errs     map[string]error // by call, e.g. "List", "Action stop nope", "Kill"
+	calls    []string
+	starts   []api.StartRequest
+	revived  []state.Registry
+	settings config.RotateSettings
 }
 
 var _ client.API = (*fakeClient)(nil)
@@ -103,6 +105,23 @@ func (c *fakeClient) Kill() error                     { return c.call("Kill") }
 func (c *fakeClient) Save(force bool) (api.SaveResult, error) {
 	return api.SaveResult{Path: "/h/dump.pm2", Count: len(c.procs), Backup: "/h/dump.pm2.bak"}, c.call("Save", fmt.Sprint(force))
 }
+func (c *fakeClient) Settings() (api.Settings, error) {
+	return c.settingsAnswer(""), c.call("Settings")
+}
+func (c *fakeClient) Set(req api.SettingRequest) (api.Settings, error) {
+	if err := c.call("Set", req.Key, req.Value, req.Unset); err != nil {
+		return api.Settings{}, err
+	}
+	key, err := c.settings.Set(req.Key, req.Value)
+	if req.Unset {
+		key, err = c.settings.Unset(req.Key)
+	}
+	return c.settingsAnswer(key), err
+}
+func (c *fakeClient) settingsAnswer(key string) api.Settings {
+	return api.Settings{Set: c.settings, Effective: c.settings.Over(config.DefaultRotate), Key: key}
+}
+func (c *fakeClient) ReloadLogs() error { return c.call("ReloadLogs") }
 func (c *fakeClient) Resurrect(reg state.Registry) (api.ResurrectResult, error) {
 	c.mu.Lock()
 	c.revived = append(c.revived, reg)

@@ -54,6 +54,11 @@ type API interface {
 	// Save writes the dump (tend save); Resurrect brings a dump's apps back.
 	Save(force bool) (api.SaveResult, error)
 	Resurrect(reg state.Registry) (api.ResurrectResult, error)
+	// Settings reads the settings of `tend set`; Set changes one; ReloadLogs reopens every log
+	// file (after an external logrotate moved them).
+	Settings() (api.Settings, error)
+	Set(req api.SettingRequest) (api.Settings, error)
+	ReloadLogs() error
 }
 
 // Error is an answer of the daemon that is not a success. errors.Is finds the errdefs kind its
@@ -182,6 +187,21 @@ func (c *Client) Resurrect(reg state.Registry) (res api.ResurrectResult, err err
 	err = c.Do("POST", api.PathRevive, reg, &res)
 	return res, err
 }
+
+// Settings implements API.
+func (c *Client) Settings() (res api.Settings, err error) {
+	err = c.Do("GET", api.PathSettings, nil, &res)
+	return res, err
+}
+
+// Set implements API.
+func (c *Client) Set(req api.SettingRequest) (res api.Settings, err error) {
+	err = c.Do("POST", api.PathSettings, req, &res)
+	return res, err
+}
+
+// ReloadLogs implements API.
+func (c *Client) ReloadLogs() error { return c.Do("POST", api.PathReopen, struct{}{}, nil) }
 
 // Update implements API.
 func (c *Client) Update(exe string) (api.Ping, error) {

@@ -167,7 +167,7 @@ func appFromMap(m map[string]any, dir string) (s AppSpec, err error) {
 	if _, _, ok := k.get("script", "exec"); !ok {
 		return s, keyErr("script", "is missing")
 	}
-	for _, step := range []func(*keys, *AppSpec) error{basics, environment, instances, policy, logging, later} {
+	for _, step := range []func(*keys, *AppSpec) error{basics, environment, instances, policy, logging, rotation, later} {
 		if err := step(k, &s); err != nil {
 			return s, err
 		}
@@ -402,6 +402,31 @@ func logging(k *keys, s *AppSpec) error {
 	}
 	if off {
 		s.OutFile, s.ErrFile, s.LogFile = "/dev/null", "/dev/null", ""
+	}
+	return nil
+}
+
+// rotation reads the app's log rotation keys, as `tend set` reads the global ones.
+func rotation(k *keys, s *AppSpec) error {
+	for _, key := range []string{"max_size", "retain", "compress", "rotate_interval", "rotate_date_format", "rotate_tz"} {
+		v, _, ok := k.get(key)
+		if !ok {
+			continue
+		}
+		var text string
+		switch t := v.(type) {
+		case string:
+			text = t
+		case json.Number:
+			text = t.String()
+		case bool:
+			text = strconv.FormatBool(t)
+		default:
+			return keyErr(key, "must be a string or a number, got %s", kind(v))
+		}
+		if _, err := s.Rotate.Set(key, text); err != nil {
+			return asKeyErr(key, err)
+		}
 	}
 	return nil
 }

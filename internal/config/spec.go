@@ -152,6 +152,9 @@ type AppSpec struct {
 	// ShutdownWithMessage stops the app with the IPC message "shutdown" instead of kill_signal.
 	ShutdownWithMessage bool `json:"shutdown_with_message,omitempty"`
 
+	// Rotate is the app's log rotation; what it leaves unset comes from the global settings.
+	Rotate RotateSettings `json:"rotate,omitzero"`
+
 	// Parsed and checked now, acted on by later releases (Pending says which are set).
 	Watch            []string      `json:"watch,omitempty"` // paths; watch: true is the cwd
 	IgnoreWatch      []string      `json:"ignore_watch,omitempty"`

@@ -20,10 +20,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/errdefs"
 	"github.com/tend-sh/tend/internal/home"
 	"github.com/tend-sh/tend/internal/ipc"
 	"github.com/tend-sh/tend/internal/keeper"
+	"github.com/tend-sh/tend/internal/logs"
 	"github.com/tend-sh/tend/internal/metrics"
 	"github.com/tend-sh/tend/internal/notify"
 	"github.com/tend-sh/tend/internal/proc"
@@ -71,16 +73,22 @@ func Run(o Options) error {
 		return fmt.Errorf("%w for %s (pid %s); use it, or stop it with `tend kill`", ErrAlreadyRunning, o.Home, strings.TrimSpace(string(pid)))
 	}
 
-	logFile, err := os.OpenFile(p.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall_O_CLOEXEC, home.FileMode)
+	settings, settingsErr := state.LoadSettings(p.Settings)
+	// tend.log rotates as the apps' logs do (pm2-logrotate rotates pm2.log too).
+	ownLogs := logs.NewFiles()
+	logFile, err := ownLogs.OpenRotating(p.Log, supervisor.LogsRotation(settings.Rotate.Over(config.DefaultRotate), func(string, ...any) {}))
 	if err != nil {
 		return fmt.Errorf("open daemon log %s: %v", p.Log, unwrap(err))
 	}
 	defer logFile.Close()
-	var logOut io.Writer = logFile
+	var logOut io.Writer = fileWriter{logFile}
 	if o.Foreground && o.Stderr != nil {
-		logOut = io.MultiWriter(logFile, o.Stderr)
+		logOut = io.MultiWriter(fileWriter{logFile}, o.Stderr)
 	}
 	log := slog.New(slog.NewTextHandler(logOut, nil))
+	if settingsErr != nil {
+		log.Error("settings not read; tend's defaults hold until `tend set` writes them again", "err", settingsErr)
+	}
 
 	// We hold the lock, so a socket file left behind is stale; still, never remove a socket that
 	// answers (DESIGN: detected by dialing, never removed blindly).
@@ -133,8 +141,9 @@ func Run(o Options) error {
 		}()
 	}
 	d := &daemon{ln: ln, opts: o, paths: p, log: log, sampler: metrics.NewSampler(), dirty: make(chan struct{}, 1), stop: make(chan struct{}),
-		link: link, keeperPid: kst.KeeperPid}
-	so := supervisor.Options{Home: o.Home, Spawner: spawner, Adopt: link != nil, Store: store, Log: log, OnChange: d.markDirty, SelfExe: "/proc/self/exe"}
+		link: link, keeperPid: kst.KeeperPid, ownLogs: ownLogs, ownLog: logFile, settings: settings}
+	so := supervisor.Options{Home: o.Home, Spawner: spawner, Adopt: link != nil, Store: store, Log: log, OnChange: d.markDirty, SelfExe: "/proc/self/exe",
+		Rotate: settings.Rotate}
 	if so.Preload, err = ipc.WritePreload(p.Lib); err != nil {
 		// Node cluster apps still run; a reload then waits drain_timeout for keep-alive clients.
 		log.Error("node preload unavailable", "err", err)
@@ -224,7 +233,7 @@ wait:
 				log.Info("SIGHUP ignored (use tend reload)")
 			case unix.SIGUSR2:
 				log.Info("reopening log files")
-				if err := d.sup.Files().Reopen(); err != nil {
+				if err := d.reopenLogs(); err != nil {
 					log.Error("reopen log files", "err", err)
 				}
 			default:
@@ -359,6 +368,21 @@ type daemon struct {
 	jmu      sync.Mutex
 	jcache   []byte
 	jgen     uint64
+
+	ownLogs  *logs.Files // tend.log's
+	ownLog   *logs.File
+	setMu    sync.Mutex // one settings change at a time
+	settings state.Settings
+}
+
+// fileWriter is a log file as the daemon's logger writes to it: one record, one whole line.
+type fileWriter struct{ f *logs.File }
+
+func (w fileWriter) Write(p []byte) (int, error) { return len(p), w.f.Write(p) }
+
+// reopenLogs reopens every log file, tend.log's too (an external logrotate moved them).
+func (d *daemon) reopenLogs() error {
+	return errors.Join(d.sup.Files().Reopen(), d.ownLogs.Reopen())
 }
 
 func (d *daemon) requestStop(why string) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tend-sh/tend/internal/state"
 	"github.com/tend-sh/tend/internal/wire"
 
 	"github.com/tend-sh/tend/internal/api"
@@ -33,6 +34,8 @@ func (d *daemon) routes() wire.Handler {
 	mux.HandleFunc("POST "+api.PathUpdate, d.update)
 	mux.HandleFunc("POST "+api.PathSave, d.save)
 	mux.HandleFunc("POST "+api.PathRevive, d.resurrect)
+	mux.HandleFunc("GET "+api.PathSettings, d.getSettings)
+	mux.HandleFunc("POST "+api.PathSettings, d.setSetting)
 	if os.Getenv("TEND_TEST_PANIC") == "1" {
 		// Lets the tests prove that a bug in one request does not take the daemon down.
 		mux.HandleFunc("POST /v1/debug/panic", func(wire.ResponseWriter, *wire.Request) { panic("test panic") })
@@ -337,7 +340,7 @@ func (d *daemon) update(w wire.ResponseWriter, r *wire.Request) {
 }
 
 func (d *daemon) reopen(w wire.ResponseWriter, r *wire.Request) {
-	if err := d.sup.Files().Reopen(); err != nil {
+	if err := d.reopenLogs(); err != nil {
 		fail(w, err)
 		return
 	}
@@ -357,4 +360,47 @@ func clash(running, next *config.AppSpec) string {
 	}
 	return fmt.Sprintf("app %q already runs %s (started from %s); %s names another script under that name: rename one of them, or `tend delete %s` first",
 		next.Name, running.Script, from, next.CreatedFromFile, next.Name)
+}
+
+func (d *daemon) settingsAnswer(key string) api.Settings {
+	r := d.settings.Rotate
+	return api.Settings{Set: r, Effective: r.Over(config.DefaultRotate), Key: key}
+}
+
+func (d *daemon) getSettings(w wire.ResponseWriter, r *wire.Request) {
+	d.setMu.Lock()
+	defer d.setMu.Unlock()
+	writeJSON(w, d.settingsAnswer(""))
+}
+
+// setSetting changes one setting: written to settings.json first (a failure changes nothing and
+// says so), then applied to every open log file, tend.log's too.
+func (d *daemon) setSetting(w wire.ResponseWriter, r *wire.Request) {
+	var req api.SettingRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	d.setMu.Lock()
+	defer d.setMu.Unlock()
+	next := d.settings
+	var key string
+	var err error
+	if req.Unset {
+		key, err = next.Rotate.Unset(req.Key)
+	} else {
+		key, err = next.Rotate.Set(req.Key, req.Value)
+	}
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if err := state.SaveSettings(d.paths.Settings, next); err != nil {
+		fail(w, fmt.Errorf("%s not changed: %w", req.Key, err))
+		return
+	}
+	d.settings = next
+	d.sup.SetRotate(next.Rotate)
+	d.ownLog.SetRotation(supervisor.LogsRotation(next.Rotate.Over(config.DefaultRotate), d.log.Warn))
+	d.log.Info("setting changed", "key", req.Key, "value", req.Value, "unset", req.Unset)
+	writeJSON(w, d.settingsAnswer(key))
 }

@@ -59,6 +59,7 @@ type Layout struct {
 	KeeperLock string // keeper.lock: held (flock) by the running keeper
 	Dump       string // dump.pm2: what tend save wrote (PM2's format), and dump.pm2.bak before it
 	PM2Pid     string // pm2.pid: PM2's, read only, when TEND_HOME is PM2's home too
+	Settings   string // settings.json: what `tend set` changed
 }
 
 // At lays out the $TEND_HOME at dir.
@@ -78,6 +79,7 @@ func At(dir string) Layout {
 		KeeperLock: filepath.Join(dir, "keeper.lock"),
 		Dump:       filepath.Join(dir, "dump.pm2"),
 		PM2Pid:     filepath.Join(dir, "pm2.pid"),
+		Settings:   filepath.Join(dir, "settings.json"),
 	}
 }
 

@@ -65,7 +65,7 @@ func (fs *Files) Open(path string) (*File, error) {
 func (fs *Files) OpenRotating(path string, rot Rotation) (*File, error) {
 	f, err := fs.open(path)
 	if err == nil && f != nil {
-		f.setRotation(rot)
+		f.SetRotation(rot)
 	}
 	return f, err
 }

@@ -46,8 +46,12 @@ func must(d *DateFormat, err error) *DateFormat {
 // On reports whether r rotates at all.
 func (r Rotation) On() bool { return r.MaxSize > 0 || r.Interval != nil }
 
-// setRotation gives f its rotation; the next time-based one is counted from now.
-func (f *File) setRotation(r Rotation) {
+// SetRotation gives f its rotation; the next time-based one is counted from now. Setting a nil
+// File does nothing.
+func (f *File) SetRotation(r Rotation) {
+	if f == nil {
+		return
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.rot = r
@@ -244,6 +248,8 @@ func Rotated(path string) []string {
 	type rf struct {
 		name string
 		mod  time.Time
+		date string // the date in the name
+		seq  int    // its .N within one date (0 for none)
 	}
 	var files []rf
 	for _, e := range entries {
@@ -251,17 +257,29 @@ func Rotated(path string) []string {
 		if !strings.HasPrefix(n, prefix) || strings.HasSuffix(n, ".tmp") || e.IsDir() {
 			continue
 		}
-		if info, err := e.Info(); err == nil {
-			files = append(files, rf{filepath.Join(filepath.Dir(path), n), info.ModTime()})
+		info, err := e.Info()
+		if err != nil {
+			continue
 		}
+		f := rf{name: filepath.Join(filepath.Dir(path), n), mod: info.ModTime()}
+		f.date = strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(n, prefix), ".gz"), ext)
+		if i := strings.LastIndexByte(f.date, '.'); i >= 0 {
+			if seq, err := strconv.Atoi(f.date[i+1:]); err == nil {
+				f.date, f.seq = f.date[:i], seq
+			}
+		}
+		files = append(files, f)
 	}
-	// By the time each was last written, then by name: names alone mis-order .1 and a custom
-	// date format.
+	// By the time each was last written (a custom date format need not sort), then, for files
+	// of one clock tick, by the date and the .N in their names.
 	slices.SortFunc(files, func(a, b rf) int {
 		if c := a.mod.Compare(b.mod); c != 0 {
 			return c
 		}
-		return strings.Compare(a.name, b.name)
+		if c := strings.Compare(a.date, b.date); c != 0 {
+			return c
+		}
+		return a.seq - b.seq
 	})
 	out := make([]string, len(files))
 	for i, f := range files {

@@ -198,3 +198,23 @@ func TestRotateAfterTruncate(t *testing.T) {
 		t.Fatalf("rotated after a truncation: %q", got)
 	}
 }
+
+// Rotated files of one clock tick (the file system's mtime is coarse) are ordered by their .N.
+func TestRotatedOrderWithinATick(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a-out.log")
+	tick := time.Now().Truncate(time.Second)
+	names := []string{"a-out__d.log", "a-out__d.1.log.gz", "a-out__d.2.log", "a-out__d.10.log"}
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		os.WriteFile(p, nil, 0o640)
+		os.Chtimes(p, tick, tick)
+	}
+	var got []string
+	for _, p := range Rotated(path) {
+		got = append(got, filepath.Base(p))
+	}
+	if strings.Join(got, " ") != strings.Join(names, " ") {
+		t.Fatalf("order %q, want %q", got, names)
+	}
+}

@@ -1,5 +1,6 @@
-// Package state persists the daemon's registry of apps, so that a daemon that crashed can be
-// followed by one that knows what was running.
+// Package state persists what the daemon must not forget: the registry of apps, so that a daemon
+// that crashed can be followed by one that knows what was running, the dump of `tend save`, and
+// the settings of `tend set`.
 package state
 
 import (

@@ -51,9 +51,10 @@ const (
 	cmdReload
 	cmdDelete
 	cmdSignal
-	cmdRespec // take a new spec without touching the process (scale changes only the count)
-	cmdStdin  // write a line to the process's stdin (PM2's send)
-	cmdAdopt  // take over a process an earlier daemon started
+	cmdRespec   // take a new spec without touching the process (scale changes only the count)
+	cmdStdin    // write a line to the process's stdin (PM2's send)
+	cmdAdopt    // take over a process an earlier daemon started
+	cmdRotation // apply the rotation settings in effect now to the open log files
 )
 
 type command struct {
@@ -272,6 +273,11 @@ func (in *Instance) handle(c command) (exit bool) {
 			err = in.writeStdin(c.line)
 		case cmdAdopt:
 			err = in.adopt(c.proc)
+		case cmdRotation:
+			rot := in.sup.Rotation(in.spec)
+			for _, f := range in.files {
+				f.SetRotation(rot)
+			}
 		}
 	})
 	if perr != nil {

@@ -22,13 +22,17 @@ func (in *Instance) openFiles() error {
 		// The spec names other files now; the running process's readers keep the old ones.
 		in.closeFiles()
 	}
+	rot := in.sup.Rotation(in.spec)
 	if in.files != nil {
+		for _, f := range in.files {
+			f.SetRotation(rot) // the spec's keys may be new
+		}
 		return nil
 	}
 	in.paths = [3]string{out, errp, comb}
 	files := make([]*logs.File, 3)
 	for i, p := range in.paths {
-		f, err := in.sup.files.Open(p)
+		f, err := in.sup.files.OpenRotating(p, rot)
 		if err != nil {
 			for _, g := range files {
 				g.Close()

@@ -50,6 +50,8 @@ type Options struct {
 	SelfExe  string // how to run tend's exec helper in a child ("/proc/self/exe")
 	// NotifySocket is the path of the daemon's sd_notify socket ("" for none).
 	NotifySocket string
+	// Rotate is the global log rotation (tend set); unset keys take tend's defaults.
+	Rotate config.RotateSettings
 }
 
 // Supervisor owns the apps.
@@ -81,6 +83,9 @@ type Supervisor struct {
 
 	dateMu sync.Mutex
 	dates  map[string]*logs.DateFormat
+
+	rmu    sync.Mutex
+	rotate config.RotateSettings // the global rotation settings (tend set)
 }
 
 // New returns an empty supervisor.
@@ -92,7 +97,7 @@ func New(o Options) *Supervisor {
 		home: o.Home, logDir: home.At(o.Home).Logs, files: logs.NewFiles(), spawner: o.Spawner, adopt: o.Adopt, store: o.Store,
 		log: o.Log, echoOut: o.EchoOut, echoErr: o.EchoErr, onCh: o.OnChange,
 		preload: o.Preload, selfExe: o.SelfExe, claims: sockets.NewRegistry(), notify: o.NotifySocket,
-		dates: map[string]*logs.DateFormat{},
+		dates: map[string]*logs.DateFormat{}, rotate: o.Rotate,
 	}
 }
 

@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tend-sh/tend/internal/api"
+	"github.com/tend-sh/tend/internal/client"
+	"github.com/tend-sh/tend/internal/config"
+)
+
+// SettingsOptions are set's, unset's and get's.
+type SettingsOptions struct {
+	IO     *IOStreams
+	Client func() (client.API, error)
+	Key    string
+	Value  string
+	Unset  bool
+}
+
+// NewCmdSet builds `tend set <key> <value>`: log rotation's settings, under tend's names or
+// pm2-logrotate's (pm2-logrotate:max_size), for every app that does not set its own.
+func NewCmdSet(f *Factory, runF func(*SettingsOptions) error) *cobra.Command {
+	opts := &SettingsOptions{IO: f.IO, Client: f.Client}
+	return &cobra.Command{
+		Use:   "set <key> <value>",
+		Short: "Change a setting (log rotation: " + strings.Join(config.SettingKeys()[:6], ", ") + ", or pm2-logrotate's names)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Key, opts.Value = args[0], args[1]
+			if runF != nil {
+				return runF(opts)
+			}
+			return setRun(opts)
+		},
+	}
+}
+
+// NewCmdUnset builds `tend unset <key>`: the default holds again.
+func NewCmdUnset(f *Factory, runF func(*SettingsOptions) error) *cobra.Command {
+	opts := &SettingsOptions{IO: f.IO, Client: f.Client, Unset: true}
+	return &cobra.Command{
+		Use:   "unset <key>",
+		Short: "Go back to a setting's default",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Key = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return setRun(opts)
+		},
+	}
+}
+
+func setRun(opts *SettingsOptions) error {
+	c, err := opts.Client()
+	if err != nil {
+		return err
+	}
+	res, err := c.Set(api.SettingRequest{Key: opts.Key, Value: opts.Value, Unset: opts.Unset})
+	if err != nil {
+		return err
+	}
+	if res.Key == "" {
+		fmt.Fprintf(opts.IO.ErrOut, "tend: note: %s is accepted; it has no effect in tend (rotation is checked at every write)\n", opts.Key)
+		return nil
+	}
+	fmt.Fprint(opts.IO.Out, only(res.Effective.String(), res.Key))
+	return nil
+}
+
+// NewCmdGet builds `tend get [key]`: the settings in effect.
+func NewCmdGet(f *Factory, runF func(*SettingsOptions) error) *cobra.Command {
+	opts := &SettingsOptions{IO: f.IO, Client: f.Client}
+	return &cobra.Command{
+		Use:   "get [key]",
+		Short: "Show the settings in effect (tend set changes them)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Key = args[0]
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return getRun(opts)
+		},
+	}
+}
+
+func getRun(opts *SettingsOptions) error {
+	c, err := opts.Client()
+	if err != nil {
+		return err
+	}
+	res, err := c.Settings()
+	if err != nil {
+		return err
+	}
+	all := res.Effective.String()
+	if opts.Key == "" {
+		fmt.Fprint(opts.IO.Out, all)
+		return nil
+	}
+	var probe config.RotateSettings
+	key, err := probe.Unset(opts.Key) // only to name the key as tend does
+	if err != nil {
+		return err
+	}
+	if key == "" {
+		return usagef("%s has no effect in tend; it has no value to show", opts.Key)
+	}
+	_, v, _ := strings.Cut(strings.TrimSuffix(only(all, key), "\n"), ": ")
+	fmt.Fprintln(opts.IO.Out, v)
+	return nil
+}
+
+// only is the line of key in lines of "key: value".
+func only(lines, key string) string {
+	for _, l := range strings.SplitAfter(lines, "\n") {
+		if strings.HasPrefix(l, key+": ") {
+			return l
+		}
+	}
+	return ""
+}
+
+// ReloadLogsOptions are reloadLogs'.
+type ReloadLogsOptions struct {
+	IO     *IOStreams
+	Client func() (client.API, error)
+}
+
+// NewCmdReloadLogs builds `tend reloadLogs`: every log file is reopened, for an external
+// logrotate that moved them (PM2's reloadLogs).
+func NewCmdReloadLogs(f *Factory, runF func(*ReloadLogsOptions) error) *cobra.Command {
+	opts := &ReloadLogsOptions{IO: f.IO, Client: f.Client}
+	return &cobra.Command{
+		Use:   "reloadLogs",
+		Short: "Reopen every log file (after an external logrotate moved them)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			c, err := opts.Client()
+			if err != nil {
+				return err
+			}
+			if err := c.ReloadLogs(); err != nil {
+				return err
+			}
+			fmt.Fprintln(opts.IO.Out, "reopened every log file")
+			return nil
+		},
+	}
+}
+
+// NewCmdInstall builds `tend install <module>`: tend has no modules; pm2-logrotate's work is
+// built in, so installing it is said to be done already.
+func NewCmdInstall(f *Factory, runF func(string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   "install <module>",
+		Short: "PM2's module install: pm2-logrotate is built in; tend has no other modules",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(args[0])
+			}
+			if args[0] != "pm2-logrotate" {
+				return usagef("tend has no modules; %s is not built in (pm2-logrotate is)", args[0])
+			}
+			fmt.Fprintln(f.IO.Out, "pm2-logrotate is built into tend: logs rotate already (tend get shows how; tend set pm2-logrotate:<key> <value> changes it)")
+			return nil
+		},
+	}
+}
