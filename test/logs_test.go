@@ -137,3 +137,70 @@ func TestFIFOLogPathDoesNotHangTheDaemon(t *testing.T) {
 	h.ok("start", appBin, "--name", "other", "-s")
 	h.waitStatus("other", "online")
 }
+
+// A million lines with rotation every 1 MB, gzip on, every file kept: across the 60-odd files,
+// every line once, whole, in order. Then a live `tend set` changes the size for the running app,
+// and `tend reloadLogs` follows a file an external logrotate moved.
+func TestRotationUnderFlood(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	dir := t.TempDir()
+	const n = 1_000_000
+	cfg := filepath.Join(dir, "apps.json")
+	os.WriteFile(cfg, []byte(`{"apps": [{"name": "flood", "script": "`+appBin+`", "args": ["-echo-stdin", "-flood", "`+fmt.Sprint(n)+`"],
+		"max_size": "1M", "retain": "all", "compress": true}]}`), 0o644)
+	h.ok("start", cfg, "-s")
+	p := h.waitStatus("flood", "online")
+	out := waitLog(t, p.Pm2Env.PmOutLogPath, 60*time.Second, func(s string) bool { return strings.Count(s, "\n") >= n })
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != n {
+		t.Fatalf("%d lines across the files, want %d (lost or repeated)", len(lines), n)
+	}
+	for i, l := range lines {
+		if want := fmt.Sprintf("line %07d %s", i, strings.Repeat("x", 50)); l != want {
+			t.Fatalf("line %d is %.80q, want %q (lost, repeated or torn)", i, l, want)
+		}
+	}
+	rotated := logs.Rotated(p.Pm2Env.PmOutLogPath)
+	gz := 0
+	for _, r := range rotated {
+		if strings.HasSuffix(r, ".gz") {
+			gz++
+		}
+	}
+	t.Logf("%d lines in %d rotated files (%d gzipped) and the current one", n, len(rotated), gz)
+	if len(rotated) < 60 {
+		t.Fatalf("%d rotated files; 63 MB at 1 MB a file should give about 60", len(rotated))
+	}
+
+	// tend set applies at once to the running apps that do not set their own keys: a quiet
+	// app's file rotates at the new size, and retain 2 keeps two.
+	h.ok("start", appBin, "--name", "quiet", "-s", "--", "-echo-stdin")
+	q := h.waitStatus("quiet", "online")
+	h.ok("set", "pm2-logrotate:retain", "2")
+	h.ok("set", "max_size", "1K")
+	for i := range 4 {
+		h.ok("send", "quiet", fmt.Sprintf("%d %s", i, strings.Repeat("y", 2000)))
+	}
+	waitFor(t, 10*time.Second, "quiet's file rotated, two kept", func() bool {
+		r := logs.Rotated(q.Pm2Env.PmOutLogPath)
+		return len(r) == 2 && strings.HasSuffix(logText(t, q.Pm2Env.PmOutLogPath), "stdin=3 "+strings.Repeat("y", 2000)+"\n")
+	})
+	if got := strings.TrimSpace(h.ok("get", "retain")); got != "2" {
+		t.Fatalf("tend get retain: %q", got)
+	}
+	// The flood app keeps its own keys.
+	if n := len(logs.Rotated(p.Pm2Env.PmOutLogPath)); n != len(rotated) {
+		t.Fatalf("the flood app's own retain (all) was overridden: %d rotated files, was %d", n, len(rotated))
+	}
+
+	// An external logrotate moves the file: after reloadLogs, lines go to a new file at the path.
+	moved := q.Pm2Env.PmOutLogPath + ".moved"
+	h.ok("set", "max_size", "0")
+	if err := os.Rename(q.Pm2Env.PmOutLogPath, moved); err != nil {
+		t.Fatal(err)
+	}
+	h.ok("reloadLogs")
+	h.ok("send", "quiet", "after the move")
+	waitFile(t, q.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool { return s == "stdin=after the move\n" })
+}

@@ -50,6 +50,16 @@
 // flood of a million lines costs about a thousand reads, and all lines of one
 // read share one timestamp.
 //
+// # Rotation
+//
+// A File opened with a [Rotation] moves itself aside, under its mutex and so
+// between whole writes, once it holds MaxSize bytes (a write that would pass
+// it is cut after the last whole line that fits) or once its schedule is due
+// (checked before a write); the moved file is named <name>__<date><ext>, as
+// pm2-logrotate names them, never over an existing one. gzip and the removal
+// of files past Retain run on one background worker per [Files]. [Rotated]
+// lists a file's rotated files, oldest first.
+//
 // # Reading
 //
 // [Tail] returns the last lines of a file by reading backwards from its end;
