@@ -45,6 +45,10 @@ type File struct {
 	rot   Rotation  // when to rotate it
 	due   time.Time // the next time-based rotation (zero: none)
 	retry time.Time // after a rotation failed: no other try before then
+	// The last rotated name's date part and its .N, so that rotations within one second do not
+	// try every taken name again.
+	lastStem string
+	lastSeq  int
 }
 
 // disabled reports whether path is one of PM2's ways of saying "no file".

@@ -111,7 +111,7 @@ const rotateRetry = 10 * time.Second
 // written meanwhile (f.mu is held), so no line is lost, repeated or cut; a file that cannot be
 // moved stays, and is written on.
 func (f *File) rotateLocked(at time.Time) error {
-	to, err := rotatedName(f.path, at, f.rot)
+	to, err := f.rotatedName(at)
 	if err != nil {
 		return err
 	}
@@ -129,10 +129,12 @@ func (f *File) rotateLocked(at time.Time) error {
 	return nil
 }
 
-// rotatedName moves path to <base>__<date><ext> beside it, or with .1, .2… before the extension
-// when that name is taken (several rotations in one second), and never over a file: it returns
-// the name the file now has.
-func rotatedName(path string, at time.Time, r Rotation) (string, error) {
+// rotatedName moves the file to <base>__<date><ext> beside it, or with .1, .2… before the
+// extension when that name is taken (several rotations in one second), and never over a file: it
+// returns the name the file now has. Within one date it goes on from the last number it took,
+// rather than trying every name again.
+func (f *File) rotatedName(at time.Time) (string, error) {
+	path, r := f.path, f.rot
 	d := r.Date
 	if d == nil {
 		d = DefaultRotateDate
@@ -143,7 +145,11 @@ func rotatedName(path string, at time.Time, r Rotation) (string, error) {
 	}
 	ext := filepath.Ext(path)
 	stem := strings.TrimSuffix(path, ext) + "__" + string(d.Append(nil, at.In(loc)))
-	for n := 0; n < 1000; n++ {
+	first := 0
+	if stem == f.lastStem {
+		first = f.lastSeq + 1
+	}
+	for n := first; n < first+1000; n++ {
 		to := stem + ext
 		if n > 0 {
 			to = stem + "." + strconv.Itoa(n) + ext
@@ -164,6 +170,7 @@ func rotatedName(path string, at time.Time, r Rotation) (string, error) {
 		if err != nil {
 			return "", &os.PathError{Op: "rotate", Path: path, Err: err}
 		}
+		f.lastStem, f.lastSeq = stem, n
 		return to, nil
 	}
 	return "", &os.PathError{Op: "rotate", Path: path, Err: os.ErrExist}
