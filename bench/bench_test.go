@@ -62,12 +62,12 @@ func TestCheckFlood(t *testing.T) {
 		"missing": {append(append([]string{}, whole[:500]...), whole[501:]...), 1},
 		"short":   {whole[:n-3], 3},
 	} {
-		got, err := checkFlood(write(name, c.lines), n)
+		got, err := checkFlood(n, write(name, c.lines))
 		if err != nil || got != c.bad {
 			t.Errorf("%s: %d bad lines, want %d (%v)", name, got, c.bad, err)
 		}
 	}
-	if got, _ := checkFlood(write("torn", torn), n); got == 0 {
+	if got, _ := checkFlood(n, write("torn", torn)); got == 0 {
 		t.Error("a torn line must count")
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tend-sh/tend/internal/logs"
 )
 
 // App is one managed process of a workload, described the same way for every manager.
@@ -20,6 +22,7 @@ type App struct {
 	Node   bool     // run with node (else exec the script)
 	Time   bool     // timestamp each log line
 	Env    map[string]string
+	Rotate int64 // rotate the log every this many bytes, keeping every file (0: never)
 }
 
 // Peer is a process manager under test. Every workload drives peers only through this, so that
@@ -35,8 +38,10 @@ type Peer interface {
 	List() []string // the CLI command of the list round trip
 	Env() []string
 	LogPath(app string) string
+	// LogFiles are the app's stdout log with the files rotation moved aside, oldest first.
+	LogFiles(app string) []string
 	Close()
-	Can(feature string) bool // "time": per-line timestamps
+	Can(feature string) bool // "time": per-line timestamps; "rotate": rotation built in
 }
 
 func run(env []string, argv ...string) (string, error) {
@@ -80,7 +85,10 @@ func (p *cliPeer) List() []string { return []string{p.bin, "jlist"} }
 func (p *cliPeer) LogPath(app string) string {
 	return filepath.Join(p.home, "logs", app+"-out.log")
 }
-func (p *cliPeer) Can(string) bool     { return true }
+func (p *cliPeer) LogFiles(app string) []string {
+	return append(logs.Rotated(p.LogPath(app)), p.LogPath(app)) // tend's names; PM2 has none
+}
+func (p *cliPeer) Can(f string) bool   { return f != "rotate" || p.name == "tend" }
 func (p *cliPeer) Online() (int, bool) { return jlistOnline(p.Env(), p.bin) }
 func (p *cliPeer) Close()              { run(p.Env(), p.bin, "kill") }
 
@@ -121,6 +129,8 @@ func writeEcosystem(path string, apps []App) error {
 		if a.Time {
 			m["time"] = true
 		}
+		// tend rotates at 10 MB by default: the rows without rotation turn it off.
+		m["max_size"], m["retain"] = a.Rotate, "all"
 		list = append(list, m)
 	}
 	return writeJSON(path, map[string]any{"apps": list})
@@ -220,6 +230,19 @@ func (p *supervisorPeer) LogPath(app string) string {
 	return filepath.Join(p.dir, "logs", app+"-out.log")
 }
 
+// LogFiles: supervisord rotates to .1, .2…, the highest the oldest.
+func (p *supervisorPeer) LogFiles(app string) []string {
+	path := p.LogPath(app)
+	var older []string
+	for i := 1; ; i++ {
+		if _, err := os.Stat(fmt.Sprintf("%s.%d", path, i)); err != nil {
+			break
+		}
+		older = append([]string{fmt.Sprintf("%s.%d", path, i)}, older...)
+	}
+	return append(older, path)
+}
+
 // supervisord has no per-line timestamps.
 func (p *supervisorPeer) Can(feature string) bool { return feature != "time" }
 
@@ -270,10 +293,10 @@ func (p *supervisorPeer) Start(apps []App) error {
 		}
 		argv = append(argv, a.Args...)
 		// startsecs=0: RUNNING as soon as it is spawned, as tend and PM2 call it online;
-		// maxbytes=0: no rotation in the middle of the log flood.
+		// maxbytes=0: no rotation, unless the row rotates (every file kept, as for tend).
 		fmt.Fprintf(&b, "[program:%s]\ncommand=%s\nautostart=true\nautorestart=false\nstartsecs=0\n"+
-			"stdout_logfile=%s\nstdout_logfile_maxbytes=0\nstderr_logfile=%s\nstderr_logfile_maxbytes=0\n\n",
-			a.Name, strings.Join(argv, " "), p.LogPath(a.Name), filepath.Join(p.dir, "logs", a.Name+"-err.log"))
+			"stdout_logfile=%s\nstdout_logfile_maxbytes=%d\nstdout_logfile_backups=10000\nstderr_logfile=%s\nstderr_logfile_maxbytes=0\n\n",
+			a.Name, strings.Join(argv, " "), p.LogPath(a.Name), a.Rotate, filepath.Join(p.dir, "logs", a.Name+"-err.log"))
 		if len(a.Env) > 0 {
 			var kv []string
 			for k, v := range a.Env {

@@ -155,12 +155,15 @@ func (b *bench) flood() error {
 		perLine  bool
 		time     bool
 		fullOnly bool
+		rotate   int64
 	}
 	variants := []variant{
-		{"flood.js, 1000 lines a write", false, false, false},
-		{"flood.js, 1000 lines a write, timestamps", false, true, false},
-		{"flood.js, console.log per line", true, false, true},
-		{"flood.js, console.log per line, timestamps", true, true, true},
+		{"flood.js, 1000 lines a write", false, false, false, 0},
+		{"flood.js, 1000 lines a write, timestamps", false, true, false, 0},
+		{"flood.js, 1000 lines a write, rotation every 1 MB", false, false, false, 1 << 20},
+		{"flood.js, console.log per line", true, false, true, 0},
+		{"flood.js, console.log per line, timestamps", true, true, true, 0},
+		{"flood.js, console.log per line, rotation every 1 MB", true, false, true, 1 << 20},
 	}
 	for _, v := range variants {
 		if v.fullOnly && b.o.quick {
@@ -171,7 +174,7 @@ func (b *bench) flood() error {
 			env = append(os.Environ(), "FLOOD_LINES=1")
 		}
 		for range b.o.runs {
-			if !v.time {
+			if !v.time && v.rotate == 0 {
 				wall, cpu, err := b.floodDirect(env)
 				if err != nil {
 					return fmt.Errorf("direct: %w", err)
@@ -179,16 +182,17 @@ func (b *bench) flood() error {
 				b.t.add(3, v.label, "wall time to the last line on disk", "s", map[string]float64{Direct: wall.Seconds()})
 				b.t.add(3, v.label, "CPU of the manager", "s", map[string]float64{Direct: cpu})
 			} else {
-				b.t.note(3, v.label, "wall time to the last line on disk", "s", Direct, "no timestamps")
-				b.t.note(3, v.label, "CPU of the manager", "s", Direct, "no timestamps")
+				why := map[bool]string{true: "no timestamps", false: "no rotation"}[v.time]
+				b.t.note(3, v.label, "wall time to the last line on disk", "s", Direct, why)
+				b.t.note(3, v.label, "CPU of the manager", "s", Direct, why)
 			}
 			for _, p := range b.peers {
-				if v.time && !p.Can("time") {
-					b.t.note(3, v.label, "wall time to the last line on disk", "s", p.Name(), "no timestamps")
-					b.t.note(3, v.label, "CPU of the manager", "s", p.Name(), "no timestamps")
+				if why := map[bool]string{true: "no timestamps", false: "no built-in rotation"}[v.time]; v.time && !p.Can("time") || v.rotate > 0 && !p.Can("rotate") {
+					b.t.note(3, v.label, "wall time to the last line on disk", "s", p.Name(), why)
+					b.t.note(3, v.label, "CPU of the manager", "s", p.Name(), why)
 					continue
 				}
-				wall, cpu, lost, err := b.floodPeer(p, env, v.time)
+				wall, cpu, lost, err := b.floodPeer(p, env, v.time, v.rotate)
 				if err != nil {
 					return fmt.Errorf("%s: %w", p.Name(), err)
 				}
@@ -203,12 +207,14 @@ func (b *bench) flood() error {
 
 const floodLines = 1_000_000
 
-func (b *bench) floodPeer(p Peer, env []string, stamp bool) (time.Duration, float64, int, error) {
+func (b *bench) floodPeer(p Peer, env []string, stamp bool, rotate int64) (time.Duration, float64, int, error) {
 	log := p.LogPath("flood")
-	os.Remove(log)
+	for _, f := range p.LogFiles("flood") {
+		os.Remove(f)
+	}
 	cpu0 := cpuSnapshot(b.managerPids(p))
 	start := time.Now()
-	app := App{Name: "flood", Script: b.app("flood.js"), Node: true, Time: stamp,
+	app := App{Name: "flood", Script: b.app("flood.js"), Node: true, Time: stamp, Rotate: rotate,
 		Env: map[string]string{"FLOOD_LINES": envValue(env, "FLOOD_LINES")}}
 	if err := p.Start([]App{app}); err != nil {
 		return 0, 0, 0, err
@@ -218,7 +224,7 @@ func (b *bench) floodPeer(p Peer, env []string, stamp bool) (time.Duration, floa
 	}
 	wall := time.Since(start)
 	cpu := cpuSince(cpu0, b.managerPids(p))
-	lost, err := checkFlood(log, floodLines)
+	lost, err := checkFlood(floodLines, p.LogFiles("flood")...)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -275,10 +281,14 @@ func envValue(env []string, key string) string {
 
 // checkFlood counts the lines of the flood that are missing, torn (a timestamp in the middle of
 // a line: PM2 stamps each chunk it reads, not each line) or out of place.
-func checkFlood(path string, want int) (int, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
+func checkFlood(want int, paths ...string) (int, error) {
+	var data []byte
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return 0, err
+		}
+		data = append(data, b...)
 	}
 	next, bad := 0, 0
 	for _, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
