@@ -136,6 +136,10 @@ type proc struct {
 		ExecInterpreter  string            `json:"exec_interpreter"`
 		ExitCode         *int              `json:"exit_code"`
 		Env              map[string]string `json:"env"`
+		LogDropped       *struct {
+			Out, Err int64
+			Reason   string
+		} `json:"_tend_log_dropped"`
 	} `json:"pm2_env"`
 }
 

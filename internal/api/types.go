@@ -51,6 +51,13 @@ type SaveResult struct {
 	Backup string `json:"backup,omitempty"` // where the dump it replaced went, if there was one
 }
 
+// LogDropped is what an instance's log files could not take since it was created.
+type LogDropped struct {
+	Out    int64  `json:"out"`
+	Err    int64  `json:"err"`
+	Reason string `json:"reason"` // the last write error
+}
+
 // SettingRequest sets (or, with Unset, removes) one setting of `tend set`.
 type SettingRequest struct {
 	Key   string `json:"key"`
@@ -152,52 +159,54 @@ type Monit struct {
 
 // Env is PM2's pm2_env: the spec as PM2 names its keys plus the instance's state.
 type Env struct {
-	Name             string            `json:"name"`
-	Namespace        string            `json:"namespace"`
-	Status           string            `json:"status"`
-	PmID             int               `json:"pm_id"`
-	RestartTime      int               `json:"restart_time"`
-	UnstableRestarts int               `json:"unstable_restarts"`
-	PmUptime         int64             `json:"pm_uptime"`
-	CreatedAt        int64             `json:"created_at"`
-	ExecMode         string            `json:"exec_mode"`
-	Instances        int               `json:"instances"`
-	InstanceVar      string            `json:"instance_var"`
-	IncrementVar     string            `json:"increment_var,omitempty"`
-	ConfigFile       string            `json:"_tend_config_file,omitempty"` // the config file that started the app
-	NodeAppInstance  int               `json:"NODE_APP_INSTANCE"`
-	PmOutLogPath     string            `json:"pm_out_log_path"`
-	PmErrLogPath     string            `json:"pm_err_log_path"`
-	PmLogPath        string            `json:"pm_log_path,omitempty"`
-	PmPidPath        string            `json:"pm_pid_path,omitempty"` // in the dump only: PM2 needs it to resurrect one
-	PmExecPath       string            `json:"pm_exec_path"`
-	PmCwd            string            `json:"pm_cwd"`
-	ExecInterpreter  string            `json:"exec_interpreter"`
-	NodeArgs         []string          `json:"node_args"`
-	Args             []string          `json:"args"`
-	Autorestart      bool              `json:"autorestart"`
-	Autostart        bool              `json:"autostart"`
-	MaxRestarts      int               `json:"max_restarts"`
-	MinUptime        int64             `json:"min_uptime"`
-	RestartDelay     int64             `json:"restart_delay,omitempty"`
-	ExpBackoff       int64             `json:"exp_backoff_restart_delay,omitempty"`
-	KillTimeout      int64             `json:"kill_timeout"`
-	KillSignal       string            `json:"kill_signal"`
-	WaitReady        bool              `json:"wait_ready"`
-	ListenTimeout    int64             `json:"listen_timeout"`
-	DrainTimeout     int64             `json:"drain_timeout"`
-	Ports            []string          `json:"ports,omitempty"`     // declared with --port
-	Proxy            bool              `json:"proxy,omitempty"`     // --proxy
-	Listening        []int             `json:"listening,omitempty"` // the ports tend holds for the app now
-	Treekill         bool              `json:"treekill"`
-	MergeLogs        bool              `json:"merge_logs"`
-	LogDateFormat    string            `json:"log_date_format,omitempty"`
-	ExitCode         *int              `json:"exit_code,omitempty"`
-	Version          string            `json:"version"`
-	Username         string            `json:"username"`
-	Watch            bool              `json:"watch"`
-	TendVersion      string            `json:"_tend_version"`
-	Env              map[string]string `json:"env"`
+	Name             string   `json:"name"`
+	Namespace        string   `json:"namespace"`
+	Status           string   `json:"status"`
+	PmID             int      `json:"pm_id"`
+	RestartTime      int      `json:"restart_time"`
+	UnstableRestarts int      `json:"unstable_restarts"`
+	PmUptime         int64    `json:"pm_uptime"`
+	CreatedAt        int64    `json:"created_at"`
+	ExecMode         string   `json:"exec_mode"`
+	Instances        int      `json:"instances"`
+	InstanceVar      string   `json:"instance_var"`
+	IncrementVar     string   `json:"increment_var,omitempty"`
+	ConfigFile       string   `json:"_tend_config_file,omitempty"` // the config file that started the app
+	NodeAppInstance  int      `json:"NODE_APP_INSTANCE"`
+	PmOutLogPath     string   `json:"pm_out_log_path"`
+	PmErrLogPath     string   `json:"pm_err_log_path"`
+	PmLogPath        string   `json:"pm_log_path,omitempty"`
+	PmPidPath        string   `json:"pm_pid_path,omitempty"` // in the dump only: PM2 needs it to resurrect one
+	PmExecPath       string   `json:"pm_exec_path"`
+	PmCwd            string   `json:"pm_cwd"`
+	ExecInterpreter  string   `json:"exec_interpreter"`
+	NodeArgs         []string `json:"node_args"`
+	Args             []string `json:"args"`
+	Autorestart      bool     `json:"autorestart"`
+	Autostart        bool     `json:"autostart"`
+	MaxRestarts      int      `json:"max_restarts"`
+	MinUptime        int64    `json:"min_uptime"`
+	RestartDelay     int64    `json:"restart_delay,omitempty"`
+	ExpBackoff       int64    `json:"exp_backoff_restart_delay,omitempty"`
+	KillTimeout      int64    `json:"kill_timeout"`
+	KillSignal       string   `json:"kill_signal"`
+	WaitReady        bool     `json:"wait_ready"`
+	ListenTimeout    int64    `json:"listen_timeout"`
+	DrainTimeout     int64    `json:"drain_timeout"`
+	Ports            []string `json:"ports,omitempty"`     // declared with --port
+	Proxy            bool     `json:"proxy,omitempty"`     // --proxy
+	Listening        []int    `json:"listening,omitempty"` // the ports tend holds for the app now
+	Treekill         bool     `json:"treekill"`
+	MergeLogs        bool     `json:"merge_logs"`
+	LogDateFormat    string   `json:"log_date_format,omitempty"`
+	ExitCode         *int     `json:"exit_code,omitempty"`
+	Version          string   `json:"version"`
+	Username         string   `json:"username"`
+	Watch            bool     `json:"watch"`
+	TendVersion      string   `json:"_tend_version"`
+	// LogDropped counts the lines the log files could not take (a full disk); absent when none.
+	LogDropped *LogDropped       `json:"_tend_log_dropped,omitempty"`
+	Env        map[string]string `json:"env"`
 }
 
 // MarshalJSON writes pm2_env as PM2 does: the fields above, then every variable of env copied

@@ -125,6 +125,9 @@ func describe(io *IOStreams, p api.Process, now time.Time) {
 	if e.PmLogPath != "" {
 		kv = append(kv, [2]string{"combined log path", e.PmLogPath})
 	}
+	if d := e.LogDropped; d != nil {
+		kv = append(kv, [2]string{"log lines dropped", fmt.Sprintf("%d out, %d err (%s)", d.Out, d.Err, d.Reason)})
+	}
 	if len(e.Listening) > 0 || len(e.Ports) > 0 {
 		ports := fmt.Sprint(e.Listening)
 		if e.Proxy {

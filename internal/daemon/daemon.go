@@ -250,7 +250,7 @@ wait:
 		// tend update: the apps stay, with the keeper; the next daemon reads the registry.
 		close(d.quit())
 		<-persistDone
-		d.commit()
+		_ = d.commit() // said in tend.log if it fails
 		log.Info("daemon replaced; the apps stay with the keeper")
 		return nil
 	}
@@ -357,7 +357,8 @@ type daemon struct {
 
 	doneErr atomic.Pointer[error] // set by watchDone when an app errored
 
-	saveMu sync.Mutex // one registry write at a time
+	saveMu      sync.Mutex // one registry write at a time
+	saveFailing bool       // the last registry write failed (guarded by saveMu)
 
 	link      *keeper.Link // nil without a keeper
 	keeperPid int
@@ -413,12 +414,33 @@ func (d *daemon) markDirty() {
 
 // commit saves the registry now. A command that changes what runs commits before it answers, so
 // that what it did outlives a daemon killed the moment after (the keeper's next daemon reads it).
-func (d *daemon) commit() {
+func (d *daemon) commit() error {
 	d.saveMu.Lock()
 	defer d.saveMu.Unlock()
-	if err := state.Save(d.paths.Registry, d.sup.Snapshot()); err != nil {
-		d.log.Error("save registry", "err", err)
+	err := state.Save(d.paths.Registry, d.sup.Snapshot())
+	switch {
+	case err != nil && !d.saveFailing:
+		// Said once, until a save works again; the last good registry stays in place.
+		d.log.Error("the registry cannot be saved; a daemon that died now would not know the changes since", "err", err)
+		d.saveFailing = true
+	case err == nil && d.saveFailing:
+		d.log.Info("the registry is saved again")
+		d.saveFailing = false
 	}
+	if err != nil {
+		return fmt.Errorf("done, but %s could not be saved (%v): a daemon that died now would forget it; free space in %s",
+			d.paths.Registry, home.PathCause(err), d.paths.Home)
+	}
+	return nil
+}
+
+// committed writes the registry after a request changed state, and makes the answer an error if
+// it could not be written: a change the next daemon would not know is never answered OK.
+func (d *daemon) committed(err error) error {
+	if cerr := d.commit(); err == nil {
+		return cerr
+	}
+	return err
 }
 
 // persist writes the registry after changes, batched: a start of 200 apps is a handful of
@@ -434,7 +456,7 @@ func (d *daemon) persist(done chan struct{}) {
 			case <-d.dirty:
 			default:
 			}
-			d.commit()
+			_ = d.commit() // said in tend.log if it fails
 		case <-quit:
 			return
 		}

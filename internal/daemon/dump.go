@@ -128,7 +128,10 @@ func (d *daemon) resurrect(w wire.ResponseWriter, r *wire.Request) {
 	slices.Sort(res.IDs)
 	if len(apps) > 0 {
 		d.sup.Restore(state.Registry{NextID: next, Apps: apps}, supervisor.Kept{})
-		d.commit()
+		if err := d.commit(); err != nil {
+			fail(w, err)
+			return
+		}
 	}
 	writeJSON(w, res)
 }

@@ -203,8 +203,7 @@ func (d *daemon) start(w wire.ResponseWriter, r *wire.Request) {
 		}()
 	}
 	wg.Wait()
-	d.commit()
-	if err := errors.Join(errs...); err != nil {
+	if err := d.committed(errors.Join(errs...)); err != nil {
 		fail(w, err)
 		return
 	}
@@ -240,8 +239,7 @@ func (d *daemon) action(w wire.ResponseWriter, r *wire.Request) {
 	} else {
 		ins, err = d.sup.Do(act, req.Target)
 	}
-	d.commit()
-	answerIDs(w)(ins, err)
+	answerIDs(w)(ins, d.committed(err))
 }
 
 // answerIDs writes what an action touched, or its error.
@@ -263,8 +261,7 @@ func (d *daemon) scale(w wire.ResponseWriter, r *wire.Request) {
 	var req api.ScaleRequest
 	if decode(w, r, &req) {
 		ins, err := d.sup.Scale(req.Name, req.Count)
-		d.commit()
-		answerIDs(w)(ins, err)
+		answerIDs(w)(ins, d.committed(err))
 	}
 }
 

@@ -253,7 +253,7 @@ func (f *File) Write(p []byte) error {
 			break // one line longer than MaxSize: it goes whole into a file of its own
 		}
 		if err := f.writeLocked(p[:cut]); err != nil {
-			return err
+			return dropped(err, p)
 		}
 		p = p[cut:]
 		if f.rotateNowLocked(time.Now()) != nil {
@@ -261,27 +261,67 @@ func (f *File) Write(p []byte) error {
 		}
 	}
 	if err := f.writeLocked(p); err != nil {
-		return err
+		return dropped(err, p)
 	}
 	f.rotateBySizeLocked()
 	return nil
 }
 
-// writeLocked writes all of p at the end of the file; f.mu is held.
+// DropError is a write that failed (a full disk): Lines whole lines were not written, and the
+// file holds no part of one.
+type DropError struct {
+	Lines int
+	Err   error
+}
+
+func (e *DropError) Error() string { return e.Err.Error() }
+func (e *DropError) Unwrap() error { return e.Err }
+
+// dropped is err for lines of p that did not reach the file: writeLocked says how many of p did.
+func dropped(err error, p []byte) error {
+	var w *writeFailure
+	if errors.As(err, &w) {
+		return &DropError{Lines: bytes.Count(p[w.kept:], []byte{'\n'}), Err: w.err}
+	}
+	return &DropError{Lines: bytes.Count(p, []byte{'\n'}), Err: err}
+}
+
+// writeFailure is writeLocked's error: the first kept bytes of p are in the file, whole lines.
+type writeFailure struct {
+	kept int
+	err  error
+}
+
+func (w *writeFailure) Error() string { return w.err.Error() }
+
+// writeLocked writes all of p at the end of the file; f.mu is held. A write that fails part way
+// (the disk filled up) is undone back to the end of the last whole line it wrote, so the file
+// never holds part of a line: the next line that fits starts on a line of its own.
 func (f *File) writeLocked(p []byte) error {
-	for len(p) > 0 {
-		n, err := unix.Write(f.fd, p)
+	done := 0
+	for done < len(p) {
+		n, err := unix.Write(f.fd, p[done:])
 		if err == unix.EINTR {
 			continue
 		}
-		if err != nil {
-			return &os.PathError{Op: "write", Path: f.path, Err: err}
+		if err == nil && n <= 0 {
+			err = io.ErrShortWrite
 		}
-		if n <= 0 {
-			return &os.PathError{Op: "write", Path: f.path, Err: io.ErrShortWrite}
+		if err != nil {
+			kept := bytes.LastIndexByte(p[:done], '\n') + 1
+			if torn := done - kept; torn > 0 {
+				end := fileSize(f.fd)
+				if terr := unix.Ftruncate(f.fd, end-int64(torn)); terr == nil {
+					f.size -= int64(torn)
+				} else {
+					// The part of a line stays: at least the next write starts a new line.
+					_, _ = unix.Write(f.fd, []byte{'\n'})
+				}
+			}
+			return &writeFailure{kept: kept, err: &os.PathError{Op: "write", Path: f.path, Err: err}}
 		}
 		f.size += int64(n)
-		p = p[n:]
+		done += n
 	}
 	return nil
 }

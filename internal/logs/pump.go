@@ -3,6 +3,7 @@ package logs
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -76,6 +77,11 @@ type StreamConfig struct {
 	// only after that destination has recovered. It runs on Pump's goroutine
 	// and must not block.
 	OnError func(error)
+	// OnDrop, if set, is told of every write to a file that failed: how many lines were not
+	// written. When writing works again, the file first gets a line saying how many were lost,
+	// and OnResume, if set, is told that number.
+	OnDrop   func(lines int, err error)
+	OnResume func(lost int)
 
 	// stats, when set by a test, counts what Pump did.
 	stats *pumpStats
@@ -131,7 +137,9 @@ type pump struct {
 	prefixSec int64
 	prefixSet bool
 
-	failing  []bool // per destination (files, then Echo)
+	failing  []bool  // per destination (files, then Echo)
+	lost     []int   // per file: lines not written since it began failing
+	errs     []error // per file: what it failed with last
 	firstErr error
 
 	peek *peeker // reads the pipe without consuming it; nil: reads consume
@@ -155,6 +163,7 @@ func newPump(fd int, cfg StreamConfig) *pump {
 		}
 	}
 	p.failing = make([]bool, len(p.files)+1)
+	p.lost = make([]int, len(p.files))
 	p.capacity, p.isPipe = pipeSize(fd)
 	if !p.isPipe {
 		p.capacity = smallPipe
@@ -519,6 +528,22 @@ func (p *pump) write(b []byte) {
 		return
 	}
 	for i, f := range p.files {
+		if p.lost[i] > 0 {
+			// Space came back (or the disk is still full: then this line is lost too).
+			mark := fmt.Appendf(slices.Clone(p.prefix), "[tend: %d lines were not written here: %v]\n", p.lost[i], p.failingErr(i))
+			if err := f.Write(mark); err != nil {
+				var d *DropError
+				if errors.As(err, &d) {
+					err = d.Err // the marker is not a line of the app's
+				}
+				p.report(i, &DropError{Lines: bytes.Count(b, []byte{'\n'}), Err: err})
+				continue
+			}
+			if p.cfg.OnResume != nil {
+				p.cfg.OnResume(p.lost[i])
+			}
+			p.lost[i] = 0
+		}
 		p.report(i, f.Write(b))
 	}
 	if p.cfg.Echo != nil {
@@ -527,10 +552,29 @@ func (p *pump) write(b []byte) {
 	}
 }
 
+// failingErr is the error a file failed with last.
+func (p *pump) failingErr(i int) error {
+	if i < len(p.errs) && p.errs[i] != nil {
+		return p.errs[i]
+	}
+	return p.firstErr
+}
+
 func (p *pump) report(i int, err error) {
 	if err == nil {
 		p.failing[i] = false
 		return
+	}
+	var drop *DropError
+	if i < len(p.files) && errors.As(err, &drop) && drop.Lines > 0 {
+		if p.errs == nil {
+			p.errs = make([]error, len(p.files))
+		}
+		p.lost[i] += drop.Lines
+		p.errs[i] = drop.Err
+		if p.cfg.OnDrop != nil {
+			p.cfg.OnDrop(drop.Lines, drop.Err)
+		}
 	}
 	if p.firstErr == nil {
 		p.firstErr = err

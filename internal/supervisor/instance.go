@@ -40,6 +40,22 @@ type Info struct {
 
 	Listening []int        // the ports the app's sockets listen on
 	Others    []state.Proc // the replacement and draining processes of a reload
+	Logs      *LogHealth   // what its log files could not take (live, shared by every snapshot)
+}
+
+// LogHealth counts the lines of an instance that its log files could not take (a full disk),
+// stdout's and stderr's, since the instance was created, and the last reason.
+type LogHealth struct {
+	Dropped [2]atomic.Int64
+	reason  atomic.Pointer[string]
+}
+
+// Reason is the last write error that dropped lines, or "".
+func (h *LogHealth) Reason() string {
+	if r := h.reason.Load(); r != nil {
+		return *r
+	}
+	return ""
 }
 
 type cmdKind int
@@ -113,6 +129,7 @@ type Instance struct {
 	timerFor    timerKind
 	waiters     []chan error // start/restart replies waiting for online
 	fault       error        // invalid transitions met while handling the current command
+	logHealth   *LogHealth
 }
 
 // newInstance makes an instance and starts its goroutine; t (trCreate, or a restore trigger)
@@ -120,10 +137,11 @@ type Instance struct {
 func newInstance(sup *Supervisor, app *App, id, index int, spec *config.AppSpec, hist History, t trigger) *Instance {
 	in := &Instance{
 		id: id, index: index, app: app, sup: sup, spec: spec, hist: hist,
-		cmds:   make(chan command, 16),
-		events: make(chan event, 64),
-		done:   make(chan struct{}),
-		log:    sup.log.With("app", spec.Name, "instance", id),
+		cmds:      make(chan command, 16),
+		events:    make(chan event, 64),
+		done:      make(chan struct{}),
+		log:       sup.log.With("app", spec.Name, "instance", id),
+		logHealth: &LogHealth{},
 	}
 	in.created = time.Now()
 	in.status, _ = next("", t)
@@ -173,7 +191,7 @@ func (in *Instance) publish() {
 		ID: in.id, Index: in.index, Name: in.spec.Name, Spec: in.spec, Status: in.status,
 		History: in.hist, Created: in.created, ExitCode: in.exitCode,
 		OutLog: in.paths[0], ErrLog: in.paths[1], LogFile: in.paths[2],
-		Listening: in.app.socks.Ports(),
+		Listening: in.app.socks.Ports(), Logs: in.logHealth,
 	}
 	if r := in.cur; r != nil {
 		i.Pid, i.StartTick, i.Started, i.channel = r.pid, r.startTick, r.startedAt, r.channel

@@ -191,8 +191,30 @@ func (in *Instance) startPumps(r *run, resumed bool) {
 	if in.sup.echoOut != nil {
 		outCfg.Echo, errCfg.Echo = in.sup.echoOut, in.sup.echoErr
 	}
+	in.watchLogWrites(&outCfg, 0, "stdout")
+	in.watchLogWrites(&errCfg, 1, "stderr")
 	in.pump(r, proc.KindStdout, outCfg)
 	in.pump(r, proc.KindStderr, errCfg)
+}
+
+// watchLogWrites makes a stream's failed writes (a full disk) counted and said: once in
+// tend.log when they begin, once when they work again with how many lines were lost, and the
+// count in describe and jlist. The app runs on meanwhile; its pipe keeps being drained.
+func (in *Instance) watchLogWrites(cfg *logs.StreamConfig, stream int, name string) {
+	// The counts are read live by jlist and describe; no change is published per drop (that
+	// would rewrite the registry, on what may be the full disk).
+	h, log := in.logHealth, in.log
+	cfg.OnError = func(err error) {
+		log.Warn("log writes fail; the lines are dropped and counted until they work again", "stream", name, "err", err)
+	}
+	cfg.OnDrop = func(lines int, err error) {
+		h.Dropped[stream].Add(int64(lines))
+		reason := err.Error()
+		h.reason.Store(&reason)
+	}
+	cfg.OnResume = func(lost int) {
+		log.Info("log writes work again", "stream", name, "lines_lost", lost)
+	}
 }
 
 // openChannel serves the run's IPC channel on a dup of the holder's end. resumed is a channel an

@@ -1,0 +1,107 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// smallDisk mounts a tmpfs of size bytes on dir (root only: the test is skipped elsewhere, with
+// a message), unmounted when the test ends.
+func smallDisk(t *testing.T, dir string, size int) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("a full disk is played by a small tmpfs, which needs root to mount")
+	}
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
+		t.Skipf("mount a tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+}
+
+// fill writes a file that takes what is left of the disk at dir.
+func fill(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "filler")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			return p
+		}
+	}
+}
+
+// An app's log on a full disk: its lines are dropped and counted (describe, jlist), said once in
+// tend.log, the app runs on, the file holds whole lines only; once space is back, the file says
+// how many lines were lost and goes on.
+func TestFullDiskLogs(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	disk := t.TempDir()
+	smallDisk(t, disk, 8<<20) // the flood's 3 MB fit; then the filler takes the rest
+	out := filepath.Join(disk, "app-out.log")
+	h.ok("start", appBin, "--name", "app", "-o", out, "-s", "--", "-echo-stdin", "-flood", "50000")
+	p := h.waitStatus("app", "online")
+	filler := fill(t, disk)
+	for i := range 20 {
+		h.ok("send", "app", fmt.Sprintf("on the full disk %d", i))
+	}
+	got := h.waitFor("app", 10*time.Second, "lines counted as dropped", func(q proc) bool {
+		return q.Pm2Env.LogDropped != nil && q.Pm2Env.LogDropped.Out >= 20
+	})
+	if !strings.Contains(got.Pm2Env.LogDropped.Reason, "no space left on device") || got.Pid != p.Pid {
+		t.Fatalf("dropped %+v, pid %d (was %d)", got.Pm2Env.LogDropped, got.Pid, p.Pid)
+	}
+	if d := h.ok("describe", "app"); !strings.Contains(d, "log lines dropped") {
+		t.Fatalf("describe does not say what was dropped:\n%s", d)
+	}
+	os.Remove(filler)
+	h.ok("send", "app", "space is back")
+	text := waitFile(t, out, 10*time.Second, func(s string) bool { return strings.HasSuffix(s, "stdin=space is back\n") })
+	lost := h.jlist()[0].Pm2Env.LogDropped.Out
+	if !strings.Contains(text, fmt.Sprintf("[tend: %d lines were not written here: ", lost)) {
+		t.Fatalf("no line saying %d lines were lost: %.300q", lost, text[max(len(text)-300, 0):])
+	}
+	for i, l := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		if !strings.HasPrefix(l, "line ") && !strings.HasPrefix(l, "stdin=") && !strings.HasPrefix(l, "[tend: ") {
+			t.Fatalf("line %d is torn: %q", i+1, l)
+		}
+	}
+	log, _ := os.ReadFile(filepath.Join(h.home, "tend.log"))
+	if n := strings.Count(string(log), "log writes fail"); n != 1 {
+		t.Errorf("tend.log says %d times that writes fail, want once for the episode", n)
+	}
+	if !strings.Contains(string(log), "log writes work again") {
+		t.Error("tend.log does not say the writes work again")
+	}
+}
+
+// $TEND_HOME on a full disk: a start that cannot be saved in the registry fails with one line
+// (no silent OK), the last good registry stays, and once space is back the next change saves.
+func TestFullDiskRegistry(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	smallDisk(t, h.home, 1<<20)
+	t.Cleanup(func() { h.run("kill") }) // before the unmount (cleanups run last first)
+	h.expectLogError("the registry cannot be saved")
+	h.ok("start", appBin, "--name", "first", "-s")
+	h.waitRegistry(map[string]string{"first": "online"})
+	filler := fill(t, h.home)
+	h.oneLineError(1, "registry.json could not be saved", "start", appBin, "--name", "second", "-s")
+	if reg := h.registry(); len(reg) != 1 || len(reg["first"]) != 1 {
+		t.Fatalf("the last good registry should stay: %v", reg)
+	}
+	os.Remove(filler)
+	h.ok("restart", "second", "-s")
+	h.waitRegistry(map[string]string{"first": "online", "second": "online"})
+}
