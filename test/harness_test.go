@@ -136,6 +136,7 @@ type proc struct {
 		ExecInterpreter  string            `json:"exec_interpreter"`
 		ExitCode         *int              `json:"exit_code"`
 		Env              map[string]string `json:"env"`
+		RetryAt          int64             `json:"_tend_retry_at"`
 		LogDropped       *struct {
 			Out, Err int64
 			Reason   string

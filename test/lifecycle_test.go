@@ -377,3 +377,33 @@ func TestSendWritesStdin(t *testing.T) {
 		t.Errorf("send to a stopped app: exit %d, stderr %q; want one line and a failure", r.code, r.err)
 	}
 }
+
+// An errored app is tried again after its cooldown, which doubles: ls and jlist say when.
+func TestErroredIsRetried(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.expectLogError("too many unstable restarts")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "apps.json")
+	os.WriteFile(cfg, []byte(`{"apps": [{"name": "crash", "script": "`+appBin+`", "args": "-exit-after 10ms -code 1",
+		"max_restarts": 2, "errored_retry": "1s"}]}`), 0o644)
+	h.ok("start", cfg, "-s")
+	first := h.waitFor("crash", 10*time.Second, "errored with a retry", func(p proc) bool {
+		return p.Pm2Env.Status == "errored" && p.Pm2Env.RetryAt > 0
+	})
+	if ls := h.ok("ls"); !strings.Contains(ls, "errored, retry in") {
+		t.Fatalf("ls does not say when it is retried:\n%s", ls)
+	}
+	// Tried again: it crashes twice more and is errored again, with a cooldown twice as long.
+	again := h.waitFor("crash", 15*time.Second, "errored again after the retry", func(p proc) bool {
+		return p.Pm2Env.Status == "errored" && p.Pm2Env.RetryAt > first.Pm2Env.RetryAt && p.Pm2Env.RestartTime > first.Pm2Env.RestartTime
+	})
+	log, _ := os.ReadFile(filepath.Join(h.home, "tend.log"))
+	if !strings.Contains(string(log), "trying again after its cooldown") || !strings.Contains(string(log), "retry_in=2s") {
+		t.Fatalf("tend.log does not show the retry and the doubled cooldown; restarts %d", again.Pm2Env.RestartTime)
+	}
+	h.ok("stop", "crash", "-s")
+	if p, _ := h.get("crash"); p.Pm2Env.RetryAt != 0 {
+		t.Fatal("a stopped app still has a retry time")
+	}
+}

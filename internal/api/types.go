@@ -204,6 +204,8 @@ type Env struct {
 	Username         string   `json:"username"`
 	Watch            bool     `json:"watch"`
 	TendVersion      string   `json:"_tend_version"`
+	// RetryAt is when an errored instance is tried again (unix ms; absent: never).
+	RetryAt int64 `json:"_tend_retry_at,omitempty"`
 	// LogDropped counts the lines the log files could not take (a full disk); absent when none.
 	LogDropped *LogDropped       `json:"_tend_log_dropped,omitempty"`
 	Env        map[string]string `json:"env"`

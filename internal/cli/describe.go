@@ -111,7 +111,7 @@ func describe(io *IOStreams, p api.Process, now time.Time) {
 		exit = strconv.Itoa(*e.ExitCode)
 	}
 	kv := [][2]string{
-		{"status", e.Status}, {"name", p.Name}, {"namespace", e.Namespace}, {"id", strconv.Itoa(p.PmID)},
+		{"status", status(e, now)}, {"name", p.Name}, {"namespace", e.Namespace}, {"id", strconv.Itoa(p.PmID)},
 		{"pid", strconv.Itoa(p.Pid)}, {"restarts", strconv.Itoa(e.RestartTime)}, {"unstable restarts", strconv.Itoa(e.UnstableRestarts)},
 		{"uptime", uptime(e, now)}, {"last exit code", exit},
 		{"script path", e.PmExecPath}, {"script args", string(args)}, {"interpreter", e.ExecInterpreter},

@@ -116,7 +116,7 @@ func renderTable(io *IOStreams, procs []api.Process, now time.Time) {
 		e := p.Pm2Env
 		mode := strings.TrimSuffix(e.ExecMode, "_mode")
 		rows = append(rows, []string{
-			strconv.Itoa(p.PmID), p.Name, mode, strconv.Itoa(p.Pid), e.Status, strconv.Itoa(e.RestartTime), uptime(e, now),
+			strconv.Itoa(p.PmID), p.Name, mode, strconv.Itoa(p.Pid), status(e, now), strconv.Itoa(e.RestartTime), uptime(e, now),
 			strconv.FormatFloat(p.Monit.CPU, 'f', -1, 64) + "%", humanBytes(p.Monit.Memory),
 		})
 		switch e.Status {
@@ -170,6 +170,14 @@ func renderTable(io *IOStreams, procs []api.Process, now time.Time) {
 		fmt.Fprintln(io.Out, row(r, colors[i], 4))
 	}
 	fmt.Fprintln(io.Out, line("└", "┴", "┘"))
+}
+
+// status is the status as ls shows it: an errored instance that is tried again later says when.
+func status(e api.Env, now time.Time) string {
+	if e.Status == "errored" && e.RetryAt > 0 {
+		return "errored, retry in " + humanDuration(max(time.UnixMilli(e.RetryAt).Sub(now), 0))
+	}
+	return e.Status
 }
 
 // uptime is an online process's uptime in PM2's style, or "0".

@@ -350,6 +350,31 @@ func policy(k *keys, s *AppSpec) error {
 			return keyErr("max_restarts", "must be a whole number ≥ 0, got %q", n)
 		}
 	}
+	if v, _, ok := k.get("start_limit_burst"); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(fmt.Sprint(v)))
+		if err != nil || n < 0 {
+			return keyErr("start_limit_burst", "must be a whole number ≥ 0 (0: no start limit), got %s", kind(v))
+		}
+		s.StartLimitBurst = n
+		if n == 0 {
+			s.StartLimitBurst = -1
+		}
+	}
+	if err := k.duration(&s.StartLimitInterval, "start_limit_interval"); err != nil {
+		return err
+	}
+	if v, _, ok := k.get("errored_retry"); ok {
+		switch t := strings.TrimSpace(fmt.Sprint(v)); t {
+		case "0", "never", "false":
+			s.ErroredRetry = -1
+		default:
+			d, err := ParseDuration(t)
+			if err != nil {
+				return keyErr("errored_retry", "must be a duration (5m, 30s, ms) or never, got %s", kind(v))
+			}
+			s.ErroredRetry = d
+		}
+	}
 	var codes []string
 	if err := k.list(&codes, "stop_exit_codes"); err != nil {
 		return err

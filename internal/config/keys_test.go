@@ -210,3 +210,24 @@ func TestJSKeyLines(t *testing.T) {
 		}
 	}
 }
+
+// The start limit and the errored retry, as a config sets them.
+func TestStartLimitKeys(t *testing.T) {
+	for app, want := range map[string][3]any{
+		`"start_limit_burst": 5, "start_limit_interval": "30s", "errored_retry": "1m"`: {5, 30 * time.Second, time.Minute},
+		`"start_limit_burst": 0, "errored_retry": "never"`:                            {-1, time.Duration(0), time.Duration(-1)},
+		`"errored_retry": 0`: {0, time.Duration(0), time.Duration(-1)},
+	} {
+		specs, err := ParseApps([]byte(`{"apps": [{"script": "a.js", `+app+`}]}`), "x.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := specs[0]
+		if got := [3]any{s.StartLimitBurst, s.StartLimitInterval, s.ErroredRetry}; got != want {
+			t.Errorf("%s: %v, want %v", app, got, want)
+		}
+	}
+	if _, err := ParseApps([]byte(`{"apps": [{"script": "a.js", "start_limit_burst": "lots"}]}`), "x.json"); err == nil || !strings.Contains(err.Error(), "start_limit_burst must be") {
+		t.Errorf("a bad burst: %v", err)
+	}
+}

@@ -151,6 +151,12 @@ type AppSpec struct {
 	FilterEnv *EnvFilter `json:"filter_env,omitempty"`
 	// ShutdownWithMessage stops the app with the IPC message "shutdown" instead of kill_signal.
 	ShutdownWithMessage bool `json:"shutdown_with_message,omitempty"`
+	// The start limit: more than StartLimitBurst automatic starts within StartLimitInterval
+	// put the app on a backoff (0: the defaults; a burst of -1: no limit). ErroredRetry is the
+	// first cooldown before an errored app is tried again (0: the default; -1: never, as PM2).
+	StartLimitBurst    int           `json:"start_limit_burst,omitempty"`
+	StartLimitInterval time.Duration `json:"start_limit_interval,omitempty"`
+	ErroredRetry       time.Duration `json:"errored_retry,omitempty"`
 
 	// Rotate is the app's log rotation; what it leaves unset comes from the global settings.
 	Rotate RotateSettings `json:"rotate,omitzero"`
@@ -212,6 +218,36 @@ next:
 		out[k] = v
 	}
 	return out
+}
+
+// The start limit's and the errored retry's defaults.
+const (
+	DefaultStartLimitBurst    = 16
+	DefaultStartLimitInterval = 60 * time.Second
+	DefaultErroredRetry       = 5 * time.Minute
+)
+
+// StartLimit is the start limit in effect: the burst (0: none) and the interval.
+func (s *AppSpec) StartLimit() (burst int, interval time.Duration) {
+	burst, interval = s.StartLimitBurst, s.StartLimitInterval
+	if burst == 0 {
+		burst = DefaultStartLimitBurst
+	}
+	if interval <= 0 {
+		interval = DefaultStartLimitInterval
+	}
+	return max(burst, 0), interval
+}
+
+// RetryErrored is the first cooldown before an errored app is tried again, or 0 for never.
+func (s *AppSpec) RetryErrored() time.Duration {
+	switch {
+	case s.ErroredRetry < 0:
+		return 0
+	case s.ErroredRetry == 0:
+		return DefaultErroredRetry
+	}
+	return s.ErroredRetry
 }
 
 // InstanceEnv is what an instance's environment has over the app's: PM2's per-process variables

@@ -73,6 +73,9 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 	if i.Pid > 0 {
 		p.Monit = api.Monit{Memory: u.Memory, CPU: u.CPU}
 	}
+	if !i.RetryAt.IsZero() {
+		p.Pm2Env.RetryAt = i.RetryAt.UnixMilli()
+	}
 	if h := i.Logs; h != nil {
 		if out, errs := h.Dropped[0].Load(), h.Dropped[1].Load(); out+errs > 0 {
 			p.Pm2Env.LogDropped = &api.LogDropped{Out: out, Err: errs, Reason: h.Reason()}

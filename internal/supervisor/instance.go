@@ -41,6 +41,7 @@ type Info struct {
 	Listening []int        // the ports the app's sockets listen on
 	Others    []state.Proc // the replacement and draining processes of a reload
 	Logs      *LogHealth   // what its log files could not take (live, shared by every snapshot)
+	RetryAt   time.Time    // errored: when it is tried again (zero: never)
 }
 
 // LogHealth counts the lines of an instance that its log files could not take (a full disk),
@@ -130,6 +131,7 @@ type Instance struct {
 	waiters     []chan error // start/restart replies waiting for online
 	fault       error        // invalid transitions met while handling the current command
 	logHealth   *LogHealth
+	retryAt     time.Time // when an errored instance is tried again (zero: never)
 }
 
 // newInstance makes an instance and starts its goroutine; t (trCreate, or a restore trigger)
@@ -192,6 +194,9 @@ func (in *Instance) publish() {
 		History: in.hist, Created: in.created, ExitCode: in.exitCode,
 		OutLog: in.paths[0], ErrLog: in.paths[1], LogFile: in.paths[2],
 		Listening: in.app.socks.Ports(), Logs: in.logHealth,
+	}
+	if in.status == Errored {
+		i.RetryAt = in.retryAt
 	}
 	if r := in.cur; r != nil {
 		i.Pid, i.StartTick, i.Started, i.channel = r.pid, r.startTick, r.startedAt, r.channel

@@ -43,6 +43,10 @@ func (in *Instance) start(spec *config.AppSpec, reply chan error) error {
 	if in.status == Errored {
 		in.hist = Retried(in.hist)
 	}
+	if reply != nil {
+		// Someone asked for this start (automatic ones have no one to answer).
+		in.hist = Started(in.hist)
+	}
 	in.transition(trLaunch)
 	r, err := in.spawn()
 	if err != nil {
@@ -93,17 +97,28 @@ func (in *Instance) onExit(r *run) {
 	if in.status == Launching {
 		in.failWaiters(fmt.Errorf("app %q exited before it was ready (%s)", in.spec.Name, e))
 	}
-	d, h := Decide(in.spec, in.hist, uptime, code)
+	d, h := Decide(in.spec, in.hist, uptime, code, time.Now())
 	in.hist = h
 	switch d.Action {
 	case Stop:
 		in.transition(trExitStop)
 		in.sup.releaseIfIdle(in.app)
 	case Give:
-		in.log.Error("too many unstable restarts; not restarting", "max_restarts", in.spec.MaxRestarts, "min_uptime", in.spec.MinUptime)
 		in.transition(trGiveUp)
+		if d.Delay > 0 {
+			in.log.Error("too many unstable restarts; errored, tried again later", "max_restarts", in.spec.MaxRestarts, "min_uptime", in.spec.MinUptime, "retry_in", d.Delay)
+			in.armTimer(d.Delay, timerRetry)
+			in.retryAt = time.Now().Add(d.Delay)
+			in.publish()
+		} else {
+			in.log.Error("too many unstable restarts; not restarting", "max_restarts", in.spec.MaxRestarts, "min_uptime", in.spec.MinUptime)
+		}
 		in.sup.releaseIfIdle(in.app)
 	case Restart:
+		if d.Limited && d.Delay == limitFirst {
+			burst, interval := in.spec.StartLimit()
+			in.log.Warn("start limit: more automatic starts than the burst within the interval; backing off", "burst", burst, "interval", interval, "next_in", d.Delay)
+		}
 		in.transition(trExitRestart)
 		if d.Delay <= 0 {
 			if err := in.start(nil, nil); err != nil {

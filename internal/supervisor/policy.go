@@ -11,6 +11,13 @@ type History struct {
 	Restarts  int           // PM2's restart_time
 	Unstable  int           // PM2's unstable_restarts: consecutive runs shorter than min_uptime
 	PrevDelay time.Duration // last exponential backoff delay
+
+	// The start limit: the times of the latest automatic starts, and the backoff it put the
+	// instance on (0: none).
+	Starts     []time.Time
+	LimitDelay time.Duration
+	// RetryDelay is the cooldown before an errored instance is tried again (0: none yet).
+	RetryDelay time.Duration
 }
 
 // Outcome is what to do after an unrequested exit.
@@ -22,11 +29,25 @@ const (
 	Give            // too many unstable restarts: errored
 )
 
-// Decision is the policy's answer.
+// Decision is the policy's answer: with Restart, the delay before the start (Limited: the start
+// limit set it); with Give, the cooldown before the errored instance is tried again (0: never).
 type Decision struct {
-	Action Outcome
-	Delay  time.Duration
+	Action  Outcome
+	Delay   time.Duration
+	Limited bool
 }
+
+// A crash storm ends (systemd's StartLimitBurst and StartLimitIntervalSec): more than the burst
+// of automatic starts within the interval puts the instance on a backoff that starts at
+// limitFirst and doubles up to limitCap, until a run lasts the interval. Runs that each outlive
+// min_uptime under load (a machine busy with 40 crashing apps) never count as unstable; this
+// limit counts starts, not short runs. An errored instance is tried again after a cooldown that
+// doubles up to erroredRetryCap (PM2 never retries).
+const (
+	limitFirst      = 5 * time.Second
+	limitCap        = time.Minute
+	erroredRetryCap = time.Hour
+)
 
 // Backoff constants from PM2: ×1.5 per restart, capped, reset after a long enough run.
 const (
@@ -38,7 +59,7 @@ const (
 
 // Decide is the restart policy: a pure function of the spec, the history and how the run ended.
 // It returns the decision and the history to keep.
-func Decide(spec *config.AppSpec, h History, uptime time.Duration, exitCode int) (Decision, History) {
+func Decide(spec *config.AppSpec, h History, uptime time.Duration, exitCode int, now time.Time) (Decision, History) {
 	if !spec.Autorestart {
 		return Decision{Action: Stop}, h
 	}
@@ -47,13 +68,24 @@ func Decide(spec *config.AppSpec, h History, uptime time.Duration, exitCode int)
 			return Decision{Action: Stop}, h
 		}
 	}
+	burst, interval := spec.StartLimit()
+	if uptime >= interval {
+		// A run that lasted: the storm, if there was one, is over.
+		h.Starts, h.LimitDelay, h.RetryDelay = nil, 0, 0
+	}
 	if uptime < spec.MinUptime {
 		h.Unstable++
 	} else {
 		h.Unstable = 0
 	}
 	if spec.MaxRestarts > 0 && h.Unstable >= spec.MaxRestarts || spec.MaxRestarts == 0 && h.Unstable > 0 {
-		return Decision{Action: Give}, h // the count stays, for jlist; a start resets it
+		// The count stays, for jlist; a start resets it.
+		d := Decision{Action: Give}
+		if first := spec.RetryErrored(); first > 0 {
+			h.RetryDelay = doubled(h.RetryDelay, first, erroredRetryCap)
+			d.Delay = h.RetryDelay
+		}
+		return d, h
 	}
 	d := Decision{Action: Restart, Delay: spec.RestartDelay}
 	if spec.ExpBackoffDelay > 0 {
@@ -70,8 +102,30 @@ func Decide(spec *config.AppSpec, h History, uptime time.Duration, exitCode int)
 	if uptime < crashLoopWindow && d.Delay < crashLoopFloor {
 		d.Delay = crashLoopFloor
 	}
+	if burst > 0 {
+		at := now.Add(d.Delay)
+		keep := h.Starts[:0:0]
+		for _, t := range h.Starts {
+			if at.Sub(t) < interval {
+				keep = append(keep, t)
+			}
+		}
+		h.Starts = append(keep[max(len(keep)-burst, 0):], at)
+		if h.LimitDelay > 0 || len(h.Starts) > burst {
+			h.LimitDelay = doubled(h.LimitDelay, limitFirst, limitCap)
+			d.Delay, d.Limited = max(d.Delay, h.LimitDelay), true
+		}
+	}
 	h.Restarts++
 	return d, h
+}
+
+// doubled is the next delay of a doubling backoff: first, then twice the last, up to most.
+func doubled(last, first, most time.Duration) time.Duration {
+	if last <= 0 {
+		return min(first, most)
+	}
+	return min(2*last, most)
 }
 
 // The history changes the user's own actions make; with Decide, these are the only changes.
@@ -94,5 +148,12 @@ func Reloaded(h History) History {
 // showed the count that made it give up until now).
 func Retried(h History) History {
 	h.Unstable = 0
+	return h
+}
+
+// Started is the history when the user starts an instance (after a stop, or an errored one):
+// the start limit and the cooldown begin again; the counts jlist shows stay.
+func Started(h History) History {
+	h.Starts, h.LimitDelay, h.RetryDelay = nil, 0, 0
 	return h
 }

@@ -11,6 +11,7 @@ const (
 	timerReady   timerKind = iota // the current run must be ready by now
 	timerRestart                  // the restart delay is over
 	timerReload                   // the replacement must be ready by now
+	timerRetry                    // an errored instance's cooldown is over
 )
 
 // readyRule is how an instance shows it serves.
@@ -150,6 +151,14 @@ func (in *Instance) onTimer() {
 		if in.status == Waiting {
 			if err := in.start(nil, nil); err != nil {
 				in.log.Error("restart failed", "err", err)
+			}
+		}
+	case timerRetry:
+		if in.status == Errored {
+			in.log.Info("errored; trying again after its cooldown")
+			in.hist = Retried(in.hist)
+			if err := in.start(nil, nil); err != nil {
+				in.log.Error("retry failed", "err", err)
 			}
 		}
 	case timerReload:
