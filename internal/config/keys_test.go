@@ -215,7 +215,7 @@ func TestJSKeyLines(t *testing.T) {
 func TestStartLimitKeys(t *testing.T) {
 	for app, want := range map[string][3]any{
 		`"start_limit_burst": 5, "start_limit_interval": "30s", "errored_retry": "1m"`: {5, 30 * time.Second, time.Minute},
-		`"start_limit_burst": 0, "errored_retry": "never"`:                            {-1, time.Duration(0), time.Duration(-1)},
+		`"start_limit_burst": 0, "errored_retry": "never"`:                             {-1, time.Duration(0), time.Duration(-1)},
 		`"errored_retry": 0`: {0, time.Duration(0), time.Duration(-1)},
 	} {
 		specs, err := ParseApps([]byte(`{"apps": [{"script": "a.js", `+app+`}]}`), "x.json")
