@@ -18,7 +18,7 @@ func smallDisk(t *testing.T, dir string, size int) {
 	if os.Geteuid() != 0 {
 		t.Skip("a full disk is played by a small tmpfs, which needs root to mount")
 	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
 		t.Skipf("mount a tmpfs: %v", err)
 	}
 	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })

@@ -418,6 +418,9 @@ func (c *Client) StartDaemon() error {
 		// Its daemon died and the keeper is starting another: wait for it, start nothing.
 		return c.waitServing(nil)
 	}
+	if err := home.CheckOwner(c.Home); err != nil { // the keeper refuses too; said here plainly
+		return errdefs.Newf(errdefs.ErrUnreachable, "%v", err)
+	}
 	if pid := c.paths.PM2Daemon(); pid > 0 { // the keeper refuses too; said here without its prefix
 		return errdefs.Newf(errdefs.ErrUnreachable, "TEND_HOME %s is PM2's home and PM2's daemon runs there (pid %d); both would write the same log files: run `pm2 kill` first, or set TEND_HOME to another folder", c.Home, pid)
 	}

@@ -186,7 +186,7 @@ func Run(o Options) error {
 	go d.persist(persistDone)
 	go d.sampleLoop()
 
-	srv := &wire.Server{Handler: d.routes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute}
+	srv := &wire.Server{Handler: d.routes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute, Allow: d.allowPeer}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, wire.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			log.Error("control socket", "err", err)
@@ -370,10 +370,32 @@ type daemon struct {
 	jcache   []byte
 	jgen     uint64
 
-	ownLogs  *logs.Files // tend.log's
-	ownLog   *logs.File
-	setMu    sync.Mutex // one settings change at a time
-	settings state.Settings
+	ownLogs   *logs.Files // tend.log's
+	ownLog    *logs.File
+	setMu     sync.Mutex // one settings change at a time
+	refusedMu sync.Mutex
+	refused   map[int]int // connections refused, by the peer's uid
+	settings  state.Settings
+}
+
+// allowPeer lets in a connection to tend.sock from the daemon's own user or root only, checked
+// on the kernel's record of the peer (SO_PEERCRED), so that a socket file another user can
+// reach (a home made world-readable by mistake) still gives them nothing. A refused user is said
+// once in tend.log, with the count growing silently after.
+func (d *daemon) allowPeer(c net.Conn) bool {
+	uid, ok := wire.PeerUID(c)
+	if ok && (uid == os.Geteuid() || uid == 0) {
+		return true
+	}
+	d.refusedMu.Lock()
+	defer d.refusedMu.Unlock()
+	if d.refused == nil {
+		d.refused = map[int]int{}
+	}
+	if d.refused[uid]++; d.refused[uid] == 1 {
+		d.log.Warn("refused a connection to tend.sock from another user", "uid", uid, "known", ok)
+	}
+	return false
 }
 
 // fileWriter is a log file as the daemon's logger writes to it: one record, one whole line.

@@ -95,8 +95,27 @@ func (l Layout) Prepare() error {
 	if err := unix.Access(l.Home, unix.W_OK|unix.X_OK); err != nil {
 		return fmt.Errorf("TEND_HOME %s cannot be written: %v; set TEND_HOME to a folder you own", l.Home, err)
 	}
+	if err := CheckOwner(l.Home); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(l.Logs, LogsDirMode); err != nil {
 		return fmt.Errorf("TEND_HOME %s: cannot create logs folder: %v", l.Home, PathCause(err))
+	}
+	return nil
+}
+
+// CheckOwner refuses a home another user owns or may write: its owner could plant links there
+// that make a daemon (root's, above all) write over files it should not, or replace tend's files.
+func CheckOwner(dir string) error {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return fmt.Errorf("TEND_HOME %s: %v", dir, err)
+	}
+	if uid := os.Geteuid(); int(st.Uid) != uid {
+		return fmt.Errorf("TEND_HOME %s belongs to uid %d, not to you (uid %d); set TEND_HOME to a folder you own", dir, st.Uid, uid)
+	}
+	if st.Mode&0o022 != 0 {
+		return fmt.Errorf("TEND_HOME %s can be written by others (mode %#o); chmod go-w %s, or set TEND_HOME to a folder only you can write", dir, st.Mode&0o777, dir)
 	}
 	return nil
 }

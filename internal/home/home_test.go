@@ -88,3 +88,23 @@ func TestPM2Daemon(t *testing.T) {
 		t.Fatalf("a pid that is not PM2's: %d", pid)
 	}
 }
+
+// A home that others may write, or that another user owns, is refused with the fix.
+func TestCheckOwner(t *testing.T) {
+	dir := t.TempDir()
+	if err := CheckOwner(dir); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o777)
+	if err := CheckOwner(dir); err == nil || !strings.Contains(err.Error(), "can be written by others (mode 0777); chmod go-w") {
+		t.Errorf("a world-writable home: %v", err)
+	}
+	os.Chmod(dir, 0o700)
+	if os.Geteuid() == 0 {
+		os.Chown(dir, 65534, 65534)
+		if err := CheckOwner(dir); err == nil || !strings.Contains(err.Error(), "belongs to uid 65534, not to you") {
+			t.Errorf("another user's home: %v", err)
+		}
+		os.Chown(dir, 0, 0)
+	}
+}

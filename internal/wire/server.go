@@ -194,6 +194,9 @@ type Server struct {
 	ReadTimeout time.Duration
 	// MaxHeaderBytes bounds them in size (0: 64 KiB).
 	MaxHeaderBytes int
+	// Allow, if set, is asked about every connection before anything is read from it; a
+	// connection it refuses is closed at once.
+	Allow func(net.Conn) bool
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -224,6 +227,10 @@ func (s *Server) Serve(ln net.Listener) error {
 				continue
 			}
 			return err
+		}
+		if s.Allow != nil && !s.Allow(c) {
+			c.Close()
+			continue
 		}
 		s.active.Add(1)
 		go func() {
