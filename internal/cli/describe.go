@@ -111,7 +111,7 @@ func describe(io *IOStreams, p api.Process, now time.Time) {
 		exit = strconv.Itoa(*e.ExitCode)
 	}
 	kv := [][2]string{
-		{"status", status(e, now)}, {"name", p.Name}, {"namespace", e.Namespace}, {"id", strconv.Itoa(p.PmID)},
+		{"status", status(e, now)}, {"name", safeText(p.Name)}, {"namespace", safeText(e.Namespace)}, {"id", strconv.Itoa(p.PmID)},
 		{"pid", strconv.Itoa(p.Pid)}, {"restarts", strconv.Itoa(e.RestartTime)}, {"unstable restarts", strconv.Itoa(e.UnstableRestarts)},
 		{"uptime", uptime(e, now)}, {"last exit code", exit},
 		{"script path", e.PmExecPath}, {"script args", string(args)}, {"interpreter", e.ExecInterpreter},
@@ -139,7 +139,7 @@ func describe(io *IOStreams, p api.Process, now time.Time) {
 	for _, r := range kv {
 		w = max(w, len(r[0]))
 	}
-	fmt.Fprintf(io.Out, "Describing process with id %d - name %s\n", p.PmID, p.Name)
+	fmt.Fprintf(io.Out, "Describing process with id %d - name %s\n", p.PmID, safeText(p.Name))
 	for _, r := range kv {
 		fmt.Fprintf(io.Out, "  %-*s  %s\n", w, r[0], r[1])
 	}

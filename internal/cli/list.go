@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -116,7 +117,7 @@ func renderTable(io *IOStreams, procs []api.Process, now time.Time) {
 		e := p.Pm2Env
 		mode := strings.TrimSuffix(e.ExecMode, "_mode")
 		rows = append(rows, []string{
-			strconv.Itoa(p.PmID), p.Name, mode, strconv.Itoa(p.Pid), status(e, now), strconv.Itoa(e.RestartTime), uptime(e, now),
+			strconv.Itoa(p.PmID), safeText(p.Name), mode, strconv.Itoa(p.Pid), status(e, now), strconv.Itoa(e.RestartTime), uptime(e, now),
 			strconv.FormatFloat(p.Monit.CPU, 'f', -1, 64) + "%", humanBytes(p.Monit.Memory),
 		})
 		switch e.Status {
@@ -170,6 +171,17 @@ func renderTable(io *IOStreams, procs []api.Process, now time.Time) {
 		fmt.Fprintln(io.Out, row(r, colors[i], 4))
 	}
 	fmt.Fprintln(io.Out, line("└", "┴", "┘"))
+}
+
+// safeText is s as a terminal may show it: control characters (ESC, CR…) and bytes that are not
+// UTF-8 become U+FFFD. tend refuses such names; a registry of an older daemon may hold one.
+func safeText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
 }
 
 // status is the status as ls shows it: an errored instance that is tried again later says when.

@@ -413,3 +413,11 @@ func TestPendingFlags(t *testing.T) {
 		}
 	}
 }
+
+// ls and describe never write a name's control characters raw (an older daemon's registry may
+// hold one).
+func TestSafeText(t *testing.T) {
+	if got := safeText("a\x1b[2J\rb\xff"); got != "a\uFFFD[2J\uFFFDb\uFFFD" {
+		t.Fatalf("%q", got)
+	}
+}

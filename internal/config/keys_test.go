@@ -231,3 +231,23 @@ func TestStartLimitKeys(t *testing.T) {
 		t.Errorf("a bad burst: %v", err)
 	}
 }
+
+// Names carry no control characters (ESC would reach every terminal that lists them) and are
+// UTF-8, wherever they come from: the spec check is the daemon's too.
+func TestNamesArePrintable(t *testing.T) {
+	for _, bad := range []string{"a\x1b[2Jb", "cr\rname", "tab\tname", "nul\x00", "bad\xffutf8", "rtl\u202ename"} {
+		if err := ValidName(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	for _, good := range []string{"api", "café-ünïcode", "web.1", "日本語"} {
+		if err := ValidName(good); err != nil {
+			t.Errorf("%q refused: %v", good, err)
+		}
+	}
+	s := Defaults()
+	s.Name, s.Script, s.Cwd, s.Namespace = "ok", "/bin/true", "/", "ns\x1b"
+	if err := s.Validate(); err == nil {
+		t.Error("a namespace with ESC accepted")
+	}
+}

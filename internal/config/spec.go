@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tend-sh/tend/internal/errdefs"
 )
@@ -319,6 +321,9 @@ func (s *AppSpec) Validate() error {
 	if err := ValidName(s.Name); err != nil {
 		return err
 	}
+	if !printable(s.Namespace) || len(s.Namespace) > 200 {
+		return invalidf("app %q: namespace %q has a control character, bytes that are not UTF-8, or over 200 bytes", s.Name, s.Namespace)
+	}
 	if s.Script == "" {
 		return invalidf("app %q has no script", s.Name)
 	}
@@ -369,12 +374,26 @@ func ValidName(name string) error {
 		return invalidf(`"all" is reserved and cannot be an app name; pass another --name`)
 	case isDigits(name):
 		return invalidf("app name %q is a number, which would read as an id; pass another --name", name)
-	case strings.ContainsAny(name, "/\x00\n"):
-		return invalidf("app name %q contains '/' or a control character; pass another --name", name)
+	case strings.ContainsRune(name, '/') || !printable(name):
+		return invalidf("app name %q contains '/', a control character or bytes that are not UTF-8; pass another --name", name)
 	case len(name) > 200:
 		return invalidf("app name is longer than 200 characters")
 	}
 	return nil
+}
+
+// printable reports whether s is UTF-8 without control characters (ESC, CR, TAB, NUL…), which a
+// name would carry into every terminal that lists it.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r) {
+			return false
+		}
+	}
+	return true
 }
 
 func isDigits(s string) bool {
