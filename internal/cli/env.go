@@ -12,17 +12,18 @@ import (
 
 // EnvOptions are env's.
 type EnvOptions struct {
-	IO     *IOStreams
-	Client func() (client.API, error)
-	ID     string
+	IO          *IOStreams
+	Client      func() (client.API, error)
+	ID          string
+	ShowSecrets bool
 }
 
 // NewCmdEnv builds `tend env <id>`.
 func NewCmdEnv(f *Factory, runF func(*EnvOptions) error) *cobra.Command {
 	opts := &EnvOptions{IO: f.IO, Client: f.Client}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "env <id>",
-		Short: "Print the environment an instance was started with, one KEY: value a line",
+		Short: "Print the environment an instance was started with, one KEY: value a line (secrets masked)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.ID = args[0]
@@ -32,6 +33,8 @@ func NewCmdEnv(f *Factory, runF func(*EnvOptions) error) *cobra.Command {
 			return envRun(opts)
 		},
 	}
+	cmd.Flags().BoolVar(&opts.ShowSecrets, "show-secrets", false, "show the values of TOKEN, SECRET, PASSWORD, KEY… variables and URL passwords")
+	return cmd
 }
 
 // envRun prints the instance's environment as PM2's `env` does (KEY: value), sorted by key.
@@ -50,7 +53,11 @@ func envRun(opts *EnvOptions) error {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		fmt.Fprintf(opts.IO.Out, "%s: %s\n", k, env[k])
+		v := env[k]
+		if !opts.ShowSecrets {
+			v = config.Masked(k, v)
+		}
+		fmt.Fprintf(opts.IO.Out, "%s: %s\n", k, v)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/tend-sh/tend/internal/api"
 	"github.com/tend-sh/tend/internal/client"
+	"github.com/tend-sh/tend/internal/config"
 )
 
 // ListOptions are ls's.
@@ -54,14 +56,15 @@ func listRun(opts *ListOptions) error {
 
 // JlistOptions are jlist's.
 type JlistOptions struct {
-	IO     *IOStreams
-	Client func() (client.API, error)
+	IO          *IOStreams
+	Client      func() (client.API, error)
+	MaskSecrets bool
 }
 
 // NewCmdJlist builds `tend jlist`.
 func NewCmdJlist(f *Factory, runF func(*JlistOptions) error) *cobra.Command {
 	opts := &JlistOptions{IO: f.IO, Client: f.Client}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "jlist",
 		Short: "Print every process as JSON, in PM2's shape",
 		Args:  cobra.NoArgs,
@@ -72,6 +75,8 @@ func NewCmdJlist(f *Factory, runF func(*JlistOptions) error) *cobra.Command {
 			return jlistRun(opts)
 		},
 	}
+	cmd.Flags().BoolVar(&opts.MaskSecrets, "mask-secrets", false, "mask the values of TOKEN, SECRET, PASSWORD, KEY… variables (PM2's shape keeps them)")
+	return cmd
 }
 
 // jlistRun passes the daemon's bytes through undecoded: this is the fast path.
@@ -84,8 +89,45 @@ func jlistRun(opts *JlistOptions) error {
 	if err != nil {
 		return err
 	}
+	if opts.MaskSecrets {
+		if body, err = maskJlist(body); err != nil {
+			return err
+		}
+	}
 	_, err = opts.IO.Out.Write(body)
 	return err
+}
+
+// maskJlist masks secret values in a jlist: in pm2_env.env and their copies at pm2_env's top.
+func maskJlist(body []byte) ([]byte, error) {
+	var procs []map[string]json.RawMessage
+	if err := json.Unmarshal(body, &procs); err != nil {
+		return nil, err
+	}
+	for _, p := range procs {
+		var env map[string]any
+		if err := json.Unmarshal(p["pm2_env"], &env); err != nil {
+			continue
+		}
+		mask := func(m map[string]any) {
+			for k, v := range m {
+				if s, ok := v.(string); ok {
+					m[k] = config.Masked(k, s)
+				}
+			}
+		}
+		if inner, ok := env["env"].(map[string]any); ok {
+			for k := range inner {
+				if s, ok := env[k].(string); ok {
+					env[k] = config.Masked(k, s)
+				}
+			}
+			mask(inner)
+		}
+		p["pm2_env"], _ = json.Marshal(env)
+	}
+	out, err := json.Marshal(procs)
+	return append(out, '\n'), err
 }
 
 // printTable prints the process table after an action, unless silent.

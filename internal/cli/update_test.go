@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/tend-sh/tend/internal/client"
@@ -46,6 +47,17 @@ func TestEnv(t *testing.T) {
 	if code := e.run("env", "1"); code != 0 || e.out.String() != "A: \nNODE_ENV: production\nPORT: 3000\n" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, e.out, e.errOut)
 	}
+	// Secrets are masked unless --show-secrets.
+	e = newTestEnv(t)
+	e.c.procs[1].Pm2Env.Env = map[string]string{"API_TOKEN": "t0k", "DATABASE_URL": "postgres://u:pw@db/x"}
+	if code := e.run("env", "1"); code != 0 || e.out.String() != "API_TOKEN: ********\nDATABASE_URL: postgres://u:********@db/x\n" {
+		t.Fatalf("masked: exit %d, stdout %q", code, e.out)
+	}
+	e = newTestEnv(t)
+	e.c.procs[1].Pm2Env.Env = map[string]string{"API_TOKEN": "t0k"}
+	if code := e.run("env", "1", "--show-secrets"); code != 0 || e.out.String() != "API_TOKEN: t0k\n" {
+		t.Fatalf("--show-secrets: exit %d, stdout %q", code, e.out)
+	}
 	e = newTestEnv(t)
 	if code := e.run("env", "7"); code != ExitNotFound || e.errOut.String() != "tend: no process with id 7 (see tend ls)\n" {
 		t.Fatalf("unknown id: exit %d, %q", code, e.errOut)
@@ -53,5 +65,18 @@ func TestEnv(t *testing.T) {
 	e = newTestEnv(t)
 	if code := e.run("env", "api"); code != ExitUsage || e.errOut.String() != "tend: tend env takes an instance id, not \"api\" (the ids are in tend ls)\n" {
 		t.Fatalf("a name: exit %d, %q", code, e.errOut)
+	}
+}
+
+// jlist keeps PM2's shape, secrets included; --mask-secrets masks them, in env and their copies.
+func TestJlistMaskSecrets(t *testing.T) {
+	e := newTestEnv(t)
+	e.c.raw = []byte(`[{"name":"a","pm2_env":{"status":"online","API_TOKEN":"t0k","PORT":"80","env":{"API_TOKEN":"t0k","PORT":"80"}}}]` + "\n")
+	if code := e.run("jlist"); code != 0 || !strings.Contains(e.out.String(), `"t0k"`) {
+		t.Fatalf("plain jlist: %q", e.out)
+	}
+	before := len(e.out.String())
+	if code := e.run("jlist", "--mask-secrets"); code != 0 || strings.Contains(e.out.String()[before:], "t0k") || !strings.Contains(e.out.String()[before:], `"PORT":"80"`) {
+		t.Fatalf("--mask-secrets: %q", e.out.String()[before:])
 	}
 }

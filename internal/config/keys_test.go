@@ -251,3 +251,17 @@ func TestNamesArePrintable(t *testing.T) {
 		t.Error("a namespace with ESC accepted")
 	}
 }
+
+// Secrets are masked by their variable's name, and passwords inside URLs.
+func TestMasked(t *testing.T) {
+	for _, tc := range []struct{ k, v, want string }{
+		{"GITHUB_TOKEN", "ghp_x", "********"}, {"DB_PASSWORD", "p", "********"}, {"AWS_SECRET_ACCESS_KEY", "s", "********"},
+		{"apiKey", "k", "********"}, {"KEYBOARD", "us", "us"}, {"PWD", "/srv", "/srv"}, {"PORT", "80", "80"},
+		{"DATABASE_URL", "postgres://app:s3cr%40t@db:5432/app", "postgres://app:********@db:5432/app"},
+		{"REDIS_URL", "redis://db:6379", "redis://db:6379"}, {"EMPTY_TOKEN", "", ""},
+	} {
+		if got := Masked(tc.k, tc.v); got != tc.want {
+			t.Errorf("%s=%s: %q, want %q", tc.k, tc.v, got, tc.want)
+		}
+	}
+}
