@@ -402,6 +402,12 @@ func TestErroredIsRetried(t *testing.T) {
 	if !strings.Contains(string(log), "trying again after its cooldown") || !strings.Contains(string(log), "retry_in=2s") {
 		t.Fatalf("tend.log does not show the retry and the doubled cooldown; restarts %d", again.Pm2Env.RestartTime)
 	}
+	// A new daemon starts the cooldown again: the errored app is not left errored for good.
+	h.expectLogError("keeper: the daemon died")
+	killDaemon(t, h)
+	h.waitFor("crash", 10*time.Second, "errored with a retry under the new daemon", func(p proc) bool {
+		return p.Pm2Env.Status == "errored" && p.Pm2Env.RetryAt > 0
+	})
 	h.ok("stop", "crash", "-s")
 	if p, _ := h.get("crash"); p.Pm2Env.RetryAt != 0 {
 		t.Fatal("a stopped app still has a retry time")

@@ -64,7 +64,7 @@ func daemonRun(opts *DaemonOptions) error {
 	})
 	if err != nil && opts.Background {
 		// Our stderr is tend.log or nowhere: leave the reason where the CLI that started us looks.
-		if f, ferr := os.OpenFile(home.At(opts.Home).Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, home.FileMode); ferr == nil {
+		if f, ferr := home.OpenFile(home.At(opts.Home).Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND); ferr == nil {
 			fmt.Fprintf(f, "time=%s level=ERROR msg=%q\n", time.Now().Format(time.RFC3339), err.Error())
 			f.Close()
 		}
@@ -87,7 +87,7 @@ func keeperRun(opts *DaemonOptions, ready func() error) error {
 		argv = append(argv, "--exit-when-done")
 	}
 	var logOut io.Writer = io.Discard
-	if f, err := os.OpenFile(home.At(opts.Home).Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, home.FileMode); err == nil {
+	if f, err := home.OpenFile(home.At(opts.Home).Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND); err == nil {
 		defer f.Close()
 		logOut = f
 	}

@@ -403,7 +403,7 @@ func (c *Client) StartDaemon() error {
 		return errdefs.Newf(errdefs.ErrUnreachable, "TEND_HOME %s cannot be created: %v; set TEND_HOME to a folder you own", c.Home, rootCause(err))
 	}
 	lockPath := c.paths.SpawnLock
-	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, home.FileMode)
+	lock, err := home.OpenFile(lockPath, os.O_CREATE|os.O_RDWR)
 	if err != nil {
 		return errdefs.Newf(errdefs.ErrUnreachable, "TEND_HOME %s cannot be written: %v; set TEND_HOME to a folder you own", c.Home, rootCause(err))
 	}

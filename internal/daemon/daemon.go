@@ -63,7 +63,7 @@ func Run(o Options) error {
 		return err
 	}
 
-	lock, err := os.OpenFile(p.Lock, os.O_CREATE|os.O_RDWR|syscall_O_CLOEXEC, home.FileMode)
+	lock, err := home.OpenFile(p.Lock, os.O_CREATE|os.O_RDWR)
 	if err != nil {
 		return fmt.Errorf("open %s: %v", p.Lock, unwrap(err))
 	}
@@ -76,6 +76,7 @@ func Run(o Options) error {
 	settings, settingsErr := state.LoadSettings(p.Settings)
 	// tend.log rotates as the apps' logs do (pm2-logrotate rotates pm2.log too).
 	ownLogs := logs.NewFiles()
+	ownLogs.NoFollowUnder = o.Home
 	logFile, err := ownLogs.OpenRotating(p.Log, supervisor.LogsRotation(settings.Rotate.Over(config.DefaultRotate), func(string, ...any) {}))
 	if err != nil {
 		return fmt.Errorf("open daemon log %s: %v", p.Log, unwrap(err))
@@ -108,7 +109,7 @@ func Run(o Options) error {
 	}
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	defer os.Remove(p.Socket)
-	if err := os.WriteFile(p.Pid, []byte(strconv.Itoa(os.Getpid())+"\n"), home.FileMode); err != nil {
+	if err := home.WritePid(p.Pid); err != nil {
 		ln.Close()
 		return fmt.Errorf("write %s: %v", p.Pid, unwrap(err))
 	}

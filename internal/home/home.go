@@ -104,6 +104,25 @@ func (l Layout) Prepare() error {
 	return nil
 }
 
+// OpenFile opens a file of the home (a lock, a pid file, tend.log) as os.OpenFile does, never
+// through a symbolic link: whoever could plant one there could make a daemon write elsewhere.
+func OpenFile(path string, flag int) (*os.File, error) {
+	return os.OpenFile(path, flag|unix.O_NOFOLLOW|unix.O_CLOEXEC, FileMode)
+}
+
+// WritePid writes a pid file of the home, never through a symbolic link.
+func WritePid(path string) error {
+	f, err := OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "%d\n", os.Getpid())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // CheckOwner refuses a home another user owns or may write: its owner could plant links there
 // that make a daemon (root's, above all) write over files it should not, or replace tend's files.
 func CheckOwner(dir string) error {

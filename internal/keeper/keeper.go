@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -94,7 +93,7 @@ func Run(o Options) error {
 	if pid := p.PM2Daemon(); pid > 0 {
 		return fmt.Errorf("TEND_HOME %s is PM2's home and PM2's daemon runs there (pid %d); both would write the same log files: run `pm2 kill` first, or set TEND_HOME to another folder", o.Home, pid)
 	}
-	lock, err := os.OpenFile(p.KeeperLock, os.O_CREATE|os.O_RDWR|unix.O_CLOEXEC, home.FileMode)
+	lock, err := home.OpenFile(p.KeeperLock, os.O_CREATE|os.O_RDWR)
 	if err != nil {
 		return fmt.Errorf("open %s: %v", p.KeeperLock, home.PathCause(err))
 	}
@@ -103,7 +102,7 @@ func Run(o Options) error {
 		pid, _ := os.ReadFile(p.KeeperPid)
 		return fmt.Errorf("a tend keeper already runs for %s (pid %s); use it, or stop it with `tend kill`", o.Home, strings.TrimSpace(string(pid)))
 	}
-	if err := os.WriteFile(p.KeeperPid, []byte(strconv.Itoa(os.Getpid())+"\n"), home.FileMode); err != nil {
+	if err := home.WritePid(p.KeeperPid); err != nil {
 		return fmt.Errorf("write %s: %v", p.KeeperPid, home.PathCause(err))
 	}
 	defer os.Remove(p.KeeperPid)

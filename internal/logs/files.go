@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +25,9 @@ type Files struct {
 	files map[string]*File
 	// OnError, if set, is told what went wrong after a rotation (a gzip that failed).
 	OnError func(error)
+	// NoFollowUnder, if set, is a folder (tend's home) whose files are opened never through a
+	// symbolic link; a path the user chose elsewhere may be one.
+	NoFollowUnder string
 	bgState
 }
 
@@ -91,7 +95,7 @@ func (fs *Files) open(path string) (*File, error) {
 		f.refs++
 		return f, nil
 	}
-	fd, err := openAppend(abs)
+	fd, err := openAppend(abs, fs.noFollow(abs))
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +170,7 @@ func (f *File) reopen() error {
 	if f.fd < 0 {
 		return nil
 	}
-	fd, err := openAppend(f.path)
+	fd, err := openAppend(f.path, f.owner.noFollow(f.path))
 	if err != nil {
 		return err
 	}
@@ -187,14 +191,24 @@ func fileSize(fd int) int64 {
 	return st.Size
 }
 
-func openAppend(path string) (int, error) {
+// noFollow reports whether path lies in NoFollowUnder.
+func (fs *Files) noFollow(path string) bool {
+	d := fs.NoFollowUnder
+	return d != "" && strings.HasPrefix(path, strings.TrimSuffix(d, "/")+"/")
+}
+
+func openAppend(path string, noFollow bool) (int, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return -1, err
 	}
 	for {
 		// O_NONBLOCK: opening a FIFO that nobody reads would otherwise block, and with it every
 		// start that takes the files lock; this way it fails at once (ENXIO).
-		fd, err := unix.Open(path, unix.O_APPEND|unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0o640)
+		flags := unix.O_APPEND | unix.O_CREAT | unix.O_WRONLY | unix.O_CLOEXEC | unix.O_NONBLOCK
+		if noFollow {
+			flags |= unix.O_NOFOLLOW
+		}
+		fd, err := unix.Open(path, flags, 0o640)
 		if err == unix.EINTR {
 			continue
 		}

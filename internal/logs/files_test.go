@@ -141,3 +141,28 @@ func TestOpenCutsTornTail(t *testing.T) {
 		}
 	}
 }
+
+// A link planted in tend's home is not followed: the file it points to is not written.
+func TestNoFollowUnderHome(t *testing.T) {
+	home := t.TempDir()
+	target := filepath.Join(t.TempDir(), "precious")
+	os.WriteFile(target, []byte("keep\n"), 0o600)
+	os.Symlink(target, filepath.Join(home, "app-out.log"))
+	fs := NewFiles()
+	fs.NoFollowUnder = home
+	if f, err := fs.Open(filepath.Join(home, "app-out.log")); err == nil {
+		f.Write([]byte("planted\n"))
+		f.Close()
+		t.Fatal("a link in the home was followed")
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep\n" {
+		t.Fatalf("the link's target was written: %q", b)
+	}
+	// Elsewhere, a path the user chose may be a link.
+	fs.NoFollowUnder = filepath.Join(home, "other")
+	f, err := fs.Open(filepath.Join(home, "app-out.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}

@@ -115,7 +115,7 @@ func (f *File) rotateLocked(at time.Time) error {
 	if err != nil {
 		return err
 	}
-	fd, err := openAppend(f.path)
+	fd, err := openAppend(f.path, f.owner.noFollow(f.path))
 	if err != nil {
 		// The file was moved and no new one can be made: move it back rather than write on
 		// under its rotated name.
@@ -212,7 +212,7 @@ func (fs *Files) rotated(path, to string, r Rotation) {
 
 // gzipFile replaces path by path.gz, written beside it under a temporary name first.
 func gzipFile(path string) error {
-	in, err := os.Open(path)
+	in, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return err
 	}

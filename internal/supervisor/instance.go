@@ -68,10 +68,11 @@ const (
 	cmdReload
 	cmdDelete
 	cmdSignal
-	cmdRespec   // take a new spec without touching the process (scale changes only the count)
-	cmdStdin    // write a line to the process's stdin (PM2's send)
-	cmdAdopt    // take over a process an earlier daemon started
-	cmdRotation // apply the rotation settings in effect now to the open log files
+	cmdRespec     // take a new spec without touching the process (scale changes only the count)
+	cmdStdin      // write a line to the process's stdin (PM2's send)
+	cmdAdopt      // take over a process an earlier daemon started
+	cmdRotation   // apply the rotation settings in effect now to the open log files
+	cmdRetryLater // an errored instance restored by a new daemon: its cooldown begins
 )
 
 type command struct {
@@ -296,6 +297,13 @@ func (in *Instance) handle(c command) (exit bool) {
 			err = in.writeStdin(c.line)
 		case cmdAdopt:
 			err = in.adopt(c.proc)
+		case cmdRetryLater:
+			if d := in.spec.RetryErrored(); d > 0 && in.status == Errored {
+				in.hist.RetryDelay = d
+				in.armTimer(d, timerRetry)
+				in.retryAt = time.Now().Add(d)
+				in.publish()
+			}
 		case cmdRotation:
 			rot := in.sup.Rotation(in.spec)
 			for _, f := range in.files {

@@ -45,7 +45,7 @@ func (s *Supervisor) Restore(reg state.Registry, kept Kept) {
 	if w := reg.WorkerID; w > s.workerID.Load() {
 		s.workerID.Store(w)
 	}
-	var toStart []*Instance
+	var toStart, toRetry []*Instance
 	for _, ra := range reg.Apps {
 		spec := ra.Spec
 		if err := spec.Validate(); err != nil {
@@ -72,6 +72,8 @@ func (s *Supervisor) Restore(reg state.Registry, kept Kept) {
 			switch Status(ri.Status) {
 			case Online, Launching, Waiting: // not Stopping: the user was stopping or deleting it
 				toStart = append(toStart, in)
+			case Errored:
+				toRetry = append(toRetry, in)
 			}
 		}
 		s.apps = append(s.apps, a)
@@ -94,6 +96,10 @@ func (s *Supervisor) Restore(reg state.Registry, kept Kept) {
 	}
 	s.mu.Unlock()
 	s.changed()
+	// An errored app's cooldown began again with this daemon (the last one's timer died with it).
+	for _, in := range toRetry {
+		_ = in.do(command{kind: cmdRetryLater})
+	}
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {

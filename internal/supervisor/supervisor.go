@@ -93,8 +93,10 @@ func New(o Options) *Supervisor {
 	if o.Store == nil {
 		o.Store = keeper.Nop{}
 	}
+	files := logs.NewFiles()
+	files.NoFollowUnder = o.Home
 	return &Supervisor{
-		home: o.Home, logDir: home.At(o.Home).Logs, files: logs.NewFiles(), spawner: o.Spawner, adopt: o.Adopt, store: o.Store,
+		home: o.Home, logDir: home.At(o.Home).Logs, files: files, spawner: o.Spawner, adopt: o.Adopt, store: o.Store,
 		log: o.Log, echoOut: o.EchoOut, echoErr: o.EchoErr, onCh: o.OnChange,
 		preload: o.Preload, selfExe: o.SelfExe, claims: sockets.NewRegistry(), notify: o.NotifySocket,
 		dates: map[string]*logs.DateFormat{}, rotate: o.Rotate,
