@@ -23,6 +23,8 @@ type App struct {
 	Time   bool     // timestamp each log line
 	Env    map[string]string
 	Rotate int64 // rotate the log every this many bytes, keeping every file (0: never)
+	// Restart: restart it whenever it exits, with the manager's own defaults otherwise.
+	Restart bool
 }
 
 // Peer is a process manager under test. Every workload drives peers only through this, so that
@@ -122,7 +124,7 @@ func (p *tendPeer) Setup() error { _, err := run(p.Env(), p.bin, "ping"); return
 func writeEcosystem(path string, apps []App) error {
 	var list []map[string]any
 	for _, a := range apps {
-		m := map[string]any{"name": a.Name, "script": a.Script, "args": a.Args, "autorestart": false, "env": a.Env}
+		m := map[string]any{"name": a.Name, "script": a.Script, "args": a.Args, "autorestart": a.Restart, "env": a.Env}
 		if !a.Node {
 			m["interpreter"] = "none"
 		}
@@ -294,9 +296,9 @@ func (p *supervisorPeer) Start(apps []App) error {
 		argv = append(argv, a.Args...)
 		// startsecs=0: RUNNING as soon as it is spawned, as tend and PM2 call it online;
 		// maxbytes=0: no rotation, unless the row rotates (every file kept, as for tend).
-		fmt.Fprintf(&b, "[program:%s]\ncommand=%s\nautostart=true\nautorestart=false\nstartsecs=0\n"+
+		fmt.Fprintf(&b, "[program:%s]\ncommand=%s\nautostart=true\nautorestart=%v\nstartsecs=0\n"+
 			"stdout_logfile=%s\nstdout_logfile_maxbytes=%d\nstdout_logfile_backups=10000\nstderr_logfile=%s\nstderr_logfile_maxbytes=0\n\n",
-			a.Name, strings.Join(argv, " "), p.LogPath(a.Name), a.Rotate, filepath.Join(p.dir, "logs", a.Name+"-err.log"))
+			a.Name, strings.Join(argv, " "), a.Restart, p.LogPath(a.Name), a.Rotate, filepath.Join(p.dir, "logs", a.Name+"-err.log"))
 		if len(a.Env) > 0 {
 			var kv []string
 			for k, v := range a.Env {

@@ -38,6 +38,7 @@ var workloads = []workload{
 	{6, "kill -9 of an instance under load", (*bench).kills},
 	{7, "idle daemon CPU with 200 processes", (*bench).idle},
 	{8, "daemon killed under load", (*bench).survive},
+	{9, "crash storm", (*bench).storm},
 }
 
 func (b *bench) app(name string) string { return filepath.Join(b.root, "bench", "apps", name) }
@@ -338,4 +339,59 @@ func (b *bench) idle() error {
 		b.t.add(7, app, fmt.Sprintf("daemon CPU over %s", span), "%", map[string]float64{p.Name(): pct})
 		return p.DeleteAll()
 	})
+}
+
+// 9. Crash storm: 40 apps that crash 300 ms of CPU after they start, all at once on this machine.
+// Under that load each run outlives PM2's min_uptime, so max_restarts never ends the storm. The
+// figures are the starts of the busiest app and the manager's CPU from 90 s to 120 s after the
+// storm began (one run: it takes two minutes a manager).
+func (b *bench) storm() error {
+	const apps, from, to = 40, 90 * time.Second, 120 * time.Second
+	label := fmt.Sprintf("%d apps crashing at once", apps)
+	if b.o.quick {
+		for _, p := range b.peers {
+			b.t.note(9, label, "starts of the busiest app, 90-120 s", "starts", p.Name(), "full run only")
+		}
+		return nil
+	}
+	for _, p := range b.peers {
+		log := filepath.Join(b.work, "storm-"+strings.ReplaceAll(p.Name(), " ", "_")+".log")
+		os.Remove(log)
+		var list []App
+		for i := range apps {
+			name := fmt.Sprintf("crash%02d", i)
+			list = append(list, App{Name: name, Script: b.app("crash.js"), Node: true, Restart: true,
+				Env: map[string]string{"STORM_LOG": log, "STORM_APP": name}})
+		}
+		begin := time.Now()
+		if err := p.Start(list); err != nil {
+			return fmt.Errorf("%s: %w", p.Name(), err)
+		}
+		time.Sleep(time.Until(begin.Add(from)))
+		before, c0 := stormStarts(log), cpuSnapshot(b.managerPids(p))
+		time.Sleep(time.Until(begin.Add(to)))
+		after, cpu := stormStarts(log), cpuSince(c0, b.managerPids(p))
+		busiest := 0
+		for name, n := range after {
+			busiest = max(busiest, n-before[name])
+		}
+		b.t.add(9, label, "starts of the busiest app, 90-120 s", "starts", map[string]float64{p.Name(): float64(busiest)})
+		b.t.add(9, label, "manager CPU, 90-120 s", "%", map[string]float64{p.Name(): cpu / (to - from).Seconds() * 100})
+		if err := p.DeleteAll(); err != nil {
+			return fmt.Errorf("%s: %w", p.Name(), err)
+		}
+	}
+	return nil
+}
+
+// stormStarts counts the starts each app of the storm noted.
+func stormStarts(log string) map[string]int {
+	data, _ := os.ReadFile(log)
+	out := map[string]int{}
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if l != "" {
+			out[l]++
+		}
+	}
+	return out
 }
