@@ -397,37 +397,51 @@ func TestPumpSharedFile(t *testing.T) {
 		return lines
 	}
 	outLines, errLines := mk("out"), mk("err")
-	pOut, pErr := newTestPipe(t), newTestPipe(t)
-	fedOut := pOut.feed(joinLines(outLines), 4093, 100, 9999)
-	fedErr := pErr.feed(joinLines(errLines), 65536, 17)
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	wg.Go(func() { errs[0] = Pump(pOut.r, StreamConfig{Files: []*File{f1}}) })
-	wg.Go(func() { errs[1] = Pump(pErr.r, StreamConfig{Files: []*File{nil, f2}}) })
-	wg.Wait()
-	for _, err := range append(errs, <-fedOut, <-fedErr) {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	pumpTwo(t, outLines, errLines, []*File{f1}, []*File{nil, f2})
 	f1.Close()
 	f2.Close()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkTwo(t, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n"), outLines, errLines)
+}
+
+// pumpTwo pumps two streams at once, out's lines into outFiles and err's into errFiles, each
+// fed in odd chunks, and returns once both reached EOF.
+func pumpTwo(t *testing.T, outLines, errLines []string, outFiles, errFiles []*File) {
+	t.Helper()
+	pOut, pErr := newTestPipe(t), newTestPipe(t)
+	fedOut := pOut.feed(joinLines(outLines), 4093, 100, 9999)
+	fedErr := pErr.feed(joinLines(errLines), 65536, 17)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Go(func() { errs[0] = Pump(pOut.r, StreamConfig{Files: outFiles}) })
+	wg.Go(func() { errs[1] = Pump(pErr.r, StreamConfig{Files: errFiles}) })
+	wg.Wait()
+	for _, err := range append(errs, <-fedOut, <-fedErr) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// checkTwo checks that lines hold every line of both streams ("out …" and "err …") once, whole,
+// each stream in its order.
+func checkTwo(t *testing.T, lines, outLines, errLines []string) {
+	t.Helper()
 	next := map[string]int{}
 	want := map[string][]string{"out": outLines, "err": errLines}
-	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+	for _, l := range lines {
 		tag, _, _ := strings.Cut(l, " ")
 		ls, ok := want[tag]
 		if !ok || next[tag] >= len(ls) || ls[next[tag]] != l {
-			t.Fatalf("line %.60q… is not the next line of any stream", l)
+			t.Fatalf("line %.60q… is not the next line of any stream (lost, repeated or torn)", l)
 		}
 		next[tag]++
 	}
 	if next["out"] != len(outLines) || next["err"] != len(errLines) {
-		t.Fatalf("got %v lines, want %d each", next, len(outLines))
+		t.Fatalf("got %v lines, want %d and %d", next, len(outLines), len(errLines))
 	}
 }
 

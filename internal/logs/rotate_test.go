@@ -64,35 +64,11 @@ func TestRotateFloodLosesNothing(t *testing.T) {
 		return lines
 	}
 	outLines, errLines := mk("out"), mk("err")
-	pOut, pErr := newTestPipe(t), newTestPipe(t)
-	fedOut := pOut.feed(joinLines(outLines), 4093, 100, 65536)
-	fedErr := pErr.feed(joinLines(errLines), 65536, 17)
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	wg.Go(func() { errs[0] = Pump(pOut.r, StreamConfig{Files: []*File{f1}}) })
-	wg.Go(func() { errs[1] = Pump(pErr.r, StreamConfig{Files: []*File{f2}}) })
-	wg.Wait()
-	for _, err := range append(errs, <-fedOut, <-fedErr) {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	pumpTwo(t, outLines, errLines, []*File{f1}, []*File{f2})
 	f1.Close()
 	f2.Close()
 	lines, files := readRotated(t, path)
-	next := map[string]int{}
-	want := map[string][]string{"out": outLines, "err": errLines}
-	for _, l := range lines {
-		tag, _, _ := strings.Cut(l, " ")
-		ls, ok := want[tag]
-		if !ok || next[tag] >= len(ls) || ls[next[tag]] != l {
-			t.Fatalf("line %.60q… is not the next line of any stream (lost, repeated or torn)", l)
-		}
-		next[tag]++
-	}
-	if next["out"] != n || next["err"] != n {
-		t.Fatalf("got %v lines, want %d each", next, n)
-	}
+	checkTwo(t, lines, outLines, errLines)
 	if files < 10 {
 		t.Fatalf("%d files: the log did not rotate every 1 MB", files)
 	}
