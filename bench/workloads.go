@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 type bench struct {
@@ -39,6 +44,7 @@ var workloads = []workload{
 	{7, "idle daemon CPU with 200 processes", (*bench).idle},
 	{8, "daemon killed under load", (*bench).survive},
 	{9, "crash storm", (*bench).storm},
+	{10, "line latency", (*bench).latency},
 }
 
 func (b *bench) app(name string) string { return filepath.Join(b.root, "bench", "apps", name) }
@@ -394,4 +400,83 @@ func stormStarts(log string) map[string]int {
 		}
 	}
 	return out
+}
+
+// 10. Line latency: an app writes a line every 50 ms holding its wall time; the harness watches
+// the log file with inotify and takes, for each line, the time from its writing to its being in
+// the file. A manager that holds lines back to gather them shows up here.
+func (b *bench) latency() error {
+	label := "slowlog.js, a line every 50 ms"
+	return b.each(func(p Peer) error {
+		log := p.LogPath("slowlog")
+		for _, f := range p.LogFiles("slowlog") {
+			os.Remove(f)
+		}
+		lats, err := lineLatencies(log, func() error {
+			return p.Start([]App{{Name: "slowlog", Script: b.app("slowlog.js"), Node: true}})
+		})
+		if err != nil {
+			return err
+		}
+		if len(lats) < 90 {
+			return fmt.Errorf("%d lines seen of 100", len(lats))
+		}
+		slices.Sort(lats)
+		b.t.add(10, label, "line to disk, median", "ms", map[string]float64{p.Name(): lats[len(lats)/2]})
+		b.t.add(10, label, "line to disk, 99th percentile", "ms", map[string]float64{p.Name(): lats[len(lats)*99/100]})
+		return p.DeleteAll()
+	})
+}
+
+// lineLatencies starts the app with start, then reads the log as it grows (inotify) until END,
+// returning each t=<µs> line's delay in ms from its writing to the moment it was read.
+func lineLatencies(log string, start func() error) ([]float64, error) {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(fd)
+	dir := filepath.Dir(log)
+	os.MkdirAll(dir, 0o755)
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MODIFY|unix.IN_CREATE); err != nil {
+		return nil, err
+	}
+	if err := start(); err != nil {
+		return nil, err
+	}
+	var lats []float64
+	var off int64
+	var carry []byte
+	buf := make([]byte, 64<<10)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if n, _ := unix.Poll(fds, 200); n > 0 {
+			unix.Read(fd, buf) // the events themselves do not matter: the file is read anew
+		}
+		now := time.Now().UnixMicro()
+		f, err := os.Open(log)
+		if err != nil {
+			continue
+		}
+		data, _ := io.ReadAll(io.NewSectionReader(f, off, 1<<30))
+		f.Close()
+		off += int64(len(data))
+		carry = append(carry, data...)
+		for {
+			i := bytes.IndexByte(carry, '\n')
+			if i < 0 {
+				break
+			}
+			line := string(carry[:i])
+			carry = carry[i+1:]
+			if line == "END" {
+				return lats, nil
+			}
+			if us, err := strconv.ParseInt(strings.TrimPrefix(line, "t="), 10, 64); err == nil {
+				lats = append(lats, float64(now-us)/1000)
+			}
+		}
+	}
+	return lats, fmt.Errorf("END never reached %s", log)
 }
