@@ -70,6 +70,8 @@ type Settings struct {
 	Set       config.RotateSettings `json:"set"`
 	Effective config.RotateSettings `json:"effective"`
 	Key       string                `json:"key,omitempty"` // tend's name of the key a request changed ("" for one with no effect)
+	// SecretKeys are the words that make a variable a secret, in effect.
+	SecretKeys []string `json:"secret_keys"`
 }
 
 // DumpTend is tend's field in each entry of its dump (beside PM2's pm2_env fields): what

@@ -47,6 +47,12 @@ func envRun(opts *EnvOptions) error {
 		return err
 	}
 	env := sel[0].Pm2Env.Env
+	var words []string
+	if !opts.ShowSecrets {
+		if c, err := opts.Client(); err == nil {
+			words = secretWords(c)
+		}
+	}
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)
@@ -55,7 +61,7 @@ func envRun(opts *EnvOptions) error {
 	for _, k := range keys {
 		v := env[k]
 		if !opts.ShowSecrets {
-			v = config.Masked(k, v)
+			v = config.Masked(k, v, words)
 		}
 		fmt.Fprintf(opts.IO.Out, "%s: %s\n", k, v)
 	}

@@ -90,7 +90,7 @@ func jlistRun(opts *JlistOptions) error {
 		return err
 	}
 	if opts.MaskSecrets {
-		if body, err = maskJlist(body); err != nil {
+		if body, err = maskJlist(body, secretWords(c)); err != nil {
 			return err
 		}
 	}
@@ -99,7 +99,7 @@ func jlistRun(opts *JlistOptions) error {
 }
 
 // maskJlist masks secret values in a jlist: in pm2_env.env and their copies at pm2_env's top.
-func maskJlist(body []byte) ([]byte, error) {
+func maskJlist(body []byte, words []string) ([]byte, error) {
 	var procs []map[string]json.RawMessage
 	if err := json.Unmarshal(body, &procs); err != nil {
 		return nil, err
@@ -112,14 +112,14 @@ func maskJlist(body []byte) ([]byte, error) {
 		mask := func(m map[string]any) {
 			for k, v := range m {
 				if s, ok := v.(string); ok {
-					m[k] = config.Masked(k, s)
+					m[k] = config.Masked(k, s, words)
 				}
 			}
 		}
 		if inner, ok := env["env"].(map[string]any); ok {
 			for k := range inner {
 				if s, ok := env[k].(string); ok {
-					env[k] = config.Masked(k, s)
+					env[k] = config.Masked(k, s, words)
 				}
 			}
 			mask(inner)

@@ -68,7 +68,21 @@ func setRun(opts *SettingsOptions) error {
 		fmt.Fprintf(opts.IO.ErrOut, "tend: note: %s is accepted; it has no effect in tend (rotation is checked at every write)\n", opts.Key)
 		return nil
 	}
-	fmt.Fprint(opts.IO.Out, only(res.Effective.String(), res.Key))
+	fmt.Fprint(opts.IO.Out, only(settingsText(res), res.Key))
+	return nil
+}
+
+// settingsText is every setting in effect, "key: value" a line.
+func settingsText(s api.Settings) string {
+	return s.Effective.String() + "secret_keys: " + strings.Join(s.SecretKeys, ",") + "\n"
+}
+
+// secretWords are the words that make a variable a secret, as the daemon has them (the
+// defaults when it cannot say).
+func secretWords(c client.API) []string {
+	if s, err := c.Settings(); err == nil && len(s.SecretKeys) > 0 {
+		return s.SecretKeys
+	}
 	return nil
 }
 
@@ -100,7 +114,7 @@ func getRun(opts *SettingsOptions) error {
 	if err != nil {
 		return err
 	}
-	all := res.Effective.String()
+	all := settingsText(res)
 	if opts.Key == "" {
 		fmt.Fprint(opts.IO.Out, all)
 		return nil

@@ -252,15 +252,23 @@ func TestNamesArePrintable(t *testing.T) {
 	}
 }
 
-// Secrets are masked by their variable's name, and passwords inside URLs.
+// Secrets are masked by their variable's name, and passwords inside URLs; the words are the
+// user's to change.
 func TestMasked(t *testing.T) {
+	words, err := ParseSecretWords("token, mycorp")
+	if err != nil || Masked("MYCORP_ID", "x", words) != "********" || Masked("DB_PASSWORD", "p", words) != "p" {
+		t.Fatalf("custom words %q %v", words, err)
+	}
+	if _, err := ParseSecretWords("a-b"); err == nil {
+		t.Fatal("a word with a dash accepted")
+	}
 	for _, tc := range []struct{ k, v, want string }{
 		{"GITHUB_TOKEN", "ghp_x", "********"}, {"DB_PASSWORD", "p", "********"}, {"AWS_SECRET_ACCESS_KEY", "s", "********"},
 		{"apiKey", "k", "********"}, {"KEYBOARD", "us", "us"}, {"PWD", "/srv", "/srv"}, {"PORT", "80", "80"},
 		{"DATABASE_URL", "postgres://app:s3cr%40t@db:5432/app", "postgres://app:********@db:5432/app"},
 		{"REDIS_URL", "redis://db:6379", "redis://db:6379"}, {"EMPTY_TOKEN", "", ""},
 	} {
-		if got := Masked(tc.k, tc.v); got != tc.want {
+		if got := Masked(tc.k, tc.v, nil); got != tc.want {
 			t.Errorf("%s=%s: %q, want %q", tc.k, tc.v, got, tc.want)
 		}
 	}

@@ -2,35 +2,56 @@ package config
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 )
 
-// secretWords are the words of a variable's name that make its value a secret (AWS_SECRET_KEY,
-// DB_PASSWORD, GITHUB_TOKEN…); the words are the name's parts between non-letters.
-var secretWords = map[string]bool{
-	"TOKEN": true, "SECRET": true, "PASSWORD": true, "PASSWD": true, "PASS": true, "KEY": true,
-	"APIKEY": true, "CREDENTIAL": true, "CREDENTIALS": true, "PRIVATE": true, "AUTH": true,
-	"SIGNATURE": true, "SALT": true, "COOKIE": true, "SESSION": true,
+// DefaultSecretWords are the words of a variable's name that make its value a secret
+// (AWS_SECRET_KEY, DB_PASSWORD, GITHUB_TOKEN…); the words are the name's parts between
+// non-letters. `tend set secret_keys` replaces them.
+var DefaultSecretWords = []string{
+	"APIKEY", "AUTH", "COOKIE", "CREDENTIAL", "CREDENTIALS", "KEY", "PASS", "PASSWD", "PASSWORD",
+	"PRIVATE", "SALT", "SECRET", "SESSION", "SIGNATURE", "TOKEN",
 }
 
-// IsSecretKey reports whether an environment variable's name says its value is a secret.
-func IsSecretKey(name string) bool {
+// ParseSecretWords reads `tend set secret_keys`: words of letters, comma-separated, or default.
+func ParseSecretWords(v string) ([]string, error) {
+	if strings.TrimSpace(v) == "default" {
+		return nil, nil
+	}
+	var out []string
+	for _, w := range strings.Split(v, ",") {
+		w = strings.ToUpper(strings.TrimSpace(w))
+		if w == "" || strings.IndexFunc(w, func(r rune) bool { return r < 'A' || r > 'Z' }) >= 0 {
+			return nil, invalidf("secret_keys %q: give words of letters, comma-separated (TOKEN,SECRET,MYCORP), or default", v)
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// IsSecretKey reports whether an environment variable's name holds one of words (nil: the
+// default words), which says its value is a secret.
+func IsSecretKey(name string, words []string) bool {
+	if words == nil {
+		words = DefaultSecretWords
+	}
 	for _, w := range strings.FieldsFunc(strings.ToUpper(name), func(r rune) bool { return r < 'A' || r > 'Z' }) {
-		if secretWords[w] {
+		if slices.Contains(words, w) {
 			return true
 		}
 	}
 	return false
 }
 
-// Masked is what `tend env` and describe show of a variable: the value, unless the name says it
-// is a secret (then "********"), or it is a URL with a password (then the password is masked:
-// postgres://app:********@db/app).
-func Masked(name, value string) string {
+// Masked is what `tend env` shows of a variable: the value, unless the name says it is a secret
+// (then "********"), or it is a URL with a password (then the password is masked:
+// postgres://app:********@db/app). words are the secret words (nil: the default ones).
+func Masked(name, value string, words []string) string {
 	if value == "" {
 		return value
 	}
-	if IsSecretKey(name) {
+	if IsSecretKey(name, words) {
 		return "********"
 	}
 	if strings.Contains(value, "://") && strings.Contains(value, "@") {

@@ -61,6 +61,7 @@ var settingKeys = map[string]string{
 	"pm2-logrotate:max_size": "max_size", "pm2-logrotate:retain": "retain", "pm2-logrotate:compress": "compress",
 	"pm2-logrotate:rotateInterval": "rotate_interval", "pm2-logrotate:dateFormat": "rotate_date_format",
 	"pm2-logrotate:TZ": "rotate_tz", "pm2-logrotate:workerInterval": "", "pm2-logrotate:rotateModule": "",
+	"secret_keys": "secret_keys", // not rotation's: the daemon keeps it beside (state.Settings)
 }
 
 // SettingKeys lists `tend set`'s keys, tend's own first.

@@ -361,7 +361,11 @@ func clash(running, next *config.AppSpec) string {
 
 func (d *daemon) settingsAnswer(key string) api.Settings {
 	r := d.settings.Rotate
-	return api.Settings{Set: r, Effective: r.Over(config.DefaultRotate), Key: key}
+	words := d.settings.SecretKeys
+	if words == nil {
+		words = config.DefaultSecretWords
+	}
+	return api.Settings{Set: r, Effective: r.Over(config.DefaultRotate), Key: key, SecretKeys: words}
 }
 
 func (d *daemon) getSettings(w wire.ResponseWriter, r *wire.Request) {
@@ -382,9 +386,15 @@ func (d *daemon) setSetting(w wire.ResponseWriter, r *wire.Request) {
 	next := d.settings
 	var key string
 	var err error
-	if req.Unset {
+	switch {
+	case req.Key == "secret_keys" && req.Unset:
+		key, next.SecretKeys = req.Key, nil
+	case req.Key == "secret_keys":
+		key = req.Key
+		next.SecretKeys, err = config.ParseSecretWords(req.Value)
+	case req.Unset:
 		key, err = next.Rotate.Unset(req.Key)
-	} else {
+	default:
 		key, err = next.Rotate.Set(req.Key, req.Value)
 	}
 	if err != nil {

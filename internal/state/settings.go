@@ -13,6 +13,8 @@ import (
 // Settings are what `tend set` changed, kept in $TEND_HOME/settings.json for every later daemon.
 type Settings struct {
 	Rotate config.RotateSettings `json:"rotate"`
+	// SecretKeys are the words of a variable's name that make it a secret (nil: the defaults).
+	SecretKeys []string `json:"secret_keys,omitempty"`
 }
 
 // SaveSettings writes the settings atomically (mode 0600).
