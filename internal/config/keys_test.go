@@ -273,3 +273,13 @@ func TestMasked(t *testing.T) {
 		}
 	}
 }
+
+// tend.log shows a command line with its secret arguments masked.
+func TestMaskedArgs(t *testing.T) {
+	got := strings.Join(MaskedArgs([]string{"node", "app.js", "--db-password=hunter2", "--token", "t0k", "--port", "80",
+		"API_KEY=k", "postgres://u:pw@db/x", "--verbose"}, nil), " ")
+	want := "node app.js --db-password=******** --token ******** --port 80 API_KEY=******** postgres://u:********@db/x --verbose"
+	if got != want {
+		t.Fatalf("%s\nwant %s", got, want)
+	}
+}

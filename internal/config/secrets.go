@@ -68,3 +68,22 @@ func passwordOf(u *url.URL) string {
 	p, _ := u.User.Password()
 	return url.UserPassword("", p).String()[1:] // as written in the URL (escaped)
 }
+
+// MaskedArgs is a command line as tend.log shows it: the value of an argument whose name says it
+// is a secret (--db-password=x, --token x, API_KEY=x) masked, and passwords inside URLs.
+func MaskedArgs(argv []string, words []string) []string {
+	out := make([]string, len(argv))
+	secretNext := false
+	for i, a := range argv {
+		switch name, value, ok := strings.Cut(a, "="); {
+		case secretNext && !strings.HasPrefix(a, "-"):
+			out[i] = "********"
+		case ok && IsSecretKey(strings.TrimLeft(name, "-"), words):
+			out[i] = name + "=" + Masked("SECRET", value, words)
+		default:
+			out[i] = Masked("", a, words) // a URL with a password
+		}
+		secretNext = strings.HasPrefix(a, "-") && !strings.Contains(a, "=") && IsSecretKey(strings.TrimLeft(a, "-"), words)
+	}
+	return out
+}

@@ -144,7 +144,7 @@ func Run(o Options) error {
 	d := &daemon{ln: ln, opts: o, paths: p, log: log, sampler: metrics.NewSampler(), dirty: make(chan struct{}, 1), stop: make(chan struct{}),
 		link: link, keeperPid: kst.KeeperPid, ownLogs: ownLogs, ownLog: logFile, settings: settings}
 	so := supervisor.Options{Home: o.Home, Spawner: spawner, Adopt: link != nil, Store: store, Log: log, OnChange: d.markDirty, SelfExe: "/proc/self/exe",
-		Rotate: settings.Rotate}
+		Rotate: settings.Rotate, SecretWords: settings.SecretKeys}
 	if so.Preload, err = ipc.WritePreload(p.Lib); err != nil {
 		// Node cluster apps still run; a reload then waits drain_timeout for keep-alive clients.
 		log.Error("node preload unavailable", "err", err)

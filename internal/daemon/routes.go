@@ -406,6 +406,7 @@ func (d *daemon) setSetting(w wire.ResponseWriter, r *wire.Request) {
 		return
 	}
 	d.settings = next
+	d.sup.SetSecretWords(next.SecretKeys)
 	d.sup.SetRotate(next.Rotate)
 	d.ownLog.SetRotation(supervisor.LogsRotation(next.Rotate.Over(config.DefaultRotate), d.log.Warn))
 	d.log.Info("setting changed", "key", req.Key, "value", req.Value, "unset", req.Unset)

@@ -24,6 +24,19 @@ func (s *Supervisor) SetRotate(global config.RotateSettings) {
 	}
 }
 
+// SetSecretWords makes words (nil: the defaults) the ones that mask arguments in tend.log.
+func (s *Supervisor) SetSecretWords(words []string) {
+	s.rmu.Lock()
+	s.secretWords = words
+	s.rmu.Unlock()
+}
+
+func (s *Supervisor) secrets() []string {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	return s.secretWords
+}
+
 // Rotation is the log rotation of an app's files: its own keys, over the global settings, over
 // tend's defaults. The keys were checked when they were set; one that no longer reads (a time
 // zone gone from the system) is left out, and said.

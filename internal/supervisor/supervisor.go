@@ -52,6 +52,8 @@ type Options struct {
 	NotifySocket string
 	// Rotate is the global log rotation (tend set); unset keys take tend's defaults.
 	Rotate config.RotateSettings
+	// SecretWords mask arguments in tend.log (nil: the defaults).
+	SecretWords []string
 }
 
 // Supervisor owns the apps.
@@ -84,8 +86,9 @@ type Supervisor struct {
 	dateMu sync.Mutex
 	dates  map[string]*logs.DateFormat
 
-	rmu    sync.Mutex
-	rotate config.RotateSettings // the global rotation settings (tend set)
+	rmu         sync.Mutex
+	rotate      config.RotateSettings // the global rotation settings (tend set)
+	secretWords []string              // what masks arguments in tend.log (nil: the defaults)
 }
 
 // New returns an empty supervisor.
@@ -99,7 +102,7 @@ func New(o Options) *Supervisor {
 		home: o.Home, logDir: home.At(o.Home).Logs, files: files, spawner: o.Spawner, adopt: o.Adopt, store: o.Store,
 		log: o.Log, echoOut: o.EchoOut, echoErr: o.EchoErr, onCh: o.OnChange,
 		preload: o.Preload, selfExe: o.SelfExe, claims: sockets.NewRegistry(), notify: o.NotifySocket,
-		dates: map[string]*logs.DateFormat{}, rotate: o.Rotate,
+		dates: map[string]*logs.DateFormat{}, rotate: o.Rotate, secretWords: o.SecretWords,
 	}
 }
 
