@@ -24,7 +24,7 @@ type SettingsOptions struct {
 // pm2-logrotate's (pm2-logrotate:max_size), for every app that does not set its own.
 func NewCmdSet(f *Factory, runF func(*SettingsOptions) error) *cobra.Command {
 	opts := &SettingsOptions{IO: f.IO, Client: f.Client}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "set <key> <value>",
 		Short: "Change a setting (log rotation: " + strings.Join(config.SettingKeys()[:6], ", ") + ", or pm2-logrotate's names)",
 		Args:  cobra.ExactArgs(2),
@@ -36,6 +36,8 @@ func NewCmdSet(f *Factory, runF func(*SettingsOptions) error) *cobra.Command {
 			return setRun(opts)
 		},
 	}
+	cmd.Flags().SetInterspersed(false) // a value such as -1 is the value, not a flag
+	return cmd
 }
 
 // NewCmdUnset builds `tend unset <key>`: the default holds again.
@@ -67,6 +69,9 @@ func setRun(opts *SettingsOptions) error {
 	if res.Key == "" {
 		fmt.Fprintf(opts.IO.ErrOut, "tend: note: %s is accepted; it has no effect in tend (rotation is checked at every write)\n", opts.Key)
 		return nil
+	}
+	if res.Key == "secret_keys" && !opts.Unset && !strings.HasPrefix(opts.Value, "+") && opts.Value != "default" {
+		fmt.Fprintln(opts.IO.ErrOut, "tend: note: these words replace the default ones; tend set secret_keys +WORD adds to them instead")
 	}
 	fmt.Fprint(opts.IO.Out, only(settingsText(res), res.Key))
 	return nil
@@ -125,7 +130,10 @@ func getRun(opts *SettingsOptions) error {
 		return err
 	}
 	if key == "" {
-		return usagef("%s has no effect in tend; it has no value to show", opts.Key)
+		// Accepted by set, as PM2 takes it; a script that reads it back gets nothing, not a failure.
+		fmt.Fprintf(opts.IO.ErrOut, "tend: note: %s has no effect in tend\n", opts.Key)
+		fmt.Fprintln(opts.IO.Out)
+		return nil
 	}
 	_, v, _ := strings.Cut(strings.TrimSuffix(only(all, key), "\n"), ": ")
 	fmt.Fprintln(opts.IO.Out, v)

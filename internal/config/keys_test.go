@@ -235,7 +235,7 @@ func TestStartLimitKeys(t *testing.T) {
 // Names carry no control characters (ESC would reach every terminal that lists them) and are
 // UTF-8, wherever they come from: the spec check is the daemon's too.
 func TestNamesArePrintable(t *testing.T) {
-	for _, bad := range []string{"a\x1b[2Jb", "cr\rname", "tab\tname", "nul\x00", "bad\xffutf8", "rtl\u202ename"} {
+	for _, bad := range []string{"a\x1b[2Jb", "cr\rname", "tab\tname", "nul\x00", "bad\xffutf8", "rtl\u202ename", "zero\u200bwidth"} {
 		if err := ValidName(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

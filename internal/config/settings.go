@@ -12,7 +12,7 @@ import (
 // global settings) or the global ones (`tend set`; unset ones come from DefaultRotate).
 type RotateSettings struct {
 	MaxSize    *int64  `json:"max_size,omitempty"`           // bytes; 0: never by size
-	Retain     *int    `json:"retain,omitempty"`             // rotated files kept; 0: all
+	Retain     *int    `json:"retain,omitempty"`             // rotated files kept; 0: none (pm2-logrotate's 0); -1: all
 	Compress   *bool   `json:"compress,omitempty"`           // gzip rotated files
 	Interval   *string `json:"rotate_interval,omitempty"`    // a cron expression; "": never by time
 	DateFormat *string `json:"rotate_date_format,omitempty"` // the date in rotated names
@@ -98,10 +98,10 @@ func (r *RotateSettings) Set(key, value string) (string, error) {
 		}
 		r.MaxSize = &n
 	case "retain":
-		n := 0
+		n := -1
 		if v := strings.TrimSpace(value); v != "all" {
 			if n, err = strconv.Atoi(v); err != nil || n < 0 {
-				return own, invalidf("retain %q must be a number of files ≥ 0, or all", value)
+				return own, invalidf("retain %q must be a number of files ≥ 0 (0: none kept), or all", value)
 			}
 		}
 		r.Retain = &n
@@ -187,7 +187,7 @@ func (r RotateSettings) String() string {
 	}
 	if r.Retain != nil {
 		v := strconv.Itoa(*r.Retain)
-		if *r.Retain == 0 {
+		if *r.Retain < 0 {
 			v = "all"
 		}
 		line("retain", v)

@@ -374,8 +374,12 @@ func ValidName(name string) error {
 		return invalidf(`"all" is reserved and cannot be an app name; pass another --name`)
 	case isDigits(name):
 		return invalidf("app name %q is a number, which would read as an id; pass another --name", name)
-	case strings.ContainsRune(name, '/') || !printable(name):
-		return invalidf("app name %q contains '/', a control character or bytes that are not UTF-8; pass another --name", name)
+	case strings.ContainsRune(name, '/'):
+		return invalidf("app name %q contains '/', which log file names cannot hold; choose another name", name)
+	case !utf8.ValidString(name):
+		return invalidf("app name %q is not UTF-8; choose another name", name)
+	case !printable(name):
+		return invalidf("app name %q contains %s, which a terminal that lists it would act on or hide; choose another name", name, unprintable(name))
 	case len(name) > 200:
 		return invalidf("app name is longer than 200 characters")
 	}
@@ -385,15 +389,22 @@ func ValidName(name string) error {
 // printable reports whether s is UTF-8 without control characters (ESC, CR, TAB, NUL…), which a
 // name would carry into every terminal that lists it.
 func printable(s string) bool {
-	if !utf8.ValidString(s) {
-		return false
-	}
+	return utf8.ValidString(s) && unprintable(s) == ""
+}
+
+// unprintable names the first character of s a terminal would act on or not show: a control
+// character (ESC, CR, TAB…), or a format character (bidi overrides, zero-width spaces), which make
+// one name look like another; "" when there is none.
+func unprintable(s string) string {
 	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r) {
-			return false
+		switch {
+		case unicode.IsControl(r):
+			return fmt.Sprintf("the control character %U", r)
+		case unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029':
+			return fmt.Sprintf("the invisible character %U", r)
 		}
 	}
-	return true
+	return ""
 }
 
 func isDigits(s string) bool {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -391,7 +392,12 @@ func (d *daemon) setSetting(w wire.ResponseWriter, r *wire.Request) {
 		key, next.SecretKeys = req.Key, nil
 	case req.Key == "secret_keys":
 		key = req.Key
-		next.SecretKeys, err = config.ParseSecretWords(req.Value)
+		var words []string
+		if words, err = config.ParseSecretWords(strings.TrimPrefix(req.Value, "+")); err == nil && strings.HasPrefix(req.Value, "+") {
+			// +WORD adds to the words in effect.
+			words = slices.Concat(d.settingsAnswer("").SecretKeys, words)
+		}
+		next.SecretKeys = words
 	case req.Unset:
 		key, err = next.Rotate.Unset(req.Key)
 	default:

@@ -20,7 +20,7 @@ import (
 type Rotation struct {
 	MaxSize  int64    // rotate once the file holds this many bytes (0: never by size)
 	Interval Schedule // rotate at these times (nil: never by time)
-	Retain   int      // rotated files kept per log file, the newest (0: all)
+	Retain   int      // rotated files kept per log file, the newest (0: none; negative: all)
 	Compress bool     // gzip rotated files, off the write path
 	// Date names rotated files: <name>__<date><ext>, as pm2-logrotate names them
 	// (nil: DefaultRotateDate).
@@ -199,8 +199,8 @@ func (fs *Files) rotated(path, to string, r Rotation) {
 				fs.OnError(err)
 			}
 		}
-		if r.Retain > 0 {
-			prune(path, r.Retain)
+		if r.Retain >= 0 {
+			prune(path, r.Retain, r.Date)
 		}
 	}
 	select {
@@ -244,10 +244,21 @@ func gzipFile(path string) error {
 	return os.Remove(path)
 }
 
-// Rotated lists the rotated files of the log file at path, oldest first.
-func Rotated(path string) []string {
+// Rotated lists the rotated files of the log file at path, oldest first, named with
+// DefaultRotateDate.
+func Rotated(path string) []string { return RotatedAs(path, nil) }
+
+// RotatedAs lists the rotated files of the log file at path whose date has the shape date gives
+// (nil: DefaultRotateDate), oldest first. Only <name>__<date>[.N]<ext>[.gz] counts: another app
+// named "<name>__x", or a file the user keeps beside the logs, is never taken for one (retain
+// removes what this lists).
+func RotatedAs(path string, date *DateFormat) []string {
 	ext := filepath.Ext(path)
 	prefix := filepath.Base(strings.TrimSuffix(path, ext)) + "__"
+	if date == nil {
+		date = DefaultRotateDate
+	}
+	shape := digitShape(string(date.Append(nil, time.Date(2026, 11, 30, 12, 34, 56, 789e6, time.UTC))))
 	entries, err := os.ReadDir(filepath.Dir(path))
 	if err != nil {
 		return nil
@@ -269,11 +280,18 @@ func Rotated(path string) []string {
 			continue
 		}
 		f := rf{name: filepath.Join(filepath.Dir(path), n), mod: info.ModTime()}
-		f.date = strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(n, prefix), ".gz"), ext)
+		rest := strings.TrimSuffix(strings.TrimPrefix(n, prefix), ".gz")
+		if !strings.HasSuffix(rest, ext) {
+			continue
+		}
+		f.date = strings.TrimSuffix(rest, ext)
 		if i := strings.LastIndexByte(f.date, '.'); i >= 0 {
 			if seq, err := strconv.Atoi(f.date[i+1:]); err == nil {
 				f.date, f.seq = f.date[:i], seq
 			}
+		}
+		if digitShape(f.date) != shape {
+			continue // not a date of this format: not a file tend rotated
 		}
 		files = append(files, f)
 	}
@@ -295,9 +313,19 @@ func Rotated(path string) []string {
 	return out
 }
 
+// digitShape is s with every digit as 0: dates of one format have one shape.
+func digitShape(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return '0'
+		}
+		return r
+	}, s)
+}
+
 // prune removes the oldest rotated files of path beyond keep.
-func prune(path string, keep int) {
-	old := Rotated(path)
+func prune(path string, keep int, date *DateFormat) {
+	old := RotatedAs(path, date)
 	for len(old) > keep {
 		os.Remove(old[0])
 		old = old[1:]

@@ -46,7 +46,7 @@ func readRotated(t *testing.T, path string) (lines []string, files int) {
 func TestRotateFloodLosesNothing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "combined.log")
 	fs := NewFiles()
-	rot := Rotation{MaxSize: 1 << 20}
+	rot := Rotation{MaxSize: 1 << 20, Retain: -1}
 	f1, err := fs.OpenRotating(path, rot)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func TestRotateByTime(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "t.log")
 	fs := NewFiles()
 	sched := &fakeSchedule{next: time.Now().Add(-time.Second)}
-	f, err := fs.OpenRotating(path, Rotation{Interval: sched})
+	f, err := fs.OpenRotating(path, Rotation{Interval: sched, Retain: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,8 @@ func TestRotatedOrderWithinATick(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a-out.log")
 	tick := time.Now().Truncate(time.Second)
-	names := []string{"a-out__d.log", "a-out__d.1.log.gz", "a-out__d.2.log", "a-out__d.10.log"}
+	d := "a-out__2026-11-30_02-15-00"
+	names := []string{d + ".log", d + ".1.log.gz", d + ".2.log", d + ".10.log"}
 	for _, n := range names {
 		p := filepath.Join(dir, n)
 		os.WriteFile(p, nil, 0o640)
@@ -192,5 +193,34 @@ func TestRotatedOrderWithinATick(t *testing.T) {
 	}
 	if strings.Join(got, " ") != strings.Join(names, " ") {
 		t.Fatalf("order %q, want %q", got, names)
+	}
+}
+
+// Retain removes only files tend rotated: another app named "<name>__x", and files a user keeps
+// beside the logs, are not taken for rotated ones. Retain 0 keeps none (pm2-logrotate's 0).
+func TestRetainTouchesOnlyRotatedFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "v-out.log")
+	keep := []string{"v-out__x-out.log", "v-out__x-error.log", "v-out__backup-before-migration.log", "v-out__notes.txt"}
+	for _, k := range keep {
+		os.WriteFile(filepath.Join(dir, k), []byte("mine\n"), 0o644)
+	}
+	fs := NewFiles()
+	f, err := fs.OpenRotating(path, Rotation{MaxSize: 10, Retain: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		f.Write([]byte("a line past 10 bytes\n"))
+	}
+	f.Close()
+	fs.Drain()
+	for _, k := range keep {
+		if _, err := os.Stat(filepath.Join(dir, k)); err != nil {
+			t.Errorf("%s was removed: %v", k, err)
+		}
+	}
+	if got := Rotated(path); len(got) != 0 {
+		t.Errorf("retain 0 kept %q", got)
 	}
 }
