@@ -31,25 +31,20 @@ func ptr[T any](v T) *T { return &v }
 
 // Over is r with base's value wherever r has none.
 func (r RotateSettings) Over(base RotateSettings) RotateSettings {
-	if r.MaxSize == nil {
-		r.MaxSize = base.MaxSize
-	}
-	if r.Retain == nil {
-		r.Retain = base.Retain
-	}
-	if r.Compress == nil {
-		r.Compress = base.Compress
-	}
-	if r.Interval == nil {
-		r.Interval = base.Interval
-	}
-	if r.DateFormat == nil {
-		r.DateFormat = base.DateFormat
-	}
-	if r.TZ == nil {
-		r.TZ = base.TZ
-	}
+	orBase(&r.MaxSize, base.MaxSize)
+	orBase(&r.Retain, base.Retain)
+	orBase(&r.Compress, base.Compress)
+	orBase(&r.Interval, base.Interval)
+	orBase(&r.DateFormat, base.DateFormat)
+	orBase(&r.TZ, base.TZ)
 	return r
+}
+
+// orBase sets *p to base when it is unset.
+func orBase[T any](p **T, base *T) {
+	if *p == nil {
+		*p = base
+	}
 }
 
 // settingKeys are `tend set`'s keys: tend's own, and pm2-logrotate's as PM2 users type them
