@@ -124,10 +124,9 @@ func getRun(opts *SettingsOptions) error {
 		fmt.Fprint(opts.IO.Out, all)
 		return nil
 	}
-	var probe config.RotateSettings
-	key, err := probe.Unset(opts.Key) // only to name the key as tend does
-	if err != nil {
-		return err
+	key, known := config.SettingName(opts.Key)
+	if !known {
+		return usagef("unknown setting %q; the settings are: %s", opts.Key, strings.Join(config.SettingKeys(), ", "))
 	}
 	if key == "" {
 		// Accepted by set, as PM2 takes it; a script that reads it back gets nothing, not a failure.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -281,5 +282,26 @@ func TestMaskedArgs(t *testing.T) {
 	want := "node app.js --db-password=******** --token ******** --port 80 API_KEY=******** postgres://u:********@db/x --verbose"
 	if got != want {
 		t.Fatalf("%s\nwant %s", got, want)
+	}
+}
+
+// tend set's keys in one place: secret_keys replaces or, with +, adds to the words in effect;
+// unset brings the defaults back; the rest are rotation's.
+func TestSettingsSet(t *testing.T) {
+	var s Settings
+	if _, err := s.Set("secret_keys", "+mycorp"); err != nil || !slices.Contains(s.SecretWords(), "MYCORP") || !slices.Contains(s.SecretWords(), "TOKEN") {
+		t.Fatalf("+MYCORP: %q %v", s.SecretWords(), err)
+	}
+	if _, err := s.Set("secret_keys", "mycorp"); err != nil || !reflect.DeepEqual(s.SecretWords(), []string{"MYCORP"}) {
+		t.Fatalf("MYCORP: %q %v", s.SecretWords(), err)
+	}
+	if key, _ := s.Unset("secret_keys"); key != "secret_keys" || !reflect.DeepEqual(s.SecretWords(), DefaultSecretWords) {
+		t.Fatalf("unset: %q", s.SecretWords())
+	}
+	if key, err := s.Set("pm2-logrotate:retain", "4"); key != "retain" || err != nil || *s.Rotate.Retain != 4 {
+		t.Fatalf("retain: %q %v", key, err)
+	}
+	if own, ok := SettingName("pm2-logrotate:workerInterval"); !ok || own != "" {
+		t.Fatalf("workerInterval: %q %v", own, ok)
 	}
 }

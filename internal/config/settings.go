@@ -56,7 +56,7 @@ var settingKeys = map[string]string{
 	"pm2-logrotate:max_size": "max_size", "pm2-logrotate:retain": "retain", "pm2-logrotate:compress": "compress",
 	"pm2-logrotate:rotateInterval": "rotate_interval", "pm2-logrotate:dateFormat": "rotate_date_format",
 	"pm2-logrotate:TZ": "rotate_tz", "pm2-logrotate:workerInterval": "", "pm2-logrotate:rotateModule": "",
-	"secret_keys": "secret_keys", // not rotation's: the daemon keeps it beside (state.Settings)
+	"secret_keys": "secret_keys", // not rotation's: Settings.Set takes it
 }
 
 // SettingKeys lists `tend set`'s keys, tend's own first.
@@ -72,6 +72,54 @@ func SettingKeys() []string {
 	slices.Sort(own)
 	slices.Sort(pm2)
 	return append(own, pm2...)
+}
+
+// Settings are what `tend set` changes for every app: log rotation, and the words that make a
+// variable a secret (nil: DefaultSecretWords).
+type Settings struct {
+	Rotate     RotateSettings `json:"rotate"`
+	SecretKeys []string       `json:"secret_keys,omitempty"`
+}
+
+// SettingName is tend's name of a `tend set` key (tend's or pm2-logrotate's): "" for one
+// accepted with no effect; false for an unknown one.
+func SettingName(key string) (string, bool) {
+	own, ok := settingKeys[key]
+	return own, ok
+}
+
+// SecretWords are the words in effect.
+func (s Settings) SecretWords() []string {
+	if s.SecretKeys == nil {
+		return DefaultSecretWords
+	}
+	return s.SecretKeys
+}
+
+// Set sets key to value: secret_keys (+WORD adds to the words in effect), or a rotation key. It
+// returns tend's name of the key, or "" for a key accepted with no effect.
+func (s *Settings) Set(key, value string) (string, error) {
+	if key != "secret_keys" {
+		return s.Rotate.Set(key, value)
+	}
+	words, err := ParseSecretWords(strings.TrimPrefix(value, "+"))
+	if err != nil {
+		return key, err
+	}
+	if strings.HasPrefix(value, "+") {
+		words = slices.Concat(s.SecretWords(), words)
+	}
+	s.SecretKeys = words
+	return key, nil
+}
+
+// Unset removes key, so that its default holds again.
+func (s *Settings) Unset(key string) (string, error) {
+	if key == "secret_keys" {
+		s.SecretKeys = nil
+		return key, nil
+	}
+	return s.Rotate.Unset(key)
 }
 
 // Set sets key (tend's or pm2-logrotate's name) to value in r, checked as the config key is. It

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -362,11 +361,7 @@ func clash(running, next *config.AppSpec) string {
 
 func (d *daemon) settingsAnswer(key string) api.Settings {
 	r := d.settings.Rotate
-	words := d.settings.SecretKeys
-	if words == nil {
-		words = config.DefaultSecretWords
-	}
-	return api.Settings{Set: r, Effective: r.Over(config.DefaultRotate), Key: key, SecretKeys: words}
+	return api.Settings{Set: r, Effective: r.Over(config.DefaultRotate), Key: key, SecretKeys: d.settings.SecretWords()}
 }
 
 func (d *daemon) getSettings(w wire.ResponseWriter, r *wire.Request) {
@@ -387,21 +382,10 @@ func (d *daemon) setSetting(w wire.ResponseWriter, r *wire.Request) {
 	next := d.settings
 	var key string
 	var err error
-	switch {
-	case req.Key == "secret_keys" && req.Unset:
-		key, next.SecretKeys = req.Key, nil
-	case req.Key == "secret_keys":
-		key = req.Key
-		var words []string
-		if words, err = config.ParseSecretWords(strings.TrimPrefix(req.Value, "+")); err == nil && strings.HasPrefix(req.Value, "+") {
-			// +WORD adds to the words in effect.
-			words = slices.Concat(d.settingsAnswer("").SecretKeys, words)
-		}
-		next.SecretKeys = words
-	case req.Unset:
-		key, err = next.Rotate.Unset(req.Key)
-	default:
-		key, err = next.Rotate.Set(req.Key, req.Value)
+	if req.Unset {
+		key, err = next.Unset(req.Key)
+	} else {
+		key, err = next.Set(req.Key, req.Value)
 	}
 	if err != nil {
 		fail(w, err)

@@ -11,11 +11,7 @@ import (
 )
 
 // Settings are what `tend set` changed, kept in $TEND_HOME/settings.json for every later daemon.
-type Settings struct {
-	Rotate config.RotateSettings `json:"rotate"`
-	// SecretKeys are the words of a variable's name that make it a secret (nil: the defaults).
-	SecretKeys []string `json:"secret_keys,omitempty"`
-}
+type Settings = config.Settings
 
 // SaveSettings writes the settings atomically (mode 0600).
 func SaveSettings(path string, s Settings) error {
