@@ -159,3 +159,27 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("describe api: %d blocks", n)
 	}
 }
+
+// describe masks secret arguments as env does, unless --show-secrets.
+func TestDescribeMasksSecretArgs(t *testing.T) {
+	e := newTestEnv(t)
+	e.c.procs[0].Pm2Env.Args = []string{"--token", "t0k", "--port", "80", "postgres://u:pw@db/x"}
+	e.c.procs[0].Pm2Env.NodeArgs = []string{"--db-password=hunter2"}
+	if code := e.run("describe", "0"); code != 0 {
+		t.Fatalf("exit %d: %s", code, e.errOut)
+	}
+	for _, want := range []string{
+		`script args        ["--token","********","--port","80","postgres://u:********@db/x"]`,
+		`interpreter args   ["--db-password=********"]`,
+	} {
+		if !strings.Contains(e.out.String(), want) {
+			t.Errorf("describe lacks %q:\n%s", want, e.out)
+		}
+	}
+	e = newTestEnv(t)
+	e.c.procs[0].Pm2Env.Args = []string{"--token", "t0k"}
+	e.run("describe", "0", "--show-secrets")
+	if !strings.Contains(e.out.String(), `["--token","t0k"]`) {
+		t.Errorf("--show-secrets hid the token:\n%s", e.out)
+	}
+}

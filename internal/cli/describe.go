@@ -70,16 +70,17 @@ type DescribeOptions struct {
 	Client func() (client.API, error)
 	Now    func() time.Time
 
-	Target string
+	Target      string
+	ShowSecrets bool
 }
 
 // NewCmdDescribe builds `tend describe`.
 func NewCmdDescribe(f *Factory, runF func(*DescribeOptions) error) *cobra.Command {
 	opts := &DescribeOptions{IO: f.IO, Client: f.Client, Now: time.Now}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:     "describe <name|id>",
 		Aliases: []string{"desc", "info", "show"},
-		Short:   "Show everything about an app's instances",
+		Short:   "Show everything about an app's instances (secret arguments masked)",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Target = args[0]
@@ -89,6 +90,8 @@ func NewCmdDescribe(f *Factory, runF func(*DescribeOptions) error) *cobra.Comman
 			return describeRun(opts)
 		},
 	}
+	cmd.Flags().BoolVar(&opts.ShowSecrets, "show-secrets", false, "show the values of --token, --password… arguments and URL passwords")
+	return cmd
 }
 
 func describeRun(opts *DescribeOptions) error {
@@ -96,16 +99,30 @@ func describeRun(opts *DescribeOptions) error {
 	if err != nil {
 		return err
 	}
+	mask := func(argv []string) []string { return argv }
+	if !opts.ShowSecrets {
+		var words []string
+		if c, err := opts.Client(); err == nil {
+			words = secretWords(c)
+		}
+		mask = func(argv []string) []string {
+			if argv == nil {
+				return nil
+			}
+			return config.MaskedArgs(argv, words)
+		}
+	}
 	for _, p := range sel {
-		describe(opts.IO, p, opts.Now())
+		describe(opts.IO, p, opts.Now(), mask)
 	}
 	return nil
 }
 
-func describe(io *IOStreams, p api.Process, now time.Time) {
+// describe prints one instance; mask hides the secrets in its arguments.
+func describe(io *IOStreams, p api.Process, now time.Time, mask func([]string) []string) {
 	e := p.Pm2Env
-	args, _ := json.Marshal(e.Args)
-	nodeArgs, _ := json.Marshal(e.NodeArgs)
+	args, _ := json.Marshal(mask(e.Args))
+	nodeArgs, _ := json.Marshal(mask(e.NodeArgs))
 	exit := "-"
 	if e.ExitCode != nil {
 		exit = strconv.Itoa(*e.ExitCode)
