@@ -72,6 +72,21 @@ func daemonRun(opts *DaemonOptions) error {
 	return err
 }
 
+// appendEach is a writer that opens path for each record it appends: the daemon rotates
+// tend.log (a rename), and a file held open would take the keeper's rare records to the
+// rotated file for good. A record that cannot be written is dropped: the keeper has nowhere
+// else to say so.
+type appendEach string
+
+func (a appendEach) Write(b []byte) (int, error) {
+	f, err := home.OpenFile(string(a), os.O_CREATE|os.O_WRONLY|os.O_APPEND)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return f.Write(b)
+}
+
 // keeperRun runs this process as the keeper of a daemon it starts as its child (tend daemon
 // --child, with the same flags). ready, if set, runs once the first daemon serves.
 func keeperRun(opts *DaemonOptions, ready func() error) error {
@@ -86,11 +101,7 @@ func keeperRun(opts *DaemonOptions, ready func() error) error {
 	if opts.ExitWhenDone {
 		argv = append(argv, "--exit-when-done")
 	}
-	var logOut io.Writer = io.Discard
-	if f, err := home.OpenFile(home.At(opts.Home).Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND); err == nil {
-		defer f.Close()
-		logOut = f
-	}
+	var logOut io.Writer = appendEach(home.At(opts.Home).Log)
 	if !opts.Background {
 		// In the foreground (a container's log), what the keeper says shows with the rest.
 		logOut = io.MultiWriter(logOut, os.Stderr)
