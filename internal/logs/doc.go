@@ -43,12 +43,13 @@
 // app. It enlarges a pipe to 1 MiB only once it is busy (a
 // read finds it half full, or reads come thousands of times a second), since
 // pipe buffers come out of a per-user budget of 64 MiB by default; once the
-// pipe is large, pauses for two milliseconds after a short read so that data
-// gathers into few big reads (a small pipe would fill during the pause and
-// block the app); shrinks the pipe again after it has been quiet for 30
-// seconds; and writes each read's lines to each file with one write(2). A
-// flood of a million lines costs about a thousand reads, and all lines of one
-// read share one timestamp.
+// pipe is large, pauses for 1 to 10 milliseconds after a short read (adapted so
+// that a read finds a quarter to a half of the pipe) so that data gathers
+// into few big reads (a small pipe would fill during the pause and block the
+// app); shrinks the pipe again after it has been quiet for 30 seconds; and
+// writes each read's lines to each file with one write(2). A flood of a
+// million lines costs a few hundred reads, and all lines of one read share one
+// timestamp.
 //
 // # Rotation
 //

@@ -2,10 +2,15 @@
 
 package logs
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 func pipeSize(fd int) (int, bool) { return 0, false }
 
 func setPipeSize(fd, size int) (int, error) {
 	return 0, errors.New("pipe resizing is not supported on this system")
 }
+
+func nap(d time.Duration) { time.Sleep(d) }
