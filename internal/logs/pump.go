@@ -86,8 +86,9 @@ type StreamConfig struct {
 	// and must not block.
 	OnError func(error)
 	// OnDrop, if set, is told of every write to a file that failed: how many lines were not
-	// written. When writing works again, the file first gets a line saying how many were lost,
-	// and OnResume, if set, is told that number.
+	// written. When writing works again, the file first gets a line saying how many were lost
+	// (on a disk that is nearly full, several such lines, each counting what came since the
+	// last), and once the app's lines are written again OnResume, if set, is told the total.
 	OnDrop   func(lines int, err error)
 	OnResume func(lost int)
 
@@ -146,7 +147,8 @@ type pump struct {
 	prefixSet bool
 
 	failing  []bool  // per destination (files, then Echo)
-	lost     []int   // per file: lines not written since it began failing
+	lost     []int   // per file: lines not written since it began failing, or since the last marker
+	episode  []int   // per file: lines lost in this episode that a marker already told of
 	errs     []error // per file: what it failed with last
 	firstErr error
 
@@ -174,6 +176,7 @@ func newPump(fd int, cfg StreamConfig) *pump {
 	}
 	p.failing = make([]bool, len(p.files)+1)
 	p.lost = make([]int, len(p.files))
+	p.episode = make([]int, len(p.files))
 	p.capacity, p.isPipe = pipeSize(fd)
 	if !p.isPipe {
 		p.capacity = smallPipe
@@ -555,12 +558,19 @@ func (p *pump) write(b []byte) {
 				p.report(i, &DropError{Lines: bytes.Count(b, []byte{'\n'}), Err: err})
 				continue
 			}
-			if p.cfg.OnResume != nil {
-				p.cfg.OnResume(p.lost[i])
-			}
+			// The marker took the room left in a page, perhaps; the episode ends only when the
+			// app's lines are written too.
+			p.episode[i] += p.lost[i]
 			p.lost[i] = 0
 		}
-		p.report(i, f.Write(b))
+		err := f.Write(b)
+		if err == nil && p.episode[i] > 0 {
+			if p.cfg.OnResume != nil {
+				p.cfg.OnResume(p.episode[i])
+			}
+			p.episode[i] = 0
+		}
+		p.report(i, err)
 	}
 	if p.cfg.Echo != nil {
 		_, err := p.cfg.Echo.Write(b)
