@@ -59,6 +59,7 @@ type JlistOptions struct {
 	IO          *IOStreams
 	Client      func() (client.API, error)
 	MaskSecrets bool
+	Pretty      bool // prettylist: printed as Node's util.inspect prints it
 }
 
 // NewCmdJlist builds `tend jlist`.
@@ -67,6 +68,24 @@ func NewCmdJlist(f *Factory, runF func(*JlistOptions) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "jlist",
 		Short: "Print every process as JSON, in PM2's shape",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return jlistRun(opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.MaskSecrets, "mask-secrets", false, "mask the values of TOKEN, SECRET, PASSWORD, KEY… variables (PM2's shape keeps them)")
+	return cmd
+}
+
+// NewCmdPrettylist builds `tend prettylist`: jlist as PM2 prints it, through Node's util.inspect.
+func NewCmdPrettylist(f *Factory, runF func(*JlistOptions) error) *cobra.Command {
+	opts := &JlistOptions{IO: f.IO, Client: f.Client, Pretty: true}
+	cmd := &cobra.Command{
+		Use:   "prettylist",
+		Short: "Print every process as jlist does, in the form PM2 prints it (Node's util.inspect)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -93,6 +112,9 @@ func jlistRun(opts *JlistOptions) error {
 		if body, err = maskJlist(body, secretWords(c)); err != nil {
 			return err
 		}
+	}
+	if opts.Pretty {
+		return writeInspect(opts.IO.Out, body)
 	}
 	_, err = opts.IO.Out.Write(body)
 	return err
