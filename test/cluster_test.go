@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/httpload"
 	"github.com/tend-sh/tend/internal/testutil"
 )
@@ -387,15 +388,27 @@ func TestClusterScale(t *testing.T) {
 	}
 }
 
-func TestClusterBadInstanceCounts(t *testing.T) {
+// -i takes what PM2 takes, read as PM2's parseInt reads it (-99 on few CPUs is 1, 1.5 is 1, a
+// word is max), and says how it read it; a count over the limit is refused in one line.
+func TestClusterLooseInstanceCounts(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	app := writeApp(t, t.TempDir(), "hello.js", helloJS)
-	for _, n := range []string{"-99", "many", "1.5"} {
-		r := h.run("start", app, "-i", n)
-		if r.code != 2 || !strings.Contains(r.err, n) || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
-			t.Errorf("-i %s: exit %d, stderr %q; want exit 2 and one line naming it", n, r.code, r.err)
+	port := strconv.Itoa(freePort(t))
+	for _, tc := range []struct {
+		arg  string
+		want int
+	}{{"-99", 1}, {"1.5", 1}, {"many", config.CPUCount()}} {
+		name := "n" + strings.NewReplacer("-", "m", ".", "p").Replace(tc.arg)
+		r := h.run("start", app, "--name", name, "-i", tc.arg, "--port", port, "-s")
+		if r.code != 0 || !strings.Contains(r.err, "note: -i:") {
+			t.Fatalf("-i %s: exit %d, stderr %q; want a start and a note", tc.arg, r.code, r.err)
 		}
+		h.waitOnline(name, tc.want)
+		h.ok("delete", name, "-s")
+	}
+	if r := h.run("start", app, "-i", "100000"); r.code != 2 || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Errorf("-i 100000: exit %d, stderr %q; want exit 2 and one line", r.code, r.err)
 	}
 }
 

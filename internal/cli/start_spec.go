@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -21,9 +22,12 @@ func (o *StartOptions) spec() (config.AppSpec, error) {
 		s.InterpreterArgs = config.SplitArgs(o.InterpreterArgs)
 	}
 	if o.changed("instances") {
-		n, err := config.ParseInstances(o.Instances)
+		n, note, err := config.ParseInstances(o.Instances)
 		if err != nil {
 			return s, usagef("-i: %v", err)
+		}
+		if note != "" {
+			fmt.Fprintf(o.IO.ErrOut, "tend: note: -i: %s\n", note)
 		}
 		s.Instances = n
 		s.ExecMode = "" // PM2: -i means cluster mode for Node; decided once the interpreter is known

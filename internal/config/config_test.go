@@ -29,8 +29,8 @@ func TestParseValues(t *testing.T) {
 		want int
 		bad  bool
 	}{{"4", 4, false}, {"max", cpus, false}, {"0", cpus, false}, {"-1", max(cpus-1, 1), false},
-		{"abc", 0, true}, {"1.5", 0, true}, {"-99", 0, true}, {"many", 0, true}} {
-		got, err := ParseInstances(tt.in)
+		{"abc", cpus, false}, {"1.5", 1, false}, {"2.7", 2, false}, {"-99", 1, false}, {"many", cpus, false}, {"", cpus, false}} {
+		got, _, err := ParseInstances(tt.in)
 		if (err != nil) != tt.bad || got != tt.want {
 			t.Errorf("ParseInstances(%q) = %v, %v", tt.in, got, err)
 		}
@@ -150,7 +150,7 @@ func TestParseApps(t *testing.T) {
 		t.Errorf("app b: %+v", b)
 	}
 	for _, bad := range []string{`{`, `{"apps": []}`, `{"apps": [{"name": "x"}]}`, `{"apps": [{"script": 1, "env": 3}]}`,
-		`{"apps": [{"script": "a", "instances": "lots"}]}`, `{"apps": [{"script": "a", "autorestart": "yes"}]}`} {
+		`{"apps": [{"script": "a", "autorestart": "yes"}]}`} {
 		if _, err := ParseApps([]byte(bad), "x.json"); err == nil || !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: want an invalid error, got %v", bad, err)
 		}

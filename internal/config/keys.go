@@ -163,7 +163,7 @@ func appFromMap(m map[string]any, dir string) (s AppSpec, err error) {
 		slices.Sort(s.IgnoredKeys)
 		slices.Sort(s.InertKeys)
 	}()
-	if _, _, ok := k.get("script", "exec"); !ok {
+	if _, _, ok := k.get("script", "exec", "cmd", "command"); !ok {
 		return s, keyErr("script", "is missing")
 	}
 	for _, step := range []func(*keys, *AppSpec) error{basics, environment, instances, policy, logging, rotation, later} {
@@ -180,7 +180,7 @@ func appFromMap(m map[string]any, dir string) (s AppSpec, err error) {
 // basics reads what runs: the script, its name, where, with what.
 func basics(k *keys, s *AppSpec) error {
 	for _, e := range []error{
-		k.str(&s.Script, "script", "exec"), k.str(&s.Name, "name"), k.str(&s.Namespace, "namespace"),
+		k.str(&s.Script, "script", "exec", "cmd", "command"), k.str(&s.Name, "name"), k.str(&s.Namespace, "namespace"),
 		k.str(&s.Interpreter, "interpreter", "exec_interpreter"), k.list(&s.Args, "args"),
 		k.list(&s.InterpreterArgs, "node_args", "interpreter_args", "interpreterArgs"),
 		k.boolean(&s.SourceMaps, "source_map_support"),
@@ -290,8 +290,12 @@ func instances(k *keys, s *AppSpec) error {
 	}
 	if n != "" {
 		var err error
-		if s.Instances, err = ParseInstances(n); err != nil {
+		var note string
+		if s.Instances, note, err = ParseInstances(n); err != nil {
 			return keyErr("instances", "%v", strings.TrimPrefix(err.Error(), "instances "))
+		}
+		if note != "" {
+			s.Notes = append(s.Notes, note)
 		}
 		s.ExecMode = "" // decided once the interpreter is known: PM2's -i rule
 	}

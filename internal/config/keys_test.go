@@ -15,7 +15,7 @@ import (
 func TestKeysAndAliases(t *testing.T) {
 	one := func(t *testing.T, app string) AppSpec {
 		t.Helper()
-		if !strings.Contains(app, `"exec"`) {
+		if !strings.Contains(app, `"exec"`) && !strings.Contains(app, `"cmd"`) && !strings.Contains(app, `"command"`) {
 			app = `"script": "a.js", ` + app
 		}
 		specs, err := ParseApps([]byte(`{"apps": [{`+app+`}]}`), "/cfg/x.json")
@@ -33,6 +33,8 @@ func TestKeysAndAliases(t *testing.T) {
 		val  any
 	}{
 		{`"exec": "b.js"`, func(s AppSpec) any { return s.Script }, "b.js"},
+		{`"cmd": "c.py"`, func(s AppSpec) any { return s.Script }, "c.py"},
+		{`"command": "d.sh"`, func(s AppSpec) any { return s.Script }, "d.sh"},
 		{`"exec_interpreter": "python3"`, func(s AppSpec) any { return s.Interpreter }, "python3"},
 		{`"interpreterArgs": "-u -B"`, func(s AppSpec) any { return s.InterpreterArgs }, []string{"-u", "-B"}},
 		{`"interpreter_args": ["--a"]`, func(s AppSpec) any { return s.InterpreterArgs }, []string{"--a"}},
@@ -92,8 +94,8 @@ func TestKeyErrorsNameTheLine(t *testing.T) {
 		return p
 	}
 	for _, tc := range []struct{ file, body, want string }{
-		{"a.json", "{\"apps\": [\n  {\"name\": \"ok\", \"script\": \"a.js\"},\n  {\"name\": \"api\",\n   \"script\": \"a.js\",\n   \"instances\": \"abc\"}\n]}",
-			`a.json:5: apps[1] "api": instances must be a whole number, max or -N, got "abc"`},
+		{"a.json", "{\"apps\": [\n  {\"name\": \"ok\", \"script\": \"a.js\"},\n  {\"name\": \"api\",\n   \"script\": \"a.js\",\n   \"instances\": 100000}\n]}",
+			`a.json:5: apps[1] "api": instances 100000 is more than`},
 		{"b.json", "[{\"script\": \"a.js\",\n \"autorestart\": \"yes\"}]", `b.json:2: apps[0]: autorestart must be true or false, got "yes"`},
 		{"c.json", "{\"script\": \"a.js\",\n\n \"env\": {\"A\": {\"b\": 1}}}", `c.json:3: apps[0]: env.A must be a string`},
 		{"d.yaml", "apps:\n  - name: web\n    script: a.js\n    env:\n      PORT: 80\n    cron_restart: \"61 * * * *\"\n",

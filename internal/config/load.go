@@ -82,6 +82,9 @@ func Load(path string, o LoadOptions) (apps []AppSpec, warnings []string, err er
 			return nil, nil, invalidf("config file %s: %s: the name %q is apps[%d]'s too; names must be unique", at(display, loc, i, "name"), label, s.Name, j)
 		}
 		seen[s.Name] = i
+		for _, n := range s.Notes {
+			warnings = append(warnings, fmt.Sprintf("note: %s: %s: %s", display, label, n))
+		}
 		if len(s.IgnoredKeys) > 0 {
 			warnings = append(warnings, fmt.Sprintf("warning: %s: %s: unknown keys, ignored: %s", display, label, strings.Join(s.IgnoredKeys, ", ")))
 		}
@@ -110,8 +113,15 @@ type AppRef struct {
 
 // Refs are a config's apps as Load names them (--env with append_env_to_name), without
 // resolving them: what stop and delete of a config act on, even once their files are gone.
+// A path of "-" reads o.Stdin, as Load does.
 func Refs(path string, o LoadOptions) ([]AppRef, error) {
-	specs, _, err := loadFile(cmp.Or(o.Display, path), path)
+	var specs []AppSpec
+	var err error
+	if path == "-" {
+		specs, err = parseApps(o.Stdin, "(stdin)", filepath.Join(o.Dir, "(stdin)"), jsonLocator(o.Stdin))
+	} else {
+		specs, _, err = loadFile(cmp.Or(o.Display, path), path)
+	}
 	if err != nil {
 		return nil, err
 	}

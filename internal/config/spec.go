@@ -183,6 +183,9 @@ type AppSpec struct {
 	// InertKeys are PM2 keys the app sets that tend accepts and does not act on, and never will
 	// (vizion, pmx…): said once, not an error.
 	InertKeys []string `json:"-"`
+	// Notes say how a value was read where PM2's reading is loose (-i many is max); the CLI
+	// prints them.
+	Notes []string `json:"-"`
 	// AppendEnvToName adds "-<env>" to the name when the config is loaded with --env.
 	AppendEnvToName bool `json:"-"`
 	// SourceMaps asks Node to map stack traces through source maps (source_map_support), which

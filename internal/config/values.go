@@ -58,16 +58,49 @@ func ParseDuration(s string) (time.Duration, error) {
 
 // ParseInstances reads -i / instances: a count, "max" or 0 (one per CPU), or -N (CPUs minus N,
 // at least 1).
-func ParseInstances(s string) (int, error) {
+func ParseInstances(s string) (n int, note string, err error) {
 	t := strings.TrimSpace(strings.ToLower(s))
 	if t == "max" {
-		return cpus(), nil
+		return cpus(), "", nil
 	}
-	n, err := strconv.Atoi(t)
-	if err != nil {
-		return 0, fmt.Errorf("instances must be a whole number, max or -N, got %q", s)
+	n, used, ok := parseInt(t)
+	switch {
+	case !ok:
+		// PM2 reads -i with parseInt and takes what is not a number (many, "") as max.
+		return cpus(), fmt.Sprintf("instances %q is not a number; read as max (%d), as PM2 reads it", s, cpus()), nil
+	case used < len(t):
+		note = fmt.Sprintf("instances %q read as %d, as PM2 reads it", s, n)
+	case n < 0 && -n >= cpus():
+		note = fmt.Sprintf("instances %d on %d CPUs: 1 instance, as PM2 starts", n, cpus())
 	}
-	return InstancesFromInt(n)
+	n, err = InstancesFromInt(n)
+	return n, note, err
+}
+
+// parseInt reads a number as JavaScript's parseInt does: an optional sign and the digits that
+// follow it, the rest ignored ("2.7" is 2); used is how many bytes it read, ok is false when no
+// digit comes first.
+func parseInt(s string) (n, used int, ok bool) {
+	i, neg := 0, false
+	if i < len(s) && (s[i] == '-' || s[i] == '+') {
+		neg = s[i] == '-'
+		i++
+	}
+	j := i
+	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+		j++
+	}
+	if j == i {
+		return 0, 0, false
+	}
+	n, err := strconv.Atoi(s[i:min(j, i+9)])
+	if err != nil || j-i > 9 {
+		n = MaxInstances + 1 // refused as too many below
+	}
+	if neg {
+		n = -n
+	}
+	return n, j, true
 }
 
 // InstancesFromInt applies PM2's meaning of 0 and negative counts.
@@ -77,10 +110,7 @@ func InstancesFromInt(n int) (int, error) {
 	case n == 0:
 		return c, nil
 	case n < 0:
-		if -n > c {
-			return 0, fmt.Errorf("instances %d: this machine has %d CPUs, so -N takes N from 1 to %d (or give a count, or max)", n, c, c)
-		}
-		return max(c+n, 1), nil
+		return max(c+n, 1), nil // PM2: -100 on 2 CPUs is 1
 	case n > MaxInstances:
 		return 0, fmt.Errorf("instances %d is more than %d", n, MaxInstances)
 	}
