@@ -213,7 +213,7 @@ func (d *daemon) start(w wire.ResponseWriter, r *wire.Request) {
 func (d *daemon) action(w wire.ResponseWriter, r *wire.Request) {
 	act := supervisor.Action(r.PathValue("verb"))
 	switch act {
-	case supervisor.ActStart, supervisor.ActStop, supervisor.ActRestart, supervisor.ActDelete, supervisor.ActReload:
+	case supervisor.ActStart, supervisor.ActStop, supervisor.ActRestart, supervisor.ActDelete, supervisor.ActReload, supervisor.ActReset:
 	default:
 		writeErr(w, errdefs.KindNotFound, fmt.Sprintf("unknown action %q", act))
 		return

@@ -73,6 +73,7 @@ const (
 	cmdAdopt      // take over a process an earlier daemon started
 	cmdRotation   // apply the rotation settings in effect now to the open log files
 	cmdRetryLater // an errored instance restored by a new daemon: its cooldown begins
+	cmdReset      // PM2's reset: the restart counters go back to 0
 )
 
 type command struct {
@@ -304,6 +305,9 @@ func (in *Instance) handle(c command) (exit bool) {
 				in.retryAt = time.Now().Add(d)
 				in.publish()
 			}
+		case cmdReset:
+			in.hist.Restarts, in.hist.Unstable = 0, 0
+			in.publish()
 		case cmdRotation:
 			rot := in.sup.Rotation(in.spec)
 			for _, f := range in.files {

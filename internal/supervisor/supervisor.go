@@ -159,6 +159,10 @@ func (s *Supervisor) Select(target string) ([]*Instance, error) {
 		for _, a := range s.apps {
 			out = append(out, a.instances...)
 		}
+		if len(out) == 0 {
+			// PM2 fails an action on all when there is nothing: scripts rely on it.
+			return nil, fmt.Errorf("%w: no process to act on: the list is empty (see tend ls)", ErrNotFound)
+		}
 		return out, nil
 	case config.IsID(target):
 		id, _ := strconv.Atoi(target)
@@ -432,6 +436,7 @@ const (
 	ActRestart Action = "restart"
 	ActReload  Action = "reload"
 	ActDelete  Action = "delete"
+	ActReset   Action = "reset" // PM2's reset: restart counters back to 0
 )
 
 // Do applies an action to every instance target selects, concurrently, and waits for all.
@@ -448,7 +453,7 @@ func (s *Supervisor) Do(act Action, target string) ([]*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	kind := map[Action]cmdKind{ActStart: cmdStart, ActStop: cmdStop, ActRestart: cmdRestart, ActDelete: cmdDelete}[act]
+	kind := map[Action]cmdKind{ActStart: cmdStart, ActStop: cmdStop, ActRestart: cmdRestart, ActDelete: cmdDelete, ActReset: cmdReset}[act]
 	errs := make([]error, len(ins))
 	var wg sync.WaitGroup
 	for i, in := range ins {
@@ -521,6 +526,9 @@ func (s *Supervisor) Shutdown() error {
 	s.closing = true
 	s.mu.Unlock()
 	_, err := s.Do(ActDelete, "all")
+	if errors.Is(err, ErrNotFound) {
+		err = nil // nothing to stop
+	}
 	// Descendants that outlived their app (setsid, then the app died) were re-parented to us;
 	// nothing of ours may outlive the daemon that was told to go.
 	if sw, ok := s.spawner.(interface{ SweepOrphans() []int }); ok {
