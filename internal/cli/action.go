@@ -44,7 +44,12 @@ func NewCmdReload(f *Factory, runF func(*ActionOptions) error) *cobra.Command {
 	// startOrReload, startOrGracefulReload: PM2's deploy verbs; reload of a config starts the
 	// apps that do not run.
 	return newCmdAction(f, "reload", "Replace apps' processes one instance at a time, without refusing or failing a request",
-		[]string{"startOrReload", "startOrGracefulReload"}, runF)
+		[]string{"startOrReload", "startOrGracefulReload", "gracefulReload"}, runF)
+}
+
+// NewCmdReset builds `tend reset`: PM2's reset of the restart counters.
+func NewCmdReset(f *Factory, runF func(*ActionOptions) error) *cobra.Command {
+	return newCmdAction(f, "reset", "Set apps' restart counters (restart_time, unstable restarts) back to 0", nil, runF)
 }
 
 // NewCmdDelete builds `tend delete`.
@@ -64,7 +69,7 @@ func newCmdAction(f *Factory, verb, short string, aliases []string, runF func(*A
 			opts.Silent = boolFlag(cmd, "silent")
 			if opts.EnvName != "" {
 				for _, t := range args {
-					if !config.IsConfigFile(t) {
+					if !config.IsConfigFile(t) && t != "-" {
 						return usagef("--env %s needs the config file that has env_%s: tend %s <config> --env %s", opts.EnvName, opts.EnvName, verb, opts.EnvName)
 					}
 				}
@@ -96,18 +101,27 @@ func actionRun(opts *ActionOptions) error {
 	var errs []error
 	for _, t := range opts.Targets {
 		switch {
-		case config.IsConfigFile(t) && (verb == "restart" || verb == "reload"):
+		case (config.IsConfigFile(t) || t == "-") && (verb == "restart" || verb == "reload"):
 			specs, err := loadConfig(opts.IO, opts.Cwd, opts.Environ, t, opts.EnvName, opts.Only)
 			if err == nil {
 				err = c.Start(api.StartRequest{Apps: specs, Mode: verb})
 			}
 			errs = append(errs, err)
-		case config.IsConfigFile(t):
+		case config.IsConfigFile(t) || t == "-":
 			errs = append(errs, configAction(opts, c, t))
-		case opts.UpdateEnv:
-			errs = append(errs, c.UpdateEnv(verb, t, envMap(opts.Environ)))
 		default:
-			errs = append(errs, c.Action(verb, t))
+			names, err := expandTarget(c, opts.Cwd, t)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for _, n := range names {
+				if opts.UpdateEnv {
+					errs = append(errs, c.UpdateEnv(verb, n, envMap(opts.Environ)))
+				} else {
+					errs = append(errs, c.Action(verb, n))
+				}
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -122,7 +136,16 @@ func actionRun(opts *ActionOptions) error {
 // another script started from elsewhere (another project's "api"), which start would not replace.
 func configAction(opts *ActionOptions, c client.API, file string) error {
 	path := abs(opts.Cwd, file)
-	refs, err := config.Refs(path, config.LoadOptions{EnvName: opts.EnvName, Only: splitNames(opts.Only), Display: file})
+	lo := config.LoadOptions{EnvName: opts.EnvName, Only: splitNames(opts.Only), Display: file, Dir: opts.Cwd}
+	if file == "-" {
+		// A config on stdin (cat ecosystem.json | tend delete -), as start takes it.
+		data, err := readAllLimited(opts.IO.In, 16<<20)
+		if err != nil {
+			return usagef("read the config from stdin: %v", err)
+		}
+		path, lo.Stdin, file = "-", data, "(stdin)"
+	}
+	refs, err := config.Refs(path, lo)
 	if err != nil {
 		return err
 	}

@@ -13,33 +13,6 @@ import (
 	"github.com/tend-sh/tend/internal/config"
 )
 
-// selectProcs applies a PM2 selector on the client side: all, an id, a name or a namespace.
-func selectProcs(procs []api.Process, target string) ([]api.Process, error) {
-	if target == "all" {
-		return procs, nil
-	}
-	var out []api.Process
-	for _, p := range procs {
-		if strconv.Itoa(p.PmID) == target || p.Name == target {
-			out = append(out, p)
-		}
-	}
-	if len(out) == 0 {
-		for _, p := range procs {
-			if p.Pm2Env.Namespace == target {
-				out = append(out, p)
-			}
-		}
-	}
-	if len(out) == 0 {
-		if config.IsID(target) {
-			return nil, notFoundf("no process with id %s (see tend ls)", target)
-		}
-		return nil, notFoundf("no app named %q (see tend ls)", target)
-	}
-	return out, nil
-}
-
 // selected fetches the list and applies the selector target, or selects every process for all.
 func selected(clientF func() (client.API, error), target string, all bool) ([]api.Process, error) {
 	c, err := clientF()

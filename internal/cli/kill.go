@@ -97,8 +97,9 @@ type UpdateOptions struct {
 func NewCmdUpdate(f *Factory, runF func(*UpdateOptions) error) *cobra.Command {
 	opts := &UpdateOptions{IO: f.IO, Client: f.Client, Exe: os.Executable}
 	return &cobra.Command{
-		Use:   "update",
-		Short: "Replace the daemon with this tend binary, keeping every app running",
+		Use:     "update",
+		Aliases: []string{"updatePM2"},
+		Short:   "Replace the daemon with this tend binary, keeping every app running",
 		Long: `Replace the daemon, and its keeper when their version differs, with the tend binary
 now at this command's path. Every app keeps running with its pid, its logs and its sockets.
 Put the new binary in place with mv or install (cp over a running binary fails with

@@ -47,7 +47,7 @@ func Run(f *Factory, args []string) int {
 	if len(args) == 1 && (args[0] == "--version" || args[0] == "-v") {
 		// Scripts call this often; the answer needs no command tree (cobra's version template
 		// alone costs more than the rest of the call).
-		fmt.Fprintf(f.IO.Out, "tend version %s\n", Version)
+		fmt.Fprintln(f.IO.Out, Version) // the bare version, as PM2 prints it: scripts compare it
 		return ExitOK
 	}
 	root := newRoot(f, args)
@@ -117,15 +117,20 @@ func boolFlag(cmd *cobra.Command, name string) bool {
 	return v
 }
 
-// commands are tend's commands, each under every name it answers to (its aliases too).
-var commands = []struct {
+// commandEntry is a command under every name it answers to (its aliases too).
+type commandEntry struct {
 	names []string
 	build func(*Factory) *cobra.Command
-}{
+}
+
+// commands are tend's commands, then the answers for PM2's commands tend does not have.
+var commands = append(tendCommands, pm2OnlyCommands()...)
+
+var tendCommands = []commandEntry{
 	{[]string{"start"}, func(f *Factory) *cobra.Command { return NewCmdStart(f, nil) }},
 	{[]string{"stop"}, func(f *Factory) *cobra.Command { return NewCmdStop(f, nil) }},
 	{[]string{"restart", "startOrRestart"}, func(f *Factory) *cobra.Command { return NewCmdRestart(f, nil) }},
-	{[]string{"reload", "startOrReload", "startOrGracefulReload"}, func(f *Factory) *cobra.Command { return NewCmdReload(f, nil) }},
+	{[]string{"reload", "startOrReload", "startOrGracefulReload", "gracefulReload"}, func(f *Factory) *cobra.Command { return NewCmdReload(f, nil) }},
 	{[]string{"scale"}, func(f *Factory) *cobra.Command { return NewCmdScale(f, nil) }},
 	{[]string{"set"}, func(f *Factory) *cobra.Command { return NewCmdSet(f, nil) }},
 	{[]string{"unset"}, func(f *Factory) *cobra.Command { return NewCmdUnset(f, nil) }},
@@ -134,14 +139,18 @@ var commands = []struct {
 	{[]string{"install"}, func(f *Factory) *cobra.Command { return NewCmdInstall(f, nil) }},
 	{[]string{"msg"}, func(f *Factory) *cobra.Command { return NewCmdMsg(f, nil) }},
 	{[]string{"send"}, func(f *Factory) *cobra.Command { return NewCmdSend(f, nil) }},
+	{[]string{"reset"}, func(f *Factory) *cobra.Command { return NewCmdReset(f, nil) }},
+	{[]string{"id"}, func(f *Factory) *cobra.Command { return NewCmdID(f, nil) }},
+	{[]string{"init", "ecosystem"}, func(f *Factory) *cobra.Command { return NewCmdInit(f, nil) }},
 	{[]string{"delete", "del"}, func(f *Factory) *cobra.Command { return NewCmdDelete(f, nil) }},
 	{[]string{"ls", "list", "l", "ps", "status"}, func(f *Factory) *cobra.Command { return NewCmdList(f, nil) }},
 	{[]string{"jlist"}, func(f *Factory) *cobra.Command { return NewCmdJlist(f, nil) }},
+	{[]string{"prettylist"}, func(f *Factory) *cobra.Command { return NewCmdPrettylist(f, nil) }},
 	{[]string{"describe", "desc", "info", "show"}, func(f *Factory) *cobra.Command { return NewCmdDescribe(f, nil) }},
 	{[]string{"logs", "log"}, func(f *Factory) *cobra.Command { return NewCmdLogs(f, nil) }},
 	{[]string{"flush"}, func(f *Factory) *cobra.Command { return NewCmdFlush(f, nil) }},
 	{[]string{"kill"}, func(f *Factory) *cobra.Command { return NewCmdKill(f, nil) }},
-	{[]string{"update"}, func(f *Factory) *cobra.Command { return NewCmdUpdate(f, nil) }},
+	{[]string{"update", "updatePM2"}, func(f *Factory) *cobra.Command { return NewCmdUpdate(f, nil) }},
 	{[]string{"env"}, func(f *Factory) *cobra.Command { return NewCmdEnv(f, nil) }},
 	{[]string{"save", "dump"}, func(f *Factory) *cobra.Command { return NewCmdSave(f, nil) }},
 	{[]string{"resurrect"}, func(f *Factory) *cobra.Command { return NewCmdResurrect(f, nil) }},
@@ -183,6 +192,7 @@ func newCmdRoot(f *Factory, only string) *cobra.Command {
 			DisableDefaultCmd: true,
 		},
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {

@@ -54,7 +54,7 @@ func TestUsageErrors(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"frobnicate"}, `unknown command "frobnicate" (see tend --help)`},
-		{[]string{"start", "a.js", "b.js"}, "start takes one script, config or name; put the app's arguments after --: tend start a.js -- b.js"},
+		{[]string{"start", "a.js", "b.js", "--name", "x"}, "--name names one app, and 2 scripts were given; start them one at a time to name them"},
 		{[]string{"start", "a.js", "--max-restarts", "x"}, `invalid value "x" for --max-restarts: want a whole number (see tend start --help)`},
 		{[]string{"start", "a.js", "--silent=maybe"}, `invalid value "maybe" for -s: want true or false (see tend start --help)`},
 		{[]string{"start", "a.js", "--stop-exit-codes", "1,a"}, `invalid value "1,a" for --stop-exit-codes: want a whole number (see tend start --help)`},
@@ -92,7 +92,7 @@ func TestUsageErrors(t *testing.T) {
 
 func TestHelpAndVersion(t *testing.T) {
 	e := newTestEnv(t)
-	if code := e.run("--version"); code != 0 || e.out.String() != "tend version "+Version+"\n" {
+	if code := e.run("--version"); code != 0 || e.out.String() != Version+"\n" {
 		t.Errorf("--version: %d %q", code, e.out)
 	}
 	e = newTestEnv(t)
@@ -152,13 +152,13 @@ func TestCommandTableMatchesTheTree(t *testing.T) {
 func TestVersion(t *testing.T) {
 	for _, args := range [][]string{{"--version"}, {"-v"}} {
 		e := newTestEnv(t)
-		if code := e.run(args...); code != ExitOK || e.out.String() != "tend version "+Version+"\n" || e.errOut.String() != "" {
+		if code := e.run(args...); code != ExitOK || e.out.String() != Version+"\n" || e.errOut.String() != "" {
 			t.Errorf("%v: exit %d, out %q, err %q", args, code, e.out.String(), e.errOut.String())
 		}
 	}
 	// Through cobra, as before, when something follows.
 	e := newTestEnv(t)
-	if code := e.run("--version", "--silent"); code != ExitOK || e.out.String() != "tend version "+Version+"\n" {
+	if code := e.run("--version", "--silent"); code != ExitOK || e.out.String() != Version+"\n" {
 		t.Errorf("exit %d, out %q", code, e.out.String())
 	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -30,6 +31,7 @@ type StartOptions struct {
 	Foreground func(req api.StartRequest) error
 
 	Target          string
+	More            []string // further targets: PM2 starts each (tend start a.js b.js)
 	Args            []string
 	Name            string
 	Instances       string
@@ -100,7 +102,8 @@ func NewCmdStart(f *Factory, runF func(*StartOptions) error) *cobra.Command {
 			case 1:
 				o.Target = before[0]
 			default:
-				return usagef("start takes one script, config or name; put the app's arguments after --: tend start %s -- %s", before[0], strings.Join(before[1:], " "))
+				// PM2 starts each one (tend start a.js b.js); an app's arguments go after --.
+				o.Target, o.More = before[0], before[1:]
 			}
 			o.NoDaemon, o.Silent = boolFlag(cmd, "no-daemon"), boolFlag(cmd, "silent")
 			o.Given = map[string]string{}
@@ -167,8 +170,22 @@ func (o *StartOptions) changed(name string) bool {
 	return ok
 }
 
-// startRun starts a script, a config file's apps, or (as PM2 does) an app that exists.
+// startRun starts a script, a config file's apps, or (as PM2 does) an app that exists; with
+// several targets, each in turn, and the table once at the end.
 func startRun(o *StartOptions) error {
+	if len(o.More) > 0 {
+		if o.changed("name") {
+			return usagef("--name names one app, and %d scripts were given; start them one at a time to name them", len(o.More)+1)
+		}
+		var errs []error
+		for i, t := range append([]string{o.Target}, o.More...) {
+			one := *o
+			one.Target, one.More = t, nil
+			one.Silent = o.Silent || i < len(o.More)
+			errs = append(errs, startRun(&one))
+		}
+		return errors.Join(errs...)
+	}
 	target := o.Target
 	if target == "" {
 		if _, err := os.Stat(filepath.Join(o.Cwd, "ecosystem.config.js")); err == nil {

@@ -91,7 +91,7 @@ func TestStartSpecErrors(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{[]string{"-i", "abc"}, `-i: instances must be a whole number, max or -N, got "abc"`},
+		{[]string{"-i", "100000"}, `-i: instances 100000 is more than`},
 		{[]string{"--port", "abc"}, `--port: port "abc" must be a number from 1 to 65535`},
 		{[]string{"--proxy"}, "--proxy relays a port: add --port <port>"},
 		{[]string{"--instance-var", "A B"}, `--instance-var "A B" must be a variable name`},
@@ -419,5 +419,75 @@ func TestPendingFlags(t *testing.T) {
 func TestSafeText(t *testing.T) {
 	if got := safeText("a\x1b[2J\rb\xff"); got != "a\uFFFD[2J\uFFFDb\uFFFD" {
 		t.Fatalf("%q", got)
+	}
+}
+
+// PM2 starts each script given (tend start a.js b.js), and prints the table once.
+func TestStartSeveralScripts(t *testing.T) {
+	e := newTestEnv(t)
+	a, b := e.script(t, "a.js"), e.script(t, "b.js")
+	if code := e.run("start", a, b); code != 0 {
+		t.Fatalf("exit %d: %s", code, e.errOut)
+	}
+	if len(e.c.starts) != 2 || e.c.starts[0].Apps[0].Name != "a" || e.c.starts[1].Apps[0].Name != "b" {
+		t.Fatalf("starts %+v", e.c.starts)
+	}
+	if n := strings.Count(e.out.String(), "│ id"); n != 1 {
+		t.Errorf("%d tables, want 1:\n%s", n, e.out)
+	}
+}
+
+// delete - reads the config from stdin and deletes its apps, as PM2's piped config does.
+func TestActionConfigOnStdin(t *testing.T) {
+	e := newTestEnv(t)
+	e.in.WriteString(`{"apps": [{"name": "api", "script": "api.js"}, {"name": "gone", "script": "g.js"}]}`)
+	if code := e.run("delete", "-"); code != 0 {
+		t.Fatalf("exit %d: %s", code, e.errOut)
+	}
+	if got := e.c.Calls(); !strings.Contains(got, "Action delete api") || strings.Contains(got, "gone") {
+		t.Errorf("calls %q", got)
+	}
+	if !strings.Contains(e.errOut.String(), "(stdin): gone is not in the list") {
+		t.Errorf("stderr %q", e.errOut)
+	}
+}
+
+// Regular expressions and script paths select apps, as in PM2.
+func TestRegexAndScriptSelectors(t *testing.T) {
+	e := newTestEnv(t)
+	if code := e.run("stop", "/^ap/"); code != 0 {
+		t.Fatalf("exit %d: %s", code, e.errOut)
+	}
+	if got := e.c.Calls(); !strings.Contains(got, "Action stop api") {
+		t.Errorf("calls %q", got)
+	}
+	e = newTestEnv(t)
+	if code := e.run("stop", "/^nomatch/"); code != ExitNotFound || !strings.Contains(e.errOut.String(), "no app name matches /^nomatch/") {
+		t.Errorf("exit %d, stderr %q", code, e.errOut)
+	}
+}
+
+// -i takes what PM2 takes, read as PM2's parseInt reads it, and says how it read it.
+func TestStartInstancesAsPM2ReadsThem(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		want int
+		note string
+	}{
+		{"many", config.CPUCount(), `instances "many" is not a number; read as max`},
+		{"2.7", 2, `instances "2.7" read as 2, as PM2 reads it`},
+		{"-99", 1, "1 instance, as PM2 starts"},
+		{"3", 3, ""},
+	} {
+		e := newTestEnv(t)
+		if code := e.run("start", e.script(t, "a.js"), "-i", tc.arg); code != 0 {
+			t.Fatalf("-i %s: exit %d: %s", tc.arg, code, e.errOut)
+		}
+		if got := e.c.starts[0].Apps[0].Instances; got != tc.want {
+			t.Errorf("-i %s: %d instances, want %d", tc.arg, got, tc.want)
+		}
+		if !strings.Contains(e.errOut.String(), tc.note) || tc.note == "" && e.errOut.String() != "" {
+			t.Errorf("-i %s: stderr %q, want the note %q", tc.arg, e.errOut, tc.note)
+		}
 	}
 }
