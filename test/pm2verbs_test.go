@@ -1,0 +1,142 @@
+package test
+
+import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runStdin runs tend with stdin fed from in.
+func (h *harness) runStdin(in string, args ...string) result {
+	h.t.Helper()
+	cmd := exec.Command(h.bin, args...)
+	cmd.Env = h.env
+	cmd.Stdin = strings.NewReader(in)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		h.t.Fatalf("run tend %v: %v", args, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// statuses maps each app name to its instances' statuses, in id order.
+func (h *harness) statuses() map[string][]string {
+	out := map[string][]string{}
+	for _, p := range h.jlist() {
+		out[p.Name] = append(out[p.Name], p.Pm2Env.Status)
+	}
+	return out
+}
+
+// PM2's selectors with real processes (PM2's operate-regex.sh, cli-actions-2.sh and
+// piped-config.sh do the same): /regex/ over names, a script's path, several targets at once,
+// and - for a config on stdin.
+func TestPM2Selectors(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "app.js")
+	writeApp(t, dir, "app.js", "setInterval(() => {}, 1000)\n")
+	for _, n := range []string{"echo-1", "echo-2", "echo-3"} {
+		h.ok("start", appBin, "--name", n, "-s")
+	}
+	h.ok("start", script, "-s") // named app, running app.js
+
+	// PM2: stop /echo-[1,2]/ stops two apps; the others run on.
+	h.ok("stop", "/echo-[1,2]/", "-s")
+	if got := h.statuses(); got["echo-1"][0] != "stopped" || got["echo-2"][0] != "stopped" || got["echo-3"][0] != "online" {
+		t.Fatalf("after stop /echo-[1,2]/: %v", got)
+	}
+	if r := h.run("stop", "/^nope/"); r.code == 0 || !strings.Contains(r.err, "no app name matches /^nope/") {
+		t.Fatalf("stop /^nope/: exit %d, stderr %q", r.code, r.err)
+	}
+	// A script's path, relative to where tend runs, as PM2 resolves it.
+	cmd := exec.Command(h.bin, "stop", "app.js", "-s")
+	cmd.Env, cmd.Dir = h.env, dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("stop app.js: %v: %s", err, out)
+	}
+	h.waitStatus("app", "stopped")
+	// Several targets at once.
+	h.ok("restart", "echo-1", "echo-2", "-s")
+	h.waitStatus("echo-1", "online")
+	h.waitStatus("echo-2", "online")
+	// A config on stdin.
+	r := h.runStdin(`{"apps": [{"name": "echo-3", "script": "`+appBin+`"}]}`, "delete", "-", "-s")
+	if r.code != 0 {
+		t.Fatalf("delete -: exit %d, stderr %q", r.code, r.err)
+	}
+	if got := h.statuses(); got["echo-3"] != nil {
+		t.Fatalf("delete - left echo-3: %v", got)
+	}
+}
+
+// PM2's verbs with real processes: reset, id, prettylist, start of several scripts, and the
+// exit codes of an action on nothing.
+func TestPM2Verbs(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	dir := t.TempDir()
+	a := writeApp(t, dir, "a.js", "setInterval(() => {}, 1000)\n")
+	b := writeApp(t, dir, "b.js", "setInterval(() => {}, 1000)\n")
+
+	// An action on all with nothing to act on fails, as PM2's does (right-exit-code.sh).
+	for _, args := range [][]string{{"restart", "all"}, {"stop", "all"}, {"delete", "10"}, {"restart", "nope"}} {
+		if r := h.run(args...); r.code == 0 {
+			t.Errorf("tend %s on an empty list: exit 0", strings.Join(args, " "))
+		}
+	}
+
+	// start a.js b.js starts both (multiparam.sh).
+	h.ok("start", a, b, "-s")
+	h.waitStatus("a", "online")
+	h.waitStatus("b", "online")
+
+	// restart counts, and reset sets the counters back to 0 (reset.sh).
+	h.ok("restart", "a", "-s")
+	h.waitFor("a", 10*time.Second, "restart_time 1", func(p proc) bool { return p.Pm2Env.RestartTime == 1 })
+	h.ok("reset", "a", "-s")
+	h.waitFor("a", 10*time.Second, "restart_time 0", func(p proc) bool { return p.Pm2Env.RestartTime == 0 })
+
+	// id prints the ids as PM2 does.
+	if out := h.ok("id", "b"); out != "[ 1 ]\n" {
+		t.Errorf("id b: %q, want %q", out, "[ 1 ]\n")
+	}
+	if out := h.ok("id", "nope"); out != "[]\n" {
+		t.Errorf("id nope: %q, want %q", out, "[]\n")
+	}
+
+	// prettylist: what PM2's e2e scripts grep in it.
+	pl := h.ok("prettylist")
+	for _, want := range []string{"status: 'online'", "restart_time: 0", "exec_mode: 'fork_mode'", "name: 'a'", "NODE_APP_INSTANCE: 0"} {
+		if !strings.Contains(pl, want) {
+			t.Errorf("prettylist lacks %q", want)
+		}
+	}
+	if n := strings.Count(pl, "'online'"); n != 2 {
+		t.Errorf("prettylist has 'online' %d times, want one per process (2)", n)
+	}
+	if strings.HasSuffix(pl, "\n") {
+		t.Error("prettylist ends with a newline; PM2's does not")
+	}
+
+	if out := h.ok("--version"); strings.Contains(out, "tend") || strings.Count(out, "\n") != 1 {
+		t.Errorf("--version: %q, want the bare version", out)
+	}
+	names := []string{}
+	for _, p := range h.jlist() {
+		names = append(names, p.Name)
+	}
+	if !slices.Equal(names, []string{"a", "b"}) {
+		t.Errorf("apps %v", names)
+	}
+}
