@@ -32,6 +32,10 @@ type StartOptions struct {
 
 	Target          string
 	More            []string // further targets: PM2 starts each (tend start a.js b.js)
+	Force           bool     // -f: another copy of a script that runs
+	NoAutostart     bool
+	SourceMaps      bool
+	AppendEnvToName bool
 	Args            []string
 	Name            string
 	Instances       string
@@ -120,6 +124,7 @@ func NewCmdStart(f *Factory, runF func(*StartOptions) error) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&o.Name, "name", "n", "", "app name (default: the script's file name)")
+	fl.BoolVarP(&o.Force, "force", "f", false, "start another copy of a script that runs (added to its app's instances)")
 	fl.StringVarP(&o.Instances, "instances", "i", "", "number of instances: N, max (one per CPU), -N (CPUs minus N)")
 	fl.StringVar(&o.Interpreter, "interpreter", "", "interpreter (default from the extension; none = run directly)")
 	fl.StringVar(&o.InterpreterArgs, "interpreter-args", "", "arguments for the interpreter")
@@ -160,10 +165,22 @@ func NewCmdStart(f *Factory, runF func(*StartOptions) error) *cobra.Command {
 	fl.StringVar(&o.Cron, "cron", "", "same as --cron-restart")
 	fl.StringVar(&o.UID, "uid", "", "(not acted on yet) run the app as this user")
 	fl.StringVar(&o.GID, "gid", "", "(not acted on yet) run the app as this group")
+	fl.BoolVar(&o.NoAutostart, "no-autostart", false, "add the app without starting it (tend start <name> starts it later)")
+	fl.BoolVar(&o.SourceMaps, "source-map-support", false, "map Node stack traces through source maps (--enable-source-maps)")
+	fl.BoolVar(&o.AppendEnvToName, "append-env-to-name", false, "with --env: add -<env> to the app's name")
+	for _, inert := range inertStartFlags {
+		fl.Bool(inert, false, "PM2's; no effect in tend")
+		fl.Lookup(inert).Hidden = true
+	}
 	fl.StringVarP(&o.PidFile, "pid", "p", "", "(not acted on yet) write the app's pid to this file")
 	fl.StringVar(&o.LogType, "log-type", "", "(not acted on yet) json: log lines as JSON")
 	return cmd
 }
+
+// inertStartFlags are PM2's start flags that tend takes and does nothing with: PM2.io's probes
+// and tracing, git metadata (vizion), the source-map switch off (tend maps only when asked).
+var inertStartFlags = []string{"no-automation", "no-vizion", "no-pmx", "trace", "disable-trace", "v8",
+	"event-loop-inspector", "deep-monitoring", "disable-source-map-support"}
 
 func (o *StartOptions) changed(name string) bool {
 	_, ok := o.Given[name]
@@ -226,7 +243,8 @@ func startRun(o *StartOptions) error {
 		if p := s.Pending(); len(p) > 0 {
 			fmt.Fprintf(o.IO.ErrOut, "tend: warning: %s checked but not acted on yet (a later tend release)\n", strings.Join(p, ", "))
 		}
-		if err := checkNameClash(c, &s); err != nil {
+		done, err := o.existing(c, &s)
+		if done || err != nil {
 			return err
 		}
 		specs = append(specs, s)
@@ -250,24 +268,46 @@ func (o *StartOptions) settingFlags() []string {
 	return out
 }
 
-// checkNameClash refuses to replace an app by another script under the same name: starting the
-// same script again restarts it (with the new settings), as the docs say, but a different one
-// would silently swap a running service.
-func checkNameClash(c client.API, s *config.AppSpec) error {
+// existing handles a script whose app name is taken, as PM2 does where tend can:
+//   - another script under that name is refused: a running service is never swapped silently,
+//     and tend keeps one script per name (PM2 would start a second app of that name);
+//   - -f adds the new start's instances to the app (PM2's "another copy"); done is true;
+//   - the same script again, with no settings, fails while the app runs ("already launched",
+//     PM2's answer); a stopped or errored app is started again, and new settings restart it
+//     with them.
+func (o *StartOptions) existing(c client.API, s *config.AppSpec) (done bool, err error) {
 	if !c.Running() {
-		return nil
+		return false, nil
 	}
 	procs, err := c.List()
 	if err != nil {
-		return nil
+		return false, nil
 	}
+	have, running := 0, false
 	for _, p := range procs {
-		if p.Name == s.Name && p.Pm2Env.PmExecPath != s.Script {
-			return usagef("an app named %q already runs %s; pass --name to start %s beside it, or delete %s first",
+		if p.Name != s.Name {
+			continue
+		}
+		if p.Pm2Env.PmExecPath != s.Script {
+			return false, usagef("an app named %q already runs %s; pass --name to start %s beside it, or delete %s first",
 				s.Name, p.Pm2Env.PmExecPath, s.Script, s.Name)
 		}
+		have++
+		running = running || p.Pm2Env.Status == "online" || p.Pm2Env.Status == "launching"
 	}
-	return nil
+	switch {
+	case have == 0:
+		return false, nil
+	case o.Force:
+		if err := c.Scale(s.Name, have+max(s.Instances, 1)); err != nil {
+			return true, err
+		}
+		return true, printTable(o.IO, c, o.Silent)
+	case running && len(o.settingFlags()) == 0:
+		return true, fmt.Errorf("app %q already runs %s: tend restart %s restarts it, tend start %s -f starts another copy",
+			s.Name, s.Script, s.Name, filepath.Base(s.Script))
+	}
+	return false, nil
 }
 
 // appExists asks the daemon, without starting one, whether an app (or a namespace) of that name

@@ -50,6 +50,17 @@ func (o *StartOptions) spec() (config.AppSpec, error) {
 		s.ExecMode = config.ForkMode
 	}
 	s.Autorestart = !o.NoAutorestart
+	s.Autostart = !o.NoAutostart
+	s.SourceMaps = o.SourceMaps
+	var inert []string
+	for _, f := range inertStartFlags {
+		if o.changed(f) {
+			inert = append(inert, "--"+f)
+		}
+	}
+	if len(inert) > 0 {
+		fmt.Fprintf(o.IO.ErrOut, "tend: note: %s: PM2's, no effect in tend\n", strings.Join(inert, ", "))
+	}
 	s.Treekill = !o.NoTreekill
 	s.WaitReady = o.WaitReady
 	s.MergeLogs = o.MergeLogs
@@ -119,6 +130,9 @@ func (o *StartOptions) spec() (config.AppSpec, error) {
 	}
 	if err := config.Resolve(&s, o.Cwd); err != nil {
 		return s, err
+	}
+	if o.AppendEnvToName && o.EnvName != "" {
+		s.Name += "-" + o.EnvName // PM2's --append-env-to-name, on the name Resolve gave
 	}
 	return s, nil
 }

@@ -491,3 +491,35 @@ func TestStartInstancesAsPM2ReadsThem(t *testing.T) {
 		}
 	}
 }
+
+// The same script again, as PM2 answers it: an error while the app runs ("already launched"),
+// -f another copy (here: one more instance of the app), a start when it is stopped, and a
+// restart with new settings when some are given.
+func TestStartScriptThatRuns(t *testing.T) {
+	e := newTestEnv(t)
+	app := e.script(t, "app.sh")
+	e.c.procs = e.named("app")
+	if code := e.run("start", app); code != ExitFailure || !strings.Contains(e.errOut.String(), `app "app" already runs`) ||
+		!strings.Contains(e.errOut.String(), "tend start app.sh -f starts another copy") {
+		t.Fatalf("start again: exit %d, stderr %q", code, e.errOut)
+	}
+	e = newTestEnv(t)
+	app = e.script(t, "app.sh")
+	e.c.procs = e.named("app", "app")
+	if code := e.run("start", app, "-f", "-i", "2", "-s"); code != 0 || !strings.Contains(e.c.Calls(), "Scale app 4") {
+		t.Fatalf("-f: exit %d, calls %q, %s", code, e.c.Calls(), e.errOut)
+	}
+	e = newTestEnv(t)
+	app = e.script(t, "app.sh")
+	e.c.procs = e.named("app")
+	e.c.procs[0].Pm2Env.Status = "stopped"
+	if code := e.run("start", app, "-s"); code != 0 || len(e.c.starts) != 1 {
+		t.Fatalf("start a stopped app: exit %d, starts %d, %s", code, len(e.c.starts), e.errOut)
+	}
+	e = newTestEnv(t)
+	app = e.script(t, "app.sh")
+	e.c.procs = e.named("app")
+	if code := e.run("start", app, "--max-restarts", "3", "-s"); code != 0 || len(e.c.starts) != 1 {
+		t.Fatalf("start with new settings: exit %d, starts %d, %s", code, len(e.c.starts), e.errOut)
+	}
+}

@@ -10,8 +10,14 @@ import (
 )
 
 func (in *Instance) restart(spec *config.AppSpec, reply chan error) error {
+	running := in.cur != nil
 	_ = in.stop("restart")
-	in.hist = Restarted(in.hist)
+	if running {
+		// PM2 counts a restart of a running process; a stopped one is merely started.
+		in.hist = Restarted(in.hist)
+	} else {
+		in.hist.Unstable = 0
+	}
 	return in.start(spec, reply)
 }
 

@@ -10,6 +10,8 @@
 # Scripts are named as in PM2's test/e2e.sh (cli/reload.sh); none means every script e2e.sh runs.
 # --pm2 BIN runs PM2's own CLI instead of tend (the baseline). Each script runs alone in a
 # fresh copy of the suite with its own HOME, so scripts do not see each other's processes.
+# --jobs N runs N scripts at once: faster, but fixtures listen on fixed ports, so the count is
+# only reliable with the default, 1.
 # The exceptions and differences on purpose are in docs/coming-from-pm2.md.
 set -u
 
@@ -54,14 +56,21 @@ one() {
 	local s=$1 dir
 	dir=$(mktemp -d "$work/run.XXXXXX")
 	cp -r "$suite/test" "$suite/package.json" "$dir/"
+	# include.sh keeps prettylist's output in /tmp/tmp_out.txt: one file per run instead.
+	sed -i "s|/tmp/tmp_out.txt|$dir/tmp_out.txt|g" "$dir/test/e2e/include.sh"
 	mkdir -p "$dir/bin" "$dir/home"
 	printf '#!/bin/sh\nexec %q "$@"\n' "$target" >"$dir/bin/pm2"
 	chmod +x "$dir/bin/pm2"
 	local home=$dir/home
 	local start=$SECONDS rc
+	# In a session of its own, so that what the script leaves behind (a `pm2 logs` it sent to
+	# the background) is killed with the group at the end.
 	(cd "$dir" && HOME=$home PM2_HOME=$home/.pm2 TEND_HOME=$home/.pm2 PM2_SILENT=true \
-		timeout -k 10 600 bash "test/e2e/$s" >"$dir/out.log" 2>&1)
+		exec setsid timeout -k 10 600 bash "test/e2e/$s" >"$dir/out.log" 2>&1) &
+	local leader=$!
+	wait $leader
 	rc=$?
+	kill -9 -- -$leader 2>/dev/null
 	(cd "$dir" && HOME=$home PM2_HOME=$home/.pm2 TEND_HOME=$home/.pm2 timeout 30 bin/pm2 kill >/dev/null 2>&1)
 	local verdict=pass
 	[ $rc -eq 0 ] || verdict=FAIL
