@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -112,5 +114,31 @@ for (const l of lines) process.stdout.write(JSON.stringify(util.inspect(JSON.par
 				t.FailNow()
 			}
 		}
+	}
+}
+
+// PM2's own prettylist of an app, from PM2's own jlist of it, byte for byte.
+func TestInspectMatchesPM2Capture(t *testing.T) {
+	dir := filepath.Join("..", "..", "test", "testdata", "pm2-7.0.4")
+	jl, err := os.ReadFile(filepath.Join(dir, "jlist.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(dir, "prettylist.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := inspectJSON(jl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
+		for i := range min(len(gl), len(wl)) {
+			if gl[i] != wl[i] {
+				t.Fatalf("line %d differs:\ngot  %q\nwant %q", i+1, gl[i], wl[i])
+			}
+		}
+		t.Fatalf("%d lines, PM2's has %d", len(gl), len(wl))
 	}
 }
