@@ -127,6 +127,7 @@ func (in *Instance) onExit(r *run) {
 		}
 		in.transition(trExitRestart)
 		if d.Delay <= 0 {
+			in.hist = AutoRestarted(in.hist)
 			if err := in.start(nil, nil); err != nil {
 				in.log.Error("restart failed", "err", err)
 			}

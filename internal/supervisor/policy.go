@@ -116,8 +116,14 @@ func Decide(spec *config.AppSpec, h History, uptime time.Duration, exitCode int,
 			d.Delay, d.Limited = max(d.Delay, h.LimitDelay), true
 		}
 	}
-	h.Restarts++
 	return d, h
+}
+
+// AutoRestarted is the history when an automatic restart starts the process (not when it is
+// decided: PM2 counts a restart delayed by restart_delay once it happens).
+func AutoRestarted(h History) History {
+	h.Restarts++
+	return h
 }
 
 // doubled is the next delay of a doubling backoff: first, then twice the last, up to most.

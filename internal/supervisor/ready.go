@@ -149,6 +149,7 @@ func (in *Instance) onTimer() {
 		in.becomeOnline()
 	case timerRestart:
 		if in.status == Waiting {
+			in.hist = AutoRestarted(in.hist)
 			if err := in.start(nil, nil); err != nil {
 				in.log.Error("restart failed", "err", err)
 			}

@@ -22,25 +22,25 @@ func TestDecide(t *testing.T) {
 		delay   time.Duration
 		newHist History
 	}{
-		{"stable exit restarts at once", nil, History{}, long, 1, Restart, 0, History{Restarts: 1}},
-		{"unstable exit counts", nil, History{Unstable: 3}, short, 1, Restart, crashLoopFloor, History{Restarts: 1, Unstable: 4}},
-		{"stable run resets the unstable count", nil, History{Unstable: 5}, long, 1, Restart, 0, History{Restarts: 1}},
+		{"stable exit restarts at once", nil, History{}, long, 1, Restart, 0, History{}},
+		{"unstable exit counts", nil, History{Unstable: 3}, short, 1, Restart, crashLoopFloor, History{Unstable: 4}},
+		{"stable run resets the unstable count", nil, History{Unstable: 5}, long, 1, Restart, 0, History{}},
 		{"max restarts reached", nil, History{Unstable: 15}, short, 1, Give, config.DefaultErroredRetry, History{Unstable: 16, RetryDelay: config.DefaultErroredRetry}},
 		{"errored again: the cooldown doubles", nil, History{Unstable: 15, RetryDelay: 40 * time.Minute}, short, 1, Give, time.Hour, History{Unstable: 16, RetryDelay: time.Hour}},
 		{"errored_retry -1 never retries (PM2)", func(s *config.AppSpec) { s.ErroredRetry = -1 }, History{Unstable: 15}, short, 1, Give, 0, History{Unstable: 16}},
 		{"no autorestart", func(s *config.AppSpec) { s.Autorestart = false }, History{}, long, 1, Stop, 0, History{}},
 		{"stop exit code", func(s *config.AppSpec) { s.StopExitCodes = []int{0, 7} }, History{}, long, 7, Stop, 0, History{}},
-		{"other exit code restarts", func(s *config.AppSpec) { s.StopExitCodes = []int{7} }, History{}, long, 8, Restart, 0, History{Restarts: 1}},
-		{"restart delay", func(s *config.AppSpec) { s.RestartDelay = 2 * time.Second }, History{}, long, 1, Restart, 2 * time.Second, History{Restarts: 1}},
+		{"other exit code restarts", func(s *config.AppSpec) { s.StopExitCodes = []int{7} }, History{}, long, 8, Restart, 0, History{}},
+		{"restart delay", func(s *config.AppSpec) { s.RestartDelay = 2 * time.Second }, History{}, long, 1, Restart, 2 * time.Second, History{}},
 		{"backoff starts at its value", func(s *config.AppSpec) { s.ExpBackoffDelay = 100 * time.Millisecond }, History{}, long, 1, Restart,
-			100 * time.Millisecond, History{Restarts: 1, PrevDelay: 100 * time.Millisecond}},
+			100 * time.Millisecond, History{PrevDelay: 100 * time.Millisecond}},
 		{"backoff grows by half", func(s *config.AppSpec) { s.ExpBackoffDelay = 100 * time.Millisecond }, History{PrevDelay: 200 * time.Millisecond}, long, 1, Restart,
-			300 * time.Millisecond, History{Restarts: 1, PrevDelay: 300 * time.Millisecond}},
+			300 * time.Millisecond, History{PrevDelay: 300 * time.Millisecond}},
 		{"backoff is capped", func(s *config.AppSpec) { s.ExpBackoffDelay = 100 * time.Millisecond }, History{PrevDelay: 14 * time.Second}, long, 1, Restart,
-			backoffCap, History{Restarts: 1, PrevDelay: backoffCap}},
+			backoffCap, History{PrevDelay: backoffCap}},
 		{"backoff resets after a long run", func(s *config.AppSpec) { s.ExpBackoffDelay = 100 * time.Millisecond }, History{PrevDelay: 9 * time.Second}, time.Minute, 1, Restart,
-			100 * time.Millisecond, History{Restarts: 1, PrevDelay: 100 * time.Millisecond}},
-		{"a crash loop never spins", func(s *config.AppSpec) { s.MinUptime = 0 }, History{}, time.Millisecond, 1, Restart, crashLoopFloor, History{Restarts: 1}},
+			100 * time.Millisecond, History{PrevDelay: 100 * time.Millisecond}},
+		{"a crash loop never spins", func(s *config.AppSpec) { s.MinUptime = 0 }, History{}, time.Millisecond, 1, Restart, crashLoopFloor, History{}},
 		{"max restarts 0 gives up at the first unstable exit", func(s *config.AppSpec) { s.MaxRestarts = 0 }, History{}, short, 1, Give, config.DefaultErroredRetry, History{Unstable: 1, RetryDelay: config.DefaultErroredRetry}},
 	}
 	for _, tt := range tests {
@@ -49,6 +49,7 @@ func TestDecide(t *testing.T) {
 			if tt.edit != nil {
 				tt.edit(&spec)
 			}
+			// Restarts is counted when the restart happens (AutoRestarted), not in Decide.
 			d, h := Decide(&spec, tt.hist, tt.uptime, tt.code, time.Now())
 			h.Starts = nil // TestStartLimit follows them
 			if d.Action != tt.want || d.Delay != tt.delay || !reflect.DeepEqual(h, tt.newHist) {
