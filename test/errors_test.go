@@ -294,7 +294,6 @@ func TestBadConfigs(t *testing.T) {
 		{[]string{"start", write("throws.config.js", "throw new Error('no config today')")}, "no config today", true},
 		{[]string{"start", write("dup.json", `{"apps": [`+good+`, `+good+`]}`)}, `dup.json:1: apps[1] "fine": the name "fine" is apps[0]'s too`, false},
 		{[]string{"start", write("abc.json", "{\"apps\": [\n"+good+",\n {\"name\": \"n\", \"script\": \""+appBin+"\",\n  \"instances\": 100000}]}")}, `abc.json:4: apps[1] "n": instances 100000 is more than 4096`, false},
-		{[]string{"start", write("envobj.yaml", "apps:\n  - name: e\n    script: "+appBin+"\n    env:\n      DB:\n        host: x\n")}, `envobj.yaml:5: apps[0] "e": env.DB must be a string`, false},
 		{[]string{"start", write("colon/Procfile", "web: "+appBin+"\nworker "+appBin+"\n")}, "Procfile:2", false},
 		{[]string{"start", write("badenv.json", `{"apps": [`+good+`, {"name": "d", "script": "`+appBin+`", "env_file": "bad.env"}]}`)}, "bad.env:2", false},
 		{[]string{"start", write("noenv.json", `{"apps": [{"name": "m", "script": "`+appBin+`", "env_file": "missing.env"}]}`)}, "missing.env", false},

@@ -297,21 +297,17 @@ func stringList(key string, v any) ([]string, error) {
 	return nil, invalidf("%s must be a string or a list of strings", key)
 }
 
-// envString renders a value as PM2 puts it into the environment: nested objects as JSON.
-// envValues turns an env object's values into strings; an object or a list has no string an
-// environment variable could hold.
+// envValues turns an env object's values into strings as PM2 puts them into the environment:
+// an object or a list as its JSON (PM2's JSON.stringify; keys sorted here).
 func envValues(key string, env map[string]any) (map[string]string, error) {
 	out := make(map[string]string, len(env))
 	for k, v := range env {
-		switch v.(type) {
-		case map[string]any, []any:
-			return nil, keyErr(key+"."+k, "must be a string, a number or a boolean, not an object or a list")
-		}
 		out[k] = envString(v)
 	}
 	return out, nil
 }
 
+// envString renders a value as PM2 puts it into the environment: nested objects as JSON.
 func envString(v any) string {
 	switch t := v.(type) {
 	case string:

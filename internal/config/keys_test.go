@@ -97,7 +97,6 @@ func TestKeyErrorsNameTheLine(t *testing.T) {
 		{"a.json", "{\"apps\": [\n  {\"name\": \"ok\", \"script\": \"a.js\"},\n  {\"name\": \"api\",\n   \"script\": \"a.js\",\n   \"instances\": 100000}\n]}",
 			`a.json:5: apps[1] "api": instances 100000 is more than`},
 		{"b.json", "[{\"script\": \"a.js\",\n \"autorestart\": \"yes\"}]", `b.json:2: apps[0]: autorestart must be true or false, got "yes"`},
-		{"c.json", "{\"script\": \"a.js\",\n\n \"env\": {\"A\": {\"b\": 1}}}", `c.json:3: apps[0]: env.A must be a string`},
 		{"d.yaml", "apps:\n  - name: web\n    script: a.js\n    env:\n      PORT: 80\n    cron_restart: \"61 * * * *\"\n",
 			`d.yaml:6: apps[0] "web": cron_restart "61 * * * *" is not a cron expression`},
 		{"e.yml", "apps:\n  - script: a.js\n    name: w\n  - name: x\n    script: a.js\n    max_memory_restart: lots\n",

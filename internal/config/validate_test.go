@@ -15,7 +15,7 @@ func TestValidate(t *testing.T) {
   {"name": "api", "script": "/bin/true", "autorestrat": true},
   {"name": "bad", "instances": 2},
   {"name": "api", "script": "/bin/true"},
-  {"name": "x", "script": "/bin/true", "env": {"A": {"b": 1}}}
+  {"name": "x", "script": "/bin/true", "instances": 100000}
 ]}`), 0o644)
 	problems, apps := Validate(path, path, nil)
 	var got []string
@@ -26,7 +26,7 @@ func TestValidate(t *testing.T) {
 		path + `:2: warning: apps[0] "api": unknown key, ignored: autorestrat (did you mean autorestart?)`,
 		path + `:3: apps[1] "bad": script is missing`,
 		path + `:4: apps[2] "api": the name "api" is apps[0]'s too; names must be unique`,
-		path + `:5: apps[3] "x": env.A must be a string, a number or a boolean, not an object or a list`,
+		path + `:5: apps[3] "x": instances 100000 is more than 4096`,
 	}
 	if apps != 4 || strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("%d apps:\n%s\nwant:\n%s", apps, strings.Join(got, "\n"), strings.Join(want, "\n"))
