@@ -2,9 +2,12 @@ package test
 
 import (
 	"bytes"
+	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -138,5 +141,46 @@ func TestPM2Verbs(t *testing.T) {
 	}
 	if !slices.Equal(names, []string{"a", "b"}) {
 		t.Errorf("apps %v", names)
+	}
+}
+
+// Pid files as PM2 writes them: $TEND_HOME/pids/<name>-<id>.pid, or -p's path with -<id> before
+// the extension (PM2's cli-actions-1.sh); jlist's pm_pid_path names it; a stop removes it.
+func TestPidFiles(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	dir := t.TempDir()
+	h.ok("start", appBin, "--name", "plain", "-s")
+	cmd := exec.Command(h.bin, "start", appBin, "--name", "echo", "-p", "echo.pid", "-s")
+	cmd.Env, cmd.Dir = h.env, dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("start -p: %v: %s", err, out)
+	}
+	for name, path := range map[string]string{"plain": filepath.Join(h.home, "pids", "plain-0.pid"), "echo": filepath.Join(dir, "echo-1.pid")} {
+		p := h.waitStatus(name, "online")
+		b, err := os.ReadFile(path)
+		if err != nil || string(b) != strconv.Itoa(p.Pid) {
+			t.Fatalf("%s: pid file %s holds %q (%v), want %d", name, path, b, err, p.Pid)
+		}
+		var env struct {
+			PmPidPath string `json:"pm_pid_path"`
+		}
+		var raw []struct {
+			Name   string          `json:"name"`
+			Pm2Env json.RawMessage `json:"pm2_env"`
+		}
+		json.Unmarshal([]byte(h.ok("jlist")), &raw)
+		for _, q := range raw {
+			if q.Name == name {
+				json.Unmarshal(q.Pm2Env, &env)
+			}
+		}
+		if env.PmPidPath != path {
+			t.Errorf("%s: pm_pid_path %q, want %q", name, env.PmPidPath, path)
+		}
+	}
+	h.ok("stop", "echo", "-s")
+	if _, err := os.Stat(filepath.Join(dir, "echo-1.pid")); !os.IsNotExist(err) {
+		t.Errorf("the pid file outlived the stop: %v", err)
 	}
 }

@@ -178,7 +178,7 @@ type Env struct {
 	PmOutLogPath     string   `json:"pm_out_log_path"`
 	PmErrLogPath     string   `json:"pm_err_log_path"`
 	PmLogPath        string   `json:"pm_log_path,omitempty"`
-	PmPidPath        string   `json:"pm_pid_path,omitempty"` // in the dump only: PM2 needs it to resurrect one
+	PmPidPath        string   `json:"pm_pid_path,omitempty"` // the pid file; PM2 needs it to resurrect a dump entry
 	PmExecPath       string   `json:"pm_exec_path"`
 	PmCwd            string   `json:"pm_cwd"`
 	ExecInterpreter  string   `json:"exec_interpreter"`

@@ -172,7 +172,7 @@ func NewCmdStart(f *Factory, runF func(*StartOptions) error) *cobra.Command {
 		fl.Bool(inert, false, "PM2's; no effect in tend")
 		fl.Lookup(inert).Hidden = true
 	}
-	fl.StringVarP(&o.PidFile, "pid", "p", "", "(not acted on yet) write the app's pid to this file")
+	fl.StringVarP(&o.PidFile, "pid", "p", "", "write the pid to this file, with -<id> before its extension (default: $TEND_HOME/pids/<name>-<id>.pid)")
 	fl.StringVar(&o.LogType, "log-type", "", "(not acted on yet) json: log lines as JSON")
 	return cmd
 }

@@ -128,6 +128,9 @@ func (o *StartOptions) spec() (config.AppSpec, error) {
 		}
 		return s, err
 	}
+	if s.PidFile != "" {
+		s.PidFile = abs(o.Cwd, s.PidFile) // PM2: -p is relative to where it is typed
+	}
 	if err := config.Resolve(&s, o.Cwd); err != nil {
 		return s, err
 	}

@@ -57,12 +57,14 @@ func (d *daemon) save(w wire.ResponseWriter, r *wire.Request) {
 	writeJSON(w, api.SaveResult{Path: d.paths.Dump, Count: len(infos), Backup: backup})
 }
 
-// dumpEntry is one instance as PM2 dumps it, with _tend added. pm_pid_path is where PM2 would
-// keep the instance's pid file: PM2 needs one to resurrect the entry (tend writes none).
-// instances is the app's count, which jlist shows; the entry says 1.
+// dumpEntry is one instance as PM2 dumps it, with _tend added. pm_pid_path is its pid file:
+// PM2 needs one to resurrect the entry. instances is the app's count, which jlist shows; the
+// entry says 1.
 func dumpEntry(i *supervisor.Info, instances int, version, homeDir string) (json.RawMessage, error) {
 	env := toProcess(i, metrics.Usage{}, instances, version).Pm2Env
-	env.PmPidPath = filepath.Join(homeDir, "pids", fmt.Sprintf("%s-%d.pid", i.Name, i.ID))
+	if env.PmPidPath == "" {
+		env.PmPidPath = filepath.Join(homeDir, "pids", fmt.Sprintf("%s-%d.pid", i.Name, i.ID))
+	}
 	// PM2 starts `instances` processes for each entry of its dump, and writes one entry per
 	// process: an entry stands for its own instance only.
 	env.Instances = 1

@@ -39,6 +39,7 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 			PmOutLogPath:     i.OutLog,
 			PmErrLogPath:     i.ErrLog,
 			PmLogPath:        i.LogFile,
+			PmPidPath:        i.PidFile,
 			PmExecPath:       s.Script,
 			PmCwd:            s.Cwd,
 			ExecInterpreter:  s.InterpreterLabel,

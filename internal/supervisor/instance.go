@@ -35,6 +35,7 @@ type Info struct {
 	OutLog    string
 	ErrLog    string
 	LogFile   string
+	PidFile   string // where the pid file of its process is (PM2's pm_pid_path)
 
 	channel *ipc.Channel // the current process's IPC channel, for messages (nil without one)
 
@@ -194,7 +195,7 @@ func (in *Instance) publish() {
 	i := &Info{
 		ID: in.id, Index: in.index, Name: in.spec.Name, Spec: in.spec, Status: in.status,
 		History: in.hist, Created: in.created, ExitCode: in.exitCode,
-		OutLog: in.paths[0], ErrLog: in.paths[1], LogFile: in.paths[2],
+		OutLog: in.paths[0], ErrLog: in.paths[1], LogFile: in.paths[2], PidFile: in.pidPath(),
 		Listening: in.app.socks.Ports(), Logs: in.logHealth,
 	}
 	if in.status == Errored {

@@ -172,6 +172,7 @@ func (in *Instance) spawn() (r *run, err error) {
 		go in.probe(r)
 	}
 	in.log.Info("started", "pid", r.pid, "cmd", strings.Join(config.MaskedArgs(argv, in.sup.secrets()), " "))
+	in.writePidFile(r)
 	in.startPumps(r, false)
 	if r.p.Holder().Fd(proc.KindIPC) >= 0 {
 		in.openChannel(r, false)

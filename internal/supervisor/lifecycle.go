@@ -249,6 +249,7 @@ func (in *Instance) adopt(p proc.Process) error {
 		in.openChannel(r, true)
 	}
 	in.log.Info("adopted", "pid", r.pid)
+	in.writePidFile(r)
 	in.serving(r, true)
 	in.publish()
 	return nil

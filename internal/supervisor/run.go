@@ -26,6 +26,7 @@ type run struct {
 	startedAt time.Time
 	shim      bool   // a Node the cluster protocol does not fit: the preload asks for sockets
 	backend   string // proxy mode: the private address the process listens on
+	pidFile   string // where its pid was written ("" for nowhere)
 
 	exited  <-chan struct{} // closed once the process is gone; p.Exit says how
 	ipcDone chan struct{}   // closed when the IPC channel reaches EOF (nil without a channel)
@@ -61,6 +62,7 @@ func (r *run) hurryUp() { r.once.Do(func() { close(r.hurry) }) }
 // uses them.
 func (r *run) release() {
 	r.released.Do(func() {
+		removePidFile(r)
 		if r.channel != nil {
 			r.channel.Close()
 		}
