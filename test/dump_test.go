@@ -54,4 +54,15 @@ func TestSaveKillResurrect(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.err, "already run; left as they are") || len(h.jlist()) != len(before) {
 		t.Fatalf("resurrect twice: exit %d, %q", r.code, r.err)
 	}
+	// A broken dump: the backup is used, and the broken one is moved aside (PM2 deletes it).
+	h.ok("delete", "all", "-s")
+	os.WriteFile(dump, []byte("[{\n"), 0o600)
+	r = h.run("resurrect", "-s")
+	if r.code != 0 || !strings.Contains(r.err, "using "+dump+".bak; it is now "+dump+".broken") {
+		t.Fatalf("resurrect of a broken dump: exit %d, %q", r.code, r.err)
+	}
+	if _, err := os.Stat(dump); !os.IsNotExist(err) {
+		t.Errorf("the broken dump is still in its place: %v", err)
+	}
+	h.waitOnline("hello", 2)
 }

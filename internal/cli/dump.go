@@ -144,7 +144,15 @@ func readDump(opts *ResurrectOptions) ([]config.DumpApp, string, error) {
 	bak := path + ".bak"
 	if bdata, berr := os.ReadFile(bak); berr == nil {
 		if bapps, berr := config.ParseDump(bdata, bak); berr == nil {
-			fmt.Fprintf(opts.IO.ErrOut, "tend: warning: %s: %v; using %s\n", path, oneLineCause(err), bak)
+			moved := ""
+			if !errors.Is(err, fs.ErrNotExist) {
+				// PM2 deletes a broken dump here, so that the next save starts clean; it is moved
+				// aside instead, for whoever wants to see what broke it.
+				if os.Rename(path, path+".broken") == nil {
+					moved = "; it is now " + path + ".broken"
+				}
+			}
+			fmt.Fprintf(opts.IO.ErrOut, "tend: warning: %s: %v; using %s%s\n", path, oneLineCause(err), bak, moved)
 			return bapps, bak, nil
 		}
 	}
