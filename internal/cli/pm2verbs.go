@@ -2,9 +2,7 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -79,10 +77,7 @@ func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
-				if args[0] != "simple" {
-					return usagef("tend init takes simple or nothing, not %q", args[0])
-				}
-				opts.Mode = args[0]
+				opts.Mode = args[0] // PM2: simple, or anything else for the full template
 			}
 			if runF != nil {
 				return runF(opts)
@@ -90,7 +85,7 @@ func NewCmdInit(f *Factory, runF func(*InitOptions) error) *cobra.Command {
 			return initRun(opts)
 		},
 	}
-	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "replace an ecosystem.config.js that exists")
+	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "replace an ecosystem.config.js.bak that exists")
 	return cmd
 }
 
@@ -118,21 +113,25 @@ module.exports = {
 }
 `
 
-// initRun writes the template; an existing file is kept unless --force (PM2 overwrites it).
+// initRun writes the template. PM2 overwrites an ecosystem.config.js that exists; tend moves it
+// to ecosystem.config.js.bak first (the .bak it replaces, with --force only).
 func initRun(opts *InitOptions) error {
 	path := filepath.Join(opts.Cwd, "ecosystem.config.js")
 	body := initFull
 	if opts.Mode == "simple" {
 		body = initSimple
 	}
-	flag := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if opts.Force {
-		flag = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if _, err := os.Lstat(path); err == nil {
+		bak := path + ".bak"
+		if _, err := os.Lstat(bak); err == nil && !opts.Force {
+			return usagef("%s and %s exist; tend init --force replaces the .bak", path, bak)
+		}
+		if err := os.Rename(path, bak); err != nil {
+			return fmt.Errorf("keep %s as %s: %v", path, bak, err)
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "tend: note: the ecosystem.config.js that was there is now %s\n", bak)
 	}
-	f, err := os.OpenFile(path, flag, 0o644)
-	if errors.Is(err, fs.ErrExist) {
-		return usagef("%s exists; tend init --force replaces it", path)
-	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("write %s: %v", path, err)
 	}

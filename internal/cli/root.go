@@ -53,6 +53,9 @@ func Run(f *Factory, args []string) int {
 	root := newRoot(f, args)
 	root.SetArgs(args)
 	err := root.Execute()
+	if len(args) == 0 && err == nil {
+		return ExitUsage // the help, and a failure, as PM2 fails with no command: scripts check it
+	}
 	if err == nil {
 		return ExitOK
 	}

@@ -96,7 +96,7 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Errorf("--version: %d %q", code, e.out)
 	}
 	e = newTestEnv(t)
-	if code := e.run(); code != 0 || !strings.Contains(e.out.String(), "Available Commands:") {
+	if code := e.run(); code != ExitUsage || !strings.Contains(e.out.String(), "Available Commands:") {
 		t.Errorf("no arguments: %d %q", code, e.out)
 	}
 	e = newTestEnv(t)

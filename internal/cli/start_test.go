@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -521,5 +522,44 @@ func TestStartScriptThatRuns(t *testing.T) {
 	e.c.procs = e.named("app")
 	if code := e.run("start", app, "--max-restarts", "3", "-s"); code != 0 || len(e.c.starts) != 1 {
 		t.Fatalf("start with new settings: exit %d, starts %d, %s", code, len(e.c.starts), e.errOut)
+	}
+}
+
+// init writes PM2's starter config; one that exists is kept as .bak (PM2 overwrites it).
+func TestInit(t *testing.T) {
+	e := newTestEnv(t)
+	path := filepath.Join(e.f.Cwd, "ecosystem.config.js")
+	if code := e.run("init", "simple"); code != 0 || !strings.Contains(e.out.String(), "File "+path+" generated") {
+		t.Fatalf("init: exit %d, %s%s", code, e.out, e.errOut)
+	}
+	if b, _ := os.ReadFile(path); !strings.Contains(string(b), `script : "./app.js"`) {
+		t.Fatalf("template: %s", b)
+	}
+	for _, mode := range []string{"simple", ""} {
+		os.Remove(path)
+		os.Remove(path + ".bak")
+		body := initFull
+		if mode == "simple" {
+			body = initSimple
+		}
+		os.WriteFile(path, []byte(body), 0o644)
+		if _, err := exec.LookPath("node"); err == nil {
+			if specs, err := config.LoadFile(path); err != nil || len(specs) != 1 || specs[0].Name != "app1" {
+				t.Errorf("the %q template does not load: %v %+v", mode, err, specs)
+			}
+		}
+	}
+	os.Remove(path)
+	e = newTestEnv(t)
+	path = filepath.Join(e.f.Cwd, "ecosystem.config.js")
+	os.WriteFile(path, []byte("mine"), 0o644)
+	if code := e.run("init", "echo"); code != 0 {
+		t.Fatalf("init over a file: exit %d, %s", code, e.errOut)
+	}
+	if b, _ := os.ReadFile(path + ".bak"); string(b) != "mine" {
+		t.Errorf("the user's file: %q", b)
+	}
+	if code := e.run("init"); code != ExitUsage || !strings.Contains(e.errOut.String(), "--force replaces the .bak") {
+		t.Errorf("init with a .bak there: exit %d, %s", code, e.errOut)
 	}
 }
