@@ -35,6 +35,7 @@ type StartOptions struct {
 	Force           bool     // -f: another copy of a script that runs
 	NoAutostart     bool
 	SourceMaps      bool
+	NoSourceMaps    bool
 	AppendEnvToName bool
 	Args            []string
 	Name            string
@@ -166,7 +167,8 @@ func NewCmdStart(f *Factory, runF func(*StartOptions) error) *cobra.Command {
 	fl.StringVar(&o.UID, "uid", "", "(not acted on yet) run the app as this user")
 	fl.StringVar(&o.GID, "gid", "", "(not acted on yet) run the app as this group")
 	fl.BoolVar(&o.NoAutostart, "no-autostart", false, "add the app without starting it (tend start <name> starts it later)")
-	fl.BoolVar(&o.SourceMaps, "source-map-support", false, "map Node stack traces through source maps (--enable-source-maps)")
+	fl.BoolVar(&o.SourceMaps, "source-map-support", false, "map Node stack traces through source maps (--enable-source-maps; on by itself when the script has a .map)")
+	fl.BoolVar(&o.NoSourceMaps, "disable-source-map-support", false, "do not map stack traces, even with a .map beside the script")
 	fl.BoolVar(&o.AppendEnvToName, "append-env-to-name", false, "with --env: add -<env> to the app's name")
 	for _, inert := range inertStartFlags {
 		fl.Bool(inert, false, "PM2's; no effect in tend")
@@ -178,9 +180,9 @@ func NewCmdStart(f *Factory, runF func(*StartOptions) error) *cobra.Command {
 }
 
 // inertStartFlags are PM2's start flags that tend takes and does nothing with: PM2.io's probes
-// and tracing, git metadata (vizion), the source-map switch off (tend maps only when asked).
+// and tracing, git metadata (vizion).
 var inertStartFlags = []string{"no-automation", "no-vizion", "no-pmx", "trace", "disable-trace", "v8",
-	"event-loop-inspector", "deep-monitoring", "disable-source-map-support"}
+	"event-loop-inspector", "deep-monitoring"}
 
 func (o *StartOptions) changed(name string) bool {
 	_, ok := o.Given[name]

@@ -51,7 +51,7 @@ func (o *StartOptions) spec() (config.AppSpec, error) {
 	}
 	s.Autorestart = !o.NoAutorestart
 	s.Autostart = !o.NoAutostart
-	s.SourceMaps = o.SourceMaps
+	s.SourceMaps, s.NoSourceMaps = o.SourceMaps, o.NoSourceMaps
 	var inert []string
 	for _, f := range inertStartFlags {
 		if o.changed(f) {

@@ -39,7 +39,7 @@ func asKeyErr(key string, err error) error {
 // git metadata, Windows, module installs; force (a start of a running app restarts it);
 // kill_retry_time (tend is told of the exit, it does not poll); username (PM2 fills it in).
 var inertKeys = []string{
-	"automation", "deep_monitoring", "disable_source_map_support", "disable_trace",
+	"automation", "deep_monitoring", "disable_trace",
 	"event_loop_inspector", "execute_command", "force", "install_url", "io", "kill_retry_time",
 	"name_prefix", "pmx", "post_update", "trace", "username", "v8", "vizion", "watch_options",
 	"windowsHide", "write",
@@ -183,7 +183,7 @@ func basics(k *keys, s *AppSpec) error {
 		k.str(&s.Script, "script", "exec", "cmd", "command"), k.str(&s.Name, "name"), k.str(&s.Namespace, "namespace"),
 		k.str(&s.Interpreter, "interpreter", "exec_interpreter"), k.list(&s.Args, "args"),
 		k.list(&s.InterpreterArgs, "node_args", "interpreter_args", "interpreterArgs"),
-		k.boolean(&s.SourceMaps, "source_map_support"),
+		k.boolean(&s.SourceMaps, "source_map_support"), k.boolean(&s.NoSourceMaps, "disable_source_map_support"),
 	} {
 		if e != nil {
 			return e

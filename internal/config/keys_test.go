@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -174,6 +175,7 @@ func TestSourceMaps(t *testing.T) {
 	for script, want := range map[string]bool{"a.js": true, "a.py": false} {
 		s := Defaults()
 		s.Script, s.SourceMaps, s.Name = script, true, "x"
+		s.Env = map[string]string{"PATH": os.Getenv("PATH")}
 		s.Interpreter = map[string]string{"a.js": "node", "a.py": "python3"}[script]
 		s.InterpreterArgs = []string{"--enable-source-maps"}[:0]
 		if err := Resolve(&s, dir); err != nil {
@@ -185,6 +187,28 @@ func TestSourceMaps(t *testing.T) {
 		got := strings.Count(strings.Join(s.InterpreterArgs, " "), "--enable-source-maps")
 		if (got == 1) != want || got > 1 {
 			t.Errorf("%s: args %q", script, s.InterpreterArgs)
+		}
+	}
+}
+
+// A script with its .map beside it gets source maps, as PM2 detects them, unless
+// disable_source_map_support says no.
+func TestSourceMapsDetected(t *testing.T) {
+	if _, err := exec.LookPath("node"); err != nil {
+		t.Skip("node not found")
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "main.js"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "main.js.map"), []byte("{}"), 0o644)
+	for _, off := range []bool{false, true} {
+		s := Defaults()
+		s.Script, s.Name, s.NoSourceMaps = "main.js", "x", off
+		s.Env = map[string]string{"PATH": os.Getenv("PATH")}
+		if err := Resolve(&s, dir); err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Contains(s.InterpreterArgs, "--enable-source-maps"); got == off {
+			t.Errorf("disable_source_map_support %v: args %q", off, s.InterpreterArgs)
 		}
 	}
 }

@@ -30,6 +30,12 @@ func Resolve(spec *AppSpec, callerCwd string) error {
 		}
 	}
 	spec.portEnv()
+	if !spec.NoSourceMaps && !spec.SourceMaps && fileExists(spec.Script+".map") {
+		spec.SourceMaps = true // PM2 turns source maps on when the script comes with its map
+	}
+	if spec.NoSourceMaps {
+		spec.SourceMaps = false
+	}
 	if spec.SourceMaps && spec.InterpreterLabel == "node" && !slices.Contains(spec.InterpreterArgs, "--enable-source-maps") {
 		spec.InterpreterArgs = append(spec.InterpreterArgs, "--enable-source-maps")
 	}

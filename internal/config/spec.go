@@ -189,8 +189,11 @@ type AppSpec struct {
 	// AppendEnvToName adds "-<env>" to the name when the config is loaded with --env.
 	AppendEnvToName bool `json:"-"`
 	// SourceMaps asks Node to map stack traces through source maps (source_map_support), which
-	// Resolve turns into --enable-source-maps for a Node app.
-	SourceMaps bool `json:"-"`
+	// Resolve turns into --enable-source-maps for a Node app; Resolve sets it too when the
+	// script has a .map beside it (PM2's detection), unless NoSourceMaps
+	// (disable_source_map_support).
+	SourceMaps   bool `json:"-"`
+	NoSourceMaps bool `json:"-"`
 }
 
 // EnvFilter is PM2's filter_env: All drops the caller's whole environment, Keys drops those
