@@ -184,3 +184,19 @@ func TestPidFiles(t *testing.T) {
 		t.Errorf("the pid file outlived the stop: %v", err)
 	}
 }
+
+// PM2_PID_FILE_PATH, PM2's variable for its daemon's pid file, gets the daemon's pid too
+// (PM2's daemon-paths-override.sh).
+func TestDaemonPidFileFromPM2Variable(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	path := filepath.Join(t.TempDir(), ".toto.pid")
+	if r := h.runEnv([]string{"PM2_PID_FILE_PATH=" + path}, "ls"); r.code != 0 {
+		t.Fatalf("ls: exit %d: %s", r.code, r.err)
+	}
+	b, err := os.ReadFile(path)
+	own, _ := os.ReadFile(filepath.Join(h.home, "daemon.pid"))
+	if err != nil || strings.TrimSpace(string(b)) != strings.TrimSpace(string(own)) {
+		t.Fatalf("%s holds %q (%v); daemon.pid holds %q", path, b, err, own)
+	}
+}

@@ -114,6 +114,14 @@ func Run(o Options) error {
 		return fmt.Errorf("write %s: %v", p.Pid, unwrap(err))
 	}
 	defer os.Remove(p.Pid)
+	if extra := os.Getenv("PM2_PID_FILE_PATH"); extra != "" {
+		// PM2's variable for where its daemon's pid goes: scripts that set it find it there.
+		if err := os.WriteFile(extra, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+			log.Warn("cannot write the pid to PM2_PID_FILE_PATH", "path", extra, "err", err)
+		} else {
+			defer os.Remove(extra)
+		}
+	}
 
 	reaper, err := proc.NewReaper(log)
 	if err != nil {
