@@ -200,3 +200,29 @@ func TestDaemonPidFileFromPM2Variable(t *testing.T) {
 		t.Fatalf("%s holds %q (%v); daemon.pid holds %q", path, b, err, own)
 	}
 }
+
+// --log-type json: each line of the log files is a JSON object with PM2's fields (PM2's
+// log-json.sh parses them).
+func TestLogTypeJSON(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("start", appBin, "--name", "js", "--log-type", "json", "-s", "--", "-flood", "3")
+	p := h.waitStatus("js", "online")
+	text := waitFile(t, filepath.Join(h.home, "logs", "js-out.log"), 10*time.Second, func(s string) bool { return strings.Count(s, "\n") >= 3 })
+	for i, l := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		var rec struct {
+			Message   string `json:"message"`
+			Timestamp string `json:"timestamp"`
+			Type      string `json:"type"`
+			ProcessID *int   `json:"process_id"`
+			AppName   string `json:"app_name"`
+		}
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("line %d is not JSON: %q: %v", i+1, l, err)
+		}
+		if !strings.HasSuffix(rec.Message, "\n") || rec.Type != "out" || rec.ProcessID == nil || *rec.ProcessID != p.PmID ||
+			rec.AppName != "js" || !strings.HasSuffix(rec.Timestamp, "Z") {
+			t.Fatalf("line %d: %+v", i+1, rec)
+		}
+	}
+}

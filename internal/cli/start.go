@@ -175,7 +175,7 @@ func NewCmdStart(f *Factory, runF func(*StartOptions) error) *cobra.Command {
 		fl.Lookup(inert).Hidden = true
 	}
 	fl.StringVarP(&o.PidFile, "pid", "p", "", "write the pid to this file, with -<id> before its extension (default: $TEND_HOME/pids/<name>-<id>.pid)")
-	fl.StringVar(&o.LogType, "log-type", "", "(not acted on yet) json: log lines as JSON")
+	fl.StringVar(&o.LogType, "log-type", "", "json: each log line as a JSON object (PM2's message, timestamp, type, process_id, app_name)")
 	return cmd
 }
 

@@ -283,7 +283,6 @@ func (s *AppSpec) Pending() []string {
 	}{
 		{"watch", len(s.Watch) > 0}, {"cron_restart", s.CronRestart != ""}, {"uid", s.User != ""},
 		{"gid", s.Group != ""}, {"max_memory_restart", s.MaxMemoryRestart > 0},
-		{"log_type", s.LogType != ""},
 	} {
 		if k.set {
 			out = append(out, k.key)

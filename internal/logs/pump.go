@@ -69,6 +69,9 @@ type StreamConfig struct {
 	Echo io.Writer
 	// Date, if set, prefixes each line with "<date>: ", PM2's separator.
 	Date *DateFormat
+	// JSON, if set, writes each line as a JSON object (PM2's log_type json) instead of the line
+	// with its date prefix; see JSONFields.
+	JSON *JSONFields
 	// Location is the zone of the date prefix; nil means time.Local.
 	Location *time.Location
 	// MaxLine is the longest line written whole; 0 means DefaultMaxLine.
@@ -420,7 +423,7 @@ func (p *pump) shrink() {
 // frame writes the whole lines of data (the carry followed by what was just
 // read) and keeps the trailing partial line as the next carry.
 func (p *pump) frame(data []byte) {
-	if p.cfg.Date == nil {
+	if p.cfg.Date == nil && p.cfg.JSON == nil {
 		if end, ok := p.plainEnd(data); ok {
 			// Nothing to add or cut: write the lines straight from buf.
 			p.write(data[:end])
@@ -479,9 +482,7 @@ func (p *pump) finish() {
 		return
 	}
 	p.stamp()
-	out := append(p.out[:0], p.prefix...)
-	out = append(out, p.buf[:p.carry]...)
-	out = append(out, '\n')
+	out := p.appendLine(p.out[:0], p.buf[:p.carry])
 	p.write(out)
 	p.out = out[:0]
 	p.carry = 0
@@ -498,12 +499,18 @@ func (p *pump) appendLine(out, line []byte) []byte {
 		out = p.appendPiece(out, line[:cut])
 		line = line[cut:]
 	}
+	if p.cfg.JSON != nil {
+		return p.appendRecord(out, line, p.cfg.JSON.Type)
+	}
 	out = append(out, p.prefix...)
 	out = append(out, line...)
 	return append(out, '\n')
 }
 
 func (p *pump) appendPiece(out, piece []byte) []byte {
+	if p.cfg.JSON != nil {
+		return p.appendRecord(out, append(slices.Clip(piece), splitMarker...), p.cfg.JSON.Type)
+	}
 	out = append(out, p.prefix...)
 	out = append(out, piece...)
 	out = append(out, splitMarker...)
@@ -525,6 +532,10 @@ func utf8Cut(b []byte, limit int) int {
 // stamp sets the prefix for the lines of the current chunk. All lines of one
 // read share a time; without a sub-second token it is formatted once a second.
 func (p *pump) stamp() {
+	if p.cfg.JSON != nil {
+		p.stampJSON()
+		return
+	}
 	d := p.cfg.Date
 	if d == nil {
 		return
@@ -549,7 +560,7 @@ func (p *pump) write(b []byte) {
 	for i, f := range p.files {
 		if p.lost[i] > 0 {
 			// Space came back (or the disk is still full: then this line is lost too).
-			mark := fmt.Appendf(slices.Clone(p.prefix), "[tend: %d lines were not written here: %v]\n", p.lost[i], p.failingErr(i))
+			mark := p.marker(fmt.Sprintf("[tend: %d lines were not written here: %v]", p.lost[i], p.failingErr(i)))
 			if err := f.Write(mark); err != nil {
 				var d *DropError
 				if errors.As(err, &d) {
@@ -576,6 +587,15 @@ func (p *pump) write(b []byte) {
 		_, err := p.cfg.Echo.Write(b)
 		p.report(len(p.files), err)
 	}
+}
+
+// marker is a line of tend's own in the app's log: with the date prefix, or as a JSON record
+// of type "tend".
+func (p *pump) marker(text string) []byte {
+	if p.cfg.JSON != nil {
+		return p.appendRecord(nil, []byte(text), "tend")
+	}
+	return append(append(slices.Clone(p.prefix), text...), '\n')
 }
 
 // failingErr is the error a file failed with last.

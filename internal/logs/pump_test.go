@@ -4,6 +4,7 @@ package logs
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -678,5 +679,43 @@ func TestPumpSameFileTwice(t *testing.T) {
 	combined.Close()
 	if b, _ := os.ReadFile(path); !bytes.Equal(b, want) {
 		t.Fatalf("file has %d bytes, want %d: each line once", len(b), len(want))
+	}
+}
+
+// log_type json: one object per line with PM2's fields; the message keeps its newline, odd
+// bytes are escaped as JSON.stringify escapes them, a long line is split into records, and a
+// date format gives the timestamp.
+func TestPumpJSONLines(t *testing.T) {
+	start := time.Date(2026, 11, 21, 13, 47, 35, 123e6, time.UTC)
+	now := func() time.Time { return start }
+	p := newTestPipe(t)
+	fed := p.feed([]byte("hello\n\"q\" \\ <b> \t\x01é\xff\nlast"))
+	out := pumpFile(t, p, StreamConfig{JSON: &JSONFields{Type: "out", ProcessID: 3, AppName: "api"}, Now: now})
+	if err := <-fed; err != nil {
+		t.Fatal(err)
+	}
+	want := `{"message":"hello\n","timestamp":"2026-11-21T13:47:35.123Z","type":"out","process_id":3,"app_name":"api"}` + "\n" +
+		`{"message":"\"q\" \\ <b> \t\u0001é` + "\uFFFD" + `\n","timestamp":"2026-11-21T13:47:35.123Z","type":"out","process_id":3,"app_name":"api"}` + "\n" +
+		`{"message":"last\n","timestamp":"2026-11-21T13:47:35.123Z","type":"out","process_id":3,"app_name":"api"}` + "\n"
+	if string(out) != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", out, want)
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(string(out), "\n"), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("%q is not JSON: %v", l, err)
+		}
+	}
+
+	date, _ := ParseDateFormat("YYYY")
+	p = newTestPipe(t)
+	fed = p.feed([]byte(strings.Repeat("x", 30) + "\n"))
+	out = pumpFile(t, p, StreamConfig{JSON: &JSONFields{Type: "err", AppName: "a"}, Date: date, MaxLine: 20, Now: now})
+	if err := <-fed; err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"message":"xxxxxxxxxxxxxxxxxxxx [tend: line split]\n","timestamp":"2026","type":"err"`) {
+		t.Fatalf("split records: %q", lines)
 	}
 }

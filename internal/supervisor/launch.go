@@ -192,6 +192,10 @@ func (in *Instance) startPumps(r *run, resumed bool) {
 	if in.sup.echoOut != nil {
 		outCfg.Echo, errCfg.Echo = in.sup.echoOut, in.sup.echoErr
 	}
+	if in.spec.LogType == "json" {
+		outCfg.JSON = &logs.JSONFields{Type: "out", ProcessID: in.id, AppName: in.spec.Name}
+		errCfg.JSON = &logs.JSONFields{Type: "err", ProcessID: in.id, AppName: in.spec.Name}
+	}
 	in.watchLogWrites(&outCfg, 0, "stdout")
 	in.watchLogWrites(&errCfg, 1, "stderr")
 	in.pump(r, proc.KindStdout, outCfg)
