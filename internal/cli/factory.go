@@ -19,17 +19,26 @@ type IOStreams struct {
 	ErrOut io.Writer
 
 	stdoutTTY bool
+	noColor   bool
 }
 
 // IsStdoutTTY reports whether Out is a terminal.
 func (s *IOStreams) IsStdoutTTY() bool { return s.stdoutTTY }
+
+// ColorEnabled reports whether output may be coloured: Out is a terminal, NO_COLOR is unset or
+// empty (no-color.org) and --no-color was not given.
+func (s *IOStreams) ColorEnabled() bool { return s.stdoutTTY && !s.noColor }
+
+// SetNoColor turns colours off (NO_COLOR, --no-color).
+func (s *IOStreams) SetNoColor(off bool) { s.noColor = s.noColor || off }
 
 // SetStdoutTTY says whether Out is a terminal.
 func (s *IOStreams) SetStdoutTTY(tty bool) { s.stdoutTTY = tty }
 
 // SystemIO is the process's stdin, stdout and stderr.
 func SystemIO() *IOStreams {
-	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, stdoutTTY: term.IsTerminal(int(os.Stdout.Fd()))}
+	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, stdoutTTY: term.IsTerminal(int(os.Stdout.Fd())),
+		noColor: os.Getenv("NO_COLOR") != ""}
 }
 
 // Factory is what every command is built from: its IO, where it runs, and a lazily made client,

@@ -148,3 +148,49 @@ func TestDescribeExtras(t *testing.T) {
 		}
 	}
 }
+
+// --no-color and NO_COLOR take the colours off a terminal's table.
+func TestNoColor(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  bool
+	}{{[]string{"ls", "--no-color"}, false}, {[]string{"--no-color", "ls"}, false}, {[]string{"ls"}, true}} {
+		e := newTestEnv(t)
+		e.f.IO.SetStdoutTTY(true)
+		e.f.IO.SetNoColor(tc.env) // what SystemIO reads from NO_COLOR
+		if code := e.run(tc.args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, e.errOut)
+		}
+		if strings.Contains(e.out.String(), "\x1b[") {
+			t.Errorf("%v (NO_COLOR %v): colours in %q", tc.args, tc.env, e.out)
+		}
+	}
+}
+
+// --sort orders the table; -m prints PM2's mini list.
+func TestListSortAndMini(t *testing.T) {
+	e := newTestEnv(t)
+	if code := e.run("ls", "--sort", "name:desc"); code != 0 {
+		t.Fatalf("exit %d: %s", code, e.errOut)
+	}
+	if out := e.out.String(); strings.Index(out, "worker") > strings.Index(out, "api") {
+		t.Errorf("name:desc puts api first:\n%s", out)
+	}
+	e = newTestEnv(t)
+	if code := e.run("ls", "--sort", "colour"); code != ExitUsage || !strings.Contains(e.errOut.String(), "--sort colour: sort by name, id") {
+		t.Errorf("--sort colour: exit %d, %q", code, e.errOut)
+	}
+	e = newTestEnv(t)
+	e.c.procs = e.c.procs[2:]
+	e.c.procs[0].Pm2Env.Version = "N/A"
+	e.c.procs[0].Pm2Env.PmErrLogPath = "/h/logs/worker-error.log"
+	e.c.procs[0].Pm2Env.PmPidPath = "/h/pids/worker-2.pid"
+	if code := e.run("ls", "-m"); code != 0 {
+		t.Fatalf("-m: exit %d", code)
+	}
+	want := "+--- worker\nnamespace : jobs\nversion : N/A\npid : 0\npm2 id : 2\nstatus : errored\nmode : fork\nrestarted : 0\n" +
+		"uptime : 0\nmemory usage : 0b\nerror log : /h/logs/worker-error.log\nwatching : no\nPID file : /h/pids/worker-2.pid\n\n"
+	if e.out.String() != want {
+		t.Errorf("-m:\n%q\nwant\n%q", e.out, want)
+	}
+}

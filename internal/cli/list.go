@@ -21,23 +21,32 @@ type ListOptions struct {
 	IO     *IOStreams
 	Client func() (client.API, error)
 	Now    func() time.Time // for the uptime column
+
+	Mini bool   // -m: PM2's mini list, a block of lines per process
+	Sort string // --sort field[:asc|desc]
 }
 
 // NewCmdList builds `tend ls`.
 func NewCmdList(f *Factory, runF func(*ListOptions) error) *cobra.Command {
 	opts := &ListOptions{IO: f.IO, Client: f.Client, Now: time.Now}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list", "l", "ps", "status"},
 		Short:   "Show the process table",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, _, err := sortKey(opts.Sort); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}
 			return listRun(opts)
 		},
 	}
+	cmd.Flags().BoolVarP(&opts.Mini, "mini-list", "m", false, "a block of lines per process (PM2's ls -m), for scripts")
+	cmd.Flags().StringVar(&opts.Sort, "sort", "", "order by name, id, pid, namespace, memory, cpu, status or uptime, with :asc or :desc (default: id)")
+	return cmd
 }
 
 // listRun prints the table, even with --silent.
@@ -49,6 +58,11 @@ func listRun(opts *ListOptions) error {
 	procs, err := c.List()
 	if err != nil {
 		return err
+	}
+	sortProcs(procs, opts.Sort)
+	if opts.Mini {
+		miniList(opts.IO, procs, opts.Now())
+		return nil
 	}
 	renderTable(opts.IO, procs, opts.Now())
 	return nil
@@ -221,7 +235,7 @@ func renderTable(io *IOStreams, procs []api.Process, now time.Time) {
 		b.WriteString("│")
 		for i, c := range cells {
 			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c))
-			if io.IsStdoutTTY() && color != "" && i == statusCol {
+			if io.ColorEnabled() && color != "" && i == statusCol {
 				c = color + c + ansiReset
 			}
 			b.WriteString(" " + c + pad + " │")

@@ -204,8 +204,9 @@ func newCmdRoot(f *Factory, only string) *cobra.Command {
 		}
 		return usagef("%s (see tend %s --help)", flagError(err), c.Name())
 	})
-	var noDaemon, silent bool
+	var noDaemon, silent, noColor bool
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		f.IO.SetNoColor(noColor)
 		if noDaemon && cmd.Name() != "start" {
 			return usagef("--no-daemon goes with start (tend --no-daemon start app.js); for a foreground daemon alone, run tend daemon")
 		}
@@ -213,6 +214,7 @@ func newCmdRoot(f *Factory, only string) *cobra.Command {
 	}
 	root.PersistentFlags().BoolVar(&noDaemon, "no-daemon", false, "run in the foreground instead of starting a daemon (containers, systemd)")
 	root.PersistentFlags().BoolVarP(&silent, "silent", "s", false, "print no process table after an action")
+	root.PersistentFlags().BoolVar(&noColor, "no-color", false, "no colours (as NO_COLOR=1 does)")
 	for _, c := range commands {
 		if only == "" || slices.Contains(c.names, only) {
 			root.AddCommand(c.build(f))
