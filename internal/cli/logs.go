@@ -90,7 +90,7 @@ func logsRun(o *LogsOptions) error {
 		switch {
 		case o.Raw:
 			fmt.Fprintf(o.IO.Out, "%s\n", line)
-		case o.IO.IsStdoutTTY() && s.isErr:
+		case o.IO.ColorEnabled() && s.isErr:
 			fmt.Fprintf(o.IO.Out, "%s%s%s%s\n", ansiRed, s.prefix, line, ansiReset)
 		default:
 			fmt.Fprintf(o.IO.Out, "%s%s\n", s.prefix, line)
