@@ -145,3 +145,33 @@ func initRun(opts *InitOptions) error {
 	fmt.Fprintf(opts.IO.Out, "File %s generated\n", path)
 	return nil
 }
+
+// NewCmdCompletion builds `tend completion [bash|zsh|fish]`: the shell's completion script.
+// PM2's `completion install` edits ~/.bashrc; tend prints the line to add instead.
+func NewCmdCompletion(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:       "completion [bash|zsh|fish|install]",
+		Short:     "Print the shell completion script (bash by default)",
+		Args:      cobra.MaximumNArgs(1),
+		ValidArgs: []string{"bash", "zsh", "fish", "install"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			shell := "bash"
+			if len(args) == 1 {
+				shell = args[0]
+			}
+			root := cmd.Root()
+			switch shell {
+			case "bash":
+				return root.GenBashCompletionV2(f.IO.Out, true)
+			case "zsh":
+				return root.GenZshCompletion(f.IO.Out)
+			case "fish":
+				return root.GenFishCompletion(f.IO.Out, true)
+			case "install":
+				fmt.Fprintln(f.IO.Out, "add this line to ~/.bashrc (or ~/.zshrc with zsh instead of bash):\n  source <(tend completion bash)")
+				return nil
+			}
+			return usagef("tend completion takes bash, zsh, fish or install, not %q", shell)
+		},
+	}
+}

@@ -144,6 +144,7 @@ var tendCommands = []commandEntry{
 	{[]string{"send"}, func(f *Factory) *cobra.Command { return NewCmdSend(f, nil) }},
 	{[]string{"reset"}, func(f *Factory) *cobra.Command { return NewCmdReset(f, nil) }},
 	{[]string{"id"}, func(f *Factory) *cobra.Command { return NewCmdID(f, nil) }},
+	{[]string{"completion"}, NewCmdCompletion},
 	{[]string{"init", "ecosystem"}, func(f *Factory) *cobra.Command { return NewCmdInit(f, nil) }},
 	{[]string{"delete", "del"}, func(f *Factory) *cobra.Command { return NewCmdDelete(f, nil) }},
 	{[]string{"ls", "list", "l", "ps", "status"}, func(f *Factory) *cobra.Command { return NewCmdList(f, nil) }},

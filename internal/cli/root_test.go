@@ -162,3 +162,17 @@ func TestVersion(t *testing.T) {
 		t.Errorf("exit %d, out %q", code, e.out.String())
 	}
 }
+
+// completion prints a script for each shell; the script asks tend itself (__complete).
+func TestCompletion(t *testing.T) {
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		e := newTestEnv(t)
+		if code := e.run("completion", sh); code != 0 || !strings.Contains(e.out.String(), "__complete") {
+			t.Errorf("completion %s: exit %d, %.80q", sh, code, e.out)
+		}
+	}
+	e := newTestEnv(t)
+	if code := e.run("__complete", "rese"); code != 0 || !strings.Contains(e.out.String(), "reset\t") {
+		t.Errorf("__complete rese: exit %d, %q", code, e.out)
+	}
+}
