@@ -120,23 +120,23 @@ type proc struct {
 		CPU    float64
 	} `json:"monit"`
 	Pm2Env struct {
-		Status           string            `json:"status"`
-		RestartTime      int               `json:"restart_time"`
-		UnstableRestarts int               `json:"unstable_restarts"`
-		PmUptime         int64             `json:"pm_uptime"`
-		CreatedAt        int64             `json:"created_at"`
-		ExecMode         string            `json:"exec_mode"`
-		Instances        int               `json:"instances"`
-		PmOutLogPath     string            `json:"pm_out_log_path"`
-		PmErrLogPath     string            `json:"pm_err_log_path"`
-		PmExecPath       string            `json:"pm_exec_path"`
-		PmCwd            string            `json:"pm_cwd"`
-		Namespace        string            `json:"namespace"`
-		NodeAppInstance  *int              `json:"NODE_APP_INSTANCE"`
-		ExecInterpreter  string            `json:"exec_interpreter"`
-		ExitCode         *int              `json:"exit_code"`
-		Env              map[string]string `json:"env"`
-		RetryAt          int64             `json:"_tend_retry_at"`
+		Status           string         `json:"status"`
+		RestartTime      int            `json:"restart_time"`
+		UnstableRestarts int            `json:"unstable_restarts"`
+		PmUptime         int64          `json:"pm_uptime"`
+		CreatedAt        int64          `json:"created_at"`
+		ExecMode         string         `json:"exec_mode"`
+		Instances        int            `json:"instances"`
+		PmOutLogPath     string         `json:"pm_out_log_path"`
+		PmErrLogPath     string         `json:"pm_err_log_path"`
+		PmExecPath       string         `json:"pm_exec_path"`
+		PmCwd            string         `json:"pm_cwd"`
+		Namespace        string         `json:"namespace"`
+		NodeAppInstance  *int           `json:"NODE_APP_INSTANCE"`
+		ExecInterpreter  string         `json:"exec_interpreter"`
+		ExitCode         *int           `json:"exit_code"`
+		Env              map[string]any `json:"env"`
+		RetryAt          int64          `json:"_tend_retry_at"`
 		LogDropped       *struct {
 			Out, Err int64
 			Reason   string

@@ -4,8 +4,10 @@ package api
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -209,36 +211,112 @@ type Env struct {
 	// RetryAt is when an errored instance is tried again (unix ms; absent: never).
 	RetryAt int64 `json:"_tend_retry_at,omitempty"`
 	// LogDropped counts the lines the log files could not take (a full disk); absent when none.
-	LogDropped *LogDropped       `json:"_tend_log_dropped,omitempty"`
-	Env        map[string]string `json:"env"`
+	LogDropped *LogDropped `json:"_tend_log_dropped,omitempty"`
+	// Env is the instance's environment. jlist shows it as PM2 does (see MarshalJSON): without
+	// what tend sets per instance that pm2_env has as fields of its own (name, namespace, pm_id,
+	// the instance variable), which env-reading clients (tend env) add back.
+	Env map[string]string `json:"-"`
 }
 
-// MarshalJSON writes pm2_env as PM2 does: the fields above, then every variable of env copied
-// to the top level too (scripts read `.pm2_env.NODE_ENV`), except where a field has that name.
+// perInstance reports whether an env key is one tend sets per instance that pm2_env shows as a
+// field of its own.
+func (e *Env) perInstance(k string) bool {
+	return k == "name" || k == "namespace" || k == "pm_id" || k == e.InstanceVar
+}
+
+// ProcessEnv is the environment the process has: Env with what tend sets per instance.
+func (e *Env) ProcessEnv() map[string]string {
+	out := maps.Clone(e.Env)
+	if out == nil {
+		out = map[string]string{}
+	}
+	out["name"], out["namespace"], out["pm_id"] = e.Name, e.Namespace, strconv.Itoa(e.PmID)
+	if e.InstanceVar != "" {
+		out[e.InstanceVar] = strconv.Itoa(e.NodeAppInstance)
+	}
+	return out
+}
+
+// MarshalJSON writes pm2_env as PM2 does: the fields above; env, the app's environment, with
+// PM2's module configuration under the app's name ({}); then every variable of env copied to the
+// top level too (scripts read `.pm2_env.NODE_ENV`), except where a field has that name, and the
+// module configuration as a string ('{}'), as PM2 has them.
 func (e Env) MarshalJSON() ([]byte, error) {
 	type plain Env
 	b, err := json.Marshal(plain(e))
-	if err != nil || len(e.Env) == 0 {
+	if err != nil {
 		return b, err
 	}
-	reserved := envFieldNames()
 	keys := make([]string, 0, len(e.Env))
 	for k := range e.Env {
-		if !reserved[k] {
+		if !e.perInstance(k) {
 			keys = append(keys, k)
 		}
 	}
 	sort.Strings(keys)
+	_, taken := e.Env[e.Name]
+	conf := e.Name != "" && !taken && !e.perInstance(e.Name)
 	b = b[:len(b)-1] // reopen the object
+	b = append(b, `,"env":{`...)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendKV(b, k, e.Env[k])
+	}
+	if conf {
+		if len(keys) > 0 {
+			b = append(b, ',')
+		}
+		kb, _ := json.Marshal(e.Name)
+		b = append(append(b, kb...), ":{}"...)
+	}
+	b = append(b, '}')
+	reserved := envFieldNames()
 	for _, k := range keys {
-		kb, _ := json.Marshal(k)
-		vb, _ := json.Marshal(e.Env[k])
-		b = append(b, ',')
-		b = append(b, kb...)
-		b = append(b, ':')
-		b = append(b, vb...)
+		if !reserved[k] {
+			b = appendKV(append(b, ','), k, e.Env[k])
+		}
+	}
+	if conf && !reserved[e.Name] {
+		b = appendKV(append(b, ','), e.Name, "{}")
 	}
 	return append(b, '}'), nil
+}
+
+func appendKV(b []byte, k, v string) []byte {
+	kb, _ := json.Marshal(k)
+	vb, _ := json.Marshal(v)
+	b = append(b, kb...)
+	b = append(b, ':')
+	return append(b, vb...)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes: env's strings (the module configuration, an
+// object, is not a variable).
+func (e *Env) UnmarshalJSON(data []byte) error {
+	type plain Env
+	var p plain
+	if err := json.Unmarshal(data, &p); err != nil {
+		return err
+	}
+	var raw struct {
+		Env map[string]json.RawMessage `json:"env"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	if raw.Env != nil {
+		p.Env = make(map[string]string, len(raw.Env))
+		for k, v := range raw.Env {
+			var s string
+			if json.Unmarshal(v, &s) == nil {
+				p.Env[k] = s
+			}
+		}
+	}
+	*e = Env(p)
+	return nil
 }
 
 var envFieldNames = sync.OnceValue(func() map[string]bool {
@@ -248,5 +326,6 @@ var envFieldNames = sync.OnceValue(func() map[string]bool {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
 		names[name] = true
 	}
+	names["env"] = true // written by MarshalJSON itself
 	return names
 })

@@ -26,3 +26,30 @@ func TestEnvIsCopiedToTheTopLikePM2(t *testing.T) {
 		t.Fatalf("round trip: %+v %v", back, err)
 	}
 }
+
+// env as PM2 shows it: what tend sets per instance (name, namespace, pm_id, the instance
+// variable) is not in it, since pm2_env has those as fields; PM2's module configuration is,
+// under the app's name ({} in env, '{}' at the top). ProcessEnv puts the per-instance ones back.
+func TestEnvAsPM2ShowsIt(t *testing.T) {
+	e := Env{Name: "web", Namespace: "default", PmID: 4, InstanceVar: "NODE_APP_INSTANCE", NodeAppInstance: 2,
+		Env: map[string]string{"PORT": "3000", "name": "web", "namespace": "default", "pm_id": "4", "NODE_APP_INSTANCE": "2"}}
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, b)
+	}
+	env := m["env"].(map[string]any)
+	if len(env) != 2 || env["PORT"] != "3000" || env["web"] == nil || m["web"] != "{}" || m["NODE_APP_INSTANCE"] != float64(2) {
+		t.Fatalf("pm2_env: %s", b)
+	}
+	var back Env
+	if err := json.Unmarshal(b, &back); err != nil || len(back.Env) != 1 {
+		t.Fatalf("round trip: %+v %v", back.Env, err)
+	}
+	if got := back.ProcessEnv(); got["name"] != "web" || got["pm_id"] != "4" || got["NODE_APP_INSTANCE"] != "2" || got["PORT"] != "3000" || len(got) != 5 {
+		t.Fatalf("ProcessEnv: %v", got)
+	}
+}

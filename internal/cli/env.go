@@ -46,7 +46,7 @@ func envRun(opts *EnvOptions) error {
 	if err != nil {
 		return err
 	}
-	env := sel[0].Pm2Env.Env
+	env := sel[0].Pm2Env.ProcessEnv()
 	var words []string
 	if !opts.ShowSecrets {
 		if c, err := opts.Client(); err == nil {

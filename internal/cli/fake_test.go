@@ -150,6 +150,7 @@ func fixture() []api.Process {
 	var ps []api.Process
 	for i, n := range []string{"api", "api", "worker"} {
 		p := api.Process{Pid: 100 + i, Name: n, PmID: i}
+		p.Pm2Env.Name, p.Pm2Env.PmID = n, i
 		p.Pm2Env.Status = "online"
 		p.Pm2Env.Namespace = "default"
 		p.Pm2Env.ExecMode = "fork_mode"
