@@ -207,7 +207,13 @@ type Env struct {
 	Version          string   `json:"version"`
 	Username         string   `json:"username"`
 	Watch            bool     `json:"watch"`
-	TendVersion      string   `json:"_tend_version"`
+	// PM2's APM and git fields, which scripts read: tend has no APM (axm_* empty; custom metrics
+	// are a later issue's) and keeps no git metadata (versioning null).
+	Versioning  *struct{}      `json:"versioning"`
+	AxmActions  []any          `json:"axm_actions"`
+	AxmMonitor  map[string]any `json:"axm_monitor"`
+	AxmOptions  map[string]any `json:"axm_options"`
+	TendVersion string         `json:"_tend_version"`
 	// RetryAt is when an errored instance is tried again (unix ms; absent: never).
 	RetryAt int64 `json:"_tend_retry_at,omitempty"`
 	// LogDropped counts the lines the log files could not take (a full disk); absent when none.

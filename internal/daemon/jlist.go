@@ -65,6 +65,9 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 			Version:          "N/A",
 			TendVersion:      version,
 			Username:         username(),
+			AxmActions:       []any{},
+			AxmMonitor:       map[string]any{},
+			AxmOptions:       map[string]any{},
 			Env:              instanceEnv(s, i.ID, i.Index),
 		},
 	}
