@@ -364,17 +364,19 @@ func TestClusterScale(t *testing.T) {
 		}
 	}
 
+	// PM2 removes the lowest ids first: the instance the scale up added stays.
+	newest := ps[2].Pid
 	res := loadDuring(t, addr, func() { h.ok("scale", "hello", "1", "-s") })
 	ps = h.waitOnline("hello", 1)
-	if ps[0].Pid != first[0] {
-		t.Errorf("scale down replaced instance 0: %d → %d", first[0], ps[0].Pid)
+	if ps[0].Pid != newest {
+		t.Errorf("scale down kept pid %d; want the newest instance, pid %d", ps[0].Pid, newest)
 	}
 	t.Logf("scale 3 → 1 under load: %d served, %d failed, %d refused", res.OK.Load(), res.Failed.Load(), res.Refused.Load())
 	if res.Refused.Load() != 0 || res.Failed.Load() != 0 {
 		t.Errorf("scale down under load: %d failed, %d refused; want 0 and 0", res.Failed.Load(), res.Refused.Load())
 	}
-	if got := spread(t, addr, 20); got["0"] != 20 {
-		t.Errorf("after scale to 1: %v", got)
+	if got := spread(t, addr, 20); got["2"] != 20 {
+		t.Errorf("after scale to 1: %v; want instance 2 to serve all", got)
 	}
 	h.ok("scale", "hello", "+1", "-s")
 	h.waitOnline("hello", 2)
@@ -707,8 +709,8 @@ func TestClusterConfigShrinkAndSlots(t *testing.T) {
 		t.Fatalf("start with fewer instances: exit %d: %s", r.code, r.err)
 	}
 	h.waitOnline("api", 1)
-	if got := spread(t, fmt.Sprintf("127.0.0.1:%d", port), 10); got["0"] != 10 {
-		t.Errorf("after shrinking to 1: %v", got)
+	if got := spread(t, fmt.Sprintf("127.0.0.1:%d", port), 10); len(got) != 1 {
+		t.Errorf("after shrinking to 1: %v; want one instance to serve all", got)
 	}
 }
 
@@ -893,11 +895,11 @@ func TestClusterConcurrentScales(t *testing.T) {
 	h := newHarness(t)
 	port := freePort(t)
 	// Each process keeps serving half a second after its stop signal: the scale down below is
-	// still draining slots 2 and 3 when the scale up comes.
+	// still draining the two lowest ids (slots 0 and 1, PM2's choice) when the scale up comes.
 	h.ok("start", appBin, "--name", "web", "-i", "4", "--port", strconv.Itoa(port), "-s", "--", "-serve", "-ready-after", "10ms", "-drain-delay", "500ms")
 	var leaving []int
 	for _, p := range h.waitOnline("web", 4) {
-		if *p.Pm2Env.NodeAppInstance >= 2 {
+		if *p.Pm2Env.NodeAppInstance < 2 {
 			leaving = append(leaving, p.Pid)
 		}
 	}
@@ -909,13 +911,13 @@ func TestClusterConcurrentScales(t *testing.T) {
 		t.Fatalf("scale 2: %v", err)
 	}
 	h.waitOnline("web", 4)
-	// Slots 2 and 3 are closed once their processes are gone (scale returns after that): a
+	// Slots 0 and 1 are closed once their processes are gone (scale returns after that): a
 	// close that hit a new instance's socket shows below.
 	waitFor(t, 10*time.Second, "the scaled-down processes gone", func() bool {
 		return !slices.ContainsFunc(leaving, pidAlive)
 	})
 	got := spread(t, fmt.Sprintf("127.0.0.1:%d", port), 200)
-	// The second scale may not reuse slots 2 and 3 while they drain: its instances take 4 and 5.
+	// The second scale may not reuse slots 0 and 1 while they drain: its instances take 4 and 5.
 	t.Logf("200 connections after scale 4 → 2 → 4 at once: %v", got)
 	if len(got) != 4 {
 		t.Errorf("want 4 instances serving after concurrent scales, got %v", got)

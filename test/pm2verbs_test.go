@@ -227,3 +227,36 @@ func TestLogTypeJSON(t *testing.T) {
 		}
 	}
 }
+
+// Scale-down removes what PM2 removes, the lowest ids first; a later scale-up takes the
+// instance numbers they freed (PM2's increment-var.sh).
+func TestScaleDownAsPM2(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("start", appBin, "--name", "w", "-i", "4", "-s")
+	h.waitOnline("w", 4)
+	instances := func() map[int]int {
+		out := map[int]int{}
+		for _, p := range h.jlist() {
+			if p.Pm2Env.NodeAppInstance != nil {
+				out[p.PmID] = *p.Pm2Env.NodeAppInstance
+			}
+		}
+		return out
+	}
+	h.ok("scale", "w", "2", "-s")
+	h.waitOnline("w", 2)
+	if got := instances(); len(got) != 2 || got[2] != 2 || got[3] != 3 {
+		t.Fatalf("after scale 2, id → instance: %v, want ids 2 and 3 (instances 2, 3)", got)
+	}
+	h.ok("scale", "w", "4", "-s")
+	h.waitOnline("w", 4)
+	got := instances()
+	seen := map[int]bool{}
+	for _, n := range got {
+		seen[n] = true
+	}
+	if len(got) != 4 || !seen[0] || !seen[1] || !seen[2] || !seen[3] {
+		t.Fatalf("after scale 4, id → instance: %v, want instances 0 to 3", got)
+	}
+}

@@ -3,6 +3,7 @@
 package api
 
 import (
+	"cmp"
 	"encoding/json"
 	"maps"
 	"reflect"
@@ -176,7 +177,7 @@ type Env struct {
 	InstanceVar      string   `json:"instance_var"`
 	IncrementVar     string   `json:"increment_var,omitempty"`
 	ConfigFile       string   `json:"_tend_config_file,omitempty"` // the config file that started the app
-	NodeAppInstance  int      `json:"NODE_APP_INSTANCE"`
+	NodeAppInstance  int      `json:"-"`                           // written under InstanceVar\'s name, as PM2 does
 	PmOutLogPath     string   `json:"pm_out_log_path"`
 	PmErrLogPath     string   `json:"pm_err_log_path"`
 	PmLogPath        string   `json:"pm_log_path,omitempty"`
@@ -224,6 +225,9 @@ type Env struct {
 	Env map[string]string `json:"-"`
 }
 
+// DefaultInstanceVar is where the instance number goes when the app names no instance_var.
+const DefaultInstanceVar = "NODE_APP_INSTANCE"
+
 // perInstance reports whether an env key is one tend sets per instance that pm2_env shows as a
 // field of its own.
 func (e *Env) perInstance(k string) bool {
@@ -263,6 +267,9 @@ func (e Env) MarshalJSON() ([]byte, error) {
 	_, taken := e.Env[e.Name]
 	conf := e.Name != "" && !taken && !e.perInstance(e.Name)
 	b = b[:len(b)-1] // reopen the object
+	kb, _ := json.Marshal(cmp.Or(e.InstanceVar, DefaultInstanceVar))
+	b = append(append(append(b, ','), kb...), ':')
+	b = strconv.AppendInt(b, int64(e.NodeAppInstance), 10)
 	b = append(b, `,"env":{`...)
 	for i, k := range keys {
 		if i > 0 {
@@ -306,15 +313,17 @@ func (e *Env) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &p); err != nil {
 		return err
 	}
-	var raw struct {
-		Env map[string]json.RawMessage `json:"env"`
-	}
-	if err := json.Unmarshal(data, &raw); err != nil {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
 		return err
 	}
-	if raw.Env != nil {
-		p.Env = make(map[string]string, len(raw.Env))
-		for k, v := range raw.Env {
+	if v, ok := top[cmp.Or(p.InstanceVar, DefaultInstanceVar)]; ok {
+		_ = json.Unmarshal(v, &p.NodeAppInstance)
+	}
+	var env map[string]json.RawMessage
+	if err := json.Unmarshal(top["env"], &env); err == nil && env != nil {
+		p.Env = make(map[string]string, len(env))
+		for k, v := range env {
 			var s string
 			if json.Unmarshal(v, &s) == nil {
 				p.Env[k] = s

@@ -53,3 +53,25 @@ func TestEnvAsPM2ShowsIt(t *testing.T) {
 		t.Fatalf("ProcessEnv: %v", got)
 	}
 }
+
+// The instance number goes under the app's instance_var, as PM2 writes it (APP_ID: 1, and no
+// NODE_APP_INSTANCE), and comes back from there.
+func TestInstanceNumberUnderItsVariable(t *testing.T) {
+	for _, v := range []string{"", "APP_ID"} {
+		e := Env{Name: "w", InstanceVar: v, NodeAppInstance: 1}
+		b, _ := json.Marshal(e)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		want := v
+		if want == "" {
+			want = DefaultInstanceVar
+		}
+		if m[want] != float64(1) || (v != "" && m[DefaultInstanceVar] != nil) {
+			t.Errorf("instance_var %q: %s", v, b)
+		}
+		var back Env
+		if err := json.Unmarshal(b, &back); err != nil || back.NodeAppInstance != 1 {
+			t.Errorf("instance_var %q: round trip %d %v", v, back.NodeAppInstance, err)
+		}
+	}
+}

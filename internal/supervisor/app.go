@@ -64,9 +64,11 @@ func (s *Supervisor) remove(a *App, in *Instance, drain bool) error {
 // them). The instances taken out still count in the app's sockets until their processes are gone.
 func (s *Supervisor) resizeLocked(a *App, sp *config.AppSpec, n int) (kept, added, removed []*Instance) {
 	kept = slices.Clone(a.instances)
-	slices.SortFunc(kept, func(x, y *Instance) int { return x.index - y.index })
+	slices.SortFunc(kept, func(x, y *Instance) int { return x.id - y.id })
 	if len(kept) > n {
-		kept, removed = kept[:n], kept[n:]
+		// PM2 removes the oldest processes, the lowest ids, first; the instance numbers they
+		// free are the ones a later scale-up takes again.
+		removed, kept = kept[:len(kept)-n], kept[len(kept)-n:]
 		a.instances = slices.DeleteFunc(a.instances, func(in *Instance) bool { return slices.Contains(removed, in) })
 		a.removing = append(a.removing, removed...)
 	}
