@@ -7,6 +7,8 @@
 #
 # DIR holds PM2's test/ folder and package.json, e.g.
 #   git -C <pm2 checkout> archive HEAD test package.json | tar -x -C DIR
+# and modules/, PM2's bundled libraries that some fixtures require (a link to an installed PM2's:
+#   ln -s <prefix>/node_modules/pm2/modules DIR/modules).
 # Scripts are named as in PM2's test/e2e.sh (cli/reload.sh); none means every script e2e.sh runs.
 # --pm2 BIN runs PM2's own CLI instead of tend (the baseline). Each script runs alone in a
 # fresh copy of the suite with its own HOME, so scripts do not see each other's processes.
@@ -56,6 +58,8 @@ one() {
 	local s=$1 dir
 	dir=$(mktemp -d "$work/run.XXXXXX")
 	cp -r "$suite/test" "$suite/package.json" "$dir/"
+	# Some fixtures require ../../../modules/pm2-io-bpm (PM2's APM library): a link to it.
+	[ -e "$suite/modules" ] && ln -s "$(readlink -f "$suite/modules")" "$dir/modules"
 	# include.sh keeps prettylist's output in /tmp/tmp_out.txt: one file per run instead.
 	sed -i "s|/tmp/tmp_out.txt|$dir/tmp_out.txt|g" "$dir/test/e2e/include.sh"
 	mkdir -p "$dir/bin" "$dir/home"
@@ -72,6 +76,13 @@ one() {
 	rc=$?
 	kill -9 -- -$leader 2>/dev/null
 	(cd "$dir" && HOME=$home PM2_HOME=$home/.pm2 TEND_HOME=$home/.pm2 timeout 30 bin/pm2 kill >/dev/null 2>&1)
+	# A daemon the script started under another home of its own: found by its environment.
+	local pid th
+	for pid in $(pgrep -f "$target|God Daemon"); do
+		tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "HOME=$home" || continue
+		th=$(tr '\0' '\n' <"/proc/$pid/environ" | sed -n 's/^\(TEND\|PM2\)_HOME=//p' | head -n 1)
+		(cd "$dir" && HOME=$home PM2_HOME=$th TEND_HOME=$th timeout 30 bin/pm2 kill >/dev/null 2>&1)
+	done
 	local verdict=pass
 	[ $rc -eq 0 ] || verdict=FAIL
 	[ $rc -eq 124 ] && verdict=TIMEOUT
