@@ -44,6 +44,10 @@ const describeAPI = `Describing process with id 0 - name api
   cpu                1.5%
   memory             42.0mb
   created at         CREATED
+  env (what differs from this shell's):
+    name       api
+    namespace  default
+    pm_id      0
 `
 
 // Each command run against the fake: exact stdout, stderr and exit code, and what it asked.
@@ -160,17 +164,22 @@ func TestDescribe(t *testing.T) {
 	}
 }
 
-// describe masks secret arguments as env does, unless --show-secrets.
+// describe masks secret arguments and variables as env does, unless --show-secrets.
 func TestDescribeMasksSecretArgs(t *testing.T) {
 	e := newTestEnv(t)
 	e.c.procs[0].Pm2Env.Args = []string{"--token", "t0k", "--port", "80", "postgres://u:pw@db/x"}
 	e.c.procs[0].Pm2Env.NodeArgs = []string{"--db-password=hunter2"}
+	e.c.procs[0].Pm2Env.Env = map[string]string{"API_TOKEN": "t0k", "A": "1"}
 	if code := e.run("describe", "0"); code != 0 {
 		t.Fatalf("exit %d: %s", code, e.errOut)
+	}
+	if strings.Contains(e.out.String(), "    A ") {
+		t.Errorf("describe shows A, which this shell has too:\n%s", e.out)
 	}
 	for _, want := range []string{
 		`script args        ["--token","********","--port","80","postgres://u:********@db/x"]`,
 		`interpreter args   ["--db-password=********"]`,
+		"    API_TOKEN  ********\n",
 	} {
 		if !strings.Contains(e.out.String(), want) {
 			t.Errorf("describe lacks %q:\n%s", want, e.out)

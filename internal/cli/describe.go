@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -45,11 +46,12 @@ type DescribeOptions struct {
 
 	Target      string
 	ShowSecrets bool
+	Environ     []string // this shell's: the env section shows what differs from it, as PM2's does
 }
 
 // NewCmdDescribe builds `tend describe`.
 func NewCmdDescribe(f *Factory, runF func(*DescribeOptions) error) *cobra.Command {
-	opts := &DescribeOptions{IO: f.IO, Client: f.Client, Now: time.Now}
+	opts := &DescribeOptions{IO: f.IO, Client: f.Client, Now: time.Now, Environ: f.Environ}
 	cmd := &cobra.Command{
 		Use:     "describe <name|id>",
 		Aliases: []string{"desc", "info", "show"},
@@ -72,30 +74,67 @@ func describeRun(opts *DescribeOptions) error {
 	if err != nil {
 		return err
 	}
-	mask := func(argv []string) []string { return argv }
-	if !opts.ShowSecrets {
-		var words []string
+	m := masker{show: opts.ShowSecrets}
+	if !m.show {
 		if c, err := opts.Client(); err == nil {
-			words = secretWords(c)
-		}
-		mask = func(argv []string) []string {
-			if argv == nil {
-				return nil
-			}
-			return config.MaskedArgs(argv, words)
+			m.words = secretWords(c)
 		}
 	}
+	local := envMap(opts.Environ)
 	for _, p := range sel {
-		describe(opts.IO, p, opts.Now(), mask)
+		describe(opts.IO, p, opts.Now(), m)
+		describeEnv(opts.IO, p, local, m)
 	}
 	return nil
 }
 
-// describe prints one instance; mask hides the secrets in its arguments.
-func describe(io *IOStreams, p api.Process, now time.Time, mask func([]string) []string) {
+// masker hides secret values unless show.
+type masker struct {
+	show  bool
+	words []string
+}
+
+func (m masker) args(argv []string) []string {
+	if m.show || argv == nil {
+		return argv
+	}
+	return config.MaskedArgs(argv, m.words)
+}
+
+func (m masker) value(k, v string) string {
+	if m.show {
+		return v
+	}
+	return config.Masked(k, v, m.words)
+}
+
+// describeEnv prints the variables of the instance that differ from this shell's (PM2's
+// "Divergent env variables from local env"), secrets masked.
+func describeEnv(io *IOStreams, p api.Process, local map[string]string, m masker) {
+	env := p.Pm2Env.ProcessEnv()
+	var keys []string
+	w := 0
+	for k, v := range env {
+		if lv, ok := local[k]; !ok || lv != v {
+			keys = append(keys, k)
+			w = max(w, len(k))
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	slices.Sort(keys)
+	fmt.Fprintln(io.Out, "  env (what differs from this shell's):")
+	for _, k := range keys {
+		fmt.Fprintf(io.Out, "    %-*s  %s\n", w, safeText(k), safeText(m.value(k, env[k])))
+	}
+}
+
+// describe prints one instance; m hides the secrets in its arguments.
+func describe(io *IOStreams, p api.Process, now time.Time, m masker) {
 	e := p.Pm2Env
-	args, _ := json.Marshal(mask(e.Args))
-	nodeArgs, _ := json.Marshal(mask(e.NodeArgs))
+	args, _ := json.Marshal(m.args(e.Args))
+	nodeArgs, _ := json.Marshal(m.args(e.NodeArgs))
 	exit := "-"
 	if e.ExitCode != nil {
 		exit = strconv.Itoa(*e.ExitCode)
