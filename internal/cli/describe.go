@@ -55,7 +55,7 @@ func NewCmdDescribe(f *Factory, runF func(*DescribeOptions) error) *cobra.Comman
 	cmd := &cobra.Command{
 		Use:     "describe <name|id>",
 		Aliases: []string{"desc", "info", "show"},
-		Short:   "Show everything about an app's instances (secret arguments masked)",
+		Short:   "Show everything about an app's instances and what differs in their environment (secrets masked)",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Target = args[0]
