@@ -62,7 +62,7 @@ func NewFactory() *Factory {
 		if c == nil {
 			c = newUnixClient(f)
 		}
-		return c, nil
+		return patient{c, f.IO.ErrOut}, nil
 	}
 	return f
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -208,4 +209,31 @@ func parse(t *testing.T, cmd *cobra.Command, args ...string) error {
 	root.SetOut(io.Discard)
 	root.SetErr(io.Discard)
 	return root.Execute()
+}
+
+// slowFake is a fake whose Action returns only once something was said (or after 10 s).
+type slowFake struct {
+	*fakeClient
+	said <-chan struct{}
+}
+
+func (s slowFake) Action(verb, target string) error {
+	select {
+	case <-s.said:
+	case <-time.After(10 * time.Second):
+	}
+	return s.fakeClient.Action(verb, target)
+}
+
+// signalWriter is a buffer that closes said at its first write.
+type signalWriter struct {
+	syncBuffer
+	once sync.Once
+	said chan struct{}
+}
+
+func (w *signalWriter) Write(b []byte) (int, error) {
+	n, err := w.syncBuffer.Write(b)
+	w.once.Do(func() { close(w.said) })
+	return n, err
 }

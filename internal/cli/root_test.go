@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tend-sh/tend/internal/client"
 	"github.com/tend-sh/tend/internal/config"
@@ -174,5 +175,25 @@ func TestCompletion(t *testing.T) {
 	e := newTestEnv(t)
 	if code := e.run("__complete", "rese"); code != 0 || !strings.Contains(e.out.String(), "reset\t") {
 		t.Errorf("__complete rese: exit %d, %q", code, e.out)
+	}
+}
+
+// A long reload says what it waits for; a quick one says nothing.
+func TestPatientClient(t *testing.T) {
+	defer func(d time.Duration) { slowAfter = d }(slowAfter)
+	slowAfter = 10 * time.Millisecond
+	e := newTestEnv(t)
+	errOut := &signalWriter{said: make(chan struct{})}
+	p := patient{slowFake{e.c, errOut.said}, errOut}
+	if err := p.Action("reload", "api"); err != nil {
+		t.Fatal(err)
+	}
+	if got := errOut.String(); got != "tend: waiting for api to reload (a new process online, then the old one done with its requests, one instance at a time)\n" {
+		t.Errorf("slow reload said %q", got)
+	}
+	slowAfter = time.Hour
+	var quiet syncBuffer
+	if err := (patient{e.c, &quiet}).Action("stop", "api"); err != nil || quiet.String() != "" {
+		t.Errorf("quick stop said %q (%v)", quiet.String(), err)
 	}
 }
