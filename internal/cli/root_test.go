@@ -118,8 +118,9 @@ func TestNewFactory(t *testing.T) {
 	}
 	c1, _ := f.Client()
 	c2, _ := f.Client()
-	uc, ok := c1.(*client.Client)
-	if !ok || c1 != c2 || uc.Timeout.String() != "250ms" || !uc.AutoStart || uc.Socket != "/tmp/tend-factory-test/tend.sock" {
+	p, ok := c1.(patient)
+	uc, ok2 := p.API.(*client.Client)
+	if !ok || !ok2 || c1 != c2 || uc.Timeout.String() != "250ms" || !uc.AutoStart || uc.Socket != "/tmp/tend-factory-test/tend.sock" {
 		t.Fatalf("client %#v", c1)
 	}
 }
