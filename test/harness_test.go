@@ -87,8 +87,15 @@ func (h *harness) run(args ...string) result {
 
 func (h *harness) runEnv(extra []string, args ...string) result {
 	h.t.Helper()
+	return h.runIO(extra, nil, args...)
+}
+
+// runIO runs tend with extra environment and, if not nil, stdin.
+func (h *harness) runIO(extra []string, stdin io.Reader, args ...string) result {
+	h.t.Helper()
 	cmd := exec.Command(h.bin, args...)
 	cmd.Env = append(append([]string{}, h.env...), extra...)
+	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -12,24 +11,6 @@ import (
 	"testing"
 	"time"
 )
-
-// runStdin runs tend with stdin fed from in.
-func (h *harness) runStdin(in string, args ...string) result {
-	h.t.Helper()
-	cmd := exec.Command(h.bin, args...)
-	cmd.Env = h.env
-	cmd.Stdin = strings.NewReader(in)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		h.t.Fatalf("run tend %v: %v", args, err)
-	}
-	return result{out.String(), errb.String(), code}
-}
 
 // statuses maps each app name to its instances' statuses, in id order.
 func (h *harness) statuses() map[string][]string {
@@ -74,7 +55,7 @@ func TestPM2Selectors(t *testing.T) {
 	h.waitStatus("echo-1", "online")
 	h.waitStatus("echo-2", "online")
 	// A config on stdin.
-	r := h.runStdin(`{"apps": [{"name": "echo-3", "script": "`+appBin+`"}]}`, "delete", "-", "-s")
+	r := h.runIO(nil, strings.NewReader(`{"apps": [{"name": "echo-3", "script": "`+appBin+`"}]}`), "delete", "-", "-s")
 	if r.code != 0 {
 		t.Fatalf("delete -: exit %d, stderr %q", r.code, r.err)
 	}

@@ -78,28 +78,19 @@ type JlistOptions struct {
 
 // NewCmdJlist builds `tend jlist`.
 func NewCmdJlist(f *Factory, runF func(*JlistOptions) error) *cobra.Command {
-	opts := &JlistOptions{IO: f.IO, Client: f.Client}
-	cmd := &cobra.Command{
-		Use:   "jlist",
-		Short: "Print every process as JSON, in PM2's shape",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if runF != nil {
-				return runF(opts)
-			}
-			return jlistRun(opts)
-		},
-	}
-	cmd.Flags().BoolVar(&opts.MaskSecrets, "mask-secrets", false, "mask the values of TOKEN, SECRET, PASSWORD, KEY… variables (PM2's shape keeps them)")
-	return cmd
+	return newCmdJlist(f, "jlist", "Print every process as JSON, in PM2's shape", false, runF)
 }
 
 // NewCmdPrettylist builds `tend prettylist`: jlist as PM2 prints it, through Node's util.inspect.
 func NewCmdPrettylist(f *Factory, runF func(*JlistOptions) error) *cobra.Command {
-	opts := &JlistOptions{IO: f.IO, Client: f.Client, Pretty: true}
+	return newCmdJlist(f, "prettylist", "Print every process as jlist does, in the form PM2 prints it (Node's util.inspect)", true, runF)
+}
+
+func newCmdJlist(f *Factory, use, short string, pretty bool, runF func(*JlistOptions) error) *cobra.Command {
+	opts := &JlistOptions{IO: f.IO, Client: f.Client, Pretty: pretty}
 	cmd := &cobra.Command{
-		Use:   "prettylist",
-		Short: "Print every process as jlist does, in the form PM2 prints it (Node's util.inspect)",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
