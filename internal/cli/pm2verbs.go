@@ -37,11 +37,7 @@ func NewCmdID(f *Factory, runF func(*IDOptions) error) *cobra.Command {
 
 // idRun prints the ids of the processes of that name; none is [] and no error, as in PM2.
 func idRun(opts *IDOptions) error {
-	c, err := opts.Client()
-	if err != nil {
-		return err
-	}
-	procs, err := c.List()
+	procs, err := selected(opts.Client, "", true)
 	if err != nil {
 		return err
 	}
