@@ -275,7 +275,7 @@ func (e Env) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendKV(b, k, e.Env[k])
+		b = e.appendKV(b, k, e.Env[k])
 	}
 	if conf {
 		if len(keys) > 0 {
@@ -288,18 +288,24 @@ func (e Env) MarshalJSON() ([]byte, error) {
 	reserved := envFieldNames()
 	for _, k := range keys {
 		if !reserved[k] {
-			b = appendKV(append(b, ','), k, e.Env[k])
+			b = e.appendKV(append(b, ','), k, e.Env[k])
 		}
 	}
 	if conf && !reserved[e.Name] {
-		b = appendKV(append(b, ','), e.Name, "{}")
+		b = e.appendKV(append(b, ','), e.Name, "{}")
 	}
 	return append(b, '}'), nil
 }
 
-func appendKV(b []byte, k, v string) []byte {
+// appendKV appends "k":"v"; the increment_var's value is a number, as PM2 computes it.
+func (e *Env) appendKV(b []byte, k, v string) []byte {
 	kb, _ := json.Marshal(k)
 	vb, _ := json.Marshal(v)
+	if k == e.IncrementVar {
+		if _, err := strconv.Atoi(v); err == nil {
+			vb = []byte(v)
+		}
+	}
 	b = append(b, kb...)
 	b = append(b, ':')
 	return append(b, vb...)
@@ -325,8 +331,11 @@ func (e *Env) UnmarshalJSON(data []byte) error {
 		p.Env = make(map[string]string, len(env))
 		for k, v := range env {
 			var s string
-			if json.Unmarshal(v, &s) == nil {
+			switch {
+			case json.Unmarshal(v, &s) == nil:
 				p.Env[k] = s
+			case k == p.IncrementVar:
+				p.Env[k] = string(v) // a number
 			}
 		}
 	}

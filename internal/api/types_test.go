@@ -75,3 +75,18 @@ func TestInstanceNumberUnderItsVariable(t *testing.T) {
 		}
 	}
 }
+
+// The increment_var's value is a number in jlist, as PM2 computes it (PORT: 3001), and reads back.
+func TestIncrementVarIsANumber(t *testing.T) {
+	e := Env{Name: "w", IncrementVar: "PORT", Env: map[string]string{"PORT": "3001", "HOST": "x"}}
+	b, _ := json.Marshal(e)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	if m["PORT"] != float64(3001) || m["env"].(map[string]any)["PORT"] != float64(3001) || m["HOST"] != "x" {
+		t.Fatalf("%s", b)
+	}
+	var back Env
+	if err := json.Unmarshal(b, &back); err != nil || back.Env["PORT"] != "3001" {
+		t.Fatalf("round trip %v %v", back.Env, err)
+	}
+}
