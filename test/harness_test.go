@@ -161,6 +161,25 @@ func (h *harness) jlist() []proc {
 	return ps
 }
 
+// pm2Env is the pm2_env of the process with that id, every key of it.
+func (h *harness) pm2Env(id int) map[string]any {
+	h.t.Helper()
+	var procs []struct {
+		PmID   int            `json:"pm_id"`
+		Pm2Env map[string]any `json:"pm2_env"`
+	}
+	if err := json.Unmarshal([]byte(h.ok("jlist")), &procs); err != nil {
+		h.t.Fatalf("jlist is not JSON: %v", err)
+	}
+	for _, p := range procs {
+		if p.PmID == id {
+			return p.Pm2Env
+		}
+	}
+	h.t.Fatalf("no process with id %d in jlist", id)
+	return nil
+}
+
 func (h *harness) get(name string) (proc, bool) {
 	h.t.Helper()
 	for _, p := range h.jlist() {

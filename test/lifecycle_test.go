@@ -327,7 +327,8 @@ func TestEcosystemEnvKeys(t *testing.T) {
 		if p.Name != "inc-production" {
 			t.Fatalf("append_env_to_name: app named %q", p.Name)
 		}
-		i := *p.Pm2Env.NodeAppInstance
+		// The instance number is under the instance_var's name, as PM2 writes it.
+		i := int(h.pm2Env(p.PmID)["WORKER"].(float64))
 		want := fmt.Sprintf("PORT=%d (set=true)\nWORKER=%d (set=true)\nMODE=prod (set=true)", 4000+i, i)
 		waitFile(t, p.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, want) })
 		seen[want] = true

@@ -144,21 +144,8 @@ func TestPidFiles(t *testing.T) {
 		if err != nil || string(b) != strconv.Itoa(p.Pid) {
 			t.Fatalf("%s: pid file %s holds %q (%v), want %d", name, path, b, err, p.Pid)
 		}
-		var env struct {
-			PmPidPath string `json:"pm_pid_path"`
-		}
-		var raw []struct {
-			Name   string          `json:"name"`
-			Pm2Env json.RawMessage `json:"pm2_env"`
-		}
-		json.Unmarshal([]byte(h.ok("jlist")), &raw)
-		for _, q := range raw {
-			if q.Name == name {
-				json.Unmarshal(q.Pm2Env, &env)
-			}
-		}
-		if env.PmPidPath != path {
-			t.Errorf("%s: pm_pid_path %q, want %q", name, env.PmPidPath, path)
+		if got := h.pm2Env(p.PmID)["pm_pid_path"]; got != path {
+			t.Errorf("%s: pm_pid_path %q, want %q", name, got, path)
 		}
 	}
 	h.ok("stop", "echo", "-s")
