@@ -124,6 +124,12 @@ func TestPM2Verbs(t *testing.T) {
 	if !slices.Equal(names, []string{"a", "b"}) {
 		t.Errorf("apps %v", names)
 	}
+	// Once the list is empty, ids start from 0 again, as in PM2 (cli-actions-2.sh deletes id 0).
+	h.ok("delete", "all", "-s")
+	h.ok("start", a, "-s")
+	if ps := h.jlist(); len(ps) != 1 || ps[0].PmID != 0 {
+		t.Errorf("after delete all and a start: %+v", ps)
+	}
 }
 
 // Pid files as PM2 writes them: $TEND_HOME/pids/<name>-<id>.pid, or -p's path with -<id> before

@@ -476,6 +476,9 @@ func (s *Supervisor) Do(act Action, target string) ([]*Instance, error) {
 		for _, in := range ins {
 			s.removeLocked(in)
 		}
+		if len(s.apps) == 0 {
+			s.nextID = 0 // PM2 numbers from 0 again once the list is empty
+		}
 		s.mu.Unlock()
 		s.changed()
 	}
