@@ -474,9 +474,10 @@ process.send('ready'); // the handler is in place: a message sent before it woul
 	for _, p := range ps {
 		waitFile(t, p.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, `got {"say":"hi"}`) })
 	}
-	// Instance 0 forwards to instance 1 by pm_id, which it reads from PEER.
+	// Instance 0 forwards to instance 1 by pm_id, which it reads from PEER. The list is empty
+	// after the delete, so the ids start from 0 again, as in PM2: the same ids as before.
 	h.ok("delete", "talk", "-s")
-	if r := h.runEnv([]string{"PEER=" + strconv.Itoa(ps[1].PmID+2)}, "start", app, "-i", "2", "--wait-ready", "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
+	if r := h.runEnv([]string{"PEER=" + strconv.Itoa(ps[1].PmID)}, "start", app, "-i", "2", "--wait-ready", "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
 		t.Fatalf("start: exit %d: %s", r.code, r.err)
 	}
 	ps = h.waitOnline("talk", 2)

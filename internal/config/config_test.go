@@ -119,12 +119,12 @@ func TestResolve(t *testing.T) {
 }
 
 func TestValidName(t *testing.T) {
-	for _, n := range []string{"", "all", "12", "a/b", "a\nb"} {
+	for _, n := range []string{"", "all", "a/b", "a\nb"} {
 		if ValidName(n) == nil {
 			t.Errorf("name %q should be refused", n)
 		}
 	}
-	for _, n := range []string{"api", "api-2", "web.v2"} {
+	for _, n := range []string{"api", "api-2", "web.v2", "455"} { // PM2 takes a number as a name (#1937)
 		if err := ValidName(n); err != nil {
 			t.Errorf("name %q: %v", n, err)
 		}

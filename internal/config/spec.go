@@ -377,8 +377,6 @@ func ValidName(name string) error {
 		return invalidf("app name is empty; pass --name")
 	case name == "all":
 		return invalidf(`"all" is reserved and cannot be an app name; pass another --name`)
-	case isDigits(name):
-		return invalidf("app name %q is a number, which would read as an id; pass another --name", name)
 	case strings.ContainsRune(name, '/'):
 		return invalidf("app name %q contains '/', which log file names cannot hold; choose another name", name)
 	case !utf8.ValidString(name):

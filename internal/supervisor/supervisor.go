@@ -149,7 +149,7 @@ func (s *Supervisor) List() []*Info {
 	return out
 }
 
-// Select returns the instances a PM2 selector names: "all", an id, an app name or a namespace.
+// Select returns the instances a PM2 selector names: "all", an app name, a namespace or an id.
 func (s *Supervisor) Select(target string) ([]*Instance, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -164,7 +164,20 @@ func (s *Supervisor) Select(target string) ([]*Instance, error) {
 			return nil, fmt.Errorf("%w: no process to act on: the list is empty (see tend ls)", ErrNotFound)
 		}
 		return out, nil
-	case config.IsID(target):
+	}
+	// PM2's order: an app's name, then a namespace, then an id (an app may be named 455).
+	if a := s.findLocked(target); a != nil {
+		return slices.Clone(a.instances), nil
+	}
+	for _, a := range s.apps {
+		if len(a.instances) > 0 && a.instances[0].Info().Spec.Namespace == target {
+			out = append(out, a.instances...)
+		}
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	if config.IsID(target) {
 		id, _ := strconv.Atoi(target)
 		for _, a := range s.apps {
 			for _, in := range a.instances {
@@ -175,18 +188,7 @@ func (s *Supervisor) Select(target string) ([]*Instance, error) {
 		}
 		return nil, fmt.Errorf("%w: no process with id %d (see tend ls)", ErrNotFound, id)
 	}
-	if a := s.findLocked(target); a != nil {
-		return slices.Clone(a.instances), nil
-	}
-	for _, a := range s.apps {
-		if len(a.instances) > 0 && a.instances[0].Info().Spec.Namespace == target {
-			out = append(out, a.instances...)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: no app named %q (see tend ls)", ErrNotFound, target)
-	}
-	return out, nil
+	return nil, fmt.Errorf("%w: no app named %q (see tend ls)", ErrNotFound, target)
 }
 
 func (s *Supervisor) findLocked(name string) *App {
