@@ -301,7 +301,7 @@ func TestStartConfigEnv(t *testing.T) {
 	if code := e.run("start", "apps.json", "--env", "prod", "-s"); code != 0 || e.c.starts[2].Apps[0].Env["MODE"] != "dev" {
 		t.Fatalf("unknown --env: exit %d", code)
 	}
-	if want := "tend: warning: apps.json: no app has env_prod; --env prod changes nothing\n"; e.errOut.String()[before:] != want {
+	if want := "tend: warning: apps.json: no app has env_prod and no deploy has prod; --env prod changes nothing\n"; e.errOut.String()[before:] != want {
 		t.Fatalf("stderr %q, want %q", e.errOut.String()[before:], want)
 	}
 }

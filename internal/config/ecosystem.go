@@ -238,6 +238,10 @@ func parseApps(data []byte, display, file string, loc locator) ([]AppSpec, error
 		return nil, invalidf("config file %s has no apps (expected {\"apps\": [{\"script\": ...}]})", display)
 	}
 	dir := filepath.Dir(file)
+	deploy, err := deployEnvs(top)
+	if err != nil {
+		return nil, fmt.Errorf("config file %s: %w", display, err)
+	}
 	specs := make([]AppSpec, 0, len(list))
 	for i, item := range list {
 		m, ok := item.(map[string]any)
@@ -249,9 +253,34 @@ func parseApps(data []byte, display, file string, loc locator) ([]AppSpec, error
 			return nil, fmt.Errorf("config file %s: %s: %w", at(display, loc, i, errKey(err)), appLabel(i, m), err)
 		}
 		spec.CreatedFromFile = file
+		spec.DeployEnv = deploy
 		specs = append(specs, spec)
 	}
 	return specs, nil
+}
+
+// deployEnvs reads the env of each deploy target of a config ({"deploy": {"production":
+// {"env": {...}}}}): PM2 puts it under every app's env when --env names that target.
+func deployEnvs(top any) (map[string]map[string]string, error) {
+	m, _ := top.(map[string]any)
+	targets, _ := m["deploy"].(map[string]any)
+	var out map[string]map[string]string
+	for name, t := range targets {
+		tm, _ := t.(map[string]any)
+		env, ok := tm["env"].(map[string]any)
+		if !ok {
+			continue
+		}
+		vals, err := envValues("deploy."+name+".env", env)
+		if err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = map[string]map[string]string{}
+		}
+		out[name] = vals
+	}
+	return out, nil
 }
 
 // at is "file:line" of an app's key (or the app, for key ""), or the file where no line is known.

@@ -59,10 +59,15 @@ func Load(path string, o LoadOptions) (apps []AppSpec, warnings []string, err er
 	var inert []string
 	seen := map[string]int{}
 	for i, s := range specs {
+		if under, ok := s.DeployEnv[o.EnvName]; ok && o.EnvName != "" {
+			s.Env = MergeEnv(under, s.Env)
+			found = true
+		}
 		if over, ok := s.EnvFor[o.EnvName]; ok && o.EnvName != "" {
 			s.Env = MergeEnv(s.Env, over)
 			found = true
 		}
+		s.DeployEnv = nil
 		base := cmp.Or(s.Name, defaultName(s.Script))
 		if s.AppendEnvToName && o.EnvName != "" {
 			s.Name = base + "-" + o.EnvName // PM2's append_env_to_name
@@ -99,7 +104,7 @@ func Load(path string, o LoadOptions) (apps []AppSpec, warnings []string, err er
 		warnings = append(warnings, fmt.Sprintf("note: %s: %s accepted; no effect in tend", display, strings.Join(slices.Compact(inert), ", ")))
 	}
 	if o.EnvName != "" && !found {
-		warnings = append(warnings, fmt.Sprintf("warning: %s: no app has env_%s; --env %s changes nothing", display, o.EnvName, o.EnvName))
+		warnings = append(warnings, fmt.Sprintf("warning: %s: no app has env_%s and no deploy has %s; --env %s changes nothing", display, o.EnvName, o.EnvName, o.EnvName))
 	}
 	return apps, warnings, nil
 }

@@ -52,3 +52,22 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("refs %q %v", refs, err)
 	}
 }
+
+// --env <target> puts deploy.<target>.env under the app's env, and env_<target> over it, in
+// PM2's order (PM2's env-refresh.sh).
+func TestDeployEnv(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "eco.json")
+	os.WriteFile(path, []byte(`{"apps": [{"name": "a", "script": "/bin/true", "env": {"B": "app"}, "env_production": {"C": "env_production"}}],
+  "deploy": {"production": {"user": "node", "env": {"A": "deploy", "B": "deploy", "C": "deploy"}}}}`), 0o644)
+	apps, _, err := Load(path, LoadOptions{EnvName: "production"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := apps[0].Env; e["A"] != "deploy" || e["B"] != "app" || e["C"] != "env_production" {
+		t.Errorf("env %v", e)
+	}
+	apps, _, _ = Load(path, LoadOptions{})
+	if _, ok := apps[0].Env["A"]; ok {
+		t.Errorf("deploy env without --env: %v", apps[0].Env)
+	}
+}

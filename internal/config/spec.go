@@ -186,6 +186,9 @@ type AppSpec struct {
 	// Notes say how a value was read where PM2's reading is loose (-i many is max); the CLI
 	// prints them.
 	Notes []string `json:"-"`
+	// DeployEnv is the env of each of the config's deploy targets: with --env <target>, it goes
+	// under the app's env (PM2's order: deploy, env, env_<target>).
+	DeployEnv map[string]map[string]string `json:"-"`
 	// AppendEnvToName adds "-<env>" to the name when the config is loaded with --env.
 	AppendEnvToName bool `json:"-"`
 	// SourceMaps asks Node to map stack traces through source maps (source_map_support), which
