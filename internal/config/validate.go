@@ -58,7 +58,7 @@ func Validate(path, file string, environ map[string]string) (problems []Problem,
 		return []Problem{{Where: path, Msg: `no apps (expected {"apps": [{"script": ...}]})`}}, 0
 	}
 	if t, ok := top.(map[string]any); ok && t["deploy"] != nil && (t["apps"] != nil || t["pm2"] != nil) {
-		problems = append(problems, Problem{Where: path, Msg: "deploy is PM2's deploy over ssh, which tend does not do; the section is ignored", Warning: true})
+		problems = append(problems, Problem{Where: path, Msg: "deploy is PM2's deploy over ssh, which tend does not do; only its targets' env is used (under the apps' env, with --env <target>)", Warning: true})
 	}
 	seen := map[string]string{}
 	for i, item := range list {
