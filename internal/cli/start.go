@@ -30,42 +30,44 @@ type StartOptions struct {
 	// (--no-daemon).
 	Foreground func(req api.StartRequest) error
 
-	Target          string
-	More            []string // further targets: PM2 starts each (tend start a.js b.js)
-	Force           bool     // -f: another copy of a script that runs
-	NoAutostart     bool
-	SourceMaps      bool
-	NoSourceMaps    bool
-	AppendEnvToName bool
-	Args            []string
-	Name            string
-	Instances       string
-	Interpreter     string
-	InterpreterArgs string
-	AppCwd          string // --cwd: the app's working directory
-	NoAutorestart   bool
-	RestartDelay    string
-	ExpBackoff      string
-	MaxRestarts     int
-	MinUptime       string
-	KillSignal      string
-	KillTimeout     string
-	WaitReady       bool
-	ListenTimeout   string
-	NoTreekill      bool
-	Out, Err, Log   string
-	MergeLogs       bool
-	Time            bool
-	LogDateFormat   string
-	StopExitCodes   []int
-	Fork            bool
-	Namespace       string
-	EnvName         string
-	Only            string
-	Ports           []string
-	DrainTimeout    string
-	InstanceVar     string
-	Proxy           bool
+	Target      string
+	More        []string // further targets: PM2 starts each (tend start a.js b.js)
+	Force       bool     // -f: another copy of a script that runs
+	NoAutostart bool
+	// ShutdownWithMessage: --shutdown-with-message, or PM2_KILL_USE_MESSAGE=true in the environment
+	ShutdownWithMessage bool
+	SourceMaps          bool
+	NoSourceMaps        bool
+	AppendEnvToName     bool
+	Args                []string
+	Name                string
+	Instances           string
+	Interpreter         string
+	InterpreterArgs     string
+	AppCwd              string // --cwd: the app's working directory
+	NoAutorestart       bool
+	RestartDelay        string
+	ExpBackoff          string
+	MaxRestarts         int
+	MinUptime           string
+	KillSignal          string
+	KillTimeout         string
+	WaitReady           bool
+	ListenTimeout       string
+	NoTreekill          bool
+	Out, Err, Log       string
+	MergeLogs           bool
+	Time                bool
+	LogDateFormat       string
+	StopExitCodes       []int
+	Fork                bool
+	Namespace           string
+	EnvName             string
+	Only                string
+	Ports               []string
+	DrainTimeout        string
+	InstanceVar         string
+	Proxy               bool
 	// Parsed and checked, acted on by a later release.
 	Watch, IgnoreWatch, MaxMemory, Cron, UID, GID, PidFile, LogType string
 	// Given holds the flags given on the command line (but the root's), by name, with the
@@ -167,6 +169,7 @@ func NewCmdStart(f *Factory, runF func(*StartOptions) error) *cobra.Command {
 	fl.StringVar(&o.UID, "uid", "", "(not acted on yet) run the app as this user")
 	fl.StringVar(&o.GID, "gid", "", "(not acted on yet) run the app as this group")
 	fl.BoolVar(&o.NoAutostart, "no-autostart", false, "add the app without starting it (tend start <name> starts it later)")
+	fl.BoolVar(&o.ShutdownWithMessage, "shutdown-with-message", false, "stop the app with the IPC message \"shutdown\" instead of the kill signal")
 	fl.BoolVar(&o.SourceMaps, "source-map-support", false, "map Node stack traces through source maps (--enable-source-maps; on by itself when the script has a .map)")
 	fl.BoolVar(&o.NoSourceMaps, "disable-source-map-support", false, "do not map stack traces, even with a .map beside the script")
 	fl.BoolVar(&o.AppendEnvToName, "append-env-to-name", false, "with --env: add -<env> to the app's name")

@@ -51,6 +51,8 @@ func (o *StartOptions) spec() (config.AppSpec, error) {
 	}
 	s.Autorestart = !o.NoAutorestart
 	s.Autostart = !o.NoAutostart
+	// PM2_KILL_USE_MESSAGE is PM2's switch for the same, read from the environment.
+	s.ShutdownWithMessage = o.ShutdownWithMessage || s.Env["PM2_KILL_USE_MESSAGE"] == "true"
 	s.SourceMaps, s.NoSourceMaps = o.SourceMaps, o.NoSourceMaps
 	var inert []string
 	for _, f := range inertStartFlags {

@@ -563,3 +563,17 @@ func TestInit(t *testing.T) {
 		t.Errorf("init with a .bak there: exit %d, %s", code, e.errOut)
 	}
 }
+
+// --shutdown-with-message, and PM2_KILL_USE_MESSAGE=true in the environment (PM2's switch),
+// stop the app with the "shutdown" message.
+func TestStartShutdownWithMessage(t *testing.T) {
+	e := newTestEnv(t)
+	if code := e.run("start", e.script(t, "a.js"), "--shutdown-with-message", "-s"); code != 0 || !e.c.starts[0].Apps[0].ShutdownWithMessage {
+		t.Fatalf("flag: exit %d, %s", code, e.errOut)
+	}
+	e = newTestEnv(t)
+	e.f.Environ = append(e.f.Environ, "PM2_KILL_USE_MESSAGE=true")
+	if code := e.run("start", e.script(t, "a.js"), "-s"); code != 0 || !e.c.starts[0].Apps[0].ShutdownWithMessage {
+		t.Fatalf("PM2_KILL_USE_MESSAGE: exit %d, %s", code, e.errOut)
+	}
+}
