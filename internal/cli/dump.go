@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tend-sh/tend/internal/api"
 	"github.com/tend-sh/tend/internal/client"
 	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/home"
@@ -66,11 +69,12 @@ type ResurrectOptions struct {
 	Cwd    string
 	File   string // "" for $TEND_HOME/dump.pm2
 	Silent bool
+	Wait   time.Duration // how long to wait for the apps to leave launching (as start waits)
 }
 
 // NewCmdResurrect builds `tend resurrect [file]`.
 func NewCmdResurrect(f *Factory, runF func(*ResurrectOptions) error) *cobra.Command {
-	opts := &ResurrectOptions{IO: f.IO, Client: f.Client, Home: f.Home, Cwd: f.Cwd}
+	opts := &ResurrectOptions{IO: f.IO, Client: f.Client, Home: f.Home, Cwd: f.Cwd, Wait: 15 * time.Second}
 	return &cobra.Command{
 		Use:   "resurrect [file]",
 		Short: "Bring back the apps tend save saved (or those of PM2's ~/.pm2/dump.pm2)",
@@ -118,7 +122,26 @@ func resurrectRun(opts *ResurrectOptions) error {
 	if len(res.Skipped) > 0 {
 		fmt.Fprintf(opts.IO.ErrOut, "tend: %s already run; left as they are\n", strings.Join(res.Skipped, ", "))
 	}
+	settle(c, res.IDs, opts.Wait)
 	return printTable(opts.IO, c, opts.Silent)
+}
+
+// settle waits, at most max, until none of the instances ids is launching any more, as a start
+// waits for its apps: the table printed after shows where they landed.
+func settle(c client.API, ids []int, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) {
+		procs, err := c.List()
+		if err != nil {
+			return
+		}
+		if !slices.ContainsFunc(procs, func(p api.Process) bool {
+			return slices.Contains(ids, p.PmID) && p.Pm2Env.Status == "launching"
+		}) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // readDump reads the dump named, or $TEND_HOME/dump.pm2, falling back to its .bak when that one

@@ -27,7 +27,7 @@ func TestResurrect(t *testing.T) {
 	}
 	e := newTestEnv(t)
 	path := e.file(t, "dump.pm2", string(pm2))
-	if code := e.run("resurrect", path, "-s"); code != 0 || e.c.Calls() != "Resurrect web,nap" {
+	if code := e.run("resurrect", path, "-s"); code != 0 || e.c.Calls() != "Resurrect web,nap; List" {
 		t.Fatalf("exit %d, calls %q, %s", code, e.c.Calls(), e.errOut)
 	}
 	reg := e.c.revived[0]
@@ -43,7 +43,7 @@ func TestResurrect(t *testing.T) {
 	e.f.Home = t.TempDir()
 	os.WriteFile(filepath.Join(e.f.Home, "dump.pm2"), pm2[:100], 0o600)
 	os.WriteFile(filepath.Join(e.f.Home, "dump.pm2.bak"), pm2, 0o600)
-	if code := e.run("resurrect", "-s"); code != 0 || e.c.Calls() != "Resurrect web,nap" || !strings.Contains(e.errOut.String(), "using "+filepath.Join(e.f.Home, "dump.pm2.bak")) {
+	if code := e.run("resurrect", "-s"); code != 0 || e.c.Calls() != "Resurrect web,nap; List" || !strings.Contains(e.errOut.String(), "using "+filepath.Join(e.f.Home, "dump.pm2.bak")) {
 		t.Fatalf("bak: exit %d, calls %q, %q", code, e.c.Calls(), e.errOut)
 	}
 
