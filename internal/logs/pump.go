@@ -58,6 +58,11 @@ const (
 // tests.
 var idleAfter = 30 * time.Second
 
+// partialWait is how long a line without its newline waits for the rest before the part that
+// came is written as a line of its own (process.stdout.write('loading...') then silence). A
+// variable for tests.
+var partialWait = time.Second
+
 // StreamConfig says where Pump writes the lines of one stream.
 type StreamConfig struct {
 	// Files are where each line goes (e.g. the -out file and the combined
@@ -135,6 +140,7 @@ type pump struct {
 	window   int       // how much one read asks for; grows up to capacity
 	grown    bool      // Pump enlarged the pipe, so it shrinks it back when idle
 	lastBusy time.Time // of the last read that justified a big pipe
+	lastData time.Time // of the last read that brought data
 
 	noGrowUntil time.Time // the kernel refused to enlarge: wait before asking again
 
@@ -207,10 +213,7 @@ func (p *pump) run() error {
 		}
 	}()
 	for {
-		if p.grown {
-			// An enlarged pipe that stays quiet for idleAfter goes back to the small size.
-			src.setDeadline(p.lastBusy.Add(idleAfter))
-		}
+		src.setDeadline(p.deadline())
 		p.ensureRoom()
 		var n int
 		peeking := p.peek != nil && (!p.grown || time.Now().Before(p.peek.until))
@@ -224,8 +227,13 @@ func (p *pump) run() error {
 		}
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			p.shrink()
-			src.setDeadline(time.Time{})
+			now := time.Now()
+			if p.carry > 0 && !now.Before(p.lastData.Add(partialWait)) {
+				p.finish() // the rest of the line has not come: the part that did is a line
+			}
+			if p.grown && !now.Before(p.lastBusy.Add(idleAfter)) {
+				p.shrink()
+			}
 			continue
 		case err == unix.EINTR:
 			continue
@@ -239,6 +247,7 @@ func (p *pump) run() error {
 		if p.cfg.stats != nil {
 			p.cfg.stats.bytes.Add(int64(n))
 		}
+		p.lastData = time.Now()
 		before := p.carry
 		p.frame(p.buf[:p.carry+n])
 		if peeking {
@@ -249,6 +258,21 @@ func (p *pump) run() error {
 		}
 		p.adapt(n)
 	}
+}
+
+// deadline is when the pump stops waiting for data: an enlarged pipe that stays quiet for
+// idleAfter goes back to the small size, and a partial line waits partialWait for its end.
+func (p *pump) deadline() time.Time {
+	var d time.Time
+	if p.grown {
+		d = p.lastBusy.Add(idleAfter)
+	}
+	if p.carry > 0 {
+		if pd := p.lastData.Add(partialWait); d.IsZero() || pd.Before(d) {
+			d = pd
+		}
+	}
+	return d
 }
 
 // consumable is how much of the n bytes just peeked the pump may consume from the pipe, after

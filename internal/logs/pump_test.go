@@ -719,3 +719,42 @@ func TestPumpJSONLines(t *testing.T) {
 		t.Fatalf("split records: %q", lines)
 	}
 }
+
+// A line whose end does not come is written as a line of its own after partialWait (an app's
+// process.stdout.write('loading...') then silence), and what comes after is a line too.
+func TestPumpPartialLineWaitsAWhile(t *testing.T) {
+	defer func(d time.Duration) { partialWait = d }(partialWait)
+	partialWait = 50 * time.Millisecond
+	p := newTestPipe(t)
+	path := filepath.Join(t.TempDir(), "out.log")
+	f, err := NewFiles().Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- Pump(p.r, StreamConfig{Files: []*File{f}}) }()
+	waitContent := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if b, _ := os.ReadFile(path); string(b) == want {
+				return
+			} else if time.Now().After(deadline) {
+				t.Fatalf("the file holds %q, want %q", b, want)
+			}
+			time.Sleep(5 * time.Millisecond) // polling a file: no event says it grew
+		}
+	}
+	if err := writeAll(p.w, []byte("whole\nloading...")); err != nil {
+		t.Fatal(err)
+	}
+	waitContent("whole\nloading...\n")
+	if err := writeAll(p.w, []byte(" done\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitContent("whole\nloading...\n done\n")
+	p.closeW()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
