@@ -234,3 +234,25 @@ func TestScaleDownAsPM2(t *testing.T) {
 		t.Fatalf("after scale 4, id → instance: %v, want instances 0 to 3", got)
 	}
 }
+
+// With TEND_HOME at PM2's folder (~/.pm2), the daemon's pid is in pm2.pid too, where PM2's
+// scripts read it (kill `cat ~/.pm2/pm2.pid`).
+func TestPM2PidInPM2Home(t *testing.T) {
+	t.Parallel()
+	home := filepath.Join(t.TempDir(), ".pm2")
+	run := func(args ...string) string {
+		cmd := exec.Command(tendBin, args...)
+		cmd.Env = append(os.Environ(), "TEND_HOME="+home)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("tend %v: %v: %s", args, err, out)
+		}
+		return string(out)
+	}
+	run("ls")
+	t.Cleanup(func() { run("kill") })
+	own, _ := os.ReadFile(filepath.Join(home, "daemon.pid"))
+	if b, err := os.ReadFile(filepath.Join(home, "pm2.pid")); err != nil || string(b) != strings.TrimSpace(string(own)) {
+		t.Fatalf("pm2.pid holds %q (%v); daemon.pid %q", b, err, own)
+	}
+}

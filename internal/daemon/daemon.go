@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -114,12 +115,20 @@ func Run(o Options) error {
 		return fmt.Errorf("write %s: %v", p.Pid, unwrap(err))
 	}
 	defer os.Remove(p.Pid)
-	if extra := os.Getenv("PM2_PID_FILE_PATH"); extra != "" {
-		// PM2's variable for where its daemon's pid goes: scripts that set it find it there.
+	// Where PM2's scripts look for the daemon's pid: PM2_PID_FILE_PATH, and pm2.pid when
+	// $TEND_HOME is PM2's own folder (kill `cat ~/.pm2/pm2.pid`).
+	extras := []string{os.Getenv("PM2_PID_FILE_PATH")}
+	if filepath.Base(o.Home) == ".pm2" {
+		extras = append(extras, p.PM2Pid)
+	}
+	for _, extra := range extras {
+		if extra == "" {
+			continue
+		}
 		if err := os.WriteFile(extra, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-			log.Warn("cannot write the pid to PM2_PID_FILE_PATH", "path", extra, "err", err)
+			log.Warn("cannot write the daemon's pid for PM2's scripts", "path", extra, "err", err)
 		} else {
-			defer os.Remove(extra)
+			defer removeOwnPid(extra)
 		}
 	}
 
@@ -543,4 +552,12 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// removeOwnPid removes a pid file that still holds this process's pid (a PM2 started there since
+// has written its own).
+func removeOwnPid(path string) {
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+		os.Remove(path)
+	}
 }

@@ -58,7 +58,7 @@ type Layout struct {
 	KeeperPid  string // keeper.pid: the keeper's pid
 	KeeperLock string // keeper.lock: held (flock) by the running keeper
 	Dump       string // dump.pm2: what tend save wrote (PM2's format), and dump.pm2.bak before it
-	PM2Pid     string // pm2.pid: PM2's, read only, when TEND_HOME is PM2's home too
+	PM2Pid     string // pm2.pid: PM2's daemon's pid when TEND_HOME is PM2's home too; tend's daemon writes its own there then
 	Settings   string // settings.json: what `tend set` changed
 }
 
