@@ -256,3 +256,21 @@ func TestPM2PidInPM2Home(t *testing.T) {
 		t.Fatalf("pm2.pid holds %q (%v); daemon.pid %q", b, err, own)
 	}
 }
+
+// An env value a config gives as a number or a boolean shows so in prettylist (PM2's
+// increment-var.sh greps PORT: 3000), while the app gets it as a string, as every variable.
+func TestTypedEnvInPrettylist(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	cfg := filepath.Join(t.TempDir(), "apps.json")
+	os.WriteFile(cfg, []byte(`{"apps": [{"name": "typed", "script": "`+appBin+`", "args": ["-print-env", "N,ON"], "env": {"N": 7, "ON": true}}]}`), 0o644)
+	h.ok("start", cfg, "-s")
+	p := h.waitStatus("typed", "online")
+	pl := h.ok("prettylist")
+	for _, want := range []string{"N: 7,", "ON: true,"} {
+		if strings.Count(pl, want) != 2 { // in env and at the top of pm2_env, as PM2 has them
+			t.Errorf("prettylist has %q %d times, want 2", want, strings.Count(pl, want))
+		}
+	}
+	waitFile(t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool { return strings.Contains(s, "N=7") && strings.Contains(s, "ON=true") })
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -223,6 +224,9 @@ type Env struct {
 	// what tend sets per instance that pm2_env has as fields of its own (name, namespace, pm_id,
 	// the instance variable), which env-reading clients (tend env) add back.
 	Env map[string]string `json:"-"`
+	// EnvTyped are the keys of Env written as JSON numbers or booleans (their config gave them
+	// so, as PM2 keeps them); IncrementVar's value is a number too.
+	EnvTyped []string `json:"-"`
 }
 
 // DefaultInstanceVar is where the instance number goes when the app names no instance_var.
@@ -301,8 +305,8 @@ func (e Env) MarshalJSON() ([]byte, error) {
 func (e *Env) appendKV(b []byte, k, v string) []byte {
 	kb, _ := json.Marshal(k)
 	vb, _ := json.Marshal(v)
-	if k == e.IncrementVar {
-		if _, err := strconv.Atoi(v); err == nil {
+	if k == e.IncrementVar || slices.Contains(e.EnvTyped, k) {
+		if _, err := strconv.ParseFloat(v, 64); err == nil && json.Valid([]byte(v)) || v == "true" || v == "false" {
 			vb = []byte(v)
 		}
 	}
@@ -334,8 +338,9 @@ func (e *Env) UnmarshalJSON(data []byte) error {
 			switch {
 			case json.Unmarshal(v, &s) == nil:
 				p.Env[k] = s
-			case k == p.IncrementVar:
-				p.Env[k] = string(v) // a number
+			case len(v) > 0 && v[0] != '{' && v[0] != '[':
+				p.Env[k] = string(v) // a number or a boolean, as the config gave it
+				p.EnvTyped = append(p.EnvTyped, k)
 			}
 		}
 	}

@@ -90,3 +90,20 @@ func TestIncrementVarIsANumber(t *testing.T) {
 		t.Fatalf("round trip %v %v", back.Env, err)
 	}
 }
+
+// An env value the config gave as a number or a boolean is one in jlist (PORT: 3000, DEBUG:
+// false), as PM2 keeps it, and reads back as its text.
+func TestTypedEnvValues(t *testing.T) {
+	e := Env{Name: "w", EnvTyped: []string{"PORT", "DEBUG", "NAME"}, Env: map[string]string{"PORT": "3000", "DEBUG": "false", "NAME": "it's", "HOST": "1"}}
+	b, _ := json.Marshal(e)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	env := m["env"].(map[string]any)
+	if env["PORT"] != float64(3000) || env["DEBUG"] != false || env["NAME"] != "it's" || env["HOST"] != "1" || m["PORT"] != float64(3000) {
+		t.Fatalf("%s", b)
+	}
+	var back Env
+	if err := json.Unmarshal(b, &back); err != nil || back.Env["PORT"] != "3000" || back.Env["DEBUG"] != "false" {
+		t.Fatalf("round trip %v %v", back.Env, err)
+	}
+}

@@ -202,6 +202,18 @@ func basics(k *keys, s *AppSpec) error {
 	return nil
 }
 
+// typedKeys are the keys of an env object whose values are numbers or booleans.
+func typedKeys(env map[string]any) []string {
+	var out []string
+	for k, v := range env {
+		switch v.(type) {
+		case json.Number, bool:
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // environment reads env, env_file, env_<name>, filter_env and the per-instance variables.
 func environment(k *keys, s *AppSpec) error {
 	dir := s.Cwd // the config's folder, which env_file is relative to
@@ -214,6 +226,7 @@ func environment(k *keys, s *AppSpec) error {
 		if s.Env, err = envValues("env", env); err != nil {
 			return asKeyErr("env", err)
 		}
+		s.EnvTyped = append(s.EnvTyped, typedKeys(env)...)
 	}
 	if v, _, ok := k.get("env_file"); ok {
 		// The file's values, under env's: env in the config says what wins.
@@ -240,7 +253,10 @@ func environment(k *keys, s *AppSpec) error {
 		if s.EnvFor[name], err = envValues(key, env); err != nil {
 			return asKeyErr(key, err)
 		}
+		s.EnvTyped = append(s.EnvTyped, typedKeys(env)...)
 	}
+	slices.Sort(s.EnvTyped)
+	s.EnvTyped = slices.Compact(s.EnvTyped)
 	if v, _, ok := k.get("filter_env"); ok {
 		switch t := v.(type) {
 		case bool:

@@ -330,3 +330,14 @@ func TestSettingsSet(t *testing.T) {
 		t.Fatalf("workerInterval: %q %v", own, ok)
 	}
 }
+
+// env keys whose values are numbers or booleans are remembered, for jlist to show them so.
+func TestEnvTyped(t *testing.T) {
+	specs, err := ParseApps([]byte(`{"apps": [{"script": "a.js", "env": {"PORT": 3000, "ON": true, "S": "x"}, "env_production": {"N": 2}}]}`), "x.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := specs[0].EnvTyped; !slices.Equal(got, []string{"N", "ON", "PORT"}) {
+		t.Errorf("EnvTyped %q", got)
+	}
+}

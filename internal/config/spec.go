@@ -186,6 +186,9 @@ type AppSpec struct {
 	// Notes say how a value was read where PM2's reading is loose (-i many is max); the CLI
 	// prints them.
 	Notes []string `json:"-"`
+	// EnvTyped are the env keys whose value in the config was a number or a boolean: jlist shows
+	// them so (PORT: 3000), as PM2 does; the process gets them as strings, as every variable.
+	EnvTyped []string `json:"env_typed,omitempty"`
 	// DeployEnv is the env of each of the config's deploy targets: with --env <target>, it goes
 	// under the app's env (PM2's order: deploy, env, env_<target>).
 	DeployEnv map[string]map[string]string `json:"-"`

@@ -69,6 +69,7 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 			AxmMonitor:       map[string]any{},
 			AxmOptions:       map[string]any{},
 			Env:              instanceEnv(s, i.ID, i.Index),
+			EnvTyped:         s.EnvTyped,
 		},
 	}
 	if !i.Started.IsZero() {
