@@ -28,7 +28,6 @@ func (p patient) wait(what string, f func() error) error {
 	return f()
 }
 
-
 func (p patient) Start(req api.StartRequest) error {
 	var ns []string
 	for _, a := range req.Apps {
