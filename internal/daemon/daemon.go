@@ -128,7 +128,7 @@ func Run(o Options) error {
 		if err := os.WriteFile(extra, []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 			log.Warn("cannot write the daemon's pid for PM2's scripts", "path", extra, "err", err)
 		} else {
-			defer removeOwnPid(extra)
+			defer home.RemovePid(extra, os.Getpid())
 		}
 	}
 
@@ -552,12 +552,4 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
-}
-
-// removeOwnPid removes a pid file that still holds this process's pid (a PM2 started there since
-// has written its own).
-func removeOwnPid(path string) {
-	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
-		os.Remove(path)
-	}
 }

@@ -123,6 +123,14 @@ func WritePid(path string) error {
 	return err
 }
 
+// RemovePid removes the pid file at path when it still holds pid: another process may have
+// written its own there since (a replacement, a PM2 daemon).
+func RemovePid(path string, pid int) {
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(pid) {
+		os.Remove(path)
+	}
+}
+
 // CheckOwner refuses a home another user owns or may write: its owner could plant links there
 // that make a daemon (root's, above all) write over files it should not, or replace tend's files.
 func CheckOwner(dir string) error {

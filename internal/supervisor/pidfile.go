@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tend-sh/tend/internal/home"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,10 +53,7 @@ func (in *Instance) writePidFile(r *run) {
 // removePidFile removes a run's pid file when it still holds that run's pid: during a reload
 // the replacement has written its own there already.
 func removePidFile(r *run) {
-	if r.pidFile == "" {
-		return
-	}
-	if b, err := os.ReadFile(r.pidFile); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(r.pid) {
-		os.Remove(r.pidFile)
+	if r.pidFile != "" {
+		home.RemovePid(r.pidFile, r.pid)
 	}
 }
