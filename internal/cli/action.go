@@ -139,9 +139,9 @@ func configAction(opts *ActionOptions, c client.API, file string) error {
 	lo := config.LoadOptions{EnvName: opts.EnvName, Only: splitNames(opts.Only), Display: file, Dir: opts.Cwd}
 	if file == "-" {
 		// A config on stdin (cat ecosystem.json | tend delete -), as start takes it.
-		data, err := readAllLimited(opts.IO.In, 16<<20)
+		data, err := readConfigStdin(opts.IO)
 		if err != nil {
-			return usagef("read the config from stdin: %v", err)
+			return err
 		}
 		path, lo.Stdin, file = "-", data, "(stdin)"
 	}

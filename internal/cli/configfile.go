@@ -17,9 +17,9 @@ func loadConfig(io *IOStreams, cwd string, environ []string, target, envName, on
 	path := target
 	if target == "-" {
 		// A config on stdin (cat ecosystem.json | tend start -): JSON, its paths from the cwd.
-		data, err := readAllLimited(io.In, 16<<20)
+		data, err := readConfigStdin(io)
 		if err != nil {
-			return nil, usagef("read the config from stdin: %v", err)
+			return nil, err
 		}
 		o.Stdin = data
 	} else {
@@ -44,6 +44,15 @@ func splitNames(s string) []string {
 		}
 	}
 	return out
+}
+
+// readConfigStdin reads a config given as - (cat ecosystem.json | tend start -).
+func readConfigStdin(io *IOStreams) ([]byte, error) {
+	data, err := readAllLimited(io.In, 16<<20)
+	if err != nil {
+		return nil, usagef("read the config from stdin: %v", err)
+	}
+	return data, nil
 }
 
 // readAllLimited reads r to its end, refusing more than limit bytes.
