@@ -117,6 +117,9 @@ type TargetRequest struct {
 	// Env, on restart and reload, is the caller's environment for the selected apps
 	// (--update-env): their config's env stays on top of it.
 	Env map[string]string `json:"env,omitempty"`
+	// Settings, on start, restart and reload, are config keys (PM2's names) with new values for
+	// the selected apps, applied before the action: PM2's attribute update. "name" renames.
+	Settings map[string]any `json:"settings,omitempty"`
 }
 
 // ScaleRequest sets an app's number of instances.
@@ -186,7 +189,7 @@ type Env struct {
 	PmExecPath       string   `json:"pm_exec_path"`
 	PmCwd            string   `json:"pm_cwd"`
 	ExecInterpreter  string   `json:"exec_interpreter"`
-	NodeArgs         []string `json:"node_args"`
+	NodeArgs         []string `json:"node_args,omitzero"` // nil: dropped by the user (PM2 has no node_args then)
 	Args             []string `json:"args"`
 	Autorestart      bool     `json:"autorestart"`
 	Autostart        bool     `json:"autostart"`

@@ -24,6 +24,9 @@ type ActionOptions struct {
 	Verb      string
 	Targets   []string // names, ids, namespaces, all, or config files
 	UpdateEnv bool
+	// Settings are start's setting flags given to restart or reload, as config keys: PM2's
+	// attribute update (restart api --node-args=--harmony, reload 0 --name web).
+	Settings map[string]any
 	EnvName   string // with a config: restart and reload merge env_<name> over env; every verb names append_env_to_name apps with it
 	Only      string // with a config: only these apps
 }
@@ -67,10 +70,20 @@ func newCmdAction(f *Factory, verb, short string, aliases []string, runF func(*A
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Targets = args
 			opts.Silent = boolFlag(cmd, "silent")
+			if verb == "restart" || verb == "reload" {
+				opts.Settings = settingsGiven(cmd, opts.Cwd)
+			}
 			if opts.EnvName != "" {
 				for _, t := range args {
 					if !config.IsConfigFile(t) && t != "-" {
 						return usagef("--env %s needs the config file that has env_%s: tend %s <config> --env %s", opts.EnvName, opts.EnvName, verb, opts.EnvName)
+					}
+				}
+			}
+			if opts.Settings != nil {
+				for _, t := range args {
+					if config.IsConfigFile(t) || t == "-" {
+						return usagef("settings flags go with an app (tend %s <name|id> --name …); a config's apps take their settings from the file", verb)
 					}
 				}
 			}
@@ -84,6 +97,7 @@ func newCmdAction(f *Factory, verb, short string, aliases []string, runF func(*A
 	if verb == "restart" || verb == "reload" {
 		cmd.Flags().BoolVar(&opts.UpdateEnv, "update-env", false, "give the apps this shell's environment (their config's env stays on top); a config file's env is always applied")
 		cmd.Flags().StringVar(&opts.EnvName, "env", "", "with a config file: merge env_<name> over env")
+		addSettingFlags(f, cmd)
 	} else {
 		cmd.Flags().StringVar(&opts.EnvName, "env", "", "with a config file: the --env its apps were started with (append_env_to_name)")
 	}
@@ -116,8 +130,15 @@ func actionRun(opts *ActionOptions) error {
 				continue
 			}
 			for _, n := range names {
-				if opts.UpdateEnv {
-					errs = append(errs, c.UpdateEnv(verb, n, envMap(opts.Environ)))
+				if opts.UpdateEnv || opts.Settings != nil {
+					req := api.TargetRequest{Target: n, Settings: opts.Settings}
+					if opts.UpdateEnv {
+						req.Env = envMap(opts.Environ)
+						if req.Env == nil {
+							req.Env = map[string]string{} // nil would mean "keep the env"
+						}
+					}
+					errs = append(errs, c.Change(verb, req))
 				} else {
 					errs = append(errs, c.Action(verb, n))
 				}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -97,8 +99,11 @@ func (c *fakeClient) Start(req api.StartRequest) error {
 }
 
 func (c *fakeClient) Action(verb, target string) error { return c.call("Action", verb, target) }
-func (c *fakeClient) UpdateEnv(verb, target string, env map[string]string) error {
-	return c.call("UpdateEnv", verb, target, env["TEND_TEST"])
+func (c *fakeClient) Change(verb string, req api.TargetRequest) error {
+	if req.Env != nil {
+		return c.call("UpdateEnv", verb, req.Target, req.Env["TEND_TEST"])
+	}
+	return c.call("Change", verb, req.Target, settingsString(req.Settings))
 }
 func (c *fakeClient) Scale(name string, n int) error  { return c.call("Scale", name, n) }
 func (c *fakeClient) Signal(target, sig string) error { return c.call("Signal", target, sig) }
@@ -236,4 +241,13 @@ func (w *signalWriter) Write(b []byte) (int, error) {
 	n, err := w.syncBuffer.Write(b)
 	w.once.Do(func() { close(w.said) })
 	return n, err
+}
+
+// settingsString prints settings as key=value, sorted.
+func settingsString(m map[string]any) string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, fmt.Sprintf("%s=%v", k, m[k]))
+	}
+	return strings.Join(out, ",")
 }

@@ -73,6 +73,8 @@ type StartOptions struct {
 	// Given holds the flags given on the command line (but the root's), by name, with the
 	// values as pflag prints them.
 	Given map[string]string
+	// settings are the flags given that can change an app that exists, as config keys.
+	settings map[string]any
 }
 
 // NewCmdStart builds `tend start`.
@@ -113,6 +115,7 @@ func NewCmdStart(f *Factory, runF func(*StartOptions) error) *cobra.Command {
 				o.Target, o.More = before[0], before[1:]
 			}
 			o.NoDaemon, o.Silent = boolFlag(cmd, "no-daemon"), boolFlag(cmd, "silent")
+			o.settings = settingsGiven(cmd, o.Cwd)
 			o.Given = map[string]string{}
 			cmd.Flags().Visit(func(fl *pflag.Flag) {
 				if fl.Name != "silent" && fl.Name != "no-daemon" {
@@ -234,12 +237,17 @@ func startRun(o *StartOptions) error {
 	default:
 		// PM2 looks for an app of that name or id before it looks for a file.
 		if !o.NoDaemon && (config.IsID(target) || target == "all" || !fileExists(abs(o.Cwd, target)) && appExists(c, target)) {
+			act := &ActionOptions{IO: o.IO, Client: o.Client, Cwd: o.Cwd, Environ: o.Environ, Silent: o.Silent,
+				Verb: "start", Targets: []string{target}}
 			if flags := o.settingFlags(); len(flags) > 0 {
-				return usagef("tend start %s takes no settings (got %s); to change them, start the app's script again with them: tend start <script> --name <name> %s",
-					target, strings.Join(flags, " "), strings.Join(flags, " "))
+				// PM2 restarts the app with them (pm2 start 0 --name web); a stopped one starts.
+				if bad := o.unsettable(); len(bad) > 0 {
+					return usagef("tend start %s takes an app's settings, not %s: start the script or the config again with it (tend scale for instances)",
+						target, strings.Join(bad, " "))
+				}
+				act.Settings, act.Verb = o.settings, "restart"
 			}
-			return actionRun(&ActionOptions{IO: o.IO, Client: o.Client, Cwd: o.Cwd, Environ: o.Environ, Silent: o.Silent,
-				Verb: "start", Targets: []string{target}})
+			return actionRun(act)
 		}
 		s, err := o.spec()
 		if err != nil {
@@ -269,6 +277,17 @@ func (o *StartOptions) settingFlags() []string {
 	var out []string
 	for _, name := range slices.Sorted(maps.Keys(o.Given)) {
 		out = append(out, "--"+name+"="+o.Given[name])
+	}
+	return out
+}
+
+// unsettable lists the flags given that cannot change an app that exists.
+func (o *StartOptions) unsettable() []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(o.Given)) {
+		if _, ok := settingKeys[name]; !ok {
+			out = append(out, "--"+name)
+		}
 	}
 	return out
 }

@@ -146,7 +146,7 @@ func TestStartExistingApp(t *testing.T) {
 
 	e = newTestEnv(t)
 	code := e.run("start", "api", "--max-restarts", "3", "-i", "2")
-	want := "tend: tend start api takes no settings (got --instances=2 --max-restarts=3); to change them, start the app's script again with them: tend start <script> --name <name> --instances=2 --max-restarts=3\n"
+	want := "tend: tend start api takes an app's settings, not --instances: start the script or the config again with it (tend scale for instances)\n"
 	if code != ExitUsage || e.errOut.String() != want {
 		t.Fatalf("exit %d, stderr %q", code, e.errOut)
 	}
@@ -575,5 +575,37 @@ func TestStartShutdownWithMessage(t *testing.T) {
 	e.f.Environ = append(e.f.Environ, "PM2_KILL_USE_MESSAGE=true")
 	if code := e.run("start", e.script(t, "a.js"), "-s"); code != 0 || !e.c.starts[0].Apps[0].ShutdownWithMessage {
 		t.Fatalf("PM2_KILL_USE_MESSAGE: exit %d, %s", code, e.errOut)
+	}
+}
+
+// PM2's attribute update: restart, reload and start of an app that exists send start's setting
+// flags as config keys; flags that are not settings of an app are refused before any call.
+func TestRestartSettings(t *testing.T) {
+	for _, c := range []struct {
+		args  []string
+		calls string
+	}{
+		{[]string{"restart", "api", "--node-args=--harmony", "-s"}, "Change restart api node_args=--harmony"},
+		{[]string{"reload", "worker", "--name", "jobs", "--no-autorestart", "-s"}, "Change reload worker autorestart=false,name=jobs"},
+		{[]string{"restart", "api", "--node-args=null", "--max-memory-restart", "300M", "-s"}, "Change restart api max_memory_restart=300M,node_args=null"},
+		{[]string{"start", "0", "--name=web", "-s"}, "Change restart 0 name=web"},
+		{[]string{"restart", "api", "--watch", "-s"}, "Change restart api watch=true"},
+	} {
+		e := newTestEnv(t)
+		if code := e.run(c.args...); code != 0 || e.c.Calls() != c.calls {
+			t.Errorf("tend %s: exit %d, calls %q, want %q: %s", strings.Join(c.args, " "), code, e.c.Calls(), c.calls, e.errOut)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"start", "api", "-i", "3"}, "tend: tend start api takes an app's settings, not --instances: start the script or the config again with it (tend scale for instances)\n"},
+		{[]string{"restart", "eco.json", "--name", "x"}, "tend: settings flags go with an app (tend restart <name|id> --name …); a config's apps take their settings from the file\n"},
+	} {
+		e := newTestEnv(t)
+		if code := e.run(c.args...); code != ExitUsage || e.errOut.String() != c.want || strings.Contains(e.c.Calls(), "Change") {
+			t.Errorf("tend %s: exit %d, stderr %q, calls %q", strings.Join(c.args, " "), code, e.errOut, e.c.Calls())
+		}
 	}
 }

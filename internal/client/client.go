@@ -39,8 +39,9 @@ type API interface {
 	Start(req api.StartRequest) error
 	// Action applies verb (start, stop, restart, reload, delete) to a selector.
 	Action(verb, target string) error
-	// UpdateEnv restarts or reloads (verb) target with env as its apps' caller environment.
-	UpdateEnv(verb, target string, env map[string]string) error
+	// Change applies verb to req.Target after giving its apps req.Env (--update-env) and
+	// req.Settings (restart api --node-args=…).
+	Change(verb string, req api.TargetRequest) error
 	Scale(name string, count int) error
 	Message(target string, msg json.RawMessage) (api.ActionResult, error)
 	Stdin(target, line string) (api.ActionResult, error)
@@ -126,12 +127,9 @@ func (c *Client) Action(verb, target string) error {
 	return c.Do("POST", api.PathAction+verb, api.TargetRequest{Target: target}, nil)
 }
 
-// UpdateEnv restarts or reloads target with env under its apps' own (--update-env).
-func (c *Client) UpdateEnv(verb, target string, env map[string]string) error {
-	if env == nil {
-		env = map[string]string{} // nil would mean "keep the env"
-	}
-	return c.Do("POST", api.PathAction+verb, api.TargetRequest{Target: target, Env: env}, nil)
+// Change applies verb to req.Target with a new environment or new settings for its apps.
+func (c *Client) Change(verb string, req api.TargetRequest) error {
+	return c.Do("POST", api.PathAction+verb, req, nil)
 }
 
 // Scale sets an app's number of instances.

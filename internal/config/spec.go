@@ -104,6 +104,9 @@ type AppSpec struct {
 	// Interpreter is an absolute path, or "" to exec Script directly.
 	Interpreter     string   `json:"interpreter,omitempty"`
 	InterpreterArgs []string `json:"interpreter_args,omitempty"`
+	// NodeArgsDropped: the user gave node_args as null (restart --node-args=null), which PM2
+	// answers by removing node_args from the process's settings; jlist then leaves it out.
+	NodeArgsDropped bool `json:"node_args_dropped,omitempty"`
 	// Env is the complete environment of the app (the CLI's environment at start time plus the
 	// app's own keys); tend adds only its per-instance variables.
 	Env map[string]string `json:"env,omitempty"`

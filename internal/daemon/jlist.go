@@ -43,7 +43,7 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 			PmExecPath:       s.Script,
 			PmCwd:            s.Cwd,
 			ExecInterpreter:  s.InterpreterLabel,
-			NodeArgs:         nonNil(s.InterpreterArgs),
+			NodeArgs:         nodeArgs(s),
 			Args:             nonNil(s.Args),
 			Autorestart:      s.Autorestart,
 			Autostart:        s.Autostart,
@@ -122,4 +122,13 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// nodeArgs is node_args as PM2 shows it: a list, empty when none were given, and absent (nil)
+// once the user dropped them with null.
+func nodeArgs(s *config.AppSpec) []string {
+	if s.NodeArgsDropped {
+		return nil
+	}
+	return nonNil(s.InterpreterArgs)
 }

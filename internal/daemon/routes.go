@@ -228,10 +228,17 @@ func (d *daemon) action(w wire.ResponseWriter, r *wire.Request) {
 		writeErr(w, errdefs.KindInvalid, fmt.Sprintf("an environment goes with restart or reload, not %s", act))
 		return
 	}
-	if req.Env != nil {
-		if err := d.sup.UpdateEnv(req.Target, req.Env); err != nil {
-			fail(w, err)
+	if req.Settings != nil && act != supervisor.ActStart && act != supervisor.ActRestart && act != supervisor.ActReload {
+		writeErr(w, errdefs.KindInvalid, fmt.Sprintf("settings go with start, restart or reload, not %s", act))
+		return
+	}
+	if req.Env != nil || req.Settings != nil {
+		if err := d.sup.Respec(req.Target, supervisor.Change{Env: req.Env, Settings: req.Settings}); err != nil {
+			fail(w, d.committed(err))
 			return
+		}
+		if name, ok := req.Settings["name"].(string); ok && !config.IsID(req.Target) {
+			req.Target = name // the one app the target selected has this name now
 		}
 	}
 	if act == supervisor.ActReload {

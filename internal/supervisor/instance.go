@@ -293,6 +293,9 @@ func (in *Instance) handle(c command) (exit bool) {
 		case cmdRespec:
 			// The log files stay: the running process writes to them, and `logs` must read
 			// what it writes. The next process opens the files the new spec names.
+			if c.spec.Name != in.spec.Name {
+				in.log = in.sup.log.With("app", c.spec.Name, "instance", in.id) // renamed
+			}
 			in.spec = c.spec
 			in.publish()
 		case cmdStdin:

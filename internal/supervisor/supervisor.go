@@ -311,10 +311,20 @@ func (s *Supervisor) AddForReload(spec config.AppSpec) (func() error, error) {
 	}, nil
 }
 
-// UpdateEnv gives the selected apps the caller's environment (`restart --update-env`): their
-// instances take it now, and their processes when they next start, which the restart or reload
-// that follows does. A selection of some of an app's instances is refused.
-func (s *Supervisor) UpdateEnv(target string, environ map[string]string) error {
+// Change is what a restart, reload or start changes in the apps it selects before it acts.
+type Change struct {
+	// Env, when not nil, is the caller's environment (`restart --update-env`).
+	Env map[string]string
+	// Settings are config keys with their new values (`restart api --node-args=--harmony`,
+	// `start 0 --name web`): PM2's attribute update. "name" renames the app.
+	Settings map[string]any
+}
+
+// Respec applies ch to the selected apps: their instances take it now, and their processes when
+// they next start, which the restart or reload that follows does. A selection of some of an
+// app's instances is refused: the settings are the app's, and taking them for some instances
+// would leave the others shown with settings their processes do not have.
+func (s *Supervisor) Respec(target string, ch Change) error {
 	ins, err := s.Select(target)
 	if err != nil {
 		return err
@@ -328,16 +338,19 @@ func (s *Supervisor) UpdateEnv(target string, environ map[string]string) error {
 		}
 		picked[in.app]++
 	}
+	what := "--update-env changes app %q's environment"
+	if ch.Settings != nil {
+		what = "new settings change app %q"
+	}
 	for _, a := range apps {
-		// The environment is the app's: taking it for some instances would leave the others
-		// shown with an environment their processes do not have.
 		if picked[a] < len(a.instances) {
 			s.mu.Unlock()
-			return fmt.Errorf("%w: --update-env changes app %q's environment, and %s names only some of its %d instances: name the app (%s)",
+			return fmt.Errorf("%w: "+what+", and %s names only some of its %d instances: name the app (%s)",
 				config.ErrInvalid, a.Name, target, len(a.instances), a.Name)
 		}
 	}
 	type respec struct {
+		app  *App
 		ins  []*Instance
 		spec *config.AppSpec
 	}
@@ -347,8 +360,29 @@ func (s *Supervisor) UpdateEnv(target string, environ map[string]string) error {
 			continue
 		}
 		sp := *a.instances[0].Info().Spec
-		sp.UpdateEnv(environ)
-		todo = append(todo, respec{slices.Clone(a.instances), &sp})
+		if ch.Env != nil {
+			sp.UpdateEnv(ch.Env)
+		}
+		if ch.Settings != nil {
+			if err := sp.Patch(ch.Settings); err != nil {
+				s.mu.Unlock()
+				return fmt.Errorf("app %q: %w", a.Name, err)
+			}
+		}
+		if sp.Name != a.Name {
+			if len(apps) > 1 {
+				s.mu.Unlock()
+				return fmt.Errorf("%w: --name names one app, and %s selects %d: name the app to rename", config.ErrInvalid, target, len(apps))
+			}
+			if other := s.findLocked(sp.Name); other != nil {
+				s.mu.Unlock()
+				return fmt.Errorf("%w: an app named %q exists already: delete it or pick another name", config.ErrInvalid, sp.Name)
+			}
+		}
+		todo = append(todo, respec{a, slices.Clone(a.instances), &sp})
+	}
+	for _, r := range todo {
+		r.app.Name = r.spec.Name // under s.mu: lookups by name see the new one from now on
 	}
 	s.mu.Unlock()
 	var errs []error
