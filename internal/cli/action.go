@@ -27,8 +27,8 @@ type ActionOptions struct {
 	// Settings are start's setting flags given to restart or reload, as config keys: PM2's
 	// attribute update (restart api --node-args=--harmony, reload 0 --name web).
 	Settings map[string]any
-	EnvName   string // with a config: restart and reload merge env_<name> over env; every verb names append_env_to_name apps with it
-	Only      string // with a config: only these apps
+	EnvName  string // with a config: restart and reload merge env_<name> over env; every verb names append_env_to_name apps with it
+	Only     string // with a config: only these apps
 }
 
 // NewCmdStop builds `tend stop`.
