@@ -102,7 +102,7 @@ func TestPM2Verbs(t *testing.T) {
 	// prettylist: what PM2's e2e scripts grep in it.
 	pl := h.ok("prettylist")
 	for _, want := range []string{"status: 'online'", "restart_time: 0", "exec_mode: 'fork_mode'", "name: 'a'", "NODE_APP_INSTANCE: 0",
-		"watch: false", "node_args: []", "versioning: null", "axm_actions: []", "axm_monitor: {}", "pm_pid_path: '"} {
+		"watch: false", "node_args: []", "versioning: null", "axm_actions: []", "axm_monitor: {}", "pm_pid_path: '", "vizion: true"} {
 		if !strings.Contains(pl, want) {
 			t.Errorf("prettylist lacks %q", want)
 		}

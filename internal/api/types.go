@@ -214,7 +214,10 @@ type Env struct {
 	Watch            bool     `json:"watch"`
 	// PM2's APM and git fields, which scripts read: tend has no APM (axm_* empty; custom metrics
 	// are a later issue's) and keeps no git metadata (versioning null).
-	Versioning  *struct{}      `json:"versioning"`
+	Versioning *struct{} `json:"versioning"`
+	// Vizion is the app's vizion setting as PM2 keeps it (true unless vizion: false or
+	// --no-vizion); tend reads no git metadata either way.
+	Vizion      bool           `json:"vizion"`
 	AxmActions  []any          `json:"axm_actions"`
 	AxmMonitor  map[string]any `json:"axm_monitor"`
 	AxmOptions  map[string]any `json:"axm_options"`

@@ -54,6 +54,7 @@ func (o *StartOptions) spec() (config.AppSpec, error) {
 	// PM2_KILL_USE_MESSAGE is PM2's switch for the same, read from the environment.
 	s.ShutdownWithMessage = o.ShutdownWithMessage || s.Env["PM2_KILL_USE_MESSAGE"] == "true"
 	s.SourceMaps, s.NoSourceMaps = o.SourceMaps, o.NoSourceMaps
+	s.NoVizion = o.changed("no-vizion")
 	var inert []string
 	for _, f := range inertStartFlags {
 		if o.changed(f) {

@@ -189,6 +189,11 @@ func basics(k *keys, s *AppSpec) error {
 			return e
 		}
 	}
+	vizion := true
+	if err := k.boolean(&vizion, "vizion"); err != nil {
+		return err
+	}
+	s.NoVizion = !vizion
 	var cwd string
 	if err := k.str(&cwd, "cwd"); err != nil {
 		return err

@@ -107,6 +107,9 @@ type AppSpec struct {
 	// NodeArgsDropped: the user gave node_args as null (restart --node-args=null), which PM2
 	// answers by removing node_args from the process's settings; jlist then leaves it out.
 	NodeArgsDropped bool `json:"node_args_dropped,omitempty"`
+	// NoVizion: vizion: false or --no-vizion, PM2's switch for git metadata, which tend does not
+	// read; kept so that jlist shows the setting as PM2 does.
+	NoVizion bool `json:"no_vizion,omitempty"`
 	// Env is the complete environment of the app (the CLI's environment at start time plus the
 	// app's own keys); tend adds only its per-instance variables.
 	Env map[string]string `json:"env,omitempty"`

@@ -65,6 +65,7 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 			Version:          "N/A",
 			TendVersion:      version,
 			Username:         username(),
+			Vizion:           !s.NoVizion,
 			AxmActions:       []any{},
 			AxmMonitor:       map[string]any{},
 			AxmOptions:       map[string]any{},
