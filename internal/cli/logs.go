@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -36,18 +37,54 @@ type LogsOptions struct {
 	Raw      bool
 	ErrOnly  bool
 	OutOnly  bool
+	// JSON prints each line as PM2's --json does: {message, timestamp, type, process_id,
+	// app_name}, with tend's instance; Format as PM2's --format: key=value fields.
+	JSON, Format bool
+	// Timestamp, when set, prefixes each line with the time it is printed in this format
+	// (PM2's --timestamp; YYYY-MM-DD-HH:mm:ss without a value).
+	Timestamp string
+	// Now is the clock of --json and --timestamp.
+	Now func() time.Time
 }
 
 type logSource struct {
 	path   string
 	prefix string
 	isErr  bool
+
+	id, instance int
+	name         string
+}
+
+// structuredLine is a line as PM2's logs --json prints it (with tend's instance), or as its
+// --format does.
+func structuredLine(s logSource, line []byte, asJSON bool, stamp *logs.DateFormat, now time.Time) []byte {
+	typ := "out"
+	if s.isErr {
+		typ = "err"
+	}
+	if asJSON {
+		b, _ := json.Marshal(struct {
+			Message   string `json:"message"`
+			Timestamp string `json:"timestamp"`
+			Type      string `json:"type"`
+			ProcessID int    `json:"process_id"`
+			AppName   string `json:"app_name"`
+			Instance  int    `json:"instance"`
+		}{string(line), now.UTC().Format("2006-01-02T15:04:05.000Z"), typ, s.id, s.name, s.instance})
+		return append(b, '\n')
+	}
+	if typ == "err" {
+		typ = "error" // PM2's word in --format
+	}
+	b := fmt.Appendf(nil, "timestamp=%s app=%s id=%d type=%s message=", stamp.Append(nil, now), s.name, s.id, typ)
+	return append(append(b, line...), '\n')
 }
 
 // NewCmdLogs builds `tend logs`.
 func NewCmdLogs(f *Factory, runF func(*LogsOptions) error) *cobra.Command {
 	o := &LogsOptions{
-		IO: f.IO, Client: f.Client, FollowEvery: 200 * time.Millisecond, RescanEvery: time.Second,
+		IO: f.IO, Client: f.Client, FollowEvery: 200 * time.Millisecond, RescanEvery: time.Second, Now: time.Now,
 		Context: func() (context.Context, context.CancelFunc) {
 			return signal.NotifyContext(context.Background(), os.Interrupt, unix.SIGTERM)
 		},
@@ -74,11 +111,29 @@ func NewCmdLogs(f *Factory, runF func(*LogsOptions) error) *cobra.Command {
 	fl.BoolVar(&o.Raw, "raw", false, "print lines without the id|name prefix")
 	fl.BoolVar(&o.ErrOnly, "err", false, "only the error log")
 	fl.BoolVar(&o.OutOnly, "out", false, "only the output log")
+	fl.BoolVar(&o.JSON, "json", false, "each line as a JSON object: message, timestamp, type, process_id, app_name, instance")
+	fl.BoolVar(&o.Format, "format", false, "each line as key=value fields: timestamp, app, id, type, message")
+	fl.StringVar(&o.Timestamp, "timestamp", "", "prefix each line with the time it is printed, in this format (YYYY-MM-DD-HH:mm:ss without one)")
+	fl.Lookup("timestamp").NoOptDefVal = "YYYY-MM-DD-HH:mm:ss"
 	return cmd
 }
 
 // logsRun prints the last lines of each selected log file, then follows them.
 func logsRun(o *LogsOptions) error {
+	if o.JSON && o.Format {
+		return usagef("--json and --format are two ways to print the lines: choose one")
+	}
+	var stamp *logs.DateFormat
+	if o.Timestamp != "" || o.Format {
+		layout := o.Timestamp
+		if layout == "" {
+			layout = "YYYY-MM-DD-HH:mm:ssZZ" // PM2's --format
+		}
+		var err error
+		if stamp, err = logs.ParseDateFormat(layout); err != nil {
+			return usagef("--timestamp %q: %v", o.Timestamp, err)
+		}
+	}
 	sel, err := selected(o.Client, o.Target, o.All)
 	if err != nil {
 		return err
@@ -87,6 +142,13 @@ func logsRun(o *LogsOptions) error {
 	print := func(s logSource, line []byte) {
 		mu.Lock()
 		defer mu.Unlock()
+		if o.JSON || o.Format {
+			o.IO.Out.Write(structuredLine(s, line, o.JSON, stamp, o.Now()))
+			return
+		}
+		if stamp != nil {
+			fmt.Fprintf(o.IO.Out, "%s ", stamp.Append(nil, o.Now()))
+		}
 		switch {
 		case o.Raw:
 			fmt.Fprintf(o.IO.Out, "%s\n", line)
@@ -108,7 +170,7 @@ func logsRun(o *LogsOptions) error {
 		if o.Lines == 0 {
 			continue
 		}
-		if !o.Raw {
+		if !o.Raw && !o.JSON && !o.Format {
 			fmt.Fprintf(o.IO.Out, "%s last %d lines:\n", s.path, o.Lines)
 		}
 		for _, l := range lines {
@@ -163,7 +225,7 @@ func (o *LogsOptions) sources(sel []api.Process, seen map[string]bool) []logSour
 				return
 			}
 			seen[path] = true
-			out = append(out, logSource{path: path, prefix: prefix, isErr: isErr})
+			out = append(out, logSource{path: path, prefix: prefix, isErr: isErr, id: p.PmID, name: p.Name, instance: p.Pm2Env.NodeAppInstance})
 		}
 		if !o.ErrOnly {
 			add(p.Pm2Env.PmOutLogPath, false)

@@ -158,3 +158,39 @@ func TestFlush(t *testing.T) {
 		t.Errorf("flush ghost: exit %d", code)
 	}
 }
+
+// --json and --format print PM2's fields; --timestamp prefixes the time of printing.
+func TestLogsStructured(t *testing.T) {
+	at := time.Date(2026, 11, 30, 6, 40, 1, 500e6, time.UTC)
+	run := func(args ...string) (*testEnv, error) {
+		e := newTestEnv(t)
+		e.withLogs(t)
+		cmd := NewCmdLogs(e.f, func(o *LogsOptions) error {
+			o.Now = func() time.Time { return at }
+			return logsRun(o)
+		})
+		return e, parse(t, cmd, args...)
+	}
+	e, err := run("0", "--nostream", "--lines", "1", "--json")
+	want := `{"message":"a3","timestamp":"2026-11-30T06:40:01.500Z","type":"out","process_id":0,"app_name":"api","instance":0}
+{"message":"e1","timestamp":"2026-11-30T06:40:01.500Z","type":"err","process_id":0,"app_name":"api","instance":0}
+`
+	if err != nil || e.out.String() != want {
+		t.Errorf("--json: %v\n%s\nwant:\n%s", err, e.out, want)
+	}
+	e, err = run("0", "--nostream", "--lines", "1", "--out", "--format")
+	if want := "timestamp=" + at.Local().Format("2006-01-02-15:04:05-0700") + " app=api id=0 type=out message=a3\n"; err != nil || e.out.String() != want {
+		t.Errorf("--format: %v %q, want %q", err, e.out, want)
+	}
+	e, err = run("0", "--nostream", "--lines", "1", "--err", "--raw", "--timestamp")
+	if want := at.Local().Format("2006-01-02-15:04:05") + " e1\n"; err != nil || e.out.String() != want {
+		t.Errorf("--timestamp: %v %q, want %q", err, e.out, want)
+	}
+	e, err = run("0", "--nostream", "--lines", "1", "--err", "--raw", "--timestamp=HH:mm")
+	if want := at.Local().Format("15:04") + " e1\n"; err != nil || e.out.String() != want {
+		t.Errorf("--timestamp=HH:mm: %v %q, want %q", err, e.out, want)
+	}
+	if _, err := run("0", "--json", "--format"); err == nil || !strings.Contains(err.Error(), "choose one") {
+		t.Errorf("--json --format: %v", err)
+	}
+}
