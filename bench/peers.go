@@ -25,6 +25,8 @@ type App struct {
 	Rotate int64 // rotate the log every this many bytes, keeping every file (0: never)
 	// Restart: restart it whenever it exits, with the manager's own defaults otherwise.
 	Restart bool
+	// MaxMemory is max_memory_restart ("" for none).
+	MaxMemory string
 }
 
 // Peer is a process manager under test. Every workload drives peers only through this, so that
@@ -43,7 +45,7 @@ type Peer interface {
 	// LogFiles are the app's stdout log with the files rotation moved aside, oldest first.
 	LogFiles(app string) []string
 	Close()
-	Can(feature string) bool // "time": per-line timestamps; "rotate": rotation built in
+	Can(feature string) bool // "time": per-line timestamps; "rotate": rotation built in; "memlimit": max_memory_restart
 }
 
 func run(env []string, argv ...string) (string, error) {
@@ -90,7 +92,7 @@ func (p *cliPeer) LogPath(app string) string {
 func (p *cliPeer) LogFiles(app string) []string {
 	return append(logs.Rotated(p.LogPath(app)), p.LogPath(app)) // tend's names; PM2 has none
 }
-func (p *cliPeer) Can(f string) bool   { return f != "rotate" || p.name == "tend" }
+func (p *cliPeer) Can(f string) bool   { return f != "rotate" || p.name == "tend" } // PM2 has memlimit too
 func (p *cliPeer) Online() (int, bool) { return jlistOnline(p.Env(), p.bin) }
 func (p *cliPeer) Close()              { run(p.Env(), p.bin, "kill") }
 
@@ -130,6 +132,9 @@ func writeEcosystem(path string, apps []App) error {
 		}
 		if a.Time {
 			m["time"] = true
+		}
+		if a.MaxMemory != "" {
+			m["max_memory_restart"] = a.MaxMemory
 		}
 		// tend rotates at 10 MB by default: the rows without rotation turn it off.
 		m["max_size"], m["retain"] = a.Rotate, "all"
@@ -246,7 +251,7 @@ func (p *supervisorPeer) LogFiles(app string) []string {
 }
 
 // supervisord has no per-line timestamps.
-func (p *supervisorPeer) Can(feature string) bool { return feature != "time" }
+func (p *supervisorPeer) Can(feature string) bool { return feature != "time" && feature != "memlimit" }
 
 const supervisorConf = `[unix_http_server]
 file=%(here)s/supervisor.sock
