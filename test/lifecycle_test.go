@@ -68,13 +68,17 @@ func TestStartStopRestartDelete(t *testing.T) {
 	if r.code != 2 || !strings.Contains(r.err, `an app named "api" already runs `+appBin) {
 		t.Fatalf("name clash: exit %d, %q", r.code, r.err)
 	}
-	r = h.run("start", "api", "--kill-timeout", "4000") // settings on a name are not silently dropped
-	if r.code != 2 || !strings.Contains(r.err, "takes no settings (got --kill-timeout=4000)") {
+	r = h.run("start", "api", "-i", "2") // a flag that is not a setting of an app is refused
+	if r.code != 2 || !strings.Contains(r.err, "takes an app's settings, not --instances") {
 		t.Fatalf("flags with a name: exit %d, %q", r.code, r.err)
 	}
 	if p4, _ := h.get("api"); p4.Pid != p3.Pid {
 		t.Fatal("a refused start changed the app")
 	}
+	h.ok("start", "api", "--kill-timeout", "4000", "-s") // settings: applied, as PM2 does, and restarted
+	p3 = h.waitFor("api", 10*time.Second, "restarted with kill_timeout 4000", func(p proc) bool {
+		return p.Pid != p3.Pid && p.Pid > 0 && h.pm2Env(p.PmID)["kill_timeout"] == 4000.0
+	})
 
 	h.ok("delete", "api")
 	if _, ok := h.get("api"); ok || pidAlive(p3.Pid) {

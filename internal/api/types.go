@@ -32,6 +32,8 @@ const (
 	PathSave     = "/v1/save"
 	PathRevive   = "/v1/resurrect"
 	PathSettings = "/v1/settings"
+	PathEvents   = "/v1/events" // a stream of events.Event, one JSON object a line
+	PathMetrics  = "/metrics"   // Prometheus' text format
 	VersionHead  = "X-Tend-Version"
 )
 
@@ -76,6 +78,8 @@ type Settings struct {
 	Key       string                `json:"key,omitempty"` // tend's name of the key a request changed ("" for one with no effect)
 	// SecretKeys are the words that make a variable a secret, in effect.
 	SecretKeys []string `json:"secret_keys"`
+	// Metrics are the sampler's cadence and /metrics' address, in effect.
+	Metrics config.MetricsSettings `json:"metrics"`
 }
 
 // DumpTend is tend's field in each entry of its dump (beside PM2's pm2_env fields): what
@@ -222,6 +226,14 @@ type Env struct {
 	AxmMonitor  map[string]any `json:"axm_monitor"`
 	AxmOptions  map[string]any `json:"axm_options"`
 	TendVersion string         `json:"_tend_version"`
+	// MaxMemoryRestart is the memory limit in bytes (0: none), as PM2 keeps it; MemoryRestarts
+	// counts the replacements it made.
+	MaxMemoryRestart int64 `json:"max_memory_restart,omitempty"`
+	MemoryRestarts   int   `json:"_tend_memory_restarts,omitempty"`
+	// Procs is how many processes the instance's tree has (its figures in monit are theirs).
+	Procs int `json:"_tend_procs,omitempty"`
+	// Exits are the latest exits tend did not ask for, and memory-limit replacements.
+	Exits []Exit `json:"_tend_exits,omitempty"`
 	// RetryAt is when an errored instance is tried again (unix ms; absent: never).
 	RetryAt int64 `json:"_tend_retry_at,omitempty"`
 	// LogDropped counts the lines the log files could not take (a full disk); absent when none.
@@ -364,3 +376,13 @@ var envFieldNames = sync.OnceValue(func() map[string]bool {
 	names["env"] = true // written by MarshalJSON itself
 	return names
 })
+
+// Exit is one end of an instance's process that tend did not ask for, or a memory-limit
+// replacement.
+type Exit struct {
+	At       int64  `json:"at"` // unix ms
+	Code     *int   `json:"exit_code,omitempty"`
+	Signal   string `json:"signal,omitempty"`
+	UptimeMs int64  `json:"uptime_ms"`
+	Why      string `json:"why"` // exit, memory limit
+}

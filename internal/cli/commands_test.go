@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tend-sh/tend/internal/api"
 	"github.com/tend-sh/tend/internal/client"
 	"github.com/tend-sh/tend/internal/errdefs"
 )
@@ -18,32 +20,41 @@ var (
 )
 
 const describeAPI = `Describing process with id 0 - name api
-  status             online
-  name               api
-  namespace          default
-  id                 0
-  pid                100
-  restarts           0
-  unstable restarts  0
-  uptime             0
-  last exit code     -
-  script path        
-  script args        null
-  interpreter        
-  interpreter args   null
-  exec cwd           
-  exec mode          fork_mode
-  instance           0
-  out log path       
-  error log path     
-  autorestart        false
-  kill signal        
-  kill timeout       0 ms
-  max restarts       0
-  min uptime         0 ms
-  cpu                1.5%
-  memory             42.0mb
-  created at         CREATED
+  status              online
+  name                api
+  namespace           default
+  id                  0
+  pid                 100
+  restarts            0
+  unstable restarts   0
+  uptime              0
+  last exit code      -
+  script path         
+  script args         null
+  interpreter         
+  interpreter args    null
+  exec cwd            
+  exec mode           fork_mode
+  instance            0
+  out log path        
+  error log path      
+  autorestart         false
+  kill signal         
+  kill timeout        0 ms
+  max restarts        0
+  min uptime          0 ms
+  cpu                 1.5%
+  memory              42.0mb
+  created at          CREATED
+  processes           3 (cpu and memory are the whole tree's)
+  max memory restart  300.0mb (1 replacements so far)
+  readiness           once started
+  recent exits (newest first):
+    EXIT2  memory limit after 1m0s
+    EXIT1  exit code 1 after 1.5s
+  custom metrics:
+    Heap Size  10.5 MiB
+    queue      3 jobs
   env (what differs from this shell's):
     name       api
     namespace  default
@@ -150,11 +161,17 @@ func TestCommands(t *testing.T) {
 
 func TestDescribe(t *testing.T) {
 	e := newTestEnv(t)
+	p := &e.c.procs[0].Pm2Env
+	p.Procs, p.MaxMemoryRestart, p.MemoryRestarts = 3, 300<<20, 1
+	p.Exits = []api.Exit{{At: 1_700_000_000_000, Code: new(1), UptimeMs: 1500, Why: "exit"}, {At: 1_700_000_100_000, UptimeMs: 60000, Why: "memory limit"}}
+	p.AxmMonitor = map[string]any{"queue": map[string]any{"value": 3, "unit": "jobs"}, "Heap Size": map[string]any{"value": "10.5", "unit": "MiB"}}
 	if code := e.run("describe", "0"); code != 0 {
 		t.Fatalf("exit %d: %s", code, e.errOut)
 	}
 	created := fmt.Sprint(strings.Fields(strings.Split(e.out.String(), "created at")[1])[0])
-	if want := strings.Replace(describeAPI, "CREATED", created, 1); e.out.String() != want {
+	at := func(ms int64) string { return time.UnixMilli(ms).Format(time.RFC3339) }
+	want := strings.NewReplacer("CREATED", created, "EXIT1", at(1_700_000_000_000), "EXIT2", at(1_700_000_100_000)).Replace(describeAPI)
+	if e.out.String() != want {
 		t.Errorf("describe:\n%s\nwant:\n%s", e.out, want)
 	}
 	e = newTestEnv(t)

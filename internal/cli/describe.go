@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -157,6 +158,13 @@ func describe(io *IOStreams, p api.Process, now time.Time, m masker) {
 	if d := e.LogDropped; d != nil {
 		kv = append(kv, [2]string{"log lines dropped", fmt.Sprintf("%d out, %d err (%s)", d.Out, d.Err, d.Reason)})
 	}
+	if e.Procs > 1 {
+		kv = append(kv, [2]string{"processes", strconv.Itoa(e.Procs) + " (cpu and memory are the whole tree's)"})
+	}
+	if e.MaxMemoryRestart > 0 {
+		kv = append(kv, [2]string{"max memory restart", fmt.Sprintf("%s (%d replacements so far)", humanBytes(e.MaxMemoryRestart), e.MemoryRestarts)})
+	}
+	kv = append(kv, [2]string{"readiness", readiness(e)})
 	if len(e.Listening) > 0 || len(e.Ports) > 0 {
 		ports := fmt.Sprint(e.Listening)
 		if e.Proxy {
@@ -171,6 +179,59 @@ func describe(io *IOStreams, p api.Process, now time.Time, m masker) {
 	fmt.Fprintf(io.Out, "Describing process with id %d - name %s\n", p.PmID, safeText(p.Name))
 	for _, r := range kv {
 		fmt.Fprintf(io.Out, "  %-*s  %s\n", w, r[0], r[1])
+	}
+	describeExits(io, e.Exits)
+	describeMetrics(io, e.AxmMonitor)
+}
+
+// readiness says when the instance counts as online.
+func readiness(e api.Env) string {
+	switch {
+	case e.WaitReady:
+		return fmt.Sprintf("when it sends 'ready' (wait_ready), at most %d ms", e.ListenTimeout)
+	case e.ExecMode == string(config.ClusterMode):
+		return fmt.Sprintf("when it listens, at most %d ms", e.ListenTimeout)
+	}
+	return "once started"
+}
+
+// describeExits prints the latest exits tend did not ask for, newest first.
+func describeExits(io *IOStreams, exits []api.Exit) {
+	if len(exits) == 0 {
+		return
+	}
+	fmt.Fprintln(io.Out, "  recent exits (newest first):")
+	for i := len(exits) - 1; i >= 0; i-- {
+		x := exits[i]
+		how := x.Why
+		switch {
+		case x.Code != nil:
+			how = "exit code " + strconv.Itoa(*x.Code)
+		case x.Signal != "":
+			how = "signal " + x.Signal
+		}
+		fmt.Fprintf(io.Out, "    %s  %s after %s\n", time.UnixMilli(x.At).Format(time.RFC3339), how, time.Duration(x.UptimeMs)*time.Millisecond)
+	}
+}
+
+// describeMetrics prints the custom metrics the app reported, by name.
+func describeMetrics(io *IOStreams, axm map[string]any) {
+	if len(axm) == 0 {
+		return
+	}
+	names := slices.Sorted(maps.Keys(axm))
+	w := 0
+	for _, n := range names {
+		w = max(w, len(safeText(n)))
+	}
+	fmt.Fprintln(io.Out, "  custom metrics:")
+	for _, n := range names {
+		m, _ := axm[n].(map[string]any)
+		v := fmt.Sprint(m["value"])
+		if u, ok := m["unit"].(string); ok && u != "" {
+			v += " " + u
+		}
+		fmt.Fprintf(io.Out, "    %-*s  %s\n", w, safeText(n), safeText(v))
 	}
 }
 

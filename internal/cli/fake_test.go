@@ -42,6 +42,8 @@ type fakeClient struct {
 	starts   []api.StartRequest
 	revived  []state.Registry
 	settings config.RotateSettings
+	events   string // what Events streams
+	metrics  string // what Metrics answers
 }
 
 var _ client.API = (*fakeClient)(nil)
@@ -128,6 +130,10 @@ func (c *fakeClient) settingsAnswer(key string) api.Settings {
 	return api.Settings{Set: c.settings, Effective: c.settings.Over(config.DefaultRotate), Key: key}
 }
 func (c *fakeClient) ReloadLogs() error { return c.call("ReloadLogs") }
+func (c *fakeClient) Events() (io.ReadCloser, error) {
+	return io.NopCloser(strings.NewReader(c.events)), c.call("Events")
+}
+func (c *fakeClient) Metrics() ([]byte, error) { return []byte(c.metrics), c.call("Metrics") }
 func (c *fakeClient) Resurrect(reg state.Registry) (api.ResurrectResult, error) {
 	c.mu.Lock()
 	c.revived = append(c.revived, reg)

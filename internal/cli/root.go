@@ -164,6 +164,8 @@ var tendCommands = []commandEntry{
 	{[]string{"ping"}, func(f *Factory) *cobra.Command { return NewCmdPing(f, nil) }},
 	{[]string{"sendSignal", "sendsignal", "signal"}, func(f *Factory) *cobra.Command { return NewCmdSignal(f, nil) }},
 	{[]string{"pid"}, func(f *Factory) *cobra.Command { return NewCmdPid(f, nil) }},
+	{[]string{"events"}, func(f *Factory) *cobra.Command { return NewCmdEvents(f, nil) }},
+	{[]string{"metrics"}, func(f *Factory) *cobra.Command { return NewCmdMetrics(f, nil) }},
 	{[]string{"daemon"}, func(f *Factory) *cobra.Command { return NewCmdDaemon(f, nil) }},
 }
 

@@ -21,12 +21,13 @@ type SettingsOptions struct {
 }
 
 // NewCmdSet builds `tend set <key> <value>`: log rotation's settings, under tend's names or
-// pm2-logrotate's (pm2-logrotate:max_size), for every app that does not set its own.
+// pm2-logrotate's (pm2-logrotate:max_size), for every app that does not set its own; the secret
+// words; the sampler's cadence and where the daemon serves /metrics.
 func NewCmdSet(f *Factory, runF func(*SettingsOptions) error) *cobra.Command {
 	opts := &SettingsOptions{IO: f.IO, Client: f.Client}
 	cmd := &cobra.Command{
 		Use:   "set <key> <value>",
-		Short: "Change a setting (log rotation: " + strings.Join(config.SettingKeys()[:6], ", ") + ", or pm2-logrotate's names)",
+		Short: "Change a setting: log rotation (max_size, retain, compress, rotate_interval…, or pm2-logrotate's names), secret_keys, metrics_interval, metrics_listen",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Key, opts.Value = args[0], args[1]
@@ -79,7 +80,7 @@ func setRun(opts *SettingsOptions) error {
 
 // settingsText is every setting in effect, "key: value" a line.
 func settingsText(s api.Settings) string {
-	return s.Effective.String() + "secret_keys: " + strings.Join(s.SecretKeys, ",") + "\n"
+	return s.Effective.String() + "secret_keys: " + strings.Join(s.SecretKeys, ",") + "\n" + s.Metrics.String()
 }
 
 // secretWords are the words that make a variable a secret, as the daemon has them (the
@@ -180,21 +181,25 @@ func NewCmdReloadLogs(f *Factory, runF func(*ReloadLogsOptions) error) *cobra.Co
 	}
 }
 
-// NewCmdInstall builds `tend install <module>`: tend has no modules; pm2-logrotate's work is
-// built in, so installing it is said to be done already.
+// NewCmdInstall builds `tend install <module>`: tend has no modules; pm2-logrotate's and
+// pm2-metrics' work is built in, so installing them is said to be done already.
 func NewCmdInstall(f *Factory, runF func(string) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   "install <module>",
-		Short: "PM2's module install: pm2-logrotate is built in; tend has no other modules",
+		Short: "PM2's module install: pm2-logrotate and pm2-metrics are built in; tend has no other modules",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(args[0])
 			}
-			if args[0] != "pm2-logrotate" {
-				return usagef("tend has no modules; %s is not built in (pm2-logrotate is)", args[0])
+			switch args[0] {
+			case "pm2-logrotate":
+				fmt.Fprintln(f.IO.Out, "pm2-logrotate is built into tend: logs rotate already (tend get shows how; tend set pm2-logrotate:<key> <value> changes it)")
+			case "pm2-metrics", "pm2-prometheus-exporter":
+				fmt.Fprintln(f.IO.Out, args[0]+" is built into tend: tend metrics prints Prometheus' format; tend set metrics_listen 127.0.0.1:9615 serves /metrics")
+			default:
+				return usagef("tend has no modules; %s is not built in (pm2-logrotate and pm2-metrics are)", args[0])
 			}
-			fmt.Fprintln(f.IO.Out, "pm2-logrotate is built into tend: logs rotate already (tend get shows how; tend set pm2-logrotate:<key> <value> changes it)")
 			return nil
 		},
 	}

@@ -166,7 +166,7 @@ func NewCmdStart(f *Factory, runF func(*StartOptions) error) *cobra.Command {
 	fl.StringVar(&o.Watch, "watch", "", "(not acted on yet) restart on changes of the cwd, or of these comma-separated paths")
 	fl.Lookup("watch").NoOptDefVal = "true"
 	fl.StringVar(&o.IgnoreWatch, "ignore-watch", "", "(not acted on yet) paths --watch ignores, comma-separated")
-	fl.StringVar(&o.MaxMemory, "max-memory-restart", "", "(not acted on yet) restart past this memory: 300M, 1G")
+	fl.StringVar(&o.MaxMemory, "max-memory-restart", "", "replace the process when its tree uses more memory: 300M, 1G (a reload in cluster mode)")
 	fl.StringVarP(&o.Cron, "cron-restart", "c", "", "(not acted on yet) restart on this cron schedule")
 	fl.StringVar(&o.Cron, "cron", "", "same as --cron-restart")
 	fl.StringVar(&o.UID, "uid", "", "(not acted on yet) run the app as this user")

@@ -60,6 +60,10 @@ type API interface {
 	Settings() (api.Settings, error)
 	Set(req api.SettingRequest) (api.Settings, error)
 	ReloadLogs() error
+	// Events streams the daemon's events, one JSON object a line, until closed.
+	Events() (io.ReadCloser, error)
+	// Metrics is the Prometheus exposition of every instance and of the daemon.
+	Metrics() ([]byte, error)
 }
 
 // Error is an answer of the daemon that is not a success. errors.Is finds the errdefs kind its
@@ -131,6 +135,30 @@ func (c *Client) Action(verb, target string) error {
 func (c *Client) Change(verb string, req api.TargetRequest) error {
 	return c.Do("POST", api.PathAction+verb, req, nil)
 }
+
+// Events streams the daemon's events from now on. The stream has no deadline: it ends when the
+// daemon stops or the caller closes it.
+func (c *Client) Events() (io.ReadCloser, error) {
+	resp, err := c.send("GET", api.PathEvents, nil)
+	if err != nil {
+		if isNoDaemon(err) {
+			return nil, fmt.Errorf("%w: no tend daemon is running for %s; start an app first", errdefs.ErrUnreachable, c.Home)
+		}
+		return nil, fmt.Errorf("%w: cannot reach the daemon at %s: %v", errdefs.ErrUnreachable, c.Socket, rootCause(err))
+	}
+	if resp.Status/100 != 2 {
+		resp.Close()
+		return nil, &Error{Status: resp.Status, Msg: "the daemon refused the event stream"}
+	}
+	_ = resp.conn.SetDeadline(time.Time{})
+	return struct {
+		io.Reader
+		io.Closer
+	}{resp.Body, resp}, nil
+}
+
+// Metrics is the daemon's /metrics.
+func (c *Client) Metrics() ([]byte, error) { return c.Raw("GET", api.PathMetrics, nil) }
 
 // Scale sets an app's number of instances.
 func (c *Client) Scale(name string, count int) error {

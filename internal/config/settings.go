@@ -56,7 +56,8 @@ var settingKeys = map[string]string{
 	"pm2-logrotate:max_size": "max_size", "pm2-logrotate:retain": "retain", "pm2-logrotate:compress": "compress",
 	"pm2-logrotate:rotateInterval": "rotate_interval", "pm2-logrotate:dateFormat": "rotate_date_format",
 	"pm2-logrotate:TZ": "rotate_tz", "pm2-logrotate:workerInterval": "", "pm2-logrotate:rotateModule": "",
-	"secret_keys": "secret_keys", // not rotation's: Settings.Set takes it
+	"secret_keys":      "secret_keys", // not rotation's: Settings.Set takes it
+	"metrics_interval": "metrics_interval", "metrics_idle_interval": "metrics_idle_interval", "metrics_listen": "metrics_listen",
 }
 
 // SettingKeys lists `tend set`'s keys, tend's own first.
@@ -77,8 +78,9 @@ func SettingKeys() []string {
 // Settings are what `tend set` changes for every app: log rotation, and the words that make a
 // variable a secret (nil: DefaultSecretWords).
 type Settings struct {
-	Rotate     RotateSettings `json:"rotate"`
-	SecretKeys []string       `json:"secret_keys,omitempty"`
+	Rotate     RotateSettings  `json:"rotate"`
+	SecretKeys []string        `json:"secret_keys,omitempty"`
+	Metrics    MetricsSettings `json:"metrics,omitzero"`
 }
 
 // SettingName is tend's name of a `tend set` key (tend's or pm2-logrotate's): "" for one
@@ -99,6 +101,11 @@ func (s Settings) SecretWords() []string {
 // Set sets key to value: secret_keys (+WORD adds to the words in effect), or a rotation key. It
 // returns tend's name of the key, or "" for a key accepted with no effect.
 func (s *Settings) Set(key, value string) (string, error) {
+	if strings.HasPrefix(key, "metrics_") {
+		if _, ok := settingKeys[key]; ok {
+			return key, s.Metrics.set(key, value)
+		}
+	}
 	if key != "secret_keys" {
 		return s.Rotate.Set(key, value)
 	}
@@ -115,8 +122,18 @@ func (s *Settings) Set(key, value string) (string, error) {
 
 // Unset removes key, so that its default holds again.
 func (s *Settings) Unset(key string) (string, error) {
-	if key == "secret_keys" {
+	switch key {
+	case "secret_keys":
 		s.SecretKeys = nil
+		return key, nil
+	case "metrics_interval":
+		s.Metrics.Interval = 0
+		return key, nil
+	case "metrics_idle_interval":
+		s.Metrics.Idle = 0
+		return key, nil
+	case "metrics_listen":
+		s.Metrics.Listen = ""
 		return key, nil
 	}
 	return s.Rotate.Unset(key)

@@ -294,7 +294,7 @@ func (s *AppSpec) Pending() []string {
 		set bool
 	}{
 		{"watch", len(s.Watch) > 0}, {"cron_restart", s.CronRestart != ""}, {"uid", s.User != ""},
-		{"gid", s.Group != ""}, {"max_memory_restart", s.MaxMemoryRestart > 0},
+		{"gid", s.Group != ""},
 	} {
 		if k.set {
 			out = append(out, k.key)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/errdefs"
+	"github.com/tend-sh/tend/internal/events"
 	"github.com/tend-sh/tend/internal/home"
 	"github.com/tend-sh/tend/internal/ipc"
 	"github.com/tend-sh/tend/internal/keeper"
@@ -160,7 +161,10 @@ func Run(o Options) error {
 	}
 	d := &daemon{ln: ln, opts: o, paths: p, log: log, sampler: metrics.NewSampler(), dirty: make(chan struct{}, 1), stop: make(chan struct{}),
 		link: link, keeperPid: kst.KeeperPid, ownLogs: ownLogs, ownLog: logFile, settings: settings}
+	d.sampling.wake = make(chan struct{}, 1)
+	d.setMetrics(settings.Metrics)
 	so := supervisor.Options{Home: o.Home, Spawner: spawner, Adopt: link != nil, Store: store, Log: log, OnChange: d.markDirty, SelfExe: "/proc/self/exe",
+		Events: &d.events,
 		Rotate: settings.Rotate, SecretWords: settings.SecretKeys}
 	if so.Preload, err = ipc.WritePreload(p.Lib); err != nil {
 		// Node cluster apps still run; a reload then waits drain_timeout for keep-alive clients.
@@ -203,6 +207,9 @@ func Run(o Options) error {
 	persistDone := make(chan struct{})
 	go d.persist(persistDone)
 	go d.sampleLoop()
+	if err := d.serveMetrics(settings.Metrics.Listen); err != nil {
+		log.Error("metrics_listen: /metrics is not served", "err", err)
+	}
 
 	srv := &wire.Server{Handler: d.routes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute, Allow: d.allowPeer}
 	go func() {
@@ -267,6 +274,7 @@ wait:
 	if d.replacing.Load() {
 		// tend update: the apps stay, with the keeper; the next daemon reads the registry.
 		close(d.quit())
+		_ = d.serveMetrics("") // the next daemon binds it
 		<-persistDone
 		_ = d.commit() // said in tend.log if it fails
 		log.Info("daemon replaced; the apps stay with the keeper")
@@ -274,6 +282,7 @@ wait:
 	}
 	stopErr := d.sup.Shutdown()
 	close(d.quit())
+	_ = d.serveMetrics("")
 	<-persistDone
 	os.Remove(p.Registry) // told to go: the next daemon starts empty
 	if link != nil {
@@ -382,11 +391,14 @@ type daemon struct {
 	keeperPid int
 	replacing atomic.Bool // tend update: go, leaving every app running
 
-	lastRead atomic.Int64  // unix nanos of the last jlist request: the sampler's cadence
-	gen      atomic.Uint64 // bumped on every change the jlist shows
-	jmu      sync.Mutex
-	jcache   []byte
-	jgen     uint64
+	lastRead   atomic.Int64 // unix nanos of the last read of the figures: the sampler's cadence
+	sampling   samplingState
+	events     events.Hub
+	metricsSrv metricsServer
+	gen        atomic.Uint64 // bumped on every change the jlist shows
+	jmu        sync.Mutex
+	jcache     []byte
+	jgen       uint64
 
 	ownLogs   *logs.Files // tend.log's
 	ownLog    *logs.File
@@ -497,45 +509,6 @@ func (d *daemon) persist(done chan struct{}) {
 			default:
 			}
 			_ = d.commit() // said in tend.log if it fails
-		case <-quit:
-			return
-		}
-	}
-}
-
-// Sampling cadence: every sampleEvery while someone reads the list (ls, jlist, a dashboard
-// polling), else every sampleIdle, so that a daemon nobody looks at costs next to nothing.
-const (
-	sampleEvery  = 2 * time.Second
-	sampleIdle   = 30 * time.Second
-	readersStale = 10 * time.Second
-)
-
-func (d *daemon) sampleLoop() {
-	defer func() {
-		if p := recover(); p != nil {
-			d.log.Error("sampler panic", "panic", fmt.Sprint(p))
-		}
-	}()
-	t := time.NewTicker(sampleEvery)
-	defer t.Stop()
-	quit := d.quit()
-	var last time.Time
-	for {
-		read := time.Unix(0, d.lastRead.Load())
-		if time.Since(read) < readersStale || time.Since(last) >= sampleIdle {
-			var pids []int
-			for _, i := range d.sup.List() {
-				if i.Pid > 0 {
-					pids = append(pids, i.Pid)
-				}
-			}
-			d.sampler.Sample(pids)
-			d.gen.Add(1)
-			last = time.Now()
-		}
-		select {
-		case <-t.C:
 		case <-quit:
 			return
 		}

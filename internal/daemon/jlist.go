@@ -67,7 +67,7 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 			Username:         username(),
 			Vizion:           !s.NoVizion,
 			AxmActions:       []any{},
-			AxmMonitor:       map[string]any{},
+			AxmMonitor:       axmMonitor(i.Custom),
 			AxmOptions:       map[string]any{},
 			Env:              instanceEnv(s, i.ID, i.Index),
 			EnvTyped:         s.EnvTyped,
@@ -78,6 +78,16 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 	}
 	if i.Pid > 0 {
 		p.Monit = api.Monit{Memory: u.Memory, CPU: u.CPU}
+		p.Pm2Env.Procs = u.Procs
+	}
+	p.Pm2Env.MaxMemoryRestart = s.MaxMemoryRestart
+	p.Pm2Env.MemoryRestarts = i.History.MemoryRestarts
+	for _, x := range i.History.Exits {
+		e := api.Exit{At: x.At.UnixMilli(), Signal: x.Signal, UptimeMs: x.Uptime.Milliseconds(), Why: x.Why}
+		if x.Signal == "" && x.Why == "exit" {
+			e.Code = &x.Code
+		}
+		p.Pm2Env.Exits = append(p.Pm2Env.Exits, e)
 	}
 	if !i.RetryAt.IsZero() {
 		p.Pm2Env.RetryAt = i.RetryAt.UnixMilli()
@@ -132,4 +142,19 @@ func nodeArgs(s *config.AppSpec) []string {
 		return nil
 	}
 	return nonNil(s.InterpreterArgs)
+}
+
+// axmMonitor is the instance's custom metrics as PM2's jlist shows @pm2/io's: name → {value,
+// unit}.
+func axmMonitor(c *supervisor.CustomMetrics) map[string]any {
+	vals, _ := c.Snapshot()
+	type entry struct { // value first, as @pm2/io sends it and PM2 prints it
+		Value any    `json:"value"`
+		Unit  string `json:"unit,omitempty"`
+	}
+	out := make(map[string]any, len(vals))
+	for name, m := range vals {
+		out[name] = entry{m.Value, m.Unit}
+	}
+	return out
 }

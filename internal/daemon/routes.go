@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/tend-sh/tend/internal/state"
 	"github.com/tend-sh/tend/internal/wire"
@@ -36,6 +35,8 @@ func (d *daemon) routes() wire.Handler {
 	mux.HandleFunc("POST "+api.PathRevive, d.resurrect)
 	mux.HandleFunc("GET "+api.PathSettings, d.getSettings)
 	mux.HandleFunc("POST "+api.PathSettings, d.setSetting)
+	mux.HandleFunc("GET "+api.PathEvents, d.eventStream)
+	mux.HandleFunc("GET "+api.PathMetrics, d.metrics)
 	if os.Getenv("TEND_TEST_PANIC") == "1" {
 		// Lets the tests prove that a bug in one request does not take the daemon down.
 		mux.HandleFunc("POST /v1/debug/panic", func(wire.ResponseWriter, *wire.Request) { panic("test panic") })
@@ -113,7 +114,7 @@ func (d *daemon) ping(w wire.ResponseWriter, r *wire.Request) {
 // jlist is the hot read path: the encoded list is kept until something changes (an instance's
 // state, or a new sample of cpu and memory), so most calls are a copy of bytes.
 func (d *daemon) jlist(w wire.ResponseWriter, r *wire.Request) {
-	d.lastRead.Store(time.Now().UnixNano())
+	d.looked()
 	gen := d.gen.Load()
 	d.jmu.Lock()
 	body := d.jcache
@@ -125,7 +126,7 @@ func (d *daemon) jlist(w wire.ResponseWriter, r *wire.Request) {
 		}
 		out := make([]api.Process, 0, len(infos))
 		for _, i := range infos {
-			out = append(out, toProcess(i, d.sampler.Get(i.Pid), counts[i.Name], d.opts.Version))
+			out = append(out, toProcess(i, d.usage(i), counts[i.Name], d.opts.Version))
 		}
 		var err error
 		if body, err = json.Marshal(out); err != nil {
@@ -368,7 +369,8 @@ func clash(running, next *config.AppSpec) string {
 
 func (d *daemon) settingsAnswer(key string) api.Settings {
 	r := d.settings.Rotate
-	return api.Settings{Set: r, Effective: r.Over(config.DefaultRotate), Key: key, SecretKeys: d.settings.SecretWords()}
+	return api.Settings{Set: r, Effective: r.Over(config.DefaultRotate), Key: key, SecretKeys: d.settings.SecretWords(),
+		Metrics: d.settings.Metrics.Effective()}
 }
 
 func (d *daemon) getSettings(w wire.ResponseWriter, r *wire.Request) {
@@ -398,11 +400,19 @@ func (d *daemon) setSetting(w wire.ResponseWriter, r *wire.Request) {
 		fail(w, err)
 		return
 	}
+	if next.Metrics.Listen != d.settings.Metrics.Listen {
+		if err := d.serveMetrics(next.Metrics.Listen); err != nil {
+			fail(w, fmt.Errorf("%w: metrics_listen not changed: %v", errdefs.ErrInvalid, err))
+			return
+		}
+	}
 	if err := state.SaveSettings(d.paths.Settings, next); err != nil {
+		_ = d.serveMetrics(d.settings.Metrics.Listen)
 		fail(w, fmt.Errorf("%s not changed: %w", req.Key, err))
 		return
 	}
 	d.settings = next
+	d.setMetrics(next.Metrics)
 	d.sup.SetSecretWords(next.SecretKeys)
 	d.sup.SetRotate(next.Rotate)
 	d.ownLog.SetRotation(supervisor.LogsRotation(next.Rotate.Over(config.DefaultRotate), d.log.Warn))

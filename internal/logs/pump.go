@@ -61,6 +61,8 @@ type StreamConfig struct {
 	// last), and once the app's lines are written again OnResume, if set, is told the total.
 	OnDrop   func(lines int, err error)
 	OnResume func(lost int)
+	// Lines, if set, counts the lines read from the app (written, or dropped and counted).
+	Lines *atomic.Int64
 
 	// stats, when set by a test, counts what Pump did.
 	stats *pumpStats

@@ -14,6 +14,9 @@ func (p *pump) write(b []byte) {
 	if len(b) == 0 {
 		return
 	}
+	if p.cfg.Lines != nil {
+		p.cfg.Lines.Add(int64(bytes.Count(b, []byte{'\n'})))
+	}
 	for i, f := range p.files {
 		if p.lost[i] > 0 {
 			// Space came back (or the disk is still full: then this line is lost too).

@@ -1,5 +1,6 @@
-// Package metrics samples the CPU and memory of running instances on a ticker, so that ls and
-// jlist read a cache instead of measuring on every call (PM2 pain 21).
+// Package metrics measures the process trees of running instances from one scan of /proc per
+// tick, so that ls, jlist, describe, the memory limit and /metrics read a cache instead of
+// measuring on every call (PM2 pain 21).
 package metrics
 
 import (
@@ -9,69 +10,166 @@ import (
 	"github.com/tend-sh/tend/internal/proc"
 )
 
-// Usage is one process's latest figures.
+// Root is what to measure for one instance: its main process and that process's group.
+type Root struct {
+	ID   int // the instance's id: what Get takes
+	Pid  int
+	Pgid int // 0: the pid's own
+}
+
+// Usage is one instance's latest figures, for its whole process tree: the main process, its
+// process group, and the descendants that left the group (setsid).
 type Usage struct {
 	CPU    float64 // percent of one CPU since the previous sample, one decimal (PM2's monit.cpu)
-	Memory int64   // resident bytes (PM2's monit.memory)
+	Memory int64   // resident bytes, summed over the tree (PM2's monit.memory, of the main pid only)
+	Procs  int     // processes in the tree
+	// CPUSeconds is the CPU time the instance's trees used while they were sampled, since the
+	// daemon began: it only grows (Prometheus' counter).
+	CPUSeconds float64
+	At         time.Time // when it was sampled (zero: never)
 }
 
-type sample struct {
-	ticks uint64
-	at    time.Time
-	start uint64
+// pidSample is one process's CPU ticks at a sample; start tells apart two processes of one pid.
+type pidSample struct {
+	ticks, start uint64
 }
 
-// Sampler keeps the latest Usage per pid.
+// Sampler keeps the latest Usage per instance, and what sampling costs.
 type Sampler struct {
-	mu   sync.Mutex
-	prev map[int]sample
-	vals map[int]Usage
+	mu    sync.Mutex
+	prev  map[int]pidSample
+	at    time.Time
+	vals  map[int]Usage
+	total map[int]float64
+	cost  Cost
+}
+
+// Cost is what sampling took, for the daemon's own figures.
+type Cost struct {
+	Samples int64
+	Seconds float64 // wall time spent in Sample
+	Procs   int     // processes read at the last sample
 }
 
 // NewSampler returns an empty sampler.
 func NewSampler() *Sampler {
-	return &Sampler{prev: map[int]sample{}, vals: map[int]Usage{}}
+	return &Sampler{prev: map[int]pidSample{}, vals: map[int]Usage{}, total: map[int]float64{}}
 }
 
-// Sample measures pids and forgets every pid not among them.
-func (s *Sampler) Sample(pids []int) {
-	now := time.Now()
-	prev := make(map[int]sample, len(pids))
-	vals := make(map[int]Usage, len(pids))
+// Sample measures the trees of roots from one scan of /proc, and forgets every instance not
+// among them. A process that ends between two samples loses its CPU time since the first.
+func (s *Sampler) Sample(roots []Root) {
+	began := time.Now()
+	stats := proc.AllStats()
+	trees := Trees(stats, roots)
+
 	s.mu.Lock()
-	old := s.prev
-	s.mu.Unlock()
-	for _, pid := range pids {
-		st, err := proc.ReadStat(pid)
-		if err != nil {
-			continue
-		}
-		u := Usage{Memory: st.RSSPages * proc.PageSize}
-		if p, ok := old[pid]; ok && p.start == st.StartTicks {
-			dt := now.Sub(p.at).Seconds()
-			if dt > 0 && st.CPUTicks >= p.ticks {
-				cpu := float64(st.CPUTicks-p.ticks) / proc.ClockTicks / dt * 100
-				u.CPU = float64(int(cpu*10+0.5)) / 10
+	defer s.mu.Unlock()
+	prev, last := s.prev, s.at
+	dt := began.Sub(last).Seconds()
+	next := make(map[int]pidSample, len(prev))
+	vals := make(map[int]Usage, len(roots))
+	total := make(map[int]float64, len(roots))
+	for i, r := range roots {
+		u := Usage{Procs: len(trees[i]), At: began}
+		var ticks uint64
+		for _, st := range trees[i] {
+			u.Memory += st.RSSPages * proc.PageSize
+			next[st.Pid] = pidSample{ticks: st.CPUTicks, start: st.StartTicks}
+			switch p, ok := prev[st.Pid]; {
+			case ok && p.start == st.StartTicks && st.CPUTicks >= p.ticks:
+				ticks += st.CPUTicks - p.ticks
+			case !ok && !last.IsZero() && proc.StartedAt(st.StartTicks).After(last):
+				ticks += st.CPUTicks // born since the last sample: all its time is new
 			}
 		}
-		prev[pid] = sample{ticks: st.CPUTicks, at: now, start: st.StartTicks}
-		vals[pid] = u
+		total[r.ID] = s.total[r.ID] + float64(ticks)/proc.ClockTicks
+		u.CPUSeconds = total[r.ID]
+		if !last.IsZero() && dt > 0 {
+			cpu := float64(ticks) / proc.ClockTicks / dt * 100
+			u.CPU = float64(int(cpu*10+0.5)) / 10
+		}
+		vals[r.ID] = u
 	}
-	s.mu.Lock()
-	s.prev, s.vals = prev, vals
-	s.mu.Unlock()
+	s.prev, s.at, s.vals, s.total = next, began, vals, total
+	s.cost.Samples++
+	s.cost.Seconds += time.Since(began).Seconds()
+	s.cost.Procs = len(stats)
 }
 
-// Get returns the latest figures for pid. A pid not sampled yet (started since the last tick)
-// gets its memory read now; its CPU share needs two samples.
-func (s *Sampler) Get(pid int) Usage {
+// Get returns the latest figures of the instance id; ok is false when it was not sampled (it
+// does not run, or started since the last tick).
+func (s *Sampler) Get(id int) (Usage, bool) {
 	s.mu.Lock()
-	u, ok := s.vals[pid]
-	s.mu.Unlock()
-	if !ok && pid > 0 {
-		if st, err := proc.ReadStat(pid); err == nil {
-			u.Memory = st.RSSPages * proc.PageSize
+	defer s.mu.Unlock()
+	u, ok := s.vals[id]
+	return u, ok
+}
+
+// Cost returns what sampling has taken so far.
+func (s *Sampler) Cost() Cost {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cost
+}
+
+// Trees groups stats by root: for each, the root, every process of its group, and every
+// descendant of those (which finds those that left the group). A process is counted once, under
+// the first root that claims it.
+func Trees(stats []proc.Stat, roots []Root) [][]proc.Stat {
+	byPid := make(map[int]int, len(stats))
+	children := make(map[int][]int, len(stats))
+	groups := map[int][]int{}
+	want := make(map[int]bool, len(roots))
+	for _, r := range roots {
+		if r.Pid > 0 {
+			want[pgidOf(r)] = true
 		}
+	}
+	for i, st := range stats {
+		byPid[st.Pid] = i
+		children[st.PPid] = append(children[st.PPid], i)
+		if want[st.Pgid] {
+			groups[st.Pgid] = append(groups[st.Pgid], i)
+		}
+	}
+	claimed := make(map[int]bool, len(roots))
+	out := make([][]proc.Stat, len(roots))
+	for ri, r := range roots {
+		if r.Pid <= 0 {
+			continue
+		}
+		var queue []int
+		if i, ok := byPid[r.Pid]; ok {
+			queue = append(queue, i)
+		}
+		queue = append(queue, groups[pgidOf(r)]...)
+		for len(queue) > 0 {
+			i := queue[0]
+			queue = queue[1:]
+			if claimed[i] {
+				continue
+			}
+			claimed[i] = true
+			out[ri] = append(out[ri], stats[i])
+			queue = append(queue, children[stats[i].Pid]...)
+		}
+	}
+	return out
+}
+
+func pgidOf(r Root) int {
+	if r.Pgid > 0 {
+		return r.Pgid
+	}
+	return r.Pid
+}
+
+// Quick reads one process's memory now, for an instance started since the last sample.
+func Quick(pid int) Usage {
+	var u Usage
+	if st, err := proc.ReadStat(pid); err == nil {
+		u.Memory, u.Procs = st.RSSPages*proc.PageSize, 1
 	}
 	return u
 }

@@ -39,16 +39,19 @@ type Info struct {
 
 	channel *ipc.Channel // the current process's IPC channel, for messages (nil without one)
 
-	Listening []int        // the ports the app's sockets listen on
-	Others    []state.Proc // the replacement and draining processes of a reload
-	Logs      *LogHealth   // what its log files could not take (live, shared by every snapshot)
-	RetryAt   time.Time    // errored: when it is tried again (zero: never)
+	Listening []int          // the ports the app's sockets listen on
+	Others    []state.Proc   // the replacement and draining processes of a reload
+	Logs      *LogHealth     // what its log files could not take (live, shared by every snapshot)
+	Custom    *CustomMetrics // what its process reported (live, shared by every snapshot)
+	RetryAt   time.Time      // errored: when it is tried again (zero: never)
 }
 
-// LogHealth counts the lines of an instance that its log files could not take (a full disk),
-// stdout's and stderr's, since the instance was created, and the last reason.
+// LogHealth counts the lines of an instance, stdout's and stderr's, since the instance was
+// created: those read from the app, and those its log files could not take (a full disk), with
+// the last reason.
 type LogHealth struct {
 	Dropped [2]atomic.Int64
+	Lines   [2]atomic.Int64 // lines read from the app, stdout's and stderr's
 	reason  atomic.Pointer[string]
 }
 
@@ -75,6 +78,7 @@ const (
 	cmdRotation   // apply the rotation settings in effect now to the open log files
 	cmdRetryLater // an errored instance restored by a new daemon: its cooldown begins
 	cmdReset      // PM2's reset: the restart counters go back to 0
+	cmdMemory     // the process tree is over max_memory_restart: reload or restart it
 )
 
 type command struct {
@@ -83,6 +87,8 @@ type command struct {
 	spec  *config.AppSpec // for start/restart/respec: a new spec to apply
 	drain bool            // for delete: let the process finish its requests first (scale down)
 	line  []byte          // for stdin
+	bytes int64           // for memory: what the tree used
+	at    time.Time       // for memory: when that was sampled
 	proc  proc.Process    // for adopt
 	reply chan error
 }
@@ -134,6 +140,7 @@ type Instance struct {
 	waiters     []chan error // start/restart replies waiting for online
 	fault       error        // invalid transitions met while handling the current command
 	logHealth   *LogHealth
+	custom      *CustomMetrics
 	retryAt     time.Time // when an errored instance is tried again (zero: never)
 }
 
@@ -146,7 +153,7 @@ func newInstance(sup *Supervisor, app *App, id, index int, spec *config.AppSpec,
 		events:    make(chan event, 64),
 		done:      make(chan struct{}),
 		log:       sup.log.With("app", spec.Name, "instance", id),
-		logHealth: &LogHealth{},
+		logHealth: &LogHealth{}, custom: &CustomMetrics{},
 	}
 	in.created = time.Now()
 	in.status, _ = next("", t)
@@ -196,7 +203,7 @@ func (in *Instance) publish() {
 		ID: in.id, Index: in.index, Name: in.spec.Name, Spec: in.spec, Status: in.status,
 		History: in.hist, Created: in.created, ExitCode: in.exitCode,
 		OutLog: in.paths[0], ErrLog: in.paths[1], LogFile: in.paths[2], PidFile: in.pidPath(),
-		Listening: in.app.socks.Ports(), Logs: in.logHealth,
+		Listening: in.app.socks.Ports(), Logs: in.logHealth, Custom: in.custom,
 	}
 	if in.status == Errored {
 		i.RetryAt = in.retryAt
@@ -267,6 +274,11 @@ func (in *Instance) handle(c command) (exit bool) {
 			}
 		case cmdRestart:
 			err = in.restart(c.spec, c.reply)
+			if err == nil {
+				c.reply = nil
+			}
+		case cmdMemory:
+			err = in.overMemory(c.bytes, c.at, c.reply)
 			if err == nil {
 				c.reply = nil
 			}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/events"
 	"github.com/tend-sh/tend/internal/ipc"
 	"github.com/tend-sh/tend/internal/logs"
 	"github.com/tend-sh/tend/internal/proc"
@@ -120,6 +121,7 @@ func (in *Instance) argv(shim bool) []string {
 }
 
 func (in *Instance) spawn() (r *run, err error) {
+	in.custom.clear() // the new process reports its own
 	if err := in.openFiles(); err != nil {
 		return nil, err
 	}
@@ -208,9 +210,11 @@ func (in *Instance) startPumps(r *run, resumed bool) {
 func (in *Instance) watchLogWrites(cfg *logs.StreamConfig, stream int, name string) {
 	// The counts are read live by jlist and describe; no change is published per drop (that
 	// would rewrite the registry, on what may be the full disk).
-	h, log := in.logHealth, in.log
+	h, log, emit := in.logHealth, in.log, in.emitter()
+	cfg.Lines = &h.Lines[stream]
 	cfg.OnError = func(err error) {
 		log.Warn("log writes fail; the lines are dropped and counted until they work again", "stream", name, "err", err)
+		emit(events.Event{Kind: "log_drop", Reason: "begin", Stream: name, Message: err.Error()})
 	}
 	cfg.OnDrop = func(lines int, err error) {
 		h.Dropped[stream].Add(int64(lines))
@@ -219,6 +223,7 @@ func (in *Instance) watchLogWrites(cfg *logs.StreamConfig, stream int, name stri
 	}
 	cfg.OnResume = func(lost int) {
 		log.Info("log writes work again", "stream", name, "lines_lost", lost)
+		emit(events.Event{Kind: "log_drop", Reason: "end", Stream: name, Dropped: int64(lost)})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/events"
 	"github.com/tend-sh/tend/internal/proc"
 	"golang.org/x/sys/unix"
 )
@@ -87,6 +88,12 @@ func (in *Instance) onExit(r *run) {
 	code := e.Code
 	in.exitCode = &code
 	in.log.Info("exited", "pid", e.Pid, "exit_code", e.Code, "signal", sigName(e.Signal), "uptime", uptime.Round(time.Millisecond))
+	in.hist = withExit(in.hist, Exit{At: time.Now(), Code: e.Code, Signal: sigName(e.Signal), Uptime: uptime, Why: "exit"})
+	ev := events.Event{Kind: "exit", Pid: e.Pid, UptimeMs: uptime.Milliseconds(), Signal: sigName(e.Signal)}
+	if e.Signal == 0 {
+		ev.ExitCode = events.Int(e.Code)
+	}
+	in.emit(ev)
 	in.cur = nil
 	// Its share of new connections goes to the other slots; the ones queued on its socket wait
 	// for the replacement.

@@ -70,7 +70,10 @@ func (s *Supervisor) route(from *Instance, log *slog.Logger, raw json.RawMessage
 		ID   json.RawMessage `json:"id"`
 		Name string          `json:"name"`
 	}
-	if json.Unmarshal(raw, &head) != nil || head.Type != "process:msg" || reserved(head.Cmd) {
+	if json.Unmarshal(raw, &head) != nil {
+		return
+	}
+	if from.customMetric(head.Type, raw, log) || head.Type != "process:msg" || reserved(head.Cmd) {
 		return
 	}
 	var targets []*Instance

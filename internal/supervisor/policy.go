@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"slices"
 	"time"
 
 	"github.com/tend-sh/tend/internal/config"
@@ -18,6 +19,34 @@ type History struct {
 	LimitDelay time.Duration
 	// RetryDelay is the cooldown before an errored instance is tried again (0: none yet).
 	RetryDelay time.Duration
+	// MemoryRestarts counts the replacements max_memory_restart made (also in Restarts), the
+	// last at LastMemory.
+	MemoryRestarts int
+	LastMemory     time.Time
+	// Exits are the latest exits tend did not ask for, and memory-limit replacements, newest
+	// last (at most keptExits), for describe.
+	Exits []Exit
+}
+
+// Exit is one end of a process that tend did not ask for (or a memory-limit replacement).
+type Exit struct {
+	At     time.Time
+	Code   int    // -1 when a signal ended it
+	Signal string // "" when it exited
+	Uptime time.Duration
+	Why    string // "exit", or "memory limit"
+}
+
+// keptExits is how many exits describe shows.
+const keptExits = 10
+
+// withExit is h with x added to its exits, the oldest dropped past keptExits.
+func withExit(h History, x Exit) History {
+	h.Exits = append(slices.Clone(h.Exits), x)
+	if n := len(h.Exits); n > keptExits {
+		h.Exits = h.Exits[n-keptExits:]
+	}
+	return h
 }
 
 // Outcome is what to do after an unrequested exit.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tend-sh/tend/internal/config"
+	"github.com/tend-sh/tend/internal/events"
 )
 
 // reload replaces the running process without a gap: the replacement starts on the same slot
@@ -28,6 +29,7 @@ func (in *Instance) reload(reply chan error) error {
 	}
 	in.next, in.reloadReply = r, reply
 	in.publish() // the registry must know of it, should the daemon die meanwhile
+	in.emit(events.Event{Kind: "reload", Reason: "begin", Pid: r.pid, Message: "a replacement process starts"})
 	in.armTimer(in.readyTimeout(), timerReload)
 	return nil
 }
@@ -45,6 +47,7 @@ func (in *Instance) promote() {
 	in.next, in.cur = nil, nr
 	in.hist = Reloaded(in.hist)
 	in.transition(trPromote)
+	in.emit(events.Event{Kind: "reload", Reason: "done", Pid: nr.pid, Message: "the replacement serves; the old process drains"})
 	in.publish()
 	in.serving(nr, true)
 	for _, w := range in.waiters {
@@ -84,6 +87,7 @@ func (in *Instance) abortReload(why error, restart bool) {
 	}
 	err := fmt.Errorf("reload of app %q instance %d failed: %v; the old process keeps serving", in.spec.Name, in.index, why)
 	in.log.Error("reload failed", "err", why)
+	in.emit(events.Event{Kind: "reload", Reason: "failed", Pid: nr.pid, Message: why.Error()})
 	select {
 	case <-nr.exited:
 	default:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/errdefs"
+	"github.com/tend-sh/tend/internal/events"
 	"github.com/tend-sh/tend/internal/home"
 	"github.com/tend-sh/tend/internal/ipc"
 	"github.com/tend-sh/tend/internal/keeper"
@@ -54,6 +55,8 @@ type Options struct {
 	Rotate config.RotateSettings
 	// SecretWords mask arguments in tend.log (nil: the defaults).
 	SecretWords []string
+	// Events receives what happens to the apps (nil: nobody listens).
+	Events *events.Hub
 }
 
 // Supervisor owns the apps.
@@ -68,6 +71,7 @@ type Supervisor struct {
 	echoOut io.Writer
 	echoErr io.Writer
 	onCh    func()
+	events  *events.Hub
 	preload string
 	selfExe string
 	claims  *sockets.Registry
@@ -100,7 +104,7 @@ func New(o Options) *Supervisor {
 	files.NoFollowUnder = o.Home
 	return &Supervisor{
 		home: o.Home, logDir: home.At(o.Home).Logs, files: files, spawner: o.Spawner, adopt: o.Adopt, store: o.Store,
-		log: o.Log, echoOut: o.EchoOut, echoErr: o.EchoErr, onCh: o.OnChange,
+		log: o.Log, echoOut: o.EchoOut, echoErr: o.EchoErr, onCh: o.OnChange, events: o.Events,
 		preload: o.Preload, selfExe: o.SelfExe, claims: sockets.NewRegistry(), notify: o.NotifySocket,
 		dates: map[string]*logs.DateFormat{}, rotate: o.Rotate, secretWords: o.SecretWords,
 	}
@@ -456,9 +460,11 @@ func (s *Supervisor) Scale(name string, n int) ([]*Instance, error) {
 	spec := *a.instances[0].Info().Spec
 	spec.Instances = n
 	sp := &spec
+	from := len(a.instances)
 	kept, added, removed := s.resizeLocked(a, sp, n)
 	s.mu.Unlock()
 	s.changed()
+	s.events.Publish(events.Event{Kind: "scale", App: sp.Name, Namespace: sp.Namespace, From: events.Int(from), To: events.Int(n)})
 
 	return append(added, removed...), joinDistinct(s.resize(a, sp, kept, added, removed, scaling))
 }
@@ -511,6 +517,10 @@ func (s *Supervisor) Do(act Action, target string) ([]*Instance, error) {
 		s.mu.Lock()
 		for _, in := range ins {
 			s.removeLocked(in)
+		}
+		for _, in := range ins {
+			i := in.Info()
+			s.events.Publish(events.Event{Kind: "delete", App: i.Name, Namespace: i.Spec.Namespace, ID: events.Int(i.ID)})
 		}
 		if len(s.apps) == 0 {
 			s.nextID = 0 // PM2 numbers from 0 again once the list is empty

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
+
+	"github.com/tend-sh/tend/internal/events"
 )
 
 // Status is an instance's state, with PM2's names (they are part of jlist's contract).
@@ -101,6 +104,11 @@ func (in *Instance) transition(t trigger) error {
 	if to != in.status {
 		in.status = to
 		in.publish()
+		e := events.Event{Kind: strings.ReplaceAll(string(to), " ", "_"), Reason: t.String()}
+		if in.cur != nil {
+			e.Pid = in.cur.pid
+		}
+		in.emit(e)
 	}
 	return nil
 }

@@ -31,6 +31,7 @@ const (
 	StatusHeaderTooLarge      = 431
 	StatusUnprocessableEntity = 422
 	StatusInternalServerError = 500
+	StatusServiceUnavailable  = 503
 )
 
 // StatusText is the reason phrase of a status.
@@ -48,6 +49,8 @@ func StatusText(code int) string {
 		return "Method Not Allowed"
 	case StatusLengthRequired:
 		return "Length Required"
+	case StatusServiceUnavailable:
+		return "Service Unavailable"
 	case StatusRequestTooLarge:
 		return "Request Entity Too Large"
 	case StatusHeaderTooLarge:
@@ -418,3 +421,12 @@ func (w *response) head(length int) []byte {
 	}
 	return append(b, "Connection: close\r\n\r\n"...)
 }
+
+// Deadliner is a ResponseWriter whose writes can be bounded in time: a stream to a client that
+// stopped reading must not hold its handler for ever.
+type Deadliner interface {
+	SetWriteDeadline(t time.Time) error
+}
+
+// SetWriteDeadline implements Deadliner.
+func (w *response) SetWriteDeadline(t time.Time) error { return w.c.SetWriteDeadline(t) }

@@ -169,6 +169,22 @@ func Ready() error {
 	return nil
 }
 
+// Metric reports a custom metric: tend shows it in describe, jlist (axm_monitor) and /metrics
+// (tend_app_metric{name=…}), until the process ends. value is a number (or a string such as
+// "10.5"); unit may be empty. Without a channel it does nothing.
+func Metric(name string, value any, unit string) error {
+	m := struct {
+		Type  string `json:"type"`
+		Name  string `json:"name"`
+		Value any    `json:"value"`
+		Unit  string `json:"unit,omitempty"`
+	}{"tend:metric", name, value, unit}
+	if err := Send(m); err != nil && !errors.Is(err, ErrNoChannel) {
+		return err
+	}
+	return nil
+}
+
 // Messages returns the messages tend delivers (tend msg, process:msg from other instances), each
 // one JSON value. The channel closes when tend closes the IPC channel. Without one it is closed.
 func Messages() <-chan json.RawMessage {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -40,6 +41,7 @@ func main() {
 		notifyAfter = flag.Duration("notify-after", -1, "with -serve: send READY=1 to NOTIFY_SOCKET after this long")
 		drainDelay  = flag.Duration("drain-delay", 0, "with -serve: on a signal, keep serving this long before shutting down (a slow drain)")
 		ready       = flag.Bool("ready", false, "once every signal handler is installed, print \"ready pid=N\" (and tell tend, when it listens)")
+		metric      = flag.String("metric", "", "name=value: report this custom metric through pkg/worker (needs an IPC channel)")
 	)
 	flag.Parse()
 	if *crashIfFile != "" {
@@ -58,6 +60,12 @@ func main() {
 			c.Write([]byte("STATUS=serving\nREADY=1"))
 			c.Close()
 		})
+	}
+	if name, value, ok := strings.Cut(*metric, "="); ok {
+		v, _ := strconv.ParseFloat(value, 64)
+		if err := worker.Metric(name, v, "items"); err != nil {
+			fmt.Fprintln(os.Stderr, "metric:", err)
+		}
 	}
 	if *serve {
 		serveFds(*readyAfter, *drainDelay)
