@@ -74,22 +74,3 @@ var (
 
 func escapeLabel(s string) string { return labelEscaper.Replace(s) }
 func escapeHelp(s string) string  { return helpEscaper.Replace(s) }
-
-// Name turns s into a valid metric name part: what is not a letter, digit or underscore becomes
-// an underscore, and a leading digit gets one before it.
-func Name(s string) string {
-	var b strings.Builder
-	for i, r := range s {
-		ok := r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || (i > 0 && r >= '0' && r <= '9')
-		switch {
-		case ok:
-			b.WriteRune(r)
-		case i == 0 && r >= '0' && r <= '9':
-			b.WriteByte('_')
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
-}
