@@ -20,6 +20,7 @@ import (
 const (
 	PathPing     = "/v1/ping"
 	PathJlist    = "/v1/processes"
+	PathRows     = "/v1/rows" // the processes without their environment (tables, selectors)
 	PathStart    = "/v1/apps"
 	PathAction   = "/v1/actions/" // + start|stop|restart|reload|delete
 	PathScale    = "/v1/scale"
@@ -337,21 +338,31 @@ func (e *Env) appendKV(b []byte, k, v string) []byte {
 // object, is not a variable).
 func (e *Env) UnmarshalJSON(data []byte) error {
 	type plain Env
-	var p plain
-	if err := json.Unmarshal(data, &p); err != nil {
+	// One pass for the common case, the default instance variable: the fields, the instance
+	// number and env together (tend ls decodes 200 of these per call).
+	var w struct {
+		plain
+		Instance *int                       `json:"NODE_APP_INSTANCE"`
+		Env      map[string]json.RawMessage `json:"env"`
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
 		return err
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(data, &top); err != nil {
-		return err
+	p := w.plain
+	if v := cmp.Or(p.InstanceVar, DefaultInstanceVar); v != DefaultInstanceVar {
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(data, &top); err != nil {
+			return err
+		}
+		if raw, ok := top[v]; ok {
+			_ = json.Unmarshal(raw, &p.NodeAppInstance)
+		}
+	} else if w.Instance != nil {
+		p.NodeAppInstance = *w.Instance
 	}
-	if v, ok := top[cmp.Or(p.InstanceVar, DefaultInstanceVar)]; ok {
-		_ = json.Unmarshal(v, &p.NodeAppInstance)
-	}
-	var env map[string]json.RawMessage
-	if err := json.Unmarshal(top["env"], &env); err == nil && env != nil {
-		p.Env = make(map[string]string, len(env))
-		for k, v := range env {
+	if w.Env != nil {
+		p.Env = make(map[string]string, len(w.Env))
+		for k, v := range w.Env {
 			var s string
 			switch {
 			case json.Unmarshal(v, &s) == nil:
@@ -385,4 +396,53 @@ type Exit struct {
 	Signal   string `json:"signal,omitempty"`
 	UptimeMs int64  `json:"uptime_ms"`
 	Why      string `json:"why"` // exit, memory limit
+}
+
+// Row is a process as tables, selectors and `logs` read it (PathRows): jlist's fields they use,
+// under jlist's names, so that it decodes into a Process. A fifth of jlist's bytes per process
+// (no environment, no settings), which is what `tend ls` of 200 apps pays to decode.
+type Row struct {
+	Pid    int    `json:"pid"`
+	Name   string `json:"name"`
+	PmID   int    `json:"pm_id"`
+	Monit  Monit  `json:"monit"`
+	Pm2Env RowEnv `json:"pm2_env"`
+}
+
+// RowEnv is Row's pm2_env. The instance number is under NODE_APP_INSTANCE whatever the app's
+// instance_var, which the decoded Env then reads.
+type RowEnv struct {
+	Name             string `json:"name"`
+	Namespace        string `json:"namespace"`
+	Status           string `json:"status"`
+	PmID             int    `json:"pm_id"`
+	RestartTime      int    `json:"restart_time"`
+	UnstableRestarts int    `json:"unstable_restarts"`
+	PmUptime         int64  `json:"pm_uptime,omitempty"`
+	CreatedAt        int64  `json:"created_at"`
+	ExecMode         string `json:"exec_mode"`
+	Instances        int    `json:"instances"`
+	NodeAppInstance  int    `json:"NODE_APP_INSTANCE"`
+	ConfigFile       string `json:"_tend_config_file,omitempty"`
+	PmOutLogPath     string `json:"pm_out_log_path"`
+	PmErrLogPath     string `json:"pm_err_log_path"`
+	PmLogPath        string `json:"pm_log_path,omitempty"`
+	PmPidPath        string `json:"pm_pid_path,omitempty"`
+	PmExecPath       string `json:"pm_exec_path"`
+	PmCwd            string `json:"pm_cwd"`
+	Version          string `json:"version"`
+	Watch            bool   `json:"watch"`
+	RetryAt          int64  `json:"_tend_retry_at,omitempty"`
+}
+
+// RowOf is p as a Row.
+func RowOf(p Process) Row {
+	e := p.Pm2Env
+	return Row{Pid: p.Pid, Name: p.Name, PmID: p.PmID, Monit: p.Monit, Pm2Env: RowEnv{
+		Name: e.Name, Namespace: e.Namespace, Status: e.Status, PmID: e.PmID, RestartTime: e.RestartTime,
+		UnstableRestarts: e.UnstableRestarts, PmUptime: e.PmUptime, CreatedAt: e.CreatedAt, ExecMode: e.ExecMode,
+		Instances: e.Instances, NodeAppInstance: e.NodeAppInstance, ConfigFile: e.ConfigFile,
+		PmOutLogPath: e.PmOutLogPath, PmErrLogPath: e.PmErrLogPath, PmLogPath: e.PmLogPath, PmPidPath: e.PmPidPath,
+		PmExecPath: e.PmExecPath, PmCwd: e.PmCwd, Version: e.Version, Watch: e.Watch, RetryAt: e.RetryAt,
+	}}
 }

@@ -170,7 +170,7 @@ func configAction(opts *ActionOptions, c client.API, file string) error {
 	if err != nil {
 		return err
 	}
-	procs, err := c.List()
+	procs, err := c.Rows()
 	if err != nil {
 		return err
 	}

@@ -15,13 +15,23 @@ import (
 	"github.com/tend-sh/tend/internal/config"
 )
 
-// selected fetches the list and applies the selector target, or selects every process for all.
+// selected fetches the list (without the environments, which only describe and env read) and
+// applies the selector target, or selects every process for all.
 func selected(clientF func() (client.API, error), target string, all bool) ([]api.Process, error) {
+	return selectedFrom(clientF, target, all, false)
+}
+
+// selectedFrom is selected, with each process's environment when withEnv.
+func selectedFrom(clientF func() (client.API, error), target string, all, withEnv bool) ([]api.Process, error) {
 	c, err := clientF()
 	if err != nil {
 		return nil, err
 	}
-	procs, err := c.List()
+	list := c.Rows
+	if withEnv {
+		list = c.List
+	}
+	procs, err := list()
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +81,7 @@ func NewCmdDescribe(f *Factory, runF func(*DescribeOptions) error) *cobra.Comman
 }
 
 func describeRun(opts *DescribeOptions) error {
-	sel, err := selected(opts.Client, opts.Target, false)
+	sel, err := selectedFrom(opts.Client, opts.Target, false, true)
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func envRun(opts *EnvOptions) error {
 	if !config.IsID(opts.ID) {
 		return usagef("tend env takes an instance id, not %q (the ids are in tend ls)", opts.ID)
 	}
-	sel, err := selected(opts.Client, opts.ID, false)
+	sel, err := selectedFrom(opts.Client, opts.ID, false, true)
 	if err != nil {
 		return err
 	}

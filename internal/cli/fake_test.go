@@ -78,6 +78,9 @@ func (c *fakeClient) Ping() (api.Ping, error) {
 	return api.Ping{Pid: 42, Version: "1.2.3", Home: "/h"}, c.call("Ping")
 }
 
+// Rows is List, recorded as List: the fake's processes are small either way.
+func (c *fakeClient) Rows() ([]api.Process, error) { return c.List() }
+
 func (c *fakeClient) List() ([]api.Process, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

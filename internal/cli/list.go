@@ -55,7 +55,7 @@ func listRun(opts *ListOptions) error {
 	if err != nil {
 		return err
 	}
-	procs, err := c.List()
+	procs, err := c.Rows()
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func printTable(io *IOStreams, c client.API, silent bool) error {
 	if silent {
 		return nil
 	}
-	procs, err := c.List()
+	procs, err := c.Rows()
 	if err != nil {
 		return err
 	}

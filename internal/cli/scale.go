@@ -76,7 +76,7 @@ func scaleRun(opts *ScaleOptions) error {
 	}
 	name, n := opts.Name, opts.Count
 	if opts.Relative {
-		procs, err := c.List()
+		procs, err := c.Rows()
 		if err != nil {
 			return err
 		}

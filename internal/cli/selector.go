@@ -90,7 +90,7 @@ func expandTarget(c client.API, cwd, target string) ([]string, error) {
 	if !isRegexTarget(target) && (config.IsID(target) || target == "all" || !strings.ContainsAny(target, "/.")) {
 		return []string{target}, nil
 	}
-	procs, err := c.List()
+	procs, err := c.Rows()
 	if err != nil {
 		return nil, err
 	}

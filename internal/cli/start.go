@@ -303,7 +303,7 @@ func (o *StartOptions) existing(c client.API, s *config.AppSpec) (done bool, err
 	if !c.Running() {
 		return false, nil
 	}
-	procs, err := c.List()
+	procs, err := c.Rows()
 	if err != nil {
 		return false, nil
 	}
@@ -340,7 +340,7 @@ func appExists(c client.API, name string) bool {
 	if !c.Running() {
 		return false
 	}
-	procs, err := c.List()
+	procs, err := c.Rows()
 	if err != nil {
 		return false
 	}

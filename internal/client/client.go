@@ -36,6 +36,8 @@ type API interface {
 	// List is jlist decoded; JlistRaw is its bytes as the daemon sent them.
 	List() ([]api.Process, error)
 	JlistRaw() ([]byte, error)
+	// Rows is List without each process's environment: for tables and selectors.
+	Rows() ([]api.Process, error)
 	Start(req api.StartRequest) error
 	// Action applies verb (start, stop, restart, reload, delete) to a selector.
 	Action(verb, target string) error
@@ -113,6 +115,15 @@ func (c *Client) Ping() (p api.Ping, err error) {
 func (c *Client) List() ([]api.Process, error) {
 	var procs []api.Process
 	if err := c.Do("GET", api.PathJlist, nil, &procs); err != nil {
+		return nil, err
+	}
+	return procs, nil
+}
+
+// Rows is the list without the processes' environments.
+func (c *Client) Rows() ([]api.Process, error) {
+	var procs []api.Process
+	if err := c.Do("GET", api.PathRows, nil, &procs); err != nil {
 		return nil, err
 	}
 	return procs, nil

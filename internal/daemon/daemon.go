@@ -396,9 +396,7 @@ type daemon struct {
 	events     events.Hub
 	metricsSrv metricsServer
 	gen        atomic.Uint64 // bumped on every change the jlist shows
-	jmu        sync.Mutex
-	jcache     []byte
-	jgen       uint64
+	full, slim listCache     // jlist's bytes, and the rows'
 
 	ownLogs   *logs.Files // tend.log's
 	ownLog    *logs.File

@@ -22,6 +22,7 @@ func (d *daemon) routes() wire.Handler {
 	mux := wire.NewServeMux()
 	mux.HandleFunc("GET "+api.PathPing, d.ping)
 	mux.HandleFunc("GET "+api.PathJlist, d.jlist)
+	mux.HandleFunc("GET "+api.PathRows, d.rows)
 	mux.HandleFunc("POST "+api.PathStart, d.start)
 	mux.HandleFunc("POST "+api.PathAction+"{verb}", d.action)
 	mux.HandleFunc("POST "+api.PathSignal, d.signal)
@@ -113,12 +114,25 @@ func (d *daemon) ping(w wire.ResponseWriter, r *wire.Request) {
 
 // jlist is the hot read path: the encoded list is kept until something changes (an instance's
 // state, or a new sample of cpu and memory), so most calls are a copy of bytes.
-func (d *daemon) jlist(w wire.ResponseWriter, r *wire.Request) {
+func (d *daemon) jlist(w wire.ResponseWriter, r *wire.Request) { d.serveList(w, &d.full, false) }
+
+// rows is the list as tables and selectors read it (api.Row): no environment, no settings, so
+// that `tend ls` of 200 apps decodes tens of kilobytes, not a megabyte.
+func (d *daemon) rows(w wire.ResponseWriter, r *wire.Request) { d.serveList(w, &d.slim, true) }
+
+// listCache is an encoded list and the generation it was made at.
+type listCache struct {
+	mu   sync.Mutex
+	body []byte
+	gen  uint64
+}
+
+func (d *daemon) serveList(w wire.ResponseWriter, c *listCache, slim bool) {
 	d.looked()
 	gen := d.gen.Load()
-	d.jmu.Lock()
-	body := d.jcache
-	if d.jgen != gen || body == nil {
+	c.mu.Lock()
+	body := c.body
+	if c.gen != gen || body == nil {
 		infos := d.sup.List()
 		counts := map[string]int{}
 		for _, i := range infos {
@@ -128,16 +142,24 @@ func (d *daemon) jlist(w wire.ResponseWriter, r *wire.Request) {
 		for _, i := range infos {
 			out = append(out, toProcess(i, d.usage(i), counts[i.Name], d.opts.Version))
 		}
+		var v any = out
+		if slim {
+			rows := make([]api.Row, len(out))
+			for i, p := range out {
+				rows[i] = api.RowOf(p)
+			}
+			v = rows
+		}
 		var err error
-		if body, err = json.Marshal(out); err != nil {
-			d.jmu.Unlock()
+		if body, err = json.Marshal(v); err != nil {
+			c.mu.Unlock()
 			fail(w, err)
 			return
 		}
 		body = append(body, '\n')
-		d.jcache, d.jgen = body, gen
+		c.body, c.gen = body, gen
 	}
-	d.jmu.Unlock()
+	c.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(body)
 }

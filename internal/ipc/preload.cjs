@@ -198,3 +198,29 @@ if (process.env.TEND_NODE_SHIM === '1' && typeof process.send === 'function') {
     return this;
   };
 }
+
+// Figures, every 5 s: the event loop's delay (its 99th percentile over those 5 s) and the number
+// of active handles, sent to tend as custom metrics (describe, jlist's axm_monitor, /metrics).
+// TEND_NODE_METRICS=0 turns them off. Nothing here runs per request; the delay histogram samples
+// the loop every 20 ms on a timer that keeps no process alive.
+if (typeof process.send === 'function' && process.env.TEND_NODE_METRICS !== '0') {
+  let delay = null;
+  try {
+    delay = require('perf_hooks').monitorEventLoopDelay({ resolution: 20 });
+    delay.enable();
+  } catch (e) {
+    delay = null; // a Node without it (before 11.10)
+  }
+  const ignore = () => {};
+  setInterval(() => {
+    if (!process.connected) return;
+    if (delay) {
+      const ms = Math.round(delay.percentile(99) / 1e4) / 100;
+      process.send({ type: 'tend:metric', name: 'event loop delay p99', value: ms, unit: 'ms' }, ignore);
+      delay.reset();
+    }
+    if (typeof process.getActiveResourcesInfo === 'function') {
+      process.send({ type: 'tend:metric', name: 'active handles', value: process.getActiveResourcesInfo().length }, ignore);
+    }
+  }, 5000).unref();
+}
