@@ -404,3 +404,27 @@ func TestWorkerMetric(t *testing.T) {
 		t.Errorf("describe lacks the metric:\n%s", out)
 	}
 }
+
+// A Node app in cluster mode reports its event loop's delay and its active handles through
+// tend's preload, with no change to the app; TEND_NODE_METRICS=0 turns that off.
+func TestNodePreloadMetrics(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	dir := t.TempDir()
+	off := writeApp(t, dir, "off.js", helloJS)
+	on := writeApp(t, dir, "on.js", helloJS)
+	// The app without figures starts first: by the time the other reports (every 5 s from its
+	// start), it would have reported too.
+	h.startCluster(off, 1, "TEND_NODE_METRICS=0")
+	quiet := h.waitOnline("off", 1)[0]
+	h.startCluster(on, 1)
+	h.waitFor("on", 20*time.Second, "the preload's figures", func(p proc) bool {
+		axm, _ := h.pm2Env(p.PmID)["axm_monitor"].(map[string]any)
+		d, _ := axm["event loop delay p99"].(map[string]any)
+		a, _ := axm["active handles"].(map[string]any)
+		return d["unit"] == "ms" && a["value"] != nil && a["value"].(float64) >= 1
+	})
+	if axm, _ := h.pm2Env(quiet.PmID)["axm_monitor"].(map[string]any); len(axm) != 0 {
+		t.Errorf("TEND_NODE_METRICS=0: axm_monitor %v", axm)
+	}
+}
