@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tend-sh/tend/internal/events"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,6 +55,7 @@ func TestFullDiskLogs(t *testing.T) {
 	out := filepath.Join(disk, "app-out.log")
 	h.ok("start", appBin, "--name", "app", "-o", out, "-s", "--", "-echo-stdin", "-flood", "50000")
 	p := h.waitStatus("app", "online")
+	ev := h.followEvents()
 	filler := fill(t, disk)
 	// Lines longer than a page: a short one could still fit in the room left in the file's last
 	// page (tmpfs takes a page at a time), and then nothing fails.
@@ -95,6 +97,12 @@ func TestFullDiskLogs(t *testing.T) {
 	}
 	if !strings.Contains(string(log), "log writes work again") {
 		t.Error("tend.log does not say the writes work again")
+	}
+	// And the event stream said both, with the count at the end.
+	ev.waitFor("log_drop begin", 10*time.Second, func(e events.Event) bool { return e.Kind == "log_drop" && e.Reason == "begin" })
+	end := ev.waitFor("log_drop end", 10*time.Second, func(e events.Event) bool { return e.Kind == "log_drop" && e.Reason == "end" })
+	if end.Stream != "stdout" || end.Dropped <= 0 || end.App != "app" {
+		t.Errorf("log_drop end event %+v", end)
 	}
 }
 
