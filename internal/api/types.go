@@ -230,6 +230,9 @@ type Env struct {
 	// MaxMemoryRestart is the memory limit in bytes (0: none), as PM2 keeps it; MemoryRestarts
 	// counts the replacements it made.
 	MaxMemoryRestart int64 `json:"max_memory_restart,omitempty"`
+	// CronRestart is cron_restart, as PM2 keeps it; CronNext when it is due next (unix ms).
+	CronRestart string `json:"cron_restart,omitempty"`
+	CronNext    int64  `json:"_tend_cron_next,omitempty"`
 	MemoryRestarts   int   `json:"_tend_memory_restarts,omitempty"`
 	// Procs is how many processes the instance's tree has (its figures in monit are theirs).
 	Procs int `json:"_tend_procs,omitempty"`

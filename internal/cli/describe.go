@@ -174,6 +174,9 @@ func describe(io *IOStreams, p api.Process, now time.Time, m masker) {
 	if e.MaxMemoryRestart > 0 {
 		kv = append(kv, [2]string{"max memory restart", fmt.Sprintf("%s (%d replacements so far)", humanBytes(e.MaxMemoryRestart), e.MemoryRestarts)})
 	}
+	if e.CronRestart != "" {
+		kv = append(kv, [2]string{"cron restart", fmt.Sprintf("%s (next %s)", e.CronRestart, time.UnixMilli(e.CronNext).Format(time.RFC3339))})
+	}
 	kv = append(kv, [2]string{"readiness", readiness(e)})
 	if len(e.Listening) > 0 || len(e.Ports) > 0 {
 		ports := fmt.Sprint(e.Listening)

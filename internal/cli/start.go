@@ -167,7 +167,7 @@ func NewCmdStart(f *Factory, runF func(*StartOptions) error) *cobra.Command {
 	fl.Lookup("watch").NoOptDefVal = "true"
 	fl.StringVar(&o.IgnoreWatch, "ignore-watch", "", "(not acted on yet) paths --watch ignores, comma-separated")
 	fl.StringVar(&o.MaxMemory, "max-memory-restart", "", "replace the process when its tree uses more memory: 300M, 1G (a reload in cluster mode)")
-	fl.StringVarP(&o.Cron, "cron-restart", "c", "", "(not acted on yet) restart on this cron schedule")
+	fl.StringVarP(&o.Cron, "cron-restart", "c", "", "restart on this cron schedule (5 fields, or 6 with seconds first; a reload in cluster mode)")
 	fl.StringVar(&o.Cron, "cron", "", "same as --cron-restart")
 	fl.StringVar(&o.UID, "uid", "", "(not acted on yet) run the app as this user")
 	fl.StringVar(&o.GID, "gid", "", "(not acted on yet) run the app as this group")

@@ -391,7 +391,7 @@ func TestPendingFlags(t *testing.T) {
 	e := newTestEnv(t)
 	e.script(t, "app.sh")
 	if code := e.run("start", "app.sh", "--watch", "--max-memory-restart", "300M", "-c", "0 3 * * *", "-s"); code != 0 ||
-		e.errOut.String() != "tend: warning: watch, cron_restart checked but not acted on yet (a later tend release)\n" {
+		e.errOut.String() != "tend: warning: watch checked but not acted on yet (a later tend release)\n" {
 		t.Fatalf("exit %d, stderr %q", code, e.errOut)
 	}
 	for flag, want := range map[string]string{

@@ -207,6 +207,7 @@ func Run(o Options) error {
 	persistDone := make(chan struct{})
 	go d.persist(persistDone)
 	go d.sampleLoop()
+	go d.sup.RunCron(d.quit())
 	if err := d.serveMetrics(settings.Metrics.Listen); err != nil {
 		log.Error("metrics_listen: /metrics is not served", "err", err)
 	}

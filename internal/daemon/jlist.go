@@ -6,6 +6,7 @@ import (
 	"os/user"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/tend-sh/tend/internal/api"
 	"github.com/tend-sh/tend/internal/config"
@@ -81,6 +82,12 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 		p.Pm2Env.Procs = u.Procs
 	}
 	p.Pm2Env.MaxMemoryRestart = s.MaxMemoryRestart
+	if s.CronRestart != "" {
+		p.Pm2Env.CronRestart = s.CronRestart
+		if sched, err := config.CronSchedule(s.CronRestart, nil); err == nil {
+			p.Pm2Env.CronNext = sched.Next(time.Now()).UnixMilli()
+		}
+	}
 	p.Pm2Env.MemoryRestarts = i.History.MemoryRestarts
 	for _, x := range i.History.Exits {
 		e := api.Exit{At: x.At.UnixMilli(), Signal: x.Signal, UptimeMs: x.Uptime.Milliseconds(), Why: x.Why}

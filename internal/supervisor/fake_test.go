@@ -26,13 +26,17 @@ type fixture struct {
 	home string
 }
 
-func newFixture(t *testing.T, adopt bool) *fixture {
+func newFixture(t *testing.T, adopt bool, opts ...func(*Options)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, fake: proctest.New(), log: &testutil.SyncBuffer{}, home: t.TempDir()}
-	f.sup = New(Options{
+	o := Options{
 		Home: f.home, Spawner: f.fake, Adopt: adopt,
 		Log: slog.New(slog.NewTextHandler(f.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	f.sup = New(o)
 	t.Cleanup(func() {
 		if err := f.sup.Shutdown(); err != nil {
 			t.Errorf("shutdown: %v", err)

@@ -165,7 +165,7 @@ func sweep(r *run) {
 func (in *Instance) stop(reason string) error {
 	in.cancelTimer()
 	if in.next != nil {
-		in.abortReload(fmt.Errorf("interrupted by %s", reason), false)
+		in.abortReload(fmt.Errorf("%w by %s", errInterrupted, reason), false)
 	}
 	for _, r := range in.retired {
 		r.hurryUp()

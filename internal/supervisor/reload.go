@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -78,6 +79,9 @@ func (in *Instance) promote() {
 	}()
 }
 
+// errInterrupted is a reload's end when a stop or delete of the instance came first.
+var errInterrupted = errors.New("interrupted")
+
 // abortReload gives up on the replacement: it is stopped, and the old process keeps serving.
 func (in *Instance) abortReload(why error, restart bool) {
 	nr := in.next
@@ -85,9 +89,15 @@ func (in *Instance) abortReload(why error, restart bool) {
 	if in.timerFor == timerReload {
 		in.cancelTimer()
 	}
-	err := fmt.Errorf("reload of app %q instance %d failed: %v; the old process keeps serving", in.spec.Name, in.index, why)
-	in.log.Error("reload failed", "err", why)
-	in.emit(events.Event{Kind: "reload", Reason: "failed", Pid: nr.pid, Message: why.Error()})
+	err := fmt.Errorf("reload of app %q instance %d failed: %w; the old process keeps serving", in.spec.Name, in.index, why)
+	if errors.Is(why, errInterrupted) {
+		// A stop or delete asked for it: nothing failed.
+		in.log.Info("reload interrupted", "why", why)
+		in.emit(events.Event{Kind: "reload", Reason: "interrupted", Pid: nr.pid, Message: why.Error()})
+	} else {
+		in.log.Error("reload failed", "err", why)
+		in.emit(events.Event{Kind: "reload", Reason: "failed", Pid: nr.pid, Message: why.Error()})
+	}
 	select {
 	case <-nr.exited:
 	default:
@@ -98,7 +108,7 @@ func (in *Instance) abortReload(why error, restart bool) {
 		go sweep(nr)
 	}
 	if in.cur == nil { // the old one is gone too
-		err = fmt.Errorf("reload of app %q instance %d failed: %v", in.spec.Name, in.index, why)
+		err = fmt.Errorf("reload of app %q instance %d failed: %w", in.spec.Name, in.index, why)
 		in.serving(nil, false)
 		if restart {
 			if e := in.start(nil, nil); e != nil {

@@ -57,26 +57,30 @@ type Options struct {
 	SecretWords []string
 	// Events receives what happens to the apps (nil: nobody listens).
 	Events *events.Hub
+	// Clock is what cron_restart runs on (nil: the real clock).
+	Clock Clock
 }
 
 // Supervisor owns the apps.
 type Supervisor struct {
-	home    string
-	logDir  string
-	files   *logs.Files
-	spawner proc.Spawner
-	adopt   bool
-	store   keeper.Store
-	log     *slog.Logger
-	echoOut io.Writer
-	echoErr io.Writer
-	onCh    func()
-	events  *events.Hub
-	preload string
-	selfExe string
-	claims  *sockets.Registry
-	notify  string
-	running sync.Map // pid → *running: whose process is whose, for readiness datagrams
+	home     string
+	logDir   string
+	files    *logs.Files
+	spawner  proc.Spawner
+	adopt    bool
+	store    keeper.Store
+	log      *slog.Logger
+	echoOut  io.Writer
+	echoErr  io.Writer
+	onCh     func()
+	events   *events.Hub
+	clock    Clock
+	cronWake chan struct{}
+	preload  string
+	selfExe  string
+	claims   *sockets.Registry
+	notify   string
+	running  sync.Map // pid → *running: whose process is whose, for readiness datagrams
 
 	workerID atomic.Int64 // NODE_UNIQUE_ID of Node cluster workers
 
@@ -102,9 +106,13 @@ func New(o Options) *Supervisor {
 	}
 	files := logs.NewFiles()
 	files.NoFollowUnder = o.Home
+	if o.Clock == nil {
+		o.Clock = realClock{}
+	}
 	return &Supervisor{
 		home: o.Home, logDir: home.At(o.Home).Logs, files: files, spawner: o.Spawner, adopt: o.Adopt, store: o.Store,
 		log: o.Log, echoOut: o.EchoOut, echoErr: o.EchoErr, onCh: o.OnChange, events: o.Events,
+		clock: o.Clock, cronWake: make(chan struct{}, 1),
 		preload: o.Preload, selfExe: o.SelfExe, claims: sockets.NewRegistry(), notify: o.NotifySocket,
 		dates: map[string]*logs.DateFormat{}, rotate: o.Rotate, secretWords: o.SecretWords,
 	}
@@ -117,6 +125,7 @@ func (s *Supervisor) isClosing() bool {
 }
 
 func (s *Supervisor) changed() {
+	s.wakeCron() // a new app, or a new spec, may have a cron_restart
 	if s.onCh != nil {
 		s.onCh()
 	}

@@ -1,0 +1,42 @@
+package test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tend-sh/tend/internal/events"
+)
+
+// cron_restart with seconds: a fork-mode app is restarted when it comes due, counted, said in
+// the event stream and tend.log; describe shows the next time; a cluster app is reloaded.
+func TestCronRestart(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("start", appBin, "--name", "job", "--cron-restart", "*/2 * * * * *", "-s")
+	first := h.waitStatus("job", "online")
+	ev := h.followEvents()
+	e := ev.waitFor("cron", 10*time.Second, func(e events.Event) bool { return e.Kind == "cron" && e.App == "job" })
+	if e.Reason != "restart" || e.Message != "*/2 * * * * *" {
+		t.Errorf("cron event %+v", e)
+	}
+	h.waitFor("job", 10*time.Second, "restarted by cron", func(p proc) bool {
+		return p.Pm2Env.RestartTime >= 1 && p.Pid != first.Pid && p.Pid > 0
+	})
+	if d := h.ok("describe", "job"); !strings.Contains(d, "cron restart") || !strings.Contains(d, "*/2 * * * * * (next ") {
+		t.Errorf("describe lacks the cron line:\n%s", d)
+	}
+	if env := h.pm2Env(first.PmID); env["cron_restart"] != "*/2 * * * * *" || env["_tend_cron_next"] == nil {
+		t.Errorf("jlist cron fields: %v %v", env["cron_restart"], env["_tend_cron_next"])
+	}
+
+	h.startCluster(writeApp(t, t.TempDir(), "web.js", helloJS), 2)
+	h.waitOnline("web", 2)
+	h.ok("restart", "web", "--cron-restart", "*/2 * * * * *", "-s")
+	h.waitOnline("web", 2)
+	e = ev.waitFor("cron of web", 10*time.Second, func(e events.Event) bool { return e.Kind == "cron" && e.App == "web" })
+	if e.Reason != "reload" {
+		t.Errorf("cron of a cluster app: %+v, want a reload", e)
+	}
+	ev.waitFor("reload done", 15*time.Second, func(e events.Event) bool { return e.Kind == "reload" && e.App == "web" && e.Reason == "done" })
+}
