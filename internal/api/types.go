@@ -231,9 +231,9 @@ type Env struct {
 	// counts the replacements it made.
 	MaxMemoryRestart int64 `json:"max_memory_restart,omitempty"`
 	// CronRestart is cron_restart, as PM2 keeps it; CronNext when it is due next (unix ms).
-	CronRestart string `json:"cron_restart,omitempty"`
-	CronNext    int64  `json:"_tend_cron_next,omitempty"`
-	MemoryRestarts   int   `json:"_tend_memory_restarts,omitempty"`
+	CronRestart    string `json:"cron_restart,omitempty"`
+	CronNext       int64  `json:"_tend_cron_next,omitempty"`
+	MemoryRestarts int    `json:"_tend_memory_restarts,omitempty"`
 	// Procs is how many processes the instance's tree has (its figures in monit are theirs).
 	Procs int `json:"_tend_procs,omitempty"`
 	// Exits are the latest exits tend did not ask for, and memory-limit replacements.
