@@ -125,6 +125,9 @@ type TargetRequest struct {
 	// Settings, on start, restart and reload, are config keys (PM2's names) with new values for
 	// the selected apps, applied before the action: PM2's attribute update. "name" renames.
 	Settings map[string]any `json:"settings,omitempty"`
+	// ToggleWatch, on restart and reload, turns watching on when off and off when on (PM2's
+	// restart --watch).
+	ToggleWatch bool `json:"toggle_watch,omitempty"`
 }
 
 // ScaleRequest sets an app's number of instances.

@@ -27,6 +27,9 @@ type ActionOptions struct {
 	// Settings are start's setting flags given to restart or reload, as config keys: PM2's
 	// attribute update (restart api --node-args=--harmony, reload 0 --name web).
 	Settings map[string]any
+	// ToggleWatch is restart --watch and reload --watch without paths: PM2 turns watching on
+	// when it is off and off when it is on.
+	ToggleWatch bool
 	EnvName  string // with a config: restart and reload merge env_<name> over env; every verb names append_env_to_name apps with it
 	Only     string // with a config: only these apps
 }
@@ -72,6 +75,13 @@ func newCmdAction(f *Factory, verb, short string, aliases []string, runF func(*A
 			opts.Silent = boolFlag(cmd, "silent")
 			if verb == "restart" || verb == "reload" {
 				opts.Settings = settingsGiven(cmd, opts.Cwd)
+				if on, ok := opts.Settings["watch"].(bool); ok && on {
+					delete(opts.Settings, "watch")
+					opts.ToggleWatch = true
+					if len(opts.Settings) == 0 {
+						opts.Settings = nil
+					}
+				}
 			}
 			if opts.EnvName != "" {
 				for _, t := range args {
@@ -80,7 +90,7 @@ func newCmdAction(f *Factory, verb, short string, aliases []string, runF func(*A
 					}
 				}
 			}
-			if opts.Settings != nil {
+			if opts.Settings != nil || opts.ToggleWatch {
 				for _, t := range args {
 					if config.IsConfigFile(t) || t == "-" {
 						return usagef("settings flags go with an app (tend %s <name|id> --name …); a config's apps take their settings from the file", verb)
@@ -100,6 +110,11 @@ func newCmdAction(f *Factory, verb, short string, aliases []string, runF func(*A
 		addSettingFlags(f, cmd)
 	} else {
 		cmd.Flags().StringVar(&opts.EnvName, "env", "", "with a config file: the --env its apps were started with (append_env_to_name)")
+	}
+	if verb == "stop" {
+		// PM2's stop --watch: a stop ends watching anyway.
+		cmd.Flags().Bool("watch", false, "PM2's: a stop ends watching anyway")
+		cmd.Flags().Lookup("watch").Hidden = true
 	}
 	return cmd
 }
@@ -130,8 +145,8 @@ func actionRun(opts *ActionOptions) error {
 				continue
 			}
 			for _, n := range names {
-				if opts.UpdateEnv || opts.Settings != nil {
-					req := api.TargetRequest{Target: n, Settings: opts.Settings}
+				if opts.UpdateEnv || opts.Settings != nil || opts.ToggleWatch {
+					req := api.TargetRequest{Target: n, Settings: opts.Settings, ToggleWatch: opts.ToggleWatch}
 					if opts.UpdateEnv {
 						req.Env = envMap(opts.Environ)
 						if req.Env == nil {

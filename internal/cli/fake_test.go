@@ -108,6 +108,9 @@ func (c *fakeClient) Change(verb string, req api.TargetRequest) error {
 	if req.Env != nil {
 		return c.call("UpdateEnv", verb, req.Target, req.Env["TEND_TEST"])
 	}
+	if req.ToggleWatch {
+		return c.call("Change", verb, req.Target, "toggle-watch", settingsString(req.Settings))
+	}
 	return c.call("Change", verb, req.Target, settingsString(req.Settings))
 }
 func (c *fakeClient) Scale(name string, n int) error  { return c.call("Scale", name, n) }

@@ -163,9 +163,9 @@ func NewCmdStart(f *Factory, runF func(*StartOptions) error) *cobra.Command {
 	fl.StringVar(&o.DrainTimeout, "drain-timeout", "", "during a reload, how long the old process may finish its requests (default 10s)")
 	// PM2's flags whose work a later release does: checked now and said to do nothing yet,
 	// rather than refused as typos.
-	fl.StringVar(&o.Watch, "watch", "", "(not acted on yet) restart on changes of the cwd, or of these comma-separated paths")
+	fl.StringVar(&o.Watch, "watch", "", "restart (reload in cluster mode) on changes in the app's folder, or in these comma-separated paths")
 	fl.Lookup("watch").NoOptDefVal = "true"
-	fl.StringVar(&o.IgnoreWatch, "ignore-watch", "", "(not acted on yet) paths --watch ignores, comma-separated")
+	fl.StringVar(&o.IgnoreWatch, "ignore-watch", "", "what --watch leaves out: comma-separated names or globs (default: node_modules and dot-names)")
 	fl.StringVar(&o.MaxMemory, "max-memory-restart", "", "replace the process when its tree uses more memory: 300M, 1G (a reload in cluster mode)")
 	fl.StringVarP(&o.Cron, "cron-restart", "c", "", "restart on this cron schedule (5 fields, or 6 with seconds first; a reload in cluster mode)")
 	fl.StringVar(&o.Cron, "cron", "", "same as --cron-restart")

@@ -390,8 +390,8 @@ func (e *testEnv) named(names ...string) []api.Process {
 func TestPendingFlags(t *testing.T) {
 	e := newTestEnv(t)
 	e.script(t, "app.sh")
-	if code := e.run("start", "app.sh", "--watch", "--max-memory-restart", "300M", "-c", "0 3 * * *", "-s"); code != 0 ||
-		e.errOut.String() != "tend: warning: watch checked but not acted on yet (a later tend release)\n" {
+	if code := e.run("start", "app.sh", "--watch", "--max-memory-restart", "300M", "-c", "0 3 * * *", "--uid", "root", "-s"); code != 0 ||
+		e.errOut.String() != "tend: warning: uid checked but not acted on yet (a later tend release)\n" {
 		t.Fatalf("exit %d, stderr %q", code, e.errOut)
 	}
 	for flag, want := range map[string]string{
@@ -399,7 +399,8 @@ func TestPendingFlags(t *testing.T) {
 		"--cron-restart=61 * * * *":   `tend: --cron-restart "61 * * * *" is not a cron expression`,
 		"--uid=no-such-user-here":     `tend: --uid "no-such-user-here": no such user on this machine`,
 		"--log-type=xml":              `tend: --log-type must be json or raw, got "xml"`,
-		"--watch=src,lib":             "",
+		"--watch=src,lib":             `tend: watch path `, // src does not exist beside app.sh
+		"--watch=.":                   "",
 		"--ignore-watch=node_modules": "",
 	} {
 		e := newTestEnv(t)
@@ -589,7 +590,9 @@ func TestRestartSettings(t *testing.T) {
 		{[]string{"reload", "worker", "--name", "jobs", "--no-autorestart", "-s"}, "Change reload worker autorestart=false,name=jobs"},
 		{[]string{"restart", "api", "--node-args=null", "--max-memory-restart", "300M", "-s"}, "Change restart api max_memory_restart=300M,node_args=null"},
 		{[]string{"start", "0", "--name=web", "-s"}, "Change restart 0 name=web"},
-		{[]string{"restart", "api", "--watch", "-s"}, "Change restart api watch=true"},
+		{[]string{"restart", "api", "--watch", "-s"}, "Change restart api toggle-watch "}, // PM2 toggles
+		{[]string{"reload", "api", "--watch=src,lib", "-s"}, "Change reload api watch=src lib"},
+		{[]string{"start", "api", "--watch", "-s"}, "List; Change restart api watch=true"},
 	} {
 		e := newTestEnv(t)
 		if code := e.run(c.args...); code != 0 || e.c.Calls() != c.calls {

@@ -30,6 +30,15 @@ func Resolve(spec *AppSpec, callerCwd string) error {
 		}
 	}
 	spec.portEnv()
+	for _, w := range spec.Watch {
+		p := w
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(spec.Cwd, p)
+		}
+		if _, err := os.Stat(p); err != nil {
+			return resolveErr("watch", "watch path %s does not exist (it is relative to the app's folder, %s)", p, spec.Cwd)
+		}
+	}
 	if !spec.NoSourceMaps && !spec.SourceMaps && fileExists(spec.Script+".map") {
 		spec.SourceMaps = true // PM2 turns source maps on when the script comes with its map
 	}

@@ -293,7 +293,7 @@ func (s *AppSpec) Pending() []string {
 		key string
 		set bool
 	}{
-		{"watch", len(s.Watch) > 0}, {"uid", s.User != ""},
+		{"uid", s.User != ""},
 		{"gid", s.Group != ""},
 	} {
 		if k.set {

@@ -67,6 +67,7 @@ func toProcess(i *supervisor.Info, u metrics.Usage, instances int, version strin
 			TendVersion:      version,
 			Username:         username(),
 			Vizion:           !s.NoVizion,
+			Watch:            i.Watching(),
 			AxmActions:       []any{},
 			AxmMonitor:       axmMonitor(i.Custom),
 			AxmOptions:       map[string]any{},

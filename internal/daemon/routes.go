@@ -255,8 +255,8 @@ func (d *daemon) action(w wire.ResponseWriter, r *wire.Request) {
 		writeErr(w, errdefs.KindInvalid, fmt.Sprintf("settings go with start, restart or reload, not %s", act))
 		return
 	}
-	if req.Env != nil || req.Settings != nil {
-		if err := d.sup.Respec(req.Target, supervisor.Change{Env: req.Env, Settings: req.Settings}); err != nil {
+	if req.Env != nil || req.Settings != nil || req.ToggleWatch {
+		if err := d.sup.Respec(req.Target, supervisor.Change{Env: req.Env, Settings: req.Settings, ToggleWatch: req.ToggleWatch}); err != nil {
 			fail(w, d.committed(err))
 			return
 		}

@@ -22,6 +22,8 @@ type App struct {
 	// slot sockets closed: their slots are not given to new instances meanwhile, and the
 	// registry still lists them (a daemon that dies meanwhile is followed by one that stops them).
 	removing []*Instance
+
+	watch watcher // watching its files (watch), while on
 }
 
 func (s *Supervisor) newApp(name string) *App {

@@ -50,7 +50,7 @@ func (s *Supervisor) RunCron(quit <-chan struct{}) {
 				from = now // counted from when the schedule was first seen
 			}
 			if next := sched.Next(from); !next.After(now) {
-				go s.cronRestart(a, sp)
+				go s.replaceRunning(a, sp, "cron", sp.CronRestart)
 				from = now
 			}
 			since[k] = from
@@ -91,8 +91,10 @@ func (s *Supervisor) cronApps() []cronApp {
 	return out
 }
 
-// cronRestart replaces the running processes of the app, said in tend.log and the events.
-func (s *Supervisor) cronRestart(a *App, sp *config.AppSpec) {
+// replaceRunning replaces the running processes of the app (a reload in cluster mode, so that
+// no request fails), said in tend.log and as a why event: cron (detail: the expression) or watch
+// (detail: the path that changed).
+func (s *Supervisor) replaceRunning(a *App, sp *config.AppSpec, why, detail string) {
 	s.mu.Lock()
 	var running []*Instance
 	for _, in := range a.instances {
@@ -109,16 +111,16 @@ func (s *Supervisor) cronRestart(a *App, sp *config.AppSpec) {
 	if sp.ExecMode == config.ClusterMode {
 		how, word = cmdReload, "reload"
 	}
-	s.log.Info("cron_restart: "+word, "app", sp.Name, "cron_restart", sp.CronRestart)
+	s.log.Info(why+": "+word, "app", sp.Name, "because", detail)
 	for _, in := range running {
-		in.emit(events.Event{Kind: "cron", Reason: word, Message: sp.CronRestart})
+		in.emit(events.Event{Kind: why, Reason: word, Message: detail})
 		// One at a time in cluster mode: the others serve meanwhile.
 		err := in.do(command{kind: how})
 		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrClosing) || errors.Is(err, errInterrupted) {
 			return // stopped or deleted meanwhile, or the daemon is stopping
 		}
 		if err != nil {
-			s.log.Error("cron_restart failed", "app", sp.Name, "instance", in.id, "err", err)
+			s.log.Error(why+": the "+word+" failed", "app", sp.Name, "instance", in.id, "err", err)
 		}
 	}
 }

@@ -43,6 +43,7 @@ type Info struct {
 	Others    []state.Proc   // the replacement and draining processes of a reload
 	Logs      *LogHealth     // what its log files could not take (live, shared by every snapshot)
 	Custom    *CustomMetrics // what its process reported (live, shared by every snapshot)
+	watch     *watcher       // its app's watching (live): see Watching
 	RetryAt   time.Time      // errored: when it is tried again (zero: never)
 }
 
@@ -203,7 +204,7 @@ func (in *Instance) publish() {
 		ID: in.id, Index: in.index, Name: in.spec.Name, Spec: in.spec, Status: in.status,
 		History: in.hist, Created: in.created, ExitCode: in.exitCode,
 		OutLog: in.paths[0], ErrLog: in.paths[1], LogFile: in.paths[2], PidFile: in.pidPath(),
-		Listening: in.app.socks.Ports(), Logs: in.logHealth, Custom: in.custom,
+		Listening: in.app.socks.Ports(), Logs: in.logHealth, Custom: in.custom, watch: &in.app.watch,
 	}
 	if in.status == Errored {
 		i.RetryAt = in.retryAt

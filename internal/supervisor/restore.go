@@ -96,6 +96,14 @@ func (s *Supervisor) Restore(reg state.Registry, kept Kept) {
 	}
 	s.mu.Unlock()
 	s.changed()
+	// The apps that ran and had watch are watched again (a stopped one stays unwatched).
+	watched := map[*App]bool{}
+	for _, in := range toStart {
+		if sp := in.Info().Spec; len(sp.Watch) > 0 && !watched[in.app] {
+			watched[in.app] = true
+			s.setWatching(in.app, true, sp)
+		}
+	}
 	// An errored app's cooldown began again with this daemon (the last one's timer died with it).
 	for _, in := range toRetry {
 		_ = in.do(command{kind: cmdRetryLater})

@@ -274,6 +274,8 @@ func (s *Supervisor) Add(spec config.AppSpec) (func() error, error) {
 	s.mu.Unlock()
 	s.changed()
 	return func() error {
+		// A start with the app's settings decides its watching: on with watch, off without.
+		s.setWatching(a, sp.Autostart, sp)
 		return joinDistinct(s.resize(a, sp, existing, added, removed, resizing{kept: cmdRestart, startNew: sp.Autostart}))
 	}, nil
 }
@@ -313,6 +315,7 @@ func (s *Supervisor) AddForReload(spec config.AppSpec) (func() error, error) {
 	s.mu.Unlock()
 	s.changed()
 	return func() error {
+		s.setWatching(a, true, sp)
 		errs := s.resize(a, sp, kept, added, removed, scaling)
 		for _, in := range kept {
 			if err := in.do(command{kind: cmdReload}); err != nil {
@@ -331,6 +334,8 @@ type Change struct {
 	// Settings are config keys with their new values (`restart api --node-args=--harmony`,
 	// `start 0 --name web`): PM2's attribute update. "name" renames the app.
 	Settings map[string]any
+	// ToggleWatch turns watching on when off and off when on (PM2's restart --watch).
+	ToggleWatch bool
 }
 
 // Respec applies ch to the selected apps: their instances take it now, and their processes when
@@ -392,6 +397,9 @@ func (s *Supervisor) Respec(target string, ch Change) error {
 				return fmt.Errorf("%w: an app named %q exists already: delete it or pick another name", config.ErrInvalid, sp.Name)
 			}
 		}
+		if ch.ToggleWatch && !a.watch.isOn() && len(sp.Watch) == 0 {
+			sp.Watch = []string{"."} // PM2's --watch alone: the app's folder
+		}
 		todo = append(todo, respec{a, slices.Clone(a.instances), &sp})
 	}
 	for _, r := range todo {
@@ -402,6 +410,13 @@ func (s *Supervisor) Respec(target string, ch Change) error {
 	for _, r := range todo {
 		for _, in := range r.ins {
 			errs = append(errs, in.do(command{kind: cmdRespec, spec: r.spec}))
+		}
+		_, watchGiven := ch.Settings["watch"]
+		switch {
+		case ch.ToggleWatch:
+			s.setWatching(r.app, !r.app.watch.isOn(), r.spec) // PM2's restart --watch
+		case watchGiven:
+			s.setWatching(r.app, len(r.spec.Watch) > 0, r.spec)
 		}
 	}
 	s.changed()
@@ -519,6 +534,9 @@ func (s *Supervisor) Do(act Action, target string) ([]*Instance, error) {
 		}()
 	}
 	wg.Wait()
+	if act == ActStop || act == ActDelete {
+		s.unwatchStopped(ins) // PM2: a stopped app is not watched, and jlist says so
+	}
 	if act == ActDelete {
 		for _, in := range ins {
 			in.app.socks.CloseSlot(in.index)

@@ -1,0 +1,87 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tend-sh/tend/internal/events"
+)
+
+// --watch restarts the app when a file under its folder changes: a burst of a thousand files is
+// one restart, node_modules is left out, and PM2's switches hold (stop ends watching, restart
+// --watch toggles it, jlist's watch tells the truth).
+func TestWatch(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	dir := t.TempDir()
+	app := writeApp(t, dir, "app.js", "setInterval(() => {}, 1000)\n")
+	for _, d := range []string{"src", "node_modules"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := h.run("start", app, "--cwd", dir, "--watch=nope", "-s"); r.code != 2 || !strings.Contains(r.err, "watch path") || strings.Count(r.err, "\n") != 1 {
+		t.Errorf("--watch of a path that does not exist: exit %d, %q", r.code, r.err)
+	}
+	h.ok("start", app, "--cwd", dir, "--watch", "-s") // the app's folder (PM2: pm_cwd)
+	p := h.waitStatus("app", "online")
+	if h.pm2Env(p.PmID)["watch"] != true {
+		t.Fatal("jlist watch is not true")
+	}
+	ev := h.followEvents()
+	touch := func(rel string) {
+		if err := os.WriteFile(filepath.Join(dir, rel), []byte(rel), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restarts := func(n int) proc {
+		return h.waitFor("app", 15*time.Second, fmt.Sprintf("%d restarts, online", n), func(p proc) bool {
+			return p.Pm2Env.RestartTime == n && p.Pm2Env.Status == "online"
+		})
+	}
+	touch("src/a.js")
+	e := ev.waitFor("watch", 10*time.Second, func(e events.Event) bool { return e.Kind == "watch" })
+	if e.Message != filepath.Join("src", "a.js") || e.Reason != "restart" {
+		t.Errorf("watch event %+v", e)
+	}
+	restarts(1)
+
+	// A thousand files at once: one restart.
+	for i := range 1000 {
+		touch(fmt.Sprintf("src/f%d.js", i))
+	}
+	ev.waitFor("watch of the burst", 10*time.Second, func(e events.Event) bool { return e.Kind == "watch" })
+	restarts(2)
+	// node_modules is left out; a change in src after it is the next restart, so the count says
+	// the burst was one restart and node_modules none.
+	touch("node_modules/x.js")
+	touch("src/b.js")
+	e = ev.waitFor("watch of src/b.js", 10*time.Second, func(e events.Event) bool { return e.Kind == "watch" })
+	if e.Message != filepath.Join("src", "b.js") {
+		t.Errorf("the restart came from %q, want src/b.js (node_modules is ignored)", e.Message)
+	}
+	restarts(3)
+
+	// PM2's switches.
+	h.ok("stop", "app", "--watch", "-s")
+	if w := h.pm2Env(p.PmID)["watch"]; w != false {
+		t.Errorf("after stop: watch %v", w)
+	}
+	h.ok("start", "app", "-s")
+	h.waitStatus("app", "online")
+	if w := h.pm2Env(p.PmID)["watch"]; w != false {
+		t.Errorf("after start of the stopped app: watch %v, PM2 keeps it off", w)
+	}
+	h.ok("restart", "app", "--watch", "-s")
+	if w := h.pm2Env(p.PmID)["watch"]; w != true {
+		t.Errorf("restart --watch of an unwatched app: watch %v, want it toggled on", w)
+	}
+	h.ok("restart", "app", "--watch", "-s")
+	if w := h.pm2Env(p.PmID)["watch"]; w != false {
+		t.Errorf("restart --watch of a watched app: watch %v, want it toggled off", w)
+	}
+}
