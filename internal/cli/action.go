@@ -30,8 +30,8 @@ type ActionOptions struct {
 	// ToggleWatch is restart --watch and reload --watch without paths: PM2 turns watching on
 	// when it is off and off when it is on.
 	ToggleWatch bool
-	EnvName  string // with a config: restart and reload merge env_<name> over env; every verb names append_env_to_name apps with it
-	Only     string // with a config: only these apps
+	EnvName     string // with a config: restart and reload merge env_<name> over env; every verb names append_env_to_name apps with it
+	Only        string // with a config: only these apps
 }
 
 // NewCmdStop builds `tend stop`.
