@@ -22,7 +22,7 @@ var settingKeys = map[string]string{
 	"output": "out_file", "error": "error_file", "log": "log_file", "log-date-format": "log_date_format",
 	"merge-logs": "merge_logs", "time": "time",
 	"watch": "watch", "ignore-watch": "ignore_watch", "max-memory-restart": "max_memory_restart",
-	"cron-restart": "cron_restart", "cron": "cron_restart", "uid": "uid", "gid": "gid", "pid": "pid_file",
+	"cron-restart": "cron_restart", "cron": "cron_restart", "uid": "uid", "user": "uid", "gid": "gid", "pid": "pid_file",
 	"log-type": "log_type",
 }
 

@@ -161,16 +161,15 @@ func NewCmdStart(f *Factory, runF func(*StartOptions) error) *cobra.Command {
 	fl.BoolVar(&o.Proxy, "proxy", false, "with --port: relay the port to instances that bind PORT themselves (each gets a private one)")
 	fl.StringVar(&o.InstanceVar, "instance-var", config.DefaultInstanceVar, "the variable that holds the instance number")
 	fl.StringVar(&o.DrainTimeout, "drain-timeout", "", "during a reload, how long the old process may finish its requests (default 10s)")
-	// PM2's flags whose work a later release does: checked now and said to do nothing yet,
-	// rather than refused as typos.
 	fl.StringVar(&o.Watch, "watch", "", "restart (reload in cluster mode) on changes in the app's folder, or in these comma-separated paths")
 	fl.Lookup("watch").NoOptDefVal = "true"
 	fl.StringVar(&o.IgnoreWatch, "ignore-watch", "", "what --watch leaves out: comma-separated names or globs (default: node_modules and dot-names)")
 	fl.StringVar(&o.MaxMemory, "max-memory-restart", "", "replace the process when its tree uses more memory: 300M, 1G (a reload in cluster mode)")
 	fl.StringVarP(&o.Cron, "cron-restart", "c", "", "restart on this cron schedule (5 fields, or 6 with seconds first; a reload in cluster mode)")
 	fl.StringVar(&o.Cron, "cron", "", "same as --cron-restart")
-	fl.StringVar(&o.UID, "uid", "", "(not acted on yet) run the app as this user")
-	fl.StringVar(&o.GID, "gid", "", "(not acted on yet) run the app as this group")
+	fl.StringVar(&o.UID, "uid", "", "run the app as this user (name or number; the daemon must run as root)")
+	fl.StringVar(&o.UID, "user", "", "same as --uid")
+	fl.StringVar(&o.GID, "gid", "", "run the app as this group (default: the user's own)")
 	fl.BoolVar(&o.NoAutostart, "no-autostart", false, "add the app without starting it (tend start <name> starts it later)")
 	fl.BoolVar(&o.ShutdownWithMessage, "shutdown-with-message", false, "stop the app with the IPC message \"shutdown\" instead of the kill signal")
 	fl.BoolVar(&o.SourceMaps, "source-map-support", false, "map Node stack traces through source maps (--enable-source-maps; on by itself when the script has a .map)")
@@ -252,9 +251,6 @@ func startRun(o *StartOptions) error {
 		s, err := o.spec()
 		if err != nil {
 			return err
-		}
-		if p := s.Pending(); len(p) > 0 {
-			fmt.Fprintf(o.IO.ErrOut, "tend: warning: %s checked but not acted on yet (a later tend release)\n", strings.Join(p, ", "))
 		}
 		done, err := o.existing(c, &s)
 		if done || err != nil {

@@ -110,21 +110,21 @@ func (o *StartOptions) spec() (config.AppSpec, error) {
 	if o.Time && s.LogDateFormat == "" {
 		s.LogDateFormat = "YYYY-MM-DDTHH:mm:ss"
 	}
-	pending, flagOf := map[string]any{}, map[string]string{}
-	for flag, key := range pendingFlags {
+	given, flagOf := map[string]any{}, map[string]string{}
+	for flag, key := range keyFlags {
 		if v, ok := o.Given[flag]; ok {
 			flagOf[key] = flag
 			switch {
 			case flag == "watch" && (v == "true" || v == "false"):
-				pending[key] = v == "true"
+				given[key] = v == "true"
 			case flag == "watch" || flag == "ignore-watch":
-				pending[key] = strings.ReplaceAll(v, ",", " ")
+				given[key] = strings.ReplaceAll(v, ",", " ")
 			default:
-				pending[key] = v
+				given[key] = v
 			}
 		}
 	}
-	if err := config.ApplyPending(&s, pending); err != nil {
+	if err := config.ApplyKeys(&s, given); err != nil {
 		var ke *config.KeyError
 		if errors.As(err, &ke) {
 			return s, usagef("--%s%s", flagOf[ke.Key], strings.TrimPrefix(ke.Msg, ke.Key))
@@ -143,6 +143,6 @@ func (o *StartOptions) spec() (config.AppSpec, error) {
 	return s, nil
 }
 
-// pendingFlags are start's flags for the keys a later release acts on, and those keys.
-var pendingFlags = map[string]string{"watch": "watch", "ignore-watch": "ignore_watch", "max-memory-restart": "max_memory_restart",
-	"cron-restart": "cron_restart", "cron": "cron_restart", "uid": "uid", "gid": "gid", "pid": "pid_file", "log-type": "log_type"}
+// keyFlags are start's flags for the keys ApplyKeys reads, and those keys.
+var keyFlags = map[string]string{"watch": "watch", "ignore-watch": "ignore_watch", "max-memory-restart": "max_memory_restart",
+	"cron-restart": "cron_restart", "cron": "cron_restart", "uid": "uid", "user": "uid", "gid": "gid", "pid": "pid_file", "log-type": "log_type"}

@@ -385,13 +385,13 @@ func (e *testEnv) named(names ...string) []api.Process {
 	return out
 }
 
-// PM2's flags for what a later release does are checked as the config keys are, and said to do
-// nothing yet, rather than refused as unknown flags.
-func TestPendingFlags(t *testing.T) {
+// start's flags for watch, memory, cron, users, pid files and log types are checked as their
+// config keys are, in one line naming the flag.
+func TestKeyFlags(t *testing.T) {
 	e := newTestEnv(t)
 	e.script(t, "app.sh")
 	if code := e.run("start", "app.sh", "--watch", "--max-memory-restart", "300M", "-c", "0 3 * * *", "--uid", "root", "-s"); code != 0 ||
-		e.errOut.String() != "tend: warning: uid checked but not acted on yet (a later tend release)\n" {
+		e.errOut.String() != "" {
 		t.Fatalf("exit %d, stderr %q", code, e.errOut)
 	}
 	for flag, want := range map[string]string{

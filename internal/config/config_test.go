@@ -180,9 +180,6 @@ func TestIgnoredKeys(t *testing.T) {
 	if !reflect.DeepEqual(s.InertKeys, []string{"pmx", "vizion"}) {
 		t.Errorf("inert keys %q", s.InertKeys)
 	}
-	if got := s.Pending(); len(got) != 0 {
-		t.Errorf("pending %q", got)
-	}
 	if s.MaxMemoryRestart != 200<<20 || !reflect.DeepEqual(s.Watch, []string{"."}) {
 		t.Errorf("max_memory_restart %d, watch %q", s.MaxMemoryRestart, s.Watch)
 	}

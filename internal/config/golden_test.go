@@ -102,11 +102,10 @@ func render(t *testing.T, file string, environ map[string]string) []byte {
 		AppendEnv   bool                         `json:"append_env_to_name,omitempty"`
 		Unknown     []string                     `json:"unknown_keys,omitempty"`
 		NoEffect    []string                     `json:"no_effect_keys,omitempty"`
-		NotActedYet []string                     `json:"not_acted_on_yet,omitempty"`
 	}
 	var out []app
 	for _, s := range specs {
-		a := app{EnvFor: s.EnvFor, AppendEnv: s.AppendEnvToName, Unknown: s.IgnoredKeys, NoEffect: s.InertKeys, NotActedYet: s.Pending()}
+		a := app{EnvFor: s.EnvFor, AppendEnv: s.AppendEnvToName, Unknown: s.IgnoredKeys, NoEffect: s.InertKeys}
 		s.ConfigEnv = s.Env
 		s.Env = MergeEnv(s.FilterEnv.Apply(environ), s.Env)
 		if err := Resolve(&s, s.Cwd); err != nil {

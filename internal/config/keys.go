@@ -166,7 +166,7 @@ func appFromMap(m map[string]any, dir string) (s AppSpec, err error) {
 	if _, _, ok := k.get("script", "exec", "cmd", "command"); !ok {
 		return s, keyErr("script", "is missing")
 	}
-	for _, step := range []func(*keys, *AppSpec) error{basics, environment, instances, policy, logging, rotation, later} {
+	for _, step := range []func(*keys, *AppSpec) error{basics, environment, instances, policy, logging, rotation, moreKeys} {
 		if err := step(k, &s); err != nil {
 			return s, err
 		}

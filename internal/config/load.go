@@ -93,9 +93,6 @@ func Load(path string, o LoadOptions) (apps []AppSpec, warnings []string, err er
 		if len(s.IgnoredKeys) > 0 {
 			warnings = append(warnings, fmt.Sprintf("warning: %s: %s: unknown keys, ignored: %s", display, label, strings.Join(s.IgnoredKeys, ", ")))
 		}
-		if p := s.Pending(); len(p) > 0 {
-			warnings = append(warnings, fmt.Sprintf("warning: %s: %s: %s checked but not acted on yet (a later tend release)", display, label, strings.Join(p, ", ")))
-		}
 		inert = append(inert, s.InertKeys...)
 		apps = append(apps, s)
 	}

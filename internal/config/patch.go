@@ -56,7 +56,7 @@ func (s *AppSpec) Patch(m map[string]any) error {
 		return keyErr("name", "name is empty; give the app a name")
 	}
 	k := &keys{m: set, used: map[string]bool{}}
-	for _, step := range []func(*keys, *AppSpec) error{basics, policy, logging, later} {
+	for _, step := range []func(*keys, *AppSpec) error{basics, policy, logging, moreKeys} {
 		if err := step(k, &next); err != nil {
 			return err
 		}

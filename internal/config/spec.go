@@ -285,23 +285,6 @@ func (s *AppSpec) InstanceEnv(id, index int) map[string]string {
 	return env
 }
 
-// Pending names the keys the app sets that a later release acts on (watch, cron_restart…), so
-// the CLI can say they do nothing yet.
-func (s *AppSpec) Pending() []string {
-	var out []string
-	for _, k := range []struct {
-		key string
-		set bool
-	}{
-		{"uid", s.User != ""},
-		{"gid", s.Group != ""},
-	} {
-		if k.set {
-			out = append(out, k.key)
-		}
-	}
-	return out
-}
 
 // MaxInstances bounds what one request can ask the daemon to create.
 const MaxInstances = 4096

@@ -86,9 +86,6 @@ func Validate(path, file string, environ map[string]string) (problems []Problem,
 		for _, k := range spec.InertKeys {
 			problems = append(problems, Problem{Where: at(path, loc, i, k), App: app, Msg: k + " is accepted and has no effect in tend", Warning: true})
 		}
-		for _, k := range spec.Pending() {
-			problems = append(problems, Problem{Where: at(path, loc, i, k), App: app, Msg: k + " is checked but not acted on yet (a later tend release)", Warning: true})
-		}
 		if other, dup := seen[spec.Name]; dup {
 			problems = append(problems, Problem{Where: at(path, loc, i, "name"), App: app, Msg: fmt.Sprintf("the name %q is %s's too; names must be unique", spec.Name, other)})
 		}

@@ -181,9 +181,19 @@ func Run(o Options) error {
 		defer ready.Close()
 		so.NotifySocket = p.Notify
 	}
+	shared, sharedAt := shareForOthers(o.Home, &so, log)
+	if sharedAt != "" {
+		defer os.RemoveAll(sharedAt)
+	}
+	if shared != nil {
+		defer shared.Close()
+	}
 	d.sup = supervisor.New(so)
 	if ready != nil {
 		go notify.Serve(ready, d.sup.ReadyFrom, log)
+	}
+	if shared != nil {
+		go notify.Serve(shared, d.sup.ReadyFrom, log)
 	}
 	log.Info("daemon started", "pid", os.Getpid(), "version", o.Version, "home", o.Home, "keeper", kst.KeeperPid)
 

@@ -64,7 +64,7 @@ func (f *ForkExec) Start(c Cmd) (Process, error) {
 	// The keeper has its copies before the process exists: a daemon killed at any later point
 	// leaves no pipe without a reader.
 	h.Entrust(f.store, RunKeyPrefix+strconv.FormatInt(time.Now().UnixNano(), 36)+"."+strconv.FormatUint(f.seq.Add(1), 36))
-	pid, pidfd, exit, err := f.r.forkExec(c.Argv, c.Env, c.Dir, h.ChildFiles())
+	pid, pidfd, exit, err := f.r.forkExec(c.Argv, c.Env, c.Dir, h.ChildFiles(), c.Cred)
 	h.CloseChildEnds()
 	if err != nil {
 		h.Close()

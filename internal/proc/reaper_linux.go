@@ -97,7 +97,7 @@ func (r *Reaper) reapAll() {
 // returns its pid, a pidfd (-1 where the kernel has none) and a channel that receives its exit.
 // The reaper lock is held across fork and registration, so an exit can never be reaped before
 // someone waits for it, and the pidfd is opened before the pid can be reused.
-func (r *Reaper) forkExec(argv, env []string, dir string, fds []int) (pid, pidfd int, exit <-chan Exit, err error) {
+func (r *Reaper) forkExec(argv, env []string, dir string, fds []int, cred *Cred) (pid, pidfd int, exit <-chan Exit, err error) {
 	if len(argv) == 0 {
 		return 0, -1, nil, fmt.Errorf("empty command")
 	}
@@ -110,6 +110,9 @@ func (r *Reaper) forkExec(argv, env []string, dir string, fds []int) (pid, pidfd
 		Env:   env,
 		Files: files,
 		Sys:   &syscall.SysProcAttr{Setpgid: true},
+	}
+	if cred != nil {
+		attr.Sys.Credential = &syscall.Credential{Uid: cred.Uid, Gid: cred.Gid, Groups: cred.Groups}
 	}
 	ch := make(chan Exit, 1)
 	pidfd = -1

@@ -21,6 +21,16 @@ type Cmd struct {
 	// App and Instance label the run's fds in the holder's manifest.
 	App      string
 	Instance int
+
+	// Cred, when set, is the user the process runs as (--uid/--gid): it needs a daemon that
+	// runs as root.
+	Cred *Cred
+}
+
+// Cred is a user and its groups.
+type Cred struct {
+	Uid, Gid uint32
+	Groups   []uint32 // supplementary groups
 }
 
 // Process is one started or adopted process, as the supervisor drives it.

@@ -54,7 +54,7 @@ func (in *Instance) closeFiles() {
 	in.paths = [3]string{}
 }
 
-func (in *Instance) env(shim bool, backend string, listen int) []string {
+func (in *Instance) env(shim bool, backend string, listen int, as *runAs) []string {
 	env := make(map[string]string, len(in.spec.Env)+10)
 	for k, v := range in.spec.Env {
 		env[k] = v
@@ -85,9 +85,16 @@ func (in *Instance) env(shim bool, backend string, listen int) []string {
 		_, port, _ := strings.Cut(backend, ":")
 		env["PORT"] = port
 	}
-	if in.sup.notify != "" && !in.spec.IsNodeLike() && (in.sharesPorts() || in.spec.WaitReady) {
+	notify := in.sup.notify
+	if as != nil {
+		// Another user's app: its own HOME and USER, and the daemon's sockets and files where
+		// that user can reach them.
+		env["HOME"], env["USER"], env["LOGNAME"] = as.home, as.name, as.name
+		notify = in.sup.sharedNotify
+	}
+	if notify != "" && !in.spec.IsNodeLike() && (in.sharesPorts() || in.spec.WaitReady) {
 		// systemd's readiness protocol: "READY=1" there says the instance serves.
-		env["NOTIFY_SOCKET"] = in.sup.notify
+		env["NOTIFY_SOCKET"] = notify
 	}
 	if listen > 0 {
 		// systemd's socket activation protocol; LISTEN_PID is set by the exec helper, which
@@ -104,15 +111,19 @@ func (in *Instance) env(shim bool, backend string, listen int) []string {
 
 // argv is the command of a run: the spec's, with tend's preload for Node in cluster mode, and
 // through the exec helper when the process inherits sockets (LISTEN_PID must be its own pid).
-func (in *Instance) argv(shim bool) []string {
+func (in *Instance) argv(shim bool, as *runAs) []string {
 	argv := in.spec.Command()
 	// TEND_NODE_PRELOAD=0 leaves the preload out (an app it would disturb); reloads then close
 	// busy keep-alive connections only when drain_timeout passes. A Node that needs the shim
 	// gets it anyway: without it, the app would bind the port itself.
 	wanted := (in.spec.NodeCluster() || in.spec.ProxyMode()) && in.spec.Env["TEND_NODE_PRELOAD"] != "0" || shim
-	if wanted && in.spec.InterpreterLabel == "node" && in.sup.preload != "" && !in.spec.ScriptIsCommand {
+	preload := in.sup.preload
+	if as != nil {
+		preload = in.sup.sharedPreload
+	}
+	if wanted && in.spec.InterpreterLabel == "node" && preload != "" && !in.spec.ScriptIsCommand {
 		n := 1 + len(in.spec.InterpreterArgs)
-		argv = slices.Concat(argv[:n], []string{"--require", in.sup.preload}, argv[n:])
+		argv = slices.Concat(argv[:n], []string{"--require", preload}, argv[n:])
 	}
 	if in.spec.ListenFds() {
 		argv = append([]string{in.sup.selfExe, proc.ExecHelperArg}, argv...)
@@ -154,10 +165,22 @@ func (in *Instance) spawn() (r *run, err error) {
 		}
 	}
 	shim := in.spec.NodeCluster() && in.sup.needsShim(in.spec)
-	argv := in.argv(shim)
+	as, err := userOf(in.spec)
+	if err != nil {
+		for _, fd := range listen {
+			unix.Close(fd)
+		}
+		return nil, err
+	}
+	argv := in.argv(shim, as)
+	var cred *proc.Cred
+	if as != nil {
+		cred = &as.cred
+	}
 	p, err := in.sup.spawner.Start(proc.Cmd{
+		Cred:     cred,
 		Argv:     argv,
-		Env:      in.env(shim, backend, len(listen)),
+		Env:      in.env(shim, backend, len(listen), as),
 		Dir:      in.spec.Cwd,
 		IPC:      in.spec.NodeIPC || len(listen) > 0,
 		Listen:   listen,

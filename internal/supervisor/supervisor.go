@@ -51,6 +51,9 @@ type Options struct {
 	SelfExe  string // how to run tend's exec helper in a child ("/proc/self/exe")
 	// NotifySocket is the path of the daemon's sd_notify socket ("" for none).
 	NotifySocket string
+	// SharedPreload and SharedNotify are the preload and a readiness socket where an app of
+	// another user (uid) can reach them: a root daemon's home is not open to it ("" for none).
+	SharedPreload, SharedNotify string
 	// Rotate is the global log rotation (tend set); unset keys take tend's defaults.
 	Rotate config.RotateSettings
 	// SecretWords mask arguments in tend.log (nil: the defaults).
@@ -78,9 +81,11 @@ type Supervisor struct {
 	cronWake chan struct{}
 	preload  string
 	selfExe  string
-	claims   *sockets.Registry
-	notify   string
-	running  sync.Map // pid → *running: whose process is whose, for readiness datagrams
+
+	sharedPreload, sharedNotify string
+	claims                      *sockets.Registry
+	notify                      string
+	running                     sync.Map // pid → *running: whose process is whose, for readiness datagrams
 
 	workerID atomic.Int64 // NODE_UNIQUE_ID of Node cluster workers
 
@@ -113,6 +118,7 @@ func New(o Options) *Supervisor {
 		home: o.Home, logDir: home.At(o.Home).Logs, files: files, spawner: o.Spawner, adopt: o.Adopt, store: o.Store,
 		log: o.Log, echoOut: o.EchoOut, echoErr: o.EchoErr, onCh: o.OnChange, events: o.Events,
 		clock: o.Clock, cronWake: make(chan struct{}, 1),
+		sharedPreload: o.SharedPreload, sharedNotify: o.SharedNotify,
 		preload: o.Preload, selfExe: o.SelfExe, claims: sockets.NewRegistry(), notify: o.NotifySocket,
 		dates: map[string]*logs.DateFormat{}, rotate: o.Rotate, secretWords: o.SecretWords,
 	}
@@ -245,6 +251,13 @@ func (s *Supervisor) Start(spec config.AppSpec) error {
 // before any of them is touched.
 func (s *Supervisor) Check(spec *config.AppSpec) error {
 	if err := spec.Validate(); err != nil {
+		return err
+	}
+	r, err := userOf(spec)
+	if err != nil {
+		return err
+	}
+	if err := r.checkAccess(spec); err != nil {
 		return err
 	}
 	if _, err := s.dateFormat(spec.LogDateFormat); err != nil {
@@ -385,6 +398,10 @@ func (s *Supervisor) Respec(target string, ch Change) error {
 			if err := sp.Patch(ch.Settings); err != nil {
 				s.mu.Unlock()
 				return fmt.Errorf("app %q: %w", a.Name, err)
+			}
+			if err := s.Check(&sp); err != nil { // a uid that cannot reach the app, say
+				s.mu.Unlock()
+				return err
 			}
 		}
 		if sp.Name != a.Name {

@@ -8,8 +8,8 @@ import (
 	"strings"
 )
 
-// The keys whose work is not the start's: log rotation's, and those a later release acts on
-// (watch, cron_restart, uid…), read and checked now so that a mistake in them is found.
+// The keys beside what runs and how it restarts: log rotation's, and watch, cron_restart, uid,
+// gid, max_memory_restart, pid_file, log_type.
 
 // rotation reads the app's log rotation keys, as `tend set` reads the global ones.
 func rotation(k *keys, s *AppSpec) error {
@@ -36,15 +36,15 @@ func rotation(k *keys, s *AppSpec) error {
 	return nil
 }
 
-// ApplyPending reads the keys a later release acts on (watch, cron_restart, uid, gid,
-// max_memory_restart, pid_file, log_type, with the values a config would give them) into s, so
-// that start's flags for them are checked as the config keys are.
-func ApplyPending(s *AppSpec, m map[string]any) error {
-	return later(&keys{m: m, used: map[string]bool{}}, s)
+// ApplyKeys reads watch, cron_restart, uid, gid, max_memory_restart, pid_file and log_type,
+// with the values a config would give them, into s: start's flags for them are checked as the
+// config keys are.
+func ApplyKeys(s *AppSpec, m map[string]any) error {
+	return moreKeys(&keys{m: m, used: map[string]bool{}}, s)
 }
 
-// later reads the keys a later release acts on, so that a mistake in them is found now.
-func later(k *keys, s *AppSpec) error {
+// moreKeys reads watch, cron_restart, uid, gid, max_memory_restart, pid_file and log_type.
+func moreKeys(k *keys, s *AppSpec) error {
 	if v, _, ok := k.get("watch"); ok {
 		switch t := v.(type) {
 		case bool:

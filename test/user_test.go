@@ -1,0 +1,147 @@
+package test
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// openDir is a temporary folder every user may enter and read.
+func openDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tend-open")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// copyExec copies the binary src into dir, executable by everyone.
+func copyExec(t *testing.T, src, dir string) string {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	dst := filepath.Join(dir, filepath.Base(src))
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	return dst
+}
+
+// procUID is the real uid of a running process.
+func procUID(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "Uid:"); ok {
+			return strings.Fields(rest)[0]
+		}
+	}
+	return ""
+}
+
+// --uid nobody from a root daemon: a fork-mode app runs as nobody with nobody's HOME and USER,
+// its logs still written by the daemon; a Node cluster app runs as nobody and serves on its
+// shared port (the preload and the readiness socket reach it); a folder nobody cannot enter is
+// refused in one line.
+func TestRunAsNobody(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("switching users needs root")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Skip("no user nobody here")
+	}
+	h := newHarness(t)
+	dir := openDir(t)
+	app := copyExec(t, appBin, dir)
+	h.ok("start", app, "--name", "forky", "--uid", "nobody", "--cwd", dir, "-s", "--", "-print-env", "USER,HOME")
+	p := h.waitStatus("forky", "online")
+	if got := procUID(t, p.Pid); got != nobody.Uid {
+		t.Errorf("the app runs as uid %s, want nobody's %s", got, nobody.Uid)
+	}
+	waitFile(t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool {
+		return strings.Contains(s, "USER=nobody") && strings.Contains(s, "HOME="+nobody.HomeDir)
+	})
+
+	web := writeApp(t, dir, "web.js", helloJS)
+	os.Chmod(web, 0o644)
+	addr := h.startCluster(web, 2)
+	h.ok("restart", "web", "--uid", "nobody", "-s")
+	for _, q := range h.waitOnline("web", 2) {
+		if got := procUID(t, q.Pid); got != nobody.Uid {
+			t.Errorf("cluster instance %d runs as uid %s", q.PmID, got)
+		}
+	}
+	if got := spread(t, addr, 40); len(got) != 2 {
+		t.Errorf("answers by instance %v: want both instances to serve", got)
+	}
+	h.ok("reload", "web", "-s")
+	h.waitOnline("web", 2)
+
+	closed := t.TempDir() // under a 0700 folder
+	r := h.run("start", app, "--name", "shut", "--uid", "nobody", "--cwd", closed)
+	if r.code != 2 || !strings.Contains(r.err, "user nobody cannot enter") || strings.Count(r.err, "\n") != 1 {
+		t.Errorf("a folder nobody cannot enter: exit %d, %q", r.code, r.err)
+	}
+	if _, ok := h.get("shut"); ok {
+		t.Error("the refused app is in the list")
+	}
+}
+
+// A daemon that does not run as root refuses --uid in one line, and keeps running.
+func TestUIDNeedsRoot(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("playing another user needs root")
+	}
+	dir := openDir(t)
+	bin := copyExec(t, tendBin, dir)
+	home := filepath.Join(dir, "home")
+	os.Mkdir(home, 0o700)
+	os.Chown(home, 65534, 65534)
+	run := func(args ...string) (string, int) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "TEND_HOME="+home, "HOME="+dir)
+		cmd.Dir = dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return string(out), code
+	}
+	defer run("kill")
+	out, code := run("start", "/bin/sleep", "--name", "s", "--uid", "root", "--", "60")
+	if code != 2 || !strings.Contains(out, "cannot run an app as another user") || strings.Count(out, "\n") != 1 {
+		t.Errorf("--uid root from a daemon of nobody: exit %d, %q", code, out)
+	}
+	if out, code := run("ping"); code != 0 {
+		t.Errorf("the daemon after the refusal: exit %d, %q", code, out)
+	}
+	if out, _ := run("jlist"); strings.Contains(out, `"name":"s"`) {
+		t.Error("the refused app is in the list")
+	}
+}
