@@ -97,11 +97,11 @@ func render(t *testing.T, file string, environ map[string]string) []byte {
 		t.Fatal(err)
 	}
 	type app struct {
-		Spec        AppSpec                      `json:"spec"`
-		EnvFor      map[string]map[string]string `json:"env_for,omitempty"`
-		AppendEnv   bool                         `json:"append_env_to_name,omitempty"`
-		Unknown     []string                     `json:"unknown_keys,omitempty"`
-		NoEffect    []string                     `json:"no_effect_keys,omitempty"`
+		Spec      AppSpec                      `json:"spec"`
+		EnvFor    map[string]map[string]string `json:"env_for,omitempty"`
+		AppendEnv bool                         `json:"append_env_to_name,omitempty"`
+		Unknown   []string                     `json:"unknown_keys,omitempty"`
+		NoEffect  []string                     `json:"no_effect_keys,omitempty"`
 	}
 	var out []app
 	for _, s := range specs {

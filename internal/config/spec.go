@@ -285,7 +285,6 @@ func (s *AppSpec) InstanceEnv(id, index int) map[string]string {
 	return env
 }
 
-
 // MaxInstances bounds what one request can ask the daemon to create.
 const MaxInstances = 4096
 
