@@ -40,3 +40,23 @@ func TestCronRestart(t *testing.T) {
 	}
 	ev.waitFor("reload done", 15*time.Second, func(e events.Event) bool { return e.Kind == "reload" && e.App == "web" && e.Reason == "done" })
 }
+
+// tend export reads the running apps from the daemon (or a config) and writes what an engine
+// takes; a config's export needs no daemon.
+func TestExportRunning(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("start", appBin, "--name", "exported", "-i", "2", "-s")
+	out := h.ok("export", "kubernetes", "--image", "example/app:1")
+	for _, want := range []string{"kind: Deployment", "name: exported", "replicas: 2", "image: example/app:1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("export kubernetes lacks %q:\n%s", want, out)
+		}
+	}
+	dir := t.TempDir()
+	cfg := writeApp(t, dir, "eco.json", `{"apps":[{"name":"fromfile","script":"`+appBin+`","env":{"PORT":"3000"}}]}`)
+	out = h.ok("export", "compose", cfg)
+	if !strings.Contains(out, "  fromfile:\n") || !strings.Contains(out, `- "3000:3000"`) {
+		t.Errorf("export compose of a config:\n%s", out)
+	}
+}

@@ -42,6 +42,7 @@ type fakeClient struct {
 	starts   []api.StartRequest
 	revived  []state.Registry
 	settings config.RotateSettings
+	specs    []config.AppSpec
 	events   string // what Events streams
 	metrics  string // what Metrics answers
 }
@@ -77,6 +78,9 @@ func (c *fakeClient) Running() bool { return c.running }
 func (c *fakeClient) Ping() (api.Ping, error) {
 	return api.Ping{Pid: 42, Version: "1.2.3", Home: "/h"}, c.call("Ping")
 }
+
+// Specs are the fake's specs.
+func (c *fakeClient) Specs() ([]config.AppSpec, error) { return c.specs, c.call("Specs") }
 
 // Rows is List, recorded as List: the fake's processes are small either way.
 func (c *fakeClient) Rows() ([]api.Process, error) { return c.List() }

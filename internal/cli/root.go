@@ -166,6 +166,7 @@ var tendCommands = []commandEntry{
 	{[]string{"pid"}, func(f *Factory) *cobra.Command { return NewCmdPid(f, nil) }},
 	{[]string{"events"}, func(f *Factory) *cobra.Command { return NewCmdEvents(f, nil) }},
 	{[]string{"metrics"}, func(f *Factory) *cobra.Command { return NewCmdMetrics(f, nil) }},
+	{[]string{"export"}, func(f *Factory) *cobra.Command { return NewCmdExport(f, nil) }},
 	{[]string{"daemon"}, func(f *Factory) *cobra.Command { return NewCmdDaemon(f, nil) }},
 }
 

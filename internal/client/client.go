@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/tend-sh/tend/internal/api"
+	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/errdefs"
 	"github.com/tend-sh/tend/internal/home"
 	"github.com/tend-sh/tend/internal/state"
@@ -38,6 +39,8 @@ type API interface {
 	JlistRaw() ([]byte, error)
 	// Rows is List without each process's environment: for tables and selectors.
 	Rows() ([]api.Process, error)
+	// Specs are the apps' settings (export).
+	Specs() ([]config.AppSpec, error)
 	Start(req api.StartRequest) error
 	// Action applies verb (start, stop, restart, reload, delete) to a selector.
 	Action(verb, target string) error
@@ -118,6 +121,15 @@ func (c *Client) List() ([]api.Process, error) {
 		return nil, err
 	}
 	return procs, nil
+}
+
+// Specs are the apps' settings.
+func (c *Client) Specs() ([]config.AppSpec, error) {
+	var out []config.AppSpec
+	if err := c.Do("GET", api.PathSpecs, nil, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Rows is the list without the processes' environments.

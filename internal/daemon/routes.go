@@ -23,6 +23,7 @@ func (d *daemon) routes() wire.Handler {
 	mux.HandleFunc("GET "+api.PathPing, d.ping)
 	mux.HandleFunc("GET "+api.PathJlist, d.jlist)
 	mux.HandleFunc("GET "+api.PathRows, d.rows)
+	mux.HandleFunc("GET "+api.PathSpecs, d.specs)
 	mux.HandleFunc("POST "+api.PathStart, d.start)
 	mux.HandleFunc("POST "+api.PathAction+"{verb}", d.action)
 	mux.HandleFunc("POST "+api.PathSignal, d.signal)
@@ -440,4 +441,14 @@ func (d *daemon) setSetting(w wire.ResponseWriter, r *wire.Request) {
 	d.ownLog.SetRotation(supervisor.LogsRotation(next.Rotate.Over(config.DefaultRotate), d.log.Warn))
 	d.log.Info("setting changed", "key", req.Key, "value", req.Value, "unset", req.Unset)
 	writeJSON(w, d.settingsAnswer(key))
+}
+
+// specs answers each app's settings, in creation order.
+func (d *daemon) specs(w wire.ResponseWriter, r *wire.Request) {
+	reg := d.sup.Snapshot()
+	out := make([]config.AppSpec, 0, len(reg.Apps))
+	for _, a := range reg.Apps {
+		out = append(out, a.Spec)
+	}
+	writeJSON(w, out)
 }
