@@ -20,7 +20,7 @@ import (
 const (
 	PathPing     = "/v1/ping"
 	PathJlist    = "/v1/processes"
-	PathRows     = "/v1/rows" // the processes without their environment (tables, selectors)
+	PathRows     = "/v1/rows"  // the processes without their environment (tables, selectors)
 	PathSpecs    = "/v1/specs" // each app's settings (config.AppSpec), for export
 	PathStart    = "/v1/apps"
 	PathAction   = "/v1/actions/" // + start|stop|restart|reload|delete
