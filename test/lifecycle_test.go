@@ -274,8 +274,11 @@ func TestEcosystemJSON(t *testing.T) {
 	path := filepath.Join(dir, "apps.json")
 	os.WriteFile(path, []byte(cfg), 0o644)
 	r := h.run("start", path, "-s")
-	if r.code != 0 || !strings.Contains(r.err, `watch checked but not acted on yet`) {
-		t.Fatalf("keys not acted on yet must be named: exit %d, %q", r.code, r.err)
+	if r.code != 0 || r.err != "" {
+		t.Fatalf("start: exit %d, %q", r.code, r.err)
+	}
+	if two, _ := h.get("two"); h.pm2Env(two.PmID)["watch"] != true {
+		t.Error("watch: true in the config, and jlist's watch is not true")
 	}
 	ps := h.jlist()
 	if len(ps) != 3 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +84,32 @@ func TestWatch(t *testing.T) {
 	h.ok("restart", "app", "--watch", "-s")
 	if w := h.pm2Env(p.PmID)["watch"]; w != false {
 		t.Errorf("restart --watch of a watched app: watch %v, want it toggled off", w)
+	}
+}
+
+// In cluster mode a change reloads the app: no request fails.
+func TestWatchReloadsCluster(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	dir := t.TempDir()
+	app := writeApp(t, dir, "web.js", helloJS)
+	port := freePort(t)
+	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "--cwd", dir, "--watch", "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
+		t.Fatalf("start: %d %s", r.code, r.err)
+	}
+	h.waitOnline("web", 2)
+	ev := h.followEvents()
+	res := loadDuring(t, fmt.Sprintf("127.0.0.1:%d", port), func() {
+		os.WriteFile(filepath.Join(dir, "changed.js"), []byte("//"), 0o644)
+		e := ev.waitFor("watch", 10*time.Second, func(e events.Event) bool { return e.Kind == "watch" })
+		if e.Reason != "reload" {
+			t.Errorf("watch of a cluster app: %+v, want a reload", e)
+		}
+		for range 2 {
+			ev.waitFor("reload done", 30*time.Second, func(e events.Event) bool { return e.Kind == "reload" && e.Reason == "done" })
+		}
+	})
+	if n, r := res.Failed.Load(), res.Refused.Load(); n+r != 0 {
+		t.Errorf("%d failed and %d refused during the watch reload (%d served)", n, r, res.OK.Load())
 	}
 }
