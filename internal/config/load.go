@@ -22,7 +22,7 @@ type LoadOptions struct {
 // Load reads the config at path (or o.Stdin when path is "-") into the apps the daemon takes:
 // selected, named, with their environment, resolved. Every error is one line that names the
 // file, and where the format tells the line, the app and the key. The warnings are lines for the
-// user: keys ignored, keys with no effect, keys not acted on yet, an --env no app has.
+// user: keys ignored, keys with no effect, an --env no app has.
 func Load(path string, o LoadOptions) (apps []AppSpec, warnings []string, err error) {
 	var specs []AppSpec
 	var loc locator
