@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -97,6 +99,18 @@ func TestRunAsNobody(t *testing.T) {
 	if got := spread(t, addr, 40); len(got) != 2 {
 		t.Errorf("answers by instance %v: want both instances to serve", got)
 	}
+	// They got tend's preload from a folder nobody can read, not from the daemon's closed home.
+	q := h.instances("web")[0]
+	argv := cmdline(t, q.Pid)
+	i := slices.Index(argv, "--require")
+	if i < 0 || strings.HasPrefix(argv[i+1], h.home) {
+		t.Errorf("cluster instance as nobody runs %q: want --require of a preload outside %s", argv, h.home)
+	}
+
+	// A non-Node app that says READY=1 on NOTIFY_SOCKET: it reaches the readiness socket.
+	h.ok("start", app, "--name", "notifier", "--uid", "nobody", "--cwd", dir, "--port", strconv.Itoa(freePort(t)),
+		"--wait-ready", "--listen-timeout", "60000", "-s", "--", "-serve", "-notify-after", "100ms")
+	h.waitFor("notifier", 15*time.Second, "online through READY=1", func(p proc) bool { return p.Pm2Env.Status == "online" })
 	h.ok("reload", "web", "-s")
 	h.waitOnline("web", 2)
 

@@ -28,6 +28,7 @@ func TestWatch(t *testing.T) {
 	if r := h.run("start", app, "--cwd", dir, "--watch=nope", "-s"); r.code != 2 || !strings.Contains(r.err, "watch path") || strings.Count(r.err, "\n") != 1 {
 		t.Errorf("--watch of a path that does not exist: exit %d, %q", r.code, r.err)
 	}
+	h.ok("start", appBin, "--name", "bystander", "-s") // not watched: never restarted by a change
 	h.ok("start", app, "--cwd", dir, "--watch", "-s") // the app's folder (PM2: pm_cwd)
 	p := h.waitStatus("app", "online")
 	if h.pm2Env(p.PmID)["watch"] != true {
@@ -66,6 +67,9 @@ func TestWatch(t *testing.T) {
 		t.Errorf("the restart came from %q, want src/b.js (node_modules is ignored)", e.Message)
 	}
 	restarts(3)
+	if b, _ := h.get("bystander"); b.Pm2Env.RestartTime != 0 {
+		t.Errorf("another app restarted %d times: a change restarts the watching app only", b.Pm2Env.RestartTime)
+	}
 
 	// PM2's switches.
 	h.ok("stop", "app", "--watch", "-s")

@@ -13,7 +13,7 @@ import (
 type Event struct {
 	Time time.Time `json:"time"`
 	// Kind is what happened: a status the instance entered (launching, online, stopping,
-	// stopped, errored, waiting_restart), or exit, memory_limit, reload, cron, scale,
+	// stopped, errored, waiting_restart), or exit, memory_limit, reload, cron, watch, scale,
 	// log_drop, delete, and lost (events this listener missed).
 	Kind      string `json:"kind"`
 	App       string `json:"app,omitempty"`
