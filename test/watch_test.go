@@ -29,7 +29,7 @@ func TestWatch(t *testing.T) {
 		t.Errorf("--watch of a path that does not exist: exit %d, %q", r.code, r.err)
 	}
 	h.ok("start", appBin, "--name", "bystander", "-s") // not watched: never restarted by a change
-	h.ok("start", app, "--cwd", dir, "--watch", "-s") // the app's folder (PM2: pm_cwd)
+	h.ok("start", app, "--cwd", dir, "--watch", "-s")  // the app's folder (PM2: pm_cwd)
 	p := h.waitStatus("app", "online")
 	if h.pm2Env(p.PmID)["watch"] != true {
 		t.Fatal("jlist watch is not true")

@@ -440,6 +440,11 @@ type RowEnv struct {
 	Version          string `json:"version"`
 	Watch            bool   `json:"watch"`
 	RetryAt          int64  `json:"_tend_retry_at,omitempty"`
+	// What monit's details show.
+	AxmMonitor       map[string]any `json:"axm_monitor,omitempty"`
+	Procs            int            `json:"_tend_procs,omitempty"`
+	MaxMemoryRestart int64          `json:"max_memory_restart,omitempty"`
+	MemoryRestarts   int            `json:"_tend_memory_restarts,omitempty"`
 }
 
 // RowOf is p as a Row.
@@ -451,5 +456,6 @@ func RowOf(p Process) Row {
 		Instances: e.Instances, NodeAppInstance: e.NodeAppInstance, ConfigFile: e.ConfigFile,
 		PmOutLogPath: e.PmOutLogPath, PmErrLogPath: e.PmErrLogPath, PmLogPath: e.PmLogPath, PmPidPath: e.PmPidPath,
 		PmExecPath: e.PmExecPath, PmCwd: e.PmCwd, Version: e.Version, Watch: e.Watch, RetryAt: e.RetryAt,
+		AxmMonitor: e.AxmMonitor, Procs: e.Procs, MaxMemoryRestart: e.MaxMemoryRestart, MemoryRestarts: e.MemoryRestarts,
 	}}
 }

@@ -178,27 +178,41 @@ const (
 	ansiYell  = "\x1b[33m"
 )
 
+// rowHeader and rowCells are a process row as ls and monit show it, its status in column
+// rowStatusCol, coloured by statusColor.
+var rowHeader = []string{"id", "name", "mode", "pid", "status", "↺", "uptime", "cpu", "mem"}
+
+const rowStatusCol = 4
+
+func rowCells(p api.Process, now time.Time) []string {
+	e := p.Pm2Env
+	mode := strings.TrimSuffix(e.ExecMode, "_mode")
+	return []string{
+		strconv.Itoa(p.PmID), safeText(p.Name), mode, strconv.Itoa(p.Pid), status(e, now), strconv.Itoa(e.RestartTime), uptime(e, now),
+		strconv.FormatFloat(p.Monit.CPU, 'f', -1, 64) + "%", humanBytes(p.Monit.Memory),
+	}
+}
+
+// statusColor is the ANSI colour of a status.
+func statusColor(s string) string {
+	switch s {
+	case "online":
+		return ansiGreen
+	case "errored":
+		return ansiRed
+	case "stopped":
+		return ansiGrey
+	}
+	return ansiYell
+}
+
 func renderTable(io *IOStreams, procs []api.Process, now time.Time) {
-	header := []string{"id", "name", "mode", "pid", "status", "↺", "uptime", "cpu", "mem"}
+	header := rowHeader
 	rows := [][]string{}
 	colors := []string{}
 	for _, p := range procs {
-		e := p.Pm2Env
-		mode := strings.TrimSuffix(e.ExecMode, "_mode")
-		rows = append(rows, []string{
-			strconv.Itoa(p.PmID), safeText(p.Name), mode, strconv.Itoa(p.Pid), status(e, now), strconv.Itoa(e.RestartTime), uptime(e, now),
-			strconv.FormatFloat(p.Monit.CPU, 'f', -1, 64) + "%", humanBytes(p.Monit.Memory),
-		})
-		switch e.Status {
-		case "online":
-			colors = append(colors, ansiGreen)
-		case "errored":
-			colors = append(colors, ansiRed)
-		case "stopped":
-			colors = append(colors, ansiGrey)
-		default:
-			colors = append(colors, ansiYell)
-		}
+		rows = append(rows, rowCells(p, now))
+		colors = append(colors, statusColor(p.Pm2Env.Status))
 	}
 	widths := make([]int, len(header))
 	for i, h := range header {
@@ -237,7 +251,7 @@ func renderTable(io *IOStreams, procs []api.Process, now time.Time) {
 	fmt.Fprintln(io.Out, row(header, "", -1))
 	fmt.Fprintln(io.Out, line("├", "┼", "┤"))
 	for i, r := range rows {
-		fmt.Fprintln(io.Out, row(r, colors[i], 4))
+		fmt.Fprintln(io.Out, row(r, colors[i], rowStatusCol))
 	}
 	fmt.Fprintln(io.Out, line("└", "┴", "┘"))
 }

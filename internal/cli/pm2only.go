@@ -9,7 +9,7 @@ var pm2Only = []struct {
 	why   string
 }{
 	{[]string{"link", "unlink", "plus", "register", "login", "logout", "open", "monitor", "unmonitor"},
-		"works with PM2.io, a hosted dashboard; tend has none (tend jlist and tend describe show what tend knows)"},
+		"works with PM2.io, a hosted dashboard; tend has none (tend monit, tend describe, tend events and tend metrics show what tend knows)"},
 	{[]string{"deploy"}, "copies code over ssh; tend leaves that to your tools (git, rsync, CI) and runs what they leave: tend startOrReload ecosystem.config.js"},
 	{[]string{"serve", "expose"}, "serves a folder over HTTP; run a static server as an app instead: tend start \"python3 -m http.server 8080\""},
 	{[]string{"report"}, "gathers diagnostics; tend's are in tend.log (in $TEND_HOME), tend describe and tend jlist"},
