@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -146,3 +147,60 @@ func markTimes(path string) (cross, restart int64) {
 	}
 	return cross, restart
 }
+
+// 13. monit with 50 apps: the manager's CPU over 20 s while its terminal dashboard shows them
+// (PM2's `pm2 monit`, tend's `tend monit`, each in a 120×40 tmux terminal), and the
+// dashboard's own CPU.
+func (b *bench) monit() error {
+	const apps = 50
+	label := fmt.Sprintf("sleep, %d apps, monit open", apps)
+	span := 20 * time.Second
+	if b.o.quick {
+		span = 10 * time.Second
+	}
+	return b.each(func(p Peer) error {
+		cp, ok := p.(interface{ MonitCommand() []string })
+		if !ok {
+			b.t.note(13, label, "daemon CPU over "+span.String(), "%", p.Name(), "no monit")
+			b.t.note(13, label, "monit's own CPU", "%", p.Name(), "no monit")
+			return nil
+		}
+		if _, err := exec.LookPath("tmux"); err != nil {
+			return fmt.Errorf("workload 13 needs tmux")
+		}
+		if _, err := b.startAndWait(p, sleepApps(apps)); err != nil {
+			return err
+		}
+		server := "tend-bench-monit"
+		tmux := func(args ...string) (string, error) {
+			return run(p.Env(), append([]string{"tmux", "-L", server}, args...)...)
+		}
+		defer tmux("kill-server")
+		args := []string{"new-session", "-d", "-x", "120", "-y", "40", "-e", "TERM=xterm-256color"}
+		for _, kv := range p.Env() {
+			if strings.HasPrefix(kv, "TEND_HOME=") || strings.HasPrefix(kv, "PM2_HOME=") {
+				args = append(args, "-e", kv)
+			}
+		}
+		if _, err := tmux(append(args, cp.MonitCommand()...)...); err != nil {
+			return err
+		}
+		out, err := tmux("display-message", "-p", "#{pane_pid}")
+		if err != nil {
+			return err
+		}
+		pane, _ := strconv.Atoi(strings.TrimSpace(out))
+		time.Sleep(3 * time.Second) // its start-up is not what is measured
+		c0, m0 := cpuSnapshot(b.managerPids(p)), cpuSnapshot(descendants(pane))
+		time.Sleep(span)
+		daemon := cpuSince(c0, b.managerPids(p)) / span.Seconds() * 100
+		mon := cpuSince(m0, descendants(pane)) / span.Seconds() * 100
+		b.t.add(13, label, "daemon CPU over "+span.String(), "%", map[string]float64{p.Name(): daemon})
+		b.t.add(13, label, "monit's own CPU", "%", map[string]float64{p.Name(): mon})
+		tmux("kill-server")
+		return p.DeleteAll()
+	})
+}
+
+// MonitCommand is the peer's terminal dashboard.
+func (p *cliPeer) MonitCommand() []string { return []string{p.bin, "monit"} }

@@ -47,6 +47,7 @@ var workloads = []workload{
 	{10, "line latency", (*bench).latency},
 	{11, "200 processes watched", (*bench).watched},
 	{12, "memory-limit restart", (*bench).memoryLimit},
+	{13, "monit with 50 apps", (*bench).monit},
 }
 
 func (b *bench) app(name string) string { return filepath.Join(b.root, "bench", "apps", name) }
