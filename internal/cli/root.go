@@ -168,6 +168,7 @@ var tendCommands = []commandEntry{
 	{[]string{"metrics"}, func(f *Factory) *cobra.Command { return NewCmdMetrics(f, nil) }},
 	{[]string{"export"}, func(f *Factory) *cobra.Command { return NewCmdExport(f, nil) }},
 	{[]string{"monit", "dashboard", "dash"}, func(f *Factory) *cobra.Command { return NewCmdMonit(f, nil) }},
+	{[]string{"web"}, func(f *Factory) *cobra.Command { return NewCmdWeb(f, nil) }},
 	{[]string{"daemon"}, func(f *Factory) *cobra.Command { return NewCmdDaemon(f, nil) }},
 }
 

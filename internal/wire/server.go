@@ -79,7 +79,10 @@ func (h Header) Get(k string) string { return h[textproto.CanonicalMIMEHeaderKey
 type Request struct {
 	Method string
 	Path   string // the target without its query
+	Query  string // the target's query, after '?' (undecoded)
 	Header Header
+	// RemoteAddr is the peer's address (host:port on TCP).
+	RemoteAddr string
 	Body   io.Reader // empty when the request has none
 	vars   map[string]string
 }
@@ -314,6 +317,7 @@ func (s *Server) serve(c net.Conn) {
 	}
 	_ = c.SetReadDeadline(deadline)
 	lim.n = int(^uint(0) >> 1) // the header is read: the body is bounded by its handler
+	r.RemoteAddr = c.RemoteAddr().String()
 	if r.Header.Get("Expect") == "100-continue" {
 		_, _ = io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n")
 	}
@@ -345,8 +349,8 @@ func readRequest(br *bufio.Reader) (*Request, int, error) {
 		}
 		return nil, StatusBadRequest, fmt.Errorf("malformed header: %w", err)
 	}
-	path, _, _ := strings.Cut(target, "?")
-	r := &Request{Method: method, Path: path, Header: Header{}, Body: strings.NewReader("")}
+	path, query, _ := strings.Cut(target, "?")
+	r := &Request{Method: method, Path: path, Query: query, Header: Header{}, Body: strings.NewReader("")}
 	for k, v := range mh {
 		r.Header[k] = v[0]
 	}
