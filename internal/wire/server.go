@@ -83,8 +83,8 @@ type Request struct {
 	Header Header
 	// RemoteAddr is the peer's address (host:port on TCP).
 	RemoteAddr string
-	Body   io.Reader // empty when the request has none
-	vars   map[string]string
+	Body       io.Reader // empty when the request has none
+	vars       map[string]string
 }
 
 // PathValue returns the {name} segment the route matched.
