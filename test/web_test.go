@@ -52,6 +52,9 @@ func TestWebPage(t *testing.T) {
 		t.Fatalf("tend web said %q", line)
 	}
 	go io.Copy(io.Discard, stderr)
+	if r := h.run("web", "--listen", addr); r.code == 0 || !strings.Contains(r.err, "is in use") || strings.Count(r.err, "\n") != 1 {
+		t.Errorf("a second tend web on the same port: exit %d, %q", r.code, r.err)
+	}
 
 	// No token, a wrong one: 401, and no app name in the answer.
 	for _, u := range []string{"/", "/api/list", "/api/list?token=nope", "/v1/processes"} {

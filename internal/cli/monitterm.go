@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -142,6 +143,25 @@ func screenMonit(o *MonitOptions, c client.API, in, out *os.File) error {
 		}
 		return n
 	}
+	// The event stream says when something changed: the list is asked for again at once,
+	// rather than at the next tick.
+	changed := make(chan struct{}, 1)
+	if stream, err := c.Events(); err == nil {
+		defer stream.Close()
+		go func() {
+			sc := bufio.NewScanner(stream)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			for sc.Scan() {
+				if len(sc.Bytes()) == 0 {
+					continue // the heartbeat
+				}
+				select {
+				case changed <- struct{}{}:
+				default:
+				}
+			}
+		}()
+	}
 	refresh()
 	draw()
 	list := time.NewTicker(o.Every)
@@ -187,6 +207,8 @@ func screenMonit(o *MonitOptions, c client.API, in, out *os.File) error {
 		case <-follow.C:
 			tail.poll(st)
 		case <-list.C:
+			refresh()
+		case <-changed:
 			refresh()
 		case <-resized:
 		case <-told:

@@ -72,7 +72,7 @@ func webRun(o *WebOptions) error {
 		}
 		return fmt.Errorf("--listen %s: %v", o.Listen, err)
 	}
-	srv := &wire.Server{Handler: (&web.Server{C: c, Token: token}).Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
+	srv := &wire.Server{Handler: (&web.Server{C: c, Token: token, Header: rowHeader, Cells: rowCells}).Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
 	ctx, cancel := o.Context()
 	defer cancel()
 	go func() {

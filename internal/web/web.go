@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tend-sh/tend/internal/api"
 	"github.com/tend-sh/tend/internal/client"
 	"github.com/tend-sh/tend/internal/logs"
 	"github.com/tend-sh/tend/internal/wire"
@@ -40,6 +41,10 @@ func Token() (string, error) {
 type Server struct {
 	C     client.API
 	Token string
+	// Header and Cells are the process row as `tend ls` and monit render it: the page shows
+	// the same cells (status words, units), so that every screen says the same.
+	Header []string
+	Cells  func(p api.Process, now time.Time) []string
 	// Sleep waits before a refusal; tests make it instant.
 	Sleep func(time.Duration)
 
@@ -125,13 +130,25 @@ func fail(w wire.ResponseWriter, status int, msg string) {
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
+// list is the processes, and each one's row as the other screens render it.
 func (s *Server) list(w wire.ResponseWriter, r *wire.Request) {
 	procs, err := s.C.Rows()
 	if err != nil {
 		fail(w, 503, err.Error())
 		return
 	}
-	writeJSON(w, procs)
+	rows := make([][]string, len(procs))
+	now := time.Now()
+	for i, p := range procs {
+		if s.Cells != nil {
+			rows[i] = s.Cells(p, now)
+		}
+	}
+	writeJSON(w, struct {
+		Header []string      `json:"header"`
+		Rows   [][]string    `json:"rows"`
+		Procs  []api.Process `json:"procs"`
+	}{s.Header, rows, procs})
 }
 
 // logs is the last lines of an instance's out and error logs.

@@ -68,7 +68,8 @@ func TestToken(t *testing.T) {
 		t.Error("another address waits for the first one's refusals")
 	}
 	// The right token, in the header or the query.
-	if rec := serve(s, "GET", "/api/list", "Bearer right", "10.0.0.1:1"); rec.status != 200 || !strings.Contains(rec.body.String(), "secret-app") {
+	s.Header, s.Cells = []string{"name"}, func(p api.Process, _ time.Time) []string { return []string{"cell:" + p.Name} }
+	if rec := serve(s, "GET", "/api/list", "Bearer right", "10.0.0.1:1"); rec.status != 200 || !strings.Contains(rec.body.String(), `"rows":[["cell:secret-app"]]`) {
 		t.Errorf("with the token: %d %q", rec.status, rec.body.String())
 	}
 	if rec := serve(s, "GET", "/?token=right", "", "10.0.0.1:1"); rec.status != 200 || !strings.Contains(rec.body.String(), "<title>tend</title>") {
