@@ -106,3 +106,36 @@ func TestMonitInTmux(t *testing.T) {
 		t.Errorf("the screen still shows monit after it quit (the alternate screen was not left):\n%s", sc)
 	}
 }
+
+// Without a terminal (TERM=dumb, output to a pipe), monit prints the plain table until it is
+// interrupted, and exits 0.
+func TestMonitDumbTerminal(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("start", appBin, "--name", "plain", "-s")
+	cmd := exec.Command(h.bin, "monit")
+	cmd.Env = append(h.env, "TERM=dumb")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	var got strings.Builder
+	for !strings.Contains(got.String(), "│ plain ") {
+		n, err := out.Read(buf)
+		if err != nil {
+			t.Fatalf("monit's output ended: %v; %q", err, got.String())
+		}
+		got.Write(buf[:n])
+	}
+	if strings.Contains(got.String(), "\x1b[") {
+		t.Errorf("escape sequences on a dumb terminal: %q", got.String())
+	}
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("monit after Ctrl-C: %v", err)
+	}
+}
