@@ -33,16 +33,23 @@ func ParseSignal(s string) (unix.Signal, error) {
 	return sig, nil
 }
 
+// maxDuration bounds every duration a user gives: past it a value is a mistake (and past 292
+// years it would not fit in a time.Duration at all).
+const maxDuration = 366 * 24 * time.Hour
+
 // ParseDuration reads PM2's duration values: a bare number is milliseconds, and "10s", "5m",
-// "1h", "250ms" are accepted too, as in min_uptime.
+// "1h", "250ms" are accepted too, as in min_uptime. At most a year.
 func ParseDuration(s string) (time.Duration, error) {
 	t := strings.TrimSpace(s)
 	if t == "" {
 		return 0, fmt.Errorf("empty duration")
 	}
 	if n, err := strconv.ParseFloat(t, 64); err == nil {
-		if n < 0 {
-			return 0, fmt.Errorf("duration %q is negative", s)
+		switch {
+		case math.IsNaN(n) || n < 0:
+			return 0, fmt.Errorf("duration %q is negative or not a number", s)
+		case n > float64(maxDuration/time.Millisecond):
+			return 0, fmt.Errorf("duration %q is longer than a year", s)
 		}
 		return time.Duration(n * float64(time.Millisecond)), nil
 	}
@@ -52,6 +59,9 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	if d < 0 {
 		return 0, fmt.Errorf("duration %q is negative", s)
+	}
+	if d > maxDuration {
+		return 0, fmt.Errorf("duration %q is longer than a year", s)
 	}
 	return d, nil
 }

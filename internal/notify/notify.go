@@ -60,10 +60,8 @@ func Serve(conn *net.UnixConn, ready func(pid int), log *slog.Logger) {
 		if pid <= 0 {
 			continue
 		}
-		for _, line := range strings.Split(string(buf[:n]), "\n") {
-			if strings.TrimSpace(line) == "READY=1" {
-				ready(pid)
-			}
+		if saysReady(buf[:n]) {
+			ready(pid)
 		}
 	}
 }
@@ -79,4 +77,14 @@ func senderPid(oob []byte) int {
 		}
 	}
 	return 0
+}
+
+// saysReady reports whether a datagram holds the line READY=1 (one KEY=VALUE a line).
+func saysReady(datagram []byte) bool {
+	for _, line := range strings.Split(string(datagram), "\n") {
+		if strings.TrimSpace(line) == "READY=1" {
+			return true
+		}
+	}
+	return false
 }

@@ -41,10 +41,11 @@ var errBadStat = errors.New("malformed /proc stat")
 func parseStat(b []byte) (Stat, error) {
 	// The command name may hold spaces and parentheses: fields start after the last ')'.
 	i := bytes.LastIndexByte(b, ')')
-	if i < 0 || i+2 >= len(b) {
+	open := bytes.IndexByte(b, '(')
+	if i < 0 || open < 0 || open > i || i+2 >= len(b) {
 		return Stat{}, errBadStat
 	}
-	pid, _ := strconv.Atoi(string(bytes.TrimSpace(b[:bytes.IndexByte(b, '(')])))
+	pid, _ := strconv.Atoi(string(bytes.TrimSpace(b[:open])))
 	f := bytes.Fields(b[i+2:])
 	// f[0] is field 3 (state); field N is f[N-3].
 	if len(f) < 22 {

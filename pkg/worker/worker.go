@@ -61,15 +61,9 @@ func inherit() ([]net.Listener, []string, error) {
 	os.Unsetenv("LISTEN_PID")
 	os.Unsetenv("LISTEN_FDS")
 	os.Unsetenv("LISTEN_FDNAMES")
-	if fds == "" {
-		return nil, nil, nil
-	}
-	if pid != strconv.Itoa(os.Getpid()) {
-		return nil, nil, fmt.Errorf("worker: LISTEN_FDS is meant for pid %s, not this process (%d); a shell or wrapper between tend and the app forked instead of exec'ing it", pid, os.Getpid())
-	}
-	n, err := strconv.Atoi(fds)
-	if err != nil || n < 0 {
-		return nil, nil, fmt.Errorf("worker: LISTEN_FDS=%q is not a count", fds)
+	n, err := listenCount(pid, fds, os.Getpid())
+	if err != nil || n == 0 {
+		return nil, nil, err
 	}
 	var out []net.Listener
 	for fd := listenFdsStart; fd < listenFdsStart+n; fd++ {
@@ -87,6 +81,25 @@ func inherit() ([]net.Listener, []string, error) {
 		nm = strings.Split(fdNames, ":")
 	}
 	return out, nm, nil
+}
+
+// maxListenFds bounds LISTEN_FDS: more is a mistake, not sockets.
+const maxListenFds = 1024
+
+// listenCount reads systemd's LISTEN_PID and LISTEN_FDS as this process (pid self) takes them:
+// how many sockets it inherited from fd 3 on (0 when none were passed).
+func listenCount(pid, fds string, self int) (int, error) {
+	if fds == "" {
+		return 0, nil
+	}
+	if pid != strconv.Itoa(self) {
+		return 0, fmt.Errorf("worker: LISTEN_FDS is meant for pid %s, not this process (%d); a shell or wrapper between tend and the app forked instead of exec'ing it", pid, self)
+	}
+	n, err := strconv.Atoi(fds)
+	if err != nil || n < 0 || n > maxListenFds {
+		return 0, fmt.Errorf("worker: LISTEN_FDS=%q is not a count of sockets (0 to %d)", fds, maxListenFds)
+	}
+	return n, nil
 }
 
 // Instance is this instance's number among the app's instances (NODE_APP_INSTANCE), or 0.
