@@ -46,6 +46,9 @@ type Channel struct {
 	// OnSkip, if set, hears of the head of a resumed channel that was skipped: the rest of a
 	// message an earlier daemon had begun to read when it died.
 	OnSkip func(bytes int)
+	// OnTooLong, if set, hears of a message longer than MaxMessage, which was dropped whole (its
+	// length in bytes) while the channel went on.
+	OnTooLong func(bytes int)
 }
 
 // Open takes ownership of fd (the daemon end of the socketpair). resumed is a channel an earlier
@@ -150,8 +153,10 @@ func (c *Channel) Close() error {
 	return err
 }
 
-// maxPending bounds a message the child has not finished (no newline yet).
-const maxPending = 16 << 20
+// MaxMessage bounds one message the daemon holds. A Node primary takes far longer ones (256 MiB
+// measured), but every channel's reader could hold one at a time: past this bound a message is
+// dropped, counted and said, and the channel stays open, so the app goes on.
+const MaxMessage = 64 << 20
 
 // Serve reads messages until EOF and calls fn for each, in order. Handles the child passes are
 // acknowledged (a sender queues every later message until its handle is acked, research §1.3)
@@ -169,6 +174,7 @@ func (c *Channel) Serve(fn func(Message)) error {
 		return err
 	}
 	var pending []byte
+	dropping := 0 // bytes of a message over MaxMessage dropped so far (0: none under way)
 	first := c.resumed
 	for {
 		var n, oobn int
@@ -195,8 +201,22 @@ func (c *Channel) Serve(fn func(Message)) error {
 		if oobn > 0 {
 			closeRights(oob[:oobn])
 		}
-		if n > 0 {
-			pending = append(pending, buf[:n]...)
+		data := buf[:n]
+		if n > 0 && dropping > 0 {
+			// The rest of a message too long to keep: dropped up to its newline.
+			i := bytes.IndexByte(data, '\n')
+			if i < 0 {
+				dropping += len(data)
+				data = nil
+			} else {
+				if c.OnTooLong != nil {
+					c.OnTooLong(dropping + i + 1)
+				}
+				dropping, data = 0, data[i+1:]
+			}
+		}
+		if len(data) > 0 {
+			pending = append(pending, data...)
 			for {
 				i := bytes.IndexByte(pending, '\n')
 				if i < 0 {
@@ -220,9 +240,8 @@ func (c *Channel) Serve(fn func(Message)) error {
 			if len(pending) == 0 {
 				pending = nil
 			}
-			if len(pending) > maxPending {
-				c.Close()
-				return fmt.Errorf("ipc channel: a message longer than %d MiB; closing the channel", maxPending>>20)
+			if len(pending) > MaxMessage {
+				dropping, pending, first = len(pending), nil, false
 			}
 		}
 		if err != nil {

@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -144,5 +145,41 @@ func TestParseCluster(t *testing.T) {
 	m, _ = ParseCluster(json.RawMessage(`{"act":"queryServer","address":"127.0.0.1","port":3000,"addressType":"udp4","seq":3}`))
 	if m.TCP() {
 		t.Fatal("udp is not a TCP port")
+	}
+}
+
+// A message longer than MaxMessage is dropped and said, and the channel goes on: the next
+// message arrives.
+func TestTooLongMessageDropped(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := Open(fds[0], false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	var tooLong []int
+	ch.OnTooLong = func(n int) { tooLong = append(tooLong, n) }
+	big := MaxMessage + 1<<20
+	go func() {
+		w := os.NewFile(uintptr(fds[1]), "child")
+		defer w.Close()
+		w.Write([]byte("\"before\"\n"))
+		chunk := bytes.Repeat([]byte("x"), 1<<20)
+		w.Write([]byte("\""))
+		for written := 1; written < big; written += len(chunk) {
+			w.Write(chunk)
+		}
+		w.Write([]byte("\"\n\"after\"\n"))
+	}()
+	var got []string
+	ch.Serve(func(m Message) { got = append(got, string(m.Raw)) })
+	if strings.Join(got, ",") != `"before","after"` {
+		t.Errorf("messages %q, want the one before and the one after the long one", got)
+	}
+	if len(tooLong) != 1 || tooLong[0] < MaxMessage {
+		t.Errorf("OnTooLong heard %v, want one message over %d bytes", tooLong, MaxMessage)
 	}
 }

@@ -264,6 +264,12 @@ func (in *Instance) openChannel(r *run, resumed bool) {
 		return
 	}
 	log := r.log
+	dropped := 0
+	ch.OnTooLong = func(n int) {
+		dropped++
+		log.Warn("ipc channel: a message longer than the daemon keeps was dropped; the channel stays open",
+			"bytes", n, "max", ipc.MaxMessage, "dropped_so_far", dropped)
+	}
 	ch.OnSkip = func(n int) {
 		log.Warn("ipc channel: skipped the rest of a message the previous daemon was reading when it died", "bytes", n)
 	}
