@@ -222,7 +222,9 @@ func Run(o Options) error {
 		log.Error("metrics_listen: /metrics is not served", "err", err)
 	}
 
-	srv := &wire.Server{Handler: d.routes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute, Allow: d.allowPeer}
+	// A client has 5 s for its header and 10 s for the whole request: a connection that sends
+	// half a request is closed then, never held.
+	srv := &wire.Server{Handler: d.routes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: requestTimeout, Allow: d.allowPeer}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, wire.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			log.Error("control socket", "err", err)

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tend-sh/tend/internal/state"
 	"github.com/tend-sh/tend/internal/wire"
@@ -96,8 +98,31 @@ func fail(w wire.ResponseWriter, err error) {
 	writeErr(w, kind, msg)
 }
 
+// Request bodies: at most maxBody each, and at most bigBodies of those over a MiB decoded at a
+// time (the others wait their turn, up to requestTimeout), so that concurrent large requests
+// cannot take the daemon's memory (a decoded body takes some times its size).
+const (
+	maxBody        = 16 << 20
+	bigBodies      = 2
+	requestTimeout = 10 * time.Second
+)
+
+var bigBodySlots = make(chan struct{}, bigBodies)
+
 func decode(w wire.ResponseWriter, r *wire.Request, v any) bool {
-	dec := json.NewDecoder(wire.MaxBytesReader(r.Body, 16<<20))
+	if n, _ := strconv.ParseInt(r.Header.Get("Content-Length"), 10, 64); n > maxBody {
+		writeErr(w, errdefs.KindInvalid, fmt.Sprintf("request body of %d bytes: the daemon takes at most %d", n, maxBody))
+		return false
+	} else if n > 1<<20 {
+		select {
+		case bigBodySlots <- struct{}{}:
+			defer func() { <-bigBodySlots }()
+		case <-time.After(requestTimeout):
+			writeErr(w, errdefs.KindInternal, "the daemon is busy with other large requests; try again")
+			return false
+		}
+	}
+	dec := json.NewDecoder(wire.MaxBytesReader(r.Body, maxBody))
 	if err := dec.Decode(v); err != nil {
 		writeErr(w, errdefs.KindInvalid, "bad request body: "+err.Error())
 		return false
