@@ -2,6 +2,7 @@ package sockets
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -124,12 +125,22 @@ func (s *Set) Dup(k Key, slot int, data json.RawMessage) (fd, port int, echo jso
 	return fd, m.group.Port(), m.data, nil
 }
 
+// MaxPorts is how many listening sockets (ports, and listen(0) calls) one app may ask tend
+// for: an app that asks for a new one in a loop would otherwise take the daemon's fds.
+const MaxPorts = 64
+
+// ErrTooManyPorts is an app's ask past MaxPorts.
+var ErrTooManyPorts = errors.New("this app asked for more than 64 listening sockets (MaxPorts); tend gives it no more: listen on fewer ports, or reuse a server")
+
 func (s *Set) memberLocked(k Key) (*member, error) {
 	if m, ok := s.groups[k]; ok {
 		return m, nil
 	}
 	if k.Port < 0 || k.Port > 65535 {
 		return nil, fmt.Errorf("port %d is out of range", k.Port)
+	}
+	if len(s.groups) >= MaxPorts {
+		return nil, ErrTooManyPorts
 	}
 	m := &member{group: NewGroup(k.Host, k.Port), slots: map[int]*Slot{}}
 	if k.Port != 0 {

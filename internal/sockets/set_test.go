@@ -155,3 +155,26 @@ func TestSetQueued(t *testing.T) {
 		t.Fatalf("queued %d after accepting them", n)
 	}
 }
+
+// An app that asks for a new socket again and again gets MaxPorts of them, then an error, and
+// the daemon's fds are spared.
+func TestSetPortCap(t *testing.T) {
+	s := NewSet("hungry", NewRegistry(), nil)
+	defer s.Close()
+	for n := range MaxPorts {
+		fd, _, _, err := s.Dup(Key{Host: "127.0.0.1", N: n}, 0, nil)
+		if err != nil {
+			t.Fatalf("socket %d: %v", n, err)
+		}
+		unix.Close(fd)
+	}
+	if _, _, _, err := s.Dup(Key{Host: "127.0.0.1", N: MaxPorts}, 0, nil); !errors.Is(err, ErrTooManyPorts) {
+		t.Fatalf("socket %d: %v, want ErrTooManyPorts", MaxPorts+1, err)
+	}
+	// One it has already is still given.
+	fd, _, _, err := s.Dup(Key{Host: "127.0.0.1", N: 3}, 0, nil)
+	if err != nil {
+		t.Fatalf("a socket it has: %v", err)
+	}
+	unix.Close(fd)
+}

@@ -1,8 +1,11 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tend-sh/tend/internal/sockets"
 )
 
 type timerKind int
@@ -112,7 +115,14 @@ func (in *Instance) onListenFailed(r *run, err error) {
 		return
 	}
 	if in.status != Launching {
-		// A server the app opens later: it got the error from listen() and may handle it.
+		// A server the app opens later: it got the error from listen() and may handle it. An
+		// app that asks in a loop past the cap is said once a run, not once an ask.
+		if errors.Is(err, sockets.ErrTooManyPorts) {
+			if r.portCapSaid {
+				return
+			}
+			r.portCapSaid = true
+		}
 		r.log.Warn("listen failed", "err", err)
 		return
 	}

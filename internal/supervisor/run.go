@@ -33,8 +33,9 @@ type run struct {
 	hurry   chan struct{}   // closed to cut a drain short: the instance is being stopped
 	once    sync.Once
 
-	app      *App // whose sockets the run counts in (released once, with the run)
-	released sync.Once
+	app         *App // whose sockets the run counts in (released once, with the run)
+	released    sync.Once
+	portCapSaid bool // the socket cap was said in tend.log (on the instance's goroutine)
 }
 
 func newRun(in *Instance, p proc.Process) *run {
