@@ -159,3 +159,38 @@ func TestUIDNeedsRoot(t *testing.T) {
 		t.Error("the refused app is in the list")
 	}
 }
+
+// A process that left the app's tree by a double fork and setsid (re-parented, in a session of
+// its own) is still stopped with the app: it carries the run's mark in its environment.
+func TestStopFindsEscapedProcess(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.ok("start", appBin, "--name", "escaper", "-s", "--", "-escape")
+	p := h.waitStatus("escaper", "online")
+	text := waitFile(t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool { return strings.Contains(s, "escaped=") })
+	_, rest, _ := strings.Cut(text, "escaped=")
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0]))
+	if err != nil {
+		t.Fatalf("no pid in %q", text)
+	}
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatalf("the escaped process is not running: %v", err)
+	}
+	f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+2:]))
+	if ppid, pgid := f[1], f[2]; ppid == strconv.Itoa(p.Pid) || pgid == strconv.Itoa(p.Pid) {
+		t.Fatalf("the process did not escape: ppid %s, pgid %s, app %d", ppid, pgid, p.Pid)
+	}
+	h.ok("stop", "escaper", "-s")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d outlived the stop of its app", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

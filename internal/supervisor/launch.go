@@ -2,11 +2,13 @@ package supervisor
 
 import (
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/events"
@@ -173,6 +175,7 @@ func (in *Instance) spawn() (r *run, err error) {
 		return nil, err
 	}
 	argv := in.argv(shim, as)
+	mark := in.newMark()
 	var cred *proc.Cred
 	if as != nil {
 		cred = &as.cred
@@ -180,7 +183,7 @@ func (in *Instance) spawn() (r *run, err error) {
 	p, err := in.sup.spawner.Start(proc.Cmd{
 		Cred:     cred,
 		Argv:     argv,
-		Env:      in.env(shim, backend, len(listen), as),
+		Env:      append(in.env(shim, backend, len(listen), as), proc.MarkVar+"="+mark),
 		Dir:      in.spec.Cwd,
 		IPC:      in.spec.NodeIPC || len(listen) > 0,
 		Listen:   listen,
@@ -191,7 +194,7 @@ func (in *Instance) spawn() (r *run, err error) {
 		return nil, fmt.Errorf("start %q: %w", in.spec.Name, err)
 	}
 	r = newRun(in, p)
-	r.shim, r.backend = shim, backend
+	r.shim, r.backend, r.mark = shim, backend, mark
 	in.watchExit(r)
 	if r.backend != "" {
 		go in.probe(r)
@@ -341,4 +344,12 @@ func (in *Instance) watchExit(r *run) {
 		in.sup.running.CompareAndDelete(r.pid, who)
 		in.post(event{r: r, kind: evExit})
 	}()
+}
+
+// newMark is a new run's mark: the daemon's home, the instance, and the time, so that no other
+// run, here or under another home, has it.
+func (in *Instance) newMark() string {
+	h := fnv.New64a()
+	h.Write([]byte(in.sup.home))
+	return fmt.Sprintf("%x.%d.%d", h.Sum64(), in.id, time.Now().UnixNano())
 }

@@ -158,6 +158,24 @@ func killSignal(spec *config.AppSpec) unix.Signal {
 func sweep(r *run) {
 	defer func() { recover() }()
 	r.p.Sweep(killSignal(r.spec), r.spec.KillTimeout)
+	stopEscapees(r, killSignal(r.spec))
+}
+
+// stopEscapees ends the run's processes that left its tree (setsid after a double fork), found
+// by the run's mark: sig, then SIGKILL after kill_timeout.
+func stopEscapees(r *run, sig unix.Signal) {
+	pids := proc.Marked(r.mark)
+	if len(pids) == 0 {
+		return
+	}
+	if sig == 0 {
+		sig = unix.SIGTERM
+	}
+	r.log.Info("stopping processes that left the app's tree", "pids", fmt.Sprint(pids))
+	proc.SignalTree(0, pids, sig)
+	if !proc.WaitGone(0, pids, r.spec.KillTimeout) {
+		proc.SignalTree(0, pids, unix.SIGKILL)
+	}
 }
 
 // stop ends the instance's processes, if any: the replacement of a reload, old processes still
@@ -213,6 +231,9 @@ func (in *Instance) terminate(r *run, reason string) error {
 	if err != nil {
 		return fmt.Errorf("app %q: %w", spec.Name, err)
 	}
+	if spec.Treekill {
+		stopEscapees(r, sig)
+	}
 	if e, ok := r.ended(); ok {
 		r.log.Info("stopped", "exit_code", e.Code, "signal", sigName(e.Signal))
 	}
@@ -235,6 +256,7 @@ func (in *Instance) adopt(p proc.Process) error {
 	}
 	in.app.socks.Acquire()
 	r := newRun(in, p)
+	r.mark = proc.RunMark(p.Pid()) // the earlier daemon's, from the process's environment
 	if at := proc.StartedAt(p.StartTick()); !at.IsZero() && at.Before(r.startedAt) {
 		r.started = r.started.Add(-r.startedAt.Sub(at)) // keeps the monotonic reading
 		r.startedAt = at

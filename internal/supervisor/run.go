@@ -36,6 +36,9 @@ type run struct {
 	app         *App // whose sockets the run counts in (released once, with the run)
 	released    sync.Once
 	portCapSaid bool // the socket cap was said in tend.log (on the instance's goroutine)
+	// mark is the run's proc.MarkVar value, in the environment of each of its processes: how
+	// those that left its tree are found.
+	mark string
 }
 
 func newRun(in *Instance, p proc.Process) *run {

@@ -42,6 +42,8 @@ func main() {
 		drainDelay  = flag.Duration("drain-delay", 0, "with -serve: on a signal, keep serving this long before shutting down (a slow drain)")
 		ready       = flag.Bool("ready", false, "once every signal handler is installed, print \"ready pid=N\" (and tell tend, when it listens)")
 		metric      = flag.String("metric", "", "name=value: report this custom metric through pkg/worker (needs an IPC channel)")
+		escape      = flag.Bool("escape", false, "double fork: a helper starts a setsid sleeper and exits at once, so the sleeper leaves our tree; print its pid")
+		escapeHelp  = flag.Bool("escape-helper", false, "internal: the middle process of -escape")
 	)
 	flag.Parse()
 	if *crashIfFile != "" {
@@ -135,6 +137,23 @@ func main() {
 			v, ok := os.LookupEnv(k)
 			fmt.Printf("%s=%s (set=%v)\n", k, v, ok)
 		}
+	}
+	if *escapeHelp {
+		cmd := exec.Command(os.Args[0], "-sleep")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if err := cmd.Start(); err != nil {
+			os.Exit(1)
+		}
+		fmt.Print(cmd.Process.Pid)
+		os.Exit(0) // the sleeper is orphaned: re-parented, out of the app's tree and group
+	}
+	if *escape {
+		out, err := exec.Command(os.Args[0], "-escape-helper").Output()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "escape:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("escaped=%s\n", out)
 	}
 	if *grandchild || *child {
 		cmd := exec.Command(os.Args[0], "-sleep")
