@@ -428,7 +428,9 @@ func (k *keeper) serve(conn *net.UnixConn) {
 	for {
 		m, fds, err := recv(conn, buf, oob)
 		if err != nil {
-			if !errors.Is(err, errEOF) && !errors.Is(err, net.ErrClosed) {
+			// A daemon killed with data still unread on its side resets the connection rather
+			// than closing it: that is its end too, as EOF is.
+			if !errors.Is(err, errEOF) && !errors.Is(err, net.ErrClosed) && !errors.Is(err, syscall.ECONNRESET) {
 				k.log.Error("keeper: the daemon's channel", "err", err)
 				if _, ok := err.(*net.OpError); !ok {
 					continue // one bad message is refused; the channel goes on
