@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -184,13 +183,6 @@ func metricsRun(o *MetricsOptions) error {
 		_, err = o.IO.Out.Write(text)
 		return err
 	}
-	ln, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		if errors.Is(err, unix.EADDRINUSE) {
-			return fmt.Errorf("--listen %s is in use by another program: pick another port", o.Listen)
-		}
-		return fmt.Errorf("--listen %s: %v", o.Listen, err)
-	}
 	mux := wire.NewServeMux()
 	mux.HandleFunc("GET "+api.PathMetrics, func(w wire.ResponseWriter, r *wire.Request) {
 		text, err := c.Metrics()
@@ -202,21 +194,10 @@ func metricsRun(o *MetricsOptions) error {
 		w.Header().Set("Content-Type", prom.ContentType)
 		_, _ = w.Write(text)
 	})
-	srv := &wire.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
-	ctx, cancel := o.Context()
-	defer cancel()
-	go func() {
-		<-ctx.Done()
-		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer scancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	fmt.Fprintf(o.IO.ErrOut, "tend: serving http://%s/metrics until stopped (Ctrl-C); tend set metrics_listen %s has the daemon serve it\n", ln.Addr(), o.Listen)
-	if o.Served != nil {
-		o.Served(ln.Addr().String())
-	}
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, wire.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-		return err
-	}
-	return nil
+	return serveTCP(o.Listen, mux, o.Context, func(addr net.Addr) {
+		fmt.Fprintf(o.IO.ErrOut, "tend: serving http://%s/metrics until stopped (Ctrl-C); tend set metrics_listen %s has the daemon serve it\n", addr, o.Listen)
+		if o.Served != nil {
+			o.Served(addr.String())
+		}
+	})
 }

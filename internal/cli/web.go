@@ -2,12 +2,10 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/signal"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -15,7 +13,6 @@ import (
 	"github.com/tend-sh/tend/internal/client"
 	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/web"
-	"github.com/tend-sh/tend/internal/wire"
 )
 
 // WebOptions are `tend web`'s.
@@ -65,25 +62,8 @@ func webRun(o *WebOptions) error {
 			return err
 		}
 	}
-	ln, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		if errors.Is(err, unix.EADDRINUSE) {
-			return fmt.Errorf("--listen %s is in use by another program: pick another port", o.Listen)
-		}
-		return fmt.Errorf("--listen %s: %v", o.Listen, err)
-	}
-	srv := &wire.Server{Handler: (&web.Server{C: c, Token: token, Header: rowHeader, Cells: rowCells}).Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
-	ctx, cancel := o.Context()
-	defer cancel()
-	go func() {
-		<-ctx.Done()
-		sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer scancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	fmt.Fprintf(o.IO.ErrOut, "tend: open http://%s/?token=%s (Ctrl-C stops; every request needs that token)\n", ln.Addr(), token)
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, wire.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-		return err
-	}
-	return nil
+	h := (&web.Server{C: c, Token: token, Header: rowHeader, Cells: rowCells}).Handler()
+	return serveTCP(o.Listen, h, o.Context, func(addr net.Addr) {
+		fmt.Fprintf(o.IO.ErrOut, "tend: open http://%s/?token=%s (Ctrl-C stops; every request needs that token)\n", addr, token)
+	})
 }
