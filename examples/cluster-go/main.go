@@ -5,40 +5,37 @@
 //	curl localhost:8080
 //	tend reload hello-go
 //	tend msg hello-go '{"say":"hi"}'
+//
+// worker.Serve drains as tend's Node preload does: a reload under keep-alive load fails no
+// request.
 package main
 
 import (
-	"context"
 	"fmt"
 	"log"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
+	"time"
 
 	"github.com/tend-sh/tend/pkg/worker"
 )
 
 func main() {
-	lns, err := worker.Listeners()
-	if err != nil || len(lns) == 0 {
-		log.Fatalf("no socket from tend (start me with --port): %v", err)
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "hello from go instance %d (pid %d)\n", worker.Instance(), os.Getpid())
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "hello from go instance %d (pid %d)\n", worker.Instance(), os.Getpid())
-	})}
-	go srv.Serve(lns[0])
-	worker.Ready() // online now; during a reload, the old process is retired from here on
-
 	go func() {
 		for m := range worker.Messages() {
 			log.Printf("message from tend: %s", m)
 		}
 	}()
-
-	// tend's kill_signal (SIGINT by default): finish the requests in flight, then exit.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	<-sig
-	srv.Shutdown(context.Background())
+	// Online once the sockets are served; during a reload the old process is retired from here on.
+	time.AfterFunc(0, func() { worker.Ready() })
+	// Serves tend's sockets until the kill signal, draining first when a reload replaces it.
+	if err := worker.Serve(srv); err != nil {
+		log.Fatal(err)
+	}
 }

@@ -20,6 +20,9 @@ type Worker interface {
 	ListenFailed(err error)
 	// Ready says the app sent 'ready' (process.send('ready')).
 	Ready()
+	// Drainable says the app drains when asked (it sent "drainable"): on a reload it gets
+	// DrainCmd and closes its channel once its requests are done, before the kill signal.
+	Drainable()
 	// Other is any other message the app sent: not the protocol's.
 	Other(raw json.RawMessage)
 }
@@ -62,6 +65,10 @@ func Dispatch(ch *Channel, m Message, w Worker, log *slog.Logger) {
 	case "":
 		if m.IsString("ready") {
 			w.Ready()
+			return
+		}
+		if m.IsString("drainable") {
+			w.Drainable()
 			return
 		}
 		w.Other(m.Raw)

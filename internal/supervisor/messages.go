@@ -42,6 +42,7 @@ func (w worker) Socket(host string, port, n int, data json.RawMessage) (int, int
 
 func (w worker) Listening()                { w.in.post(event{r: w.r, kind: evListening}) }
 func (w worker) Ready()                    { w.in.post(event{r: w.r, kind: evReady}) }
+func (w worker) Drainable()                { w.r.drainable.Store(true) }
 func (w worker) ListenFailed(e error)      { w.in.post(event{r: w.r, kind: evListenFailed, err: e}) }
 func (w worker) Other(raw json.RawMessage) { w.in.sup.route(w.in, w.r.log, raw) }
 

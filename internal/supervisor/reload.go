@@ -126,8 +126,12 @@ func (in *Instance) abortReload(why error, restart bool) {
 // keep-alive connections, and has drain_timeout to end its requests and close its IPC channel
 // (Node's cluster 'disconnect' does exactly that); then it gets kill_signal as in a stop.
 func (in *Instance) drain(r *run, reason string) error {
-	if r.channel != nil && r.spec.NodeCluster() {
-		r.channel.Retire(r.shim)
+	if r.channel != nil && (r.spec.NodeCluster() || r.drainable.Load()) {
+		if r.spec.NodeCluster() {
+			r.channel.Retire(r.shim)
+		} else {
+			_ = r.channel.Drain() // any language: docs/ipc.md says how to answer it
+		}
 		t := time.NewTimer(r.spec.Drain())
 		select {
 		case <-r.ipcDone:

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -36,6 +37,8 @@ type run struct {
 	app         *App // whose sockets the run counts in (released once, with the run)
 	released    sync.Once
 	portCapSaid bool // the socket cap was said in tend.log (on the instance's goroutine)
+	// drainable: the app said it drains when asked ("drainable", pkg/worker.Serve).
+	drainable atomic.Bool
 	// mark is the run's proc.MarkVar value, in the environment of each of its processes: how
 	// those that left its tree are found.
 	mark string

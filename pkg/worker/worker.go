@@ -1,9 +1,14 @@
 // Package worker is for Go apps that tend runs: the listening sockets tend holds for the app,
-// readiness, and messages to and from tend over the instance's IPC channel (docs/ipc.md).
+// readiness, draining on a reload, custom metrics, and messages to and from tend over the
+// instance's IPC channel (docs/ipc.md).
+//
+//	worker.Ready()                  // the instance is online; a reload may now retire the old one
+//	worker.Serve(&http.Server{Handler: h}) // serves tend's sockets, drains on a reload
+//
+// or, by hand:
 //
 //	lns, err := worker.Listeners()  // one per --port, in order
 //	go http.Serve(lns[0], handler)
-//	worker.Ready()                  // the instance is online; a reload may now retire the old one
 //	for m := range worker.Messages() { ... }
 //
 // Outside tend every call degrades gracefully: no listeners, and Ready and Send do nothing.
@@ -222,6 +227,9 @@ func Messages() <-chan json.RawMessage {
 					Cmd string `json:"cmd"`
 				}
 				if line[0] == '{' && json.Unmarshal(line, &head) == nil && strings.HasPrefix(head.Cmd, "NODE_") {
+					if head.Cmd == drainCmd {
+						startDrain()
+					}
 					continue
 				}
 				messages <- json.RawMessage(append([]byte(nil), line...))
