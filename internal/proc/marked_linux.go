@@ -5,8 +5,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -24,45 +22,11 @@ func Marked(mark string) []int {
 	if mark == "" {
 		return nil
 	}
-	called := time.Now()
-	marks.Lock()
-	for {
-		if marks.at.After(called) {
-			defer marks.Unlock()
-			return slices.Clone(marks.byMark[mark])
-		}
-		if !marks.scanning {
-			break
-		}
-		marks.cond.Wait()
-	}
-	marks.scanning = true
-	began := time.Now()
-	marks.Unlock()
-	var found map[string][]int
-	defer func() {
-		marks.Lock()
-		if found != nil {
-			marks.byMark, marks.at = found, began
-		}
-		marks.scanning = false
-		marks.cond.Broadcast()
-		marks.Unlock()
-	}()
-	found = scanMarks()
-	return slices.Clone(found[mark])
+	return slices.Clone(marks.get(scanMarks)[mark])
 }
 
-// marks is the last scan of the marks, shared as snap is.
-var marks struct {
-	sync.Mutex
-	cond     *sync.Cond
-	scanning bool
-	at       time.Time
-	byMark   map[string][]int
-}
-
-func init() { marks.cond = sync.NewCond(&marks.Mutex) }
+// marks is the last scan of the marks, shared by concurrent callers.
+var marks sharedScan[map[string][]int]
 
 // scanMarks reads every readable process's mark.
 func scanMarks() map[string][]int {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -65,50 +64,15 @@ func parseStat(b []byte) (Stat, error) {
 	return s, nil
 }
 
-// snap is the last scan of /proc, shared by concurrent callers (a `stop all` of 200 apps) so
-// that they do not each read every process; at is when that scan began.
-var snap struct {
-	sync.Mutex
-	cond     *sync.Cond
-	scanning bool
-	at       time.Time
-	stats    []Stat
-}
-
-func init() { snap.cond = sync.NewCond(&snap.Mutex) }
+// stats is the last scan of every process's stat, shared by concurrent callers.
+var stats sharedScan[[]Stat]
 
 // AllStats reads the stat of every process on the machine, in a scan that began after the call:
 // a process born before the call is in it (a scan begun earlier, even a moment, might miss the
 // child an app just forked). Callers that arrive during a scan share the next one. The result is
 // shared and must not be modified.
 func AllStats() []Stat {
-	called := time.Now()
-	snap.Lock()
-	for {
-		if snap.at.After(called) {
-			defer snap.Unlock()
-			return snap.stats
-		}
-		if !snap.scanning {
-			break
-		}
-		snap.cond.Wait()
-	}
-	snap.scanning = true
-	began := time.Now()
-	snap.Unlock()
-	var stats []Stat
-	defer func() { // also when the scan panics: the waiters must not wait for ever
-		snap.Lock()
-		if stats != nil {
-			snap.stats, snap.at = stats, began
-		}
-		snap.scanning = false
-		snap.cond.Broadcast()
-		snap.Unlock()
-	}()
-	stats = readAllStats(nil)
-	return stats
+	return stats.get(func() []Stat { return readAllStats(nil) })
 }
 
 func readAllStats(out []Stat) []Stat {
