@@ -229,23 +229,33 @@ func describeExits(io *IOStreams, exits []api.Exit) {
 
 // describeMetrics prints the custom metrics the app reported, by name.
 func describeMetrics(io *IOStreams, axm map[string]any) {
-	if len(axm) == 0 {
+	metrics := customMetrics(axm)
+	if len(metrics) == 0 {
 		return
 	}
-	names := slices.Sorted(maps.Keys(axm))
 	w := 0
-	for _, n := range names {
-		w = max(w, len(safeText(n)))
+	for _, m := range metrics {
+		w = max(w, len(m[0]))
 	}
 	fmt.Fprintln(io.Out, "  custom metrics:")
-	for _, n := range names {
+	for _, m := range metrics {
+		fmt.Fprintf(io.Out, "    %-*s  %s\n", w, m[0], m[1])
+	}
+}
+
+// customMetrics is jlist's axm_monitor as describe and monit show it: name and "value unit"
+// pairs, by name, safe to print.
+func customMetrics(axm map[string]any) [][2]string {
+	var out [][2]string
+	for _, n := range slices.Sorted(maps.Keys(axm)) {
 		m, _ := axm[n].(map[string]any)
 		v := fmt.Sprint(m["value"])
 		if u, ok := m["unit"].(string); ok && u != "" {
 			v += " " + u
 		}
-		fmt.Fprintf(io.Out, "    %-*s  %s\n", w, safeText(n), safeText(v))
+		out = append(out, [2]string{safeText(n), safeText(v)})
 	}
+	return out
 }
 
 // PidOptions are pid's.

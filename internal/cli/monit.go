@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -186,17 +185,12 @@ func details(p api.Process, now time.Time) string {
 
 // metricsLine is the selected instance's custom metrics on one line ("" when none).
 func metricsLine(p api.Process) []string {
-	if len(p.Pm2Env.AxmMonitor) == 0 {
-		return nil
-	}
 	var parts []string
-	for _, n := range slices.Sorted(maps.Keys(p.Pm2Env.AxmMonitor)) {
-		m, _ := p.Pm2Env.AxmMonitor[n].(map[string]any)
-		v := fmt.Sprint(m["value"])
-		if u, ok := m["unit"].(string); ok && u != "" {
-			v += " " + u
-		}
-		parts = append(parts, safeText(n)+": "+safeText(v))
+	for _, m := range customMetrics(p.Pm2Env.AxmMonitor) {
+		parts = append(parts, m[0]+": "+m[1])
+	}
+	if len(parts) == 0 {
+		return nil
 	}
 	return []string{"metrics · " + strings.Join(parts, " · ")}
 }

@@ -40,9 +40,6 @@ type Event struct {
 	Message string `json:"message,omitempty"`
 }
 
-// Int is a pointer to n, for Event's optional numbers.
-func Int(n int) *int { return &n }
-
 // queue is how many events a listener may be behind before it loses some.
 const queue = 1024
 

@@ -9,7 +9,7 @@ func TestHub(t *testing.T) {
 	slow, fast := h.Subscribe(), h.Subscribe()
 	got := 0
 	for i := range queue + 10 {
-		h.Publish(Event{Kind: "online", ID: Int(i)})
+		h.Publish(Event{Kind: "online", ID: new(i)})
 		if e := <-fast.C; *e.ID == i {
 			got++
 		}

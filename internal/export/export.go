@@ -117,13 +117,3 @@ func comments(prefix string, notes []string) string {
 	}
 	return b.String()
 }
-
-// sortedEnv is env's keys, sorted, so that the output does not change from run to run.
-func sortedEnv(env map[string]string) []string {
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}

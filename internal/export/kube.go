@@ -2,6 +2,8 @@ package export
 
 import (
 	"bytes"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/goccy/go-yaml"
@@ -99,7 +101,7 @@ func kubernetes(apps []app, o Options) ([]File, error) {
 		s := a.spec
 		labels := map[string]string{"app.kubernetes.io/name": a.name, "app.kubernetes.io/managed-by": "tend-export"}
 		c := kContainer{Name: a.name, Image: a.image(o), Command: a.command(), WorkingDir: s.Cwd}
-		for _, k := range sortedEnv(a.env) {
+		for _, k := range slices.Sorted(maps.Keys(a.env)) {
 			c.Env = append(c.Env, kEnv{k, a.env[k]})
 		}
 		if a.instances > 1 {

@@ -2,6 +2,8 @@ package export
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,7 +42,7 @@ func systemd(apps []app) []File {
 		b.WriteString("\n[Service]\nType=simple\n")
 		fmt.Fprintf(&b, "WorkingDirectory=%s\n", escapePath(s.Cwd))
 		b.WriteString("ExecStart=" + execLine(s.Command()) + "\n")
-		for _, k := range sortedEnv(a.env) {
+		for _, k := range slices.Sorted(maps.Keys(a.env)) {
 			b.WriteString("Environment=" + quoteWord(k+"="+a.env[k], false) + "\n")
 		}
 		if a.instances > 1 {

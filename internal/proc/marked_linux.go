@@ -38,7 +38,6 @@ func scanMarks() map[string][]int {
 	names, _ := d.Readdirnames(-1)
 	d.Close()
 	self := os.Getpid()
-	key := []byte(MarkVar + "=")
 	buf := make([]byte, 64<<10)
 	for _, n := range names {
 		if n[0] < '0' || n[0] > '9' {
@@ -61,11 +60,8 @@ func scanMarks() map[string][]int {
 			env = append(env, buf[:k]...)
 		}
 		unix.Close(fd)
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			if v, ok := bytes.CutPrefix(kv, key); ok {
-				out[string(v)] = append(out[string(v)], pid)
-				break
-			}
+		if m := markIn(env); m != "" {
+			out[m] = append(out[m], pid)
 		}
 	}
 	return out
@@ -77,6 +73,11 @@ func RunMark(pid int) string {
 	if err != nil {
 		return ""
 	}
+	return markIn(env)
+}
+
+// markIn is the mark in an environment block (NUL-separated KEY=VALUE), "" when it has none.
+func markIn(env []byte) string {
 	for _, kv := range bytes.Split(env, []byte{0}) {
 		if v, ok := bytes.CutPrefix(kv, []byte(MarkVar+"=")); ok {
 			return string(v)

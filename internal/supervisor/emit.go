@@ -7,7 +7,7 @@ func (in *Instance) emit(e events.Event) {
 	if in.sup.events == nil {
 		return
 	}
-	e.App, e.Namespace, e.ID = in.spec.Name, in.spec.Namespace, events.Int(in.id)
+	e.App, e.Namespace, e.ID = in.spec.Name, in.spec.Namespace, new(in.id)
 	in.sup.events.Publish(e)
 }
 
@@ -16,7 +16,7 @@ func (in *Instance) emit(e events.Event) {
 func (in *Instance) emitter() func(events.Event) {
 	hub, name, ns, id := in.sup.events, in.spec.Name, in.spec.Namespace, in.id
 	return func(e events.Event) {
-		e.App, e.Namespace, e.ID = name, ns, events.Int(id)
+		e.App, e.Namespace, e.ID = name, ns, new(id)
 		hub.Publish(e)
 	}
 }

@@ -91,7 +91,7 @@ func (in *Instance) onExit(r *run) {
 	in.hist = withExit(in.hist, Exit{At: time.Now(), Code: e.Code, Signal: sigName(e.Signal), Uptime: uptime, Why: "exit"})
 	ev := events.Event{Kind: "exit", Pid: e.Pid, UptimeMs: uptime.Milliseconds(), Signal: sigName(e.Signal)}
 	if e.Signal == 0 {
-		ev.ExitCode = events.Int(e.Code)
+		ev.ExitCode = new(e.Code)
 	}
 	in.emit(ev)
 	in.cur = nil

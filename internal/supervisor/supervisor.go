@@ -405,7 +405,7 @@ func (s *Supervisor) Scale(name string, n int) ([]*Instance, error) {
 	kept, added, removed := s.resizeLocked(a, sp, n)
 	s.mu.Unlock()
 	s.changed()
-	s.events.Publish(events.Event{Kind: "scale", App: sp.Name, Namespace: sp.Namespace, From: events.Int(from), To: events.Int(n)})
+	s.events.Publish(events.Event{Kind: "scale", App: sp.Name, Namespace: sp.Namespace, From: new(from), To: new(n)})
 
 	return append(added, removed...), joinDistinct(s.resize(a, sp, kept, added, removed, scaling))
 }
@@ -464,7 +464,7 @@ func (s *Supervisor) Do(act Action, target string) ([]*Instance, error) {
 		}
 		for _, in := range ins {
 			i := in.Info()
-			s.events.Publish(events.Event{Kind: "delete", App: i.Name, Namespace: i.Spec.Namespace, ID: events.Int(i.ID)})
+			s.events.Publish(events.Event{Kind: "delete", App: i.Name, Namespace: i.Spec.Namespace, ID: new(i.ID)})
 		}
 		if len(s.apps) == 0 {
 			s.nextID = 0 // PM2 numbers from 0 again once the list is empty

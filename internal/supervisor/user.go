@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 
@@ -142,19 +143,10 @@ func (r *runAs) may(path string, bits uint32) bool {
 	switch {
 	case st.Uid == r.cred.Uid:
 		return (mode>>6)&bits == bits
-	case st.Gid == r.cred.Gid || containsGid(r.cred.Groups, st.Gid):
+	case st.Gid == r.cred.Gid || slices.Contains(r.cred.Groups, st.Gid):
 		return (mode>>3)&bits == bits
 	}
 	return mode&bits == bits
-}
-
-func containsGid(gs []uint32, g uint32) bool {
-	for _, x := range gs {
-		if x == g {
-			return true
-		}
-	}
-	return false
 }
 
 // modeOf is a path's permissions and owner, for a message.
