@@ -215,10 +215,12 @@ func Messages() <-chan json.RawMessage {
 		}
 		go func() {
 			defer close(messages)
-			sc := bufio.NewScanner(c)
-			sc.Buffer(make([]byte, 64<<10), 16<<20)
-			for sc.Scan() {
-				line := sc.Bytes()
+			lines := lineReader{r: bufio.NewReaderSize(c, 64<<10), max: maxMessage}
+			for {
+				line, err := lines.next()
+				if err != nil {
+					return
+				}
 				if len(line) == 0 {
 					continue
 				}
@@ -232,9 +234,48 @@ func Messages() <-chan json.RawMessage {
 					}
 					continue
 				}
-				messages <- json.RawMessage(append([]byte(nil), line...))
+				messages <- json.RawMessage(line)
 			}
 		}()
 	})
 	return messages
+}
+
+// maxMessage bounds one message a worker holds: tend's own bound (64 MiB), past which a message
+// is dropped and said on stderr, and the channel goes on. A channel that closed on one long
+// message would leave the app deaf to every later one.
+const maxMessage = 64 << 20
+
+// lineReader reads the channel's newline-delimited messages, dropping those over max bytes.
+type lineReader struct {
+	r       *bufio.Reader
+	max     int
+	dropped int
+}
+
+// next returns the next message, a fresh slice, without its newline.
+func (l *lineReader) next() ([]byte, error) {
+	var line []byte
+	skipped := 0 // bytes of a message over the bound, dropped so far
+	for {
+		chunk, err := l.r.ReadSlice('\n')
+		if skipped > 0 || len(line)+len(chunk) > l.max+1 {
+			skipped += len(line) + len(chunk)
+			line = nil
+		} else {
+			line = append(line, chunk...)
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err != nil:
+			return nil, err
+		case skipped > 0:
+			l.dropped++
+			fmt.Fprintf(os.Stderr, "worker: dropped a message of %d bytes from tend (over %d); %d dropped so far\n", skipped, l.max, l.dropped)
+			skipped = 0
+			continue
+		}
+		return line[:len(line)-1], nil
+	}
 }
