@@ -44,6 +44,11 @@ func main() {
 		metric      = flag.String("metric", "", "name=value: report this custom metric through pkg/worker (needs an IPC channel)")
 		escape      = flag.Bool("escape", false, "double fork: a helper starts a setsid sleeper and exits at once, so the sleeper leaves our tree; print its pid")
 		escapeHelp  = flag.Bool("escape-helper", false, "internal: the middle process of -escape")
+		sendTo      = flag.String("send-to", "", "send -send messages (process:msg) to the app of this name, then keep running (needs an IPC channel)")
+		sendN       = flag.Int("send", 1, "with -send-to: how many messages")
+		sendSize    = flag.String("send-size", "10", "with -send-to: bytes of padding in each message; a comma-separated list is taken in turn")
+		recv        = flag.Bool("recv", false, "print each message tend delivers as recv seq=S bytes=B (needs an IPC channel)")
+		askN        = flag.Int("ask-ports", 0, "ask tend for this many listening sockets on the raw IPC channel, then print how many it gave")
 	)
 	flag.Parse()
 	if *crashIfFile != "" {
@@ -71,6 +76,15 @@ func main() {
 	}
 	if *serve {
 		serveFds(*readyAfter, *drainDelay)
+	}
+	if *recv {
+		go recvMessages()
+	}
+	if *sendTo != "" {
+		sendMessages(*sendTo, *sendN, *sendSize)
+	}
+	if *askN > 0 {
+		askPorts(*askN)
 	}
 	if *echoStdin {
 		go func() {
