@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -25,88 +24,8 @@ import (
 
 	"github.com/tend-sh/tend/internal/config"
 	"github.com/tend-sh/tend/internal/httpload"
-	"github.com/tend-sh/tend/internal/testutil"
+	"github.com/tend-sh/tend/test/e2e"
 )
-
-// Unmodified Node apps: nothing in them knows about tend or about cluster mode.
-const (
-	helloJS = `
-const http = require('http');
-const worker = process.env.NODE_APP_INSTANCE;
-http.createServer((req, res) => { res.setHeader('X-Worker', worker); res.end('hello\n'); })
-  .listen(Number(process.env.PORT));
-`
-	// 200 ms a request, and no signal handling at all: what a reload must not break.
-	slowJS = `
-const http = require('http');
-const worker = process.env.NODE_APP_INSTANCE;
-http.createServer((req, res) => {
-  setTimeout(() => { res.setHeader('X-Worker', worker); res.end('slow\n'); }, 200);
-}).listen(Number(process.env.PORT));
-`
-)
-
-func writeApp(t *testing.T, dir, name, body string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func freePort(t *testing.T) int { return testutil.FreePort(t) }
-
-// listenTimeout is the --listen-timeout (ms) of cluster apps whose tests send requests once
-// they are online. Online must mean listening there: with the default (3 s), an instance that
-// has not listened yet is marked online anyway (PM2's rule), which a loaded machine reaches (a
-// node starting in over 3 s), and the test's first requests are refused.
-const listenTimeout = "60000"
-
-// startCluster starts app as n instances with PORT set to a free port, and returns the address.
-// It is online once every instance listens.
-func (h *harness) startCluster(app string, n int, env ...string) string {
-	h.t.Helper()
-	port := freePort(h.t)
-	if r := h.runEnv(append([]string{"PORT=" + strconv.Itoa(port)}, env...), "start", app, "-i", strconv.Itoa(n), "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
-		h.t.Fatalf("start: exit %d: %s", r.code, r.err)
-	}
-	return fmt.Sprintf("127.0.0.1:%d", port)
-}
-
-// instances returns the named app's instances from jlist, by pm_id.
-func (h *harness) instances(name string) []proc {
-	h.t.Helper()
-	var out []proc
-	for _, p := range h.jlist() {
-		if p.Name == name {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-// waitOnline waits until the app has n instances, all online.
-func (h *harness) waitOnline(name string, n int) []proc {
-	h.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	var last []proc
-	for time.Now().Before(deadline) {
-		last = h.instances(name)
-		online := 0
-		for _, p := range last {
-			if p.Pm2Env.Status == "online" && p.Pid > 0 {
-				online++
-			}
-		}
-		if online == n && len(last) == n {
-			return last
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	h.t.Fatalf("app %q: want %d instances online, have %+v", name, n, last)
-	return nil
-}
 
 func pids(ps []proc) []int {
 	var out []int
@@ -132,11 +51,11 @@ func spread(t *testing.T, addr string, n int) map[string]int {
 
 func TestClusterSharesOnePort(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	h := newHarness(t)
-	app := writeApp(t, t.TempDir(), "hello.js", helloJS)
-	addr := h.startCluster(app, 2)
-	ps := h.waitOnline("hello", 2)
+	app := e2e.WriteApp(t, t.TempDir(), "hello.js", e2e.HelloJS)
+	addr := h.StartCluster(app, 2)
+	ps := h.WaitOnline("hello", 2)
 	for i, p := range ps {
 		if p.Pm2Env.ExecMode != "cluster_mode" || p.Pm2Env.NodeAppInstance == nil || *p.Pm2Env.NodeAppInstance != i {
 			t.Errorf("instance %d: exec_mode %q NODE_APP_INSTANCE %v", i, p.Pm2Env.ExecMode, p.Pm2Env.NodeAppInstance)
@@ -151,12 +70,12 @@ func TestClusterSharesOnePort(t *testing.T) {
 	}
 
 	// A stopped app holds no socket: its clients are refused, not left waiting.
-	h.ok("stop", "hello", "-s")
+	h.OK("stop", "hello", "-s")
 	if _, err := httpload.Get(addr); !isRefused(err) {
 		t.Errorf("after stop, a connection got %v; want it refused", err)
 	}
-	h.ok("start", "hello", "-s")
-	h.waitOnline("hello", 2)
+	h.OK("start", "hello", "-s")
+	h.WaitOnline("hello", 2)
 	if _, err := httpload.Get(addr); err != nil {
 		t.Errorf("after start again: %v", err)
 	}
@@ -164,72 +83,19 @@ func TestClusterSharesOnePort(t *testing.T) {
 
 func isRefused(err error) bool { return err != nil && strings.Contains(err.Error(), "refused") }
 
-// loadDuring runs f while 16 clients send requests, each on a new connection, never retried:
-// the load runs until it has been served before f, and again after it.
-func loadDuring(t *testing.T, addr string, f func()) *httpload.Result {
-	t.Helper()
-	return loadWith(t, httpload.Loop, addr, f)
-}
-
-// loadServed is how many answers the load gets before f and after it: twice as many as it has
-// clients, so that each client has had its turn (on a slow machine this takes longer, rather
-// than being a fixed time that a slow machine fills with fewer requests).
-const loadServed = 32
-
-// loadWith runs f under loop's load (Loop or KeepAliveLoop) from 16 clients.
-func loadWith(t *testing.T, loop func(context.Context, string, int) (*httpload.Result, func()), addr string, f func()) *httpload.Result {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	res, wait := loop(ctx, addr, 16)
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			wait()
-		}
-	}
-	defer stop() // also when f fails the test
-	served := func() {
-		// Not fatal: when the load is not served (every request fails), the caller's counts say
-		// so better than a timeout would.
-		from := res.OK.Load()
-		poll(15*time.Second, func() bool { return res.OK.Load() >= from+loadServed })
-	}
-	served()
-	f()
-	served()
-	stop()
-	return res
-}
-
-// poll checks cond until it holds or timeout passes, and says whether it held.
-func poll(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestClusterReloadUnderLoadFailsNothing(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	h := newHarness(t)
-	app := writeApp(t, t.TempDir(), "slow.js", slowJS)
-	addr := h.startCluster(app, 2)
-	before := pids(h.waitOnline("slow", 2))
-	res := loadDuring(t, addr, func() {
+	app := e2e.WriteApp(t, t.TempDir(), "slow.js", e2e.SlowJS)
+	addr := h.StartCluster(app, 2)
+	before := pids(h.WaitOnline("slow", 2))
+	res := e2e.LoadDuring(t, addr, func() {
 		for range 3 {
-			h.ok("reload", "slow", "-s")
+			h.OK("reload", "slow", "-s")
 		}
 	})
-	after := h.waitOnline("slow", 2)
+	after := h.WaitOnline("slow", 2)
 	t.Logf("3 reloads under load: %d served, %d failed, %d refused; pids %v → %v",
 		res.OK.Load(), res.Failed.Load(), res.Refused.Load(), before, pids(after))
 	if res.Failed.Load() != 0 || res.Refused.Load() != 0 || res.OK.Load() == 0 {
@@ -248,16 +114,16 @@ func TestClusterReloadUnderLoadFailsNothing(t *testing.T) {
 
 func TestClusterKill9UnderLoadRefusesNothing(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	h := newHarness(t)
-	app := writeApp(t, t.TempDir(), "hello.js", helloJS)
-	addr := h.startCluster(app, 2)
-	h.waitOnline("hello", 2)
-	res := loadDuring(t, addr, func() {
+	app := e2e.WriteApp(t, t.TempDir(), "hello.js", e2e.HelloJS)
+	addr := h.StartCluster(app, 2)
+	h.WaitOnline("hello", 2)
+	res := e2e.LoadDuring(t, addr, func() {
 		for range 3 {
-			victim := h.instances("hello")[0].Pid
+			victim := h.Instances("hello")[0].Pid
 			syscall.Kill(victim, syscall.SIGKILL)
-			h.waitFor("hello", 10*time.Second, "a new process online after kill -9", func(p proc) bool {
+			h.WaitFor("hello", 10*time.Second, "a new process online after kill -9", func(p proc) bool {
 				return p.Pid != victim && p.Pid != 0 && p.Pm2Env.Status == "online"
 			})
 		}
@@ -267,30 +133,30 @@ func TestClusterKill9UnderLoadRefusesNothing(t *testing.T) {
 	if res.Refused.Load() != 0 || res.OK.Load() == 0 {
 		t.Errorf("want no refused connection while an instance is killed, got %d refused (%d served)", res.Refused.Load(), res.OK.Load())
 	}
-	if ps := h.waitOnline("hello", 2); ps[0].Pm2Env.RestartTime != 3 {
+	if ps := h.WaitOnline("hello", 2); ps[0].Pm2Env.RestartTime != 3 {
 		t.Errorf("restart_time %d after 3 kills; want 3", ps[0].Pm2Env.RestartTime)
 	}
 }
 
 func TestClusterReloadFailureKeepsTheOldServing(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	h := newHarness(t)
 	dir := t.TempDir()
 	crash := filepath.Join(dir, "crash")
-	h.expectLogError("reload failed", "before it was ready") // the broken build below
-	app := writeApp(t, dir, "app.js", `
+	h.ExpectLogError("reload failed", "before it was ready") // the broken build below
+	app := e2e.WriteApp(t, dir, "app.js", `
 if (require('fs').existsSync(process.env.CRASH_FILE)) { console.error('broken build'); process.exit(1); }
-`+helloJS)
-	addr := h.startCluster(app, 2, "CRASH_FILE="+crash)
-	before := pids(h.waitOnline("app", 2))
+`+e2e.HelloJS)
+	addr := h.StartCluster(app, 2, "CRASH_FILE="+crash)
+	before := pids(h.WaitOnline("app", 2))
 	os.WriteFile(crash, nil, 0o644)
-	r := h.run("reload", "app", "-s")
-	if r.code == 0 || !strings.Contains(r.err, "keeps serving") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
-		t.Fatalf("reload of a broken app: exit %d, stderr %q; want a failure saying the old process keeps serving, on one line", r.code, r.err)
+	r := h.Run("reload", "app", "-s")
+	if r.Code == 0 || !strings.Contains(r.Err, "keeps serving") || strings.Count(strings.TrimSpace(r.Err), "\n") != 0 {
+		t.Fatalf("reload of a broken app: exit %d, stderr %q; want a failure saying the old process keeps serving, on one line", r.Code, r.Err)
 	}
-	t.Logf("reload of an app that exits at once: %s", strings.TrimSpace(r.err))
-	after := h.waitOnline("app", 2)
+	t.Logf("reload of an app that exits at once: %s", strings.TrimSpace(r.Err))
+	after := h.WaitOnline("app", 2)
 	if !slices.Equal(before, pids(after)) {
 		t.Errorf("pids changed from %v to %v; the old processes should keep serving", before, pids(after))
 	}
@@ -301,12 +167,12 @@ if (require('fs').existsSync(process.env.CRASH_FILE)) { console.error('broken bu
 
 func TestClusterPortConflicts(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	h := newHarness(t)
 	dir := t.TempDir()
-	app := writeApp(t, dir, "hello.js", helloJS)
+	app := e2e.WriteApp(t, dir, "hello.js", e2e.HelloJS)
 	// Both refusals below are logged as what they are.
-	h.expectLogError("is already in use by another program", `is already used by app \"first\"`)
+	h.ExpectLogError("is already in use by another program", `is already used by app \"first\"`)
 
 	// Another program holds the port.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -315,28 +181,28 @@ func TestClusterPortConflicts(t *testing.T) {
 	}
 	defer l.Close()
 	taken := l.Addr().(*net.TCPAddr).Port
-	r := h.runEnv([]string{"PORT=" + strconv.Itoa(taken)}, "start", app, "-i", "2", "--name", "clash", "-s")
-	if r.code == 0 || !strings.Contains(r.err, fmt.Sprintf("port %d", taken)) || !strings.Contains(r.err, "in use") {
-		t.Fatalf("start on a port in use: exit %d, stderr %q; want a failure naming port %d", r.code, r.err, taken)
+	r := h.RunEnv([]string{"PORT=" + strconv.Itoa(taken)}, "start", app, "-i", "2", "--name", "clash", "-s")
+	if r.Code == 0 || !strings.Contains(r.Err, fmt.Sprintf("port %d", taken)) || !strings.Contains(r.Err, "in use") {
+		t.Fatalf("start on a port in use: exit %d, stderr %q; want a failure naming port %d", r.Code, r.Err, taken)
 	}
-	t.Logf("port held by another program: %s", strings.TrimSpace(r.err))
-	for _, p := range h.instances("clash") {
+	t.Logf("port held by another program: %s", strings.TrimSpace(r.Err))
+	for _, p := range h.Instances("clash") {
 		if p.Pid != 0 || p.Pm2Env.Status != "errored" {
 			t.Errorf("instance %d: pid %d status %q; want nothing left running, errored", p.PmID, p.Pid, p.Pm2Env.Status)
 		}
 	}
 
 	// Two apps asking for one port: the second is told which app has it.
-	port := freePort(t)
-	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "--name", "first", "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
-		t.Fatalf("start first: exit %d: %s", r.code, r.err)
+	port := e2e.FreePort(t)
+	if r := h.RunEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "--name", "first", "--listen-timeout", e2e.ListenTimeout, "-s"); r.Code != 0 {
+		t.Fatalf("start first: exit %d: %s", r.Code, r.Err)
 	}
-	app2 := writeApp(t, dir, "other.js", helloJS)
-	r = h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app2, "--name", "second", "-i", "2", "-s")
-	if r.code == 0 || !strings.Contains(r.err, `app "first"`) {
-		t.Fatalf("second app on the same port: exit %d, stderr %q; want a failure naming app \"first\"", r.code, r.err)
+	app2 := e2e.WriteApp(t, dir, "other.js", e2e.HelloJS)
+	r = h.RunEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app2, "--name", "second", "-i", "2", "-s")
+	if r.Code == 0 || !strings.Contains(r.Err, `app "first"`) {
+		t.Fatalf("second app on the same port: exit %d, stderr %q; want a failure naming app \"first\"", r.Code, r.Err)
 	}
-	t.Logf("port held by another app: %s", strings.TrimSpace(r.err))
+	t.Logf("port held by another app: %s", strings.TrimSpace(r.Err))
 	got := spread(t, fmt.Sprintf("127.0.0.1:%d", port), 50)
 	if got["0"]+got["1"] != 50 {
 		t.Errorf("the first app should serve every request: %v", got)
@@ -345,14 +211,14 @@ func TestClusterPortConflicts(t *testing.T) {
 
 func TestClusterScale(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	h := newHarness(t)
-	app := writeApp(t, t.TempDir(), "hello.js", helloJS)
-	addr := h.startCluster(app, 2)
-	first := pids(h.waitOnline("hello", 2))
+	app := e2e.WriteApp(t, t.TempDir(), "hello.js", e2e.HelloJS)
+	addr := h.StartCluster(app, 2)
+	first := pids(h.WaitOnline("hello", 2))
 
-	h.ok("scale", "hello", "3", "-s")
-	ps := h.waitOnline("hello", 3)
+	h.OK("scale", "hello", "3", "-s")
+	ps := h.WaitOnline("hello", 3)
 	if !slices.Equal(pids(ps)[:2], first) {
 		t.Errorf("scale up disturbed the running instances: %v → %v", first, pids(ps))
 	}
@@ -366,8 +232,8 @@ func TestClusterScale(t *testing.T) {
 
 	// PM2 removes the lowest ids first: the instance the scale up added stays.
 	newest := ps[2].Pid
-	res := loadDuring(t, addr, func() { h.ok("scale", "hello", "1", "-s") })
-	ps = h.waitOnline("hello", 1)
+	res := e2e.LoadDuring(t, addr, func() { h.OK("scale", "hello", "1", "-s") })
+	ps = h.WaitOnline("hello", 1)
 	if ps[0].Pid != newest {
 		t.Errorf("scale down kept pid %d; want the newest instance, pid %d", ps[0].Pid, newest)
 	}
@@ -378,14 +244,14 @@ func TestClusterScale(t *testing.T) {
 	if got := spread(t, addr, 20); got["2"] != 20 {
 		t.Errorf("after scale to 1: %v; want instance 2 to serve all", got)
 	}
-	h.ok("scale", "hello", "+1", "-s")
-	h.waitOnline("hello", 2)
-	h.ok("scale", "hello", "-1", "-s")
-	h.waitOnline("hello", 1)
+	h.OK("scale", "hello", "+1", "-s")
+	h.WaitOnline("hello", 2)
+	h.OK("scale", "hello", "-1", "-s")
+	h.WaitOnline("hello", 1)
 
 	for _, bad := range [][]string{{"scale", "hello", "0"}, {"scale", "hello", "many"}, {"scale", "nope", "2"}} {
-		if r := h.run(bad...); r.code == 0 || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
-			t.Errorf("tend %s: exit %d, stderr %q; want one line and a failure", strings.Join(bad, " "), r.code, r.err)
+		if r := h.Run(bad...); r.Code == 0 || strings.Count(strings.TrimSpace(r.Err), "\n") != 0 {
+			t.Errorf("tend %s: exit %d, stderr %q; want one line and a failure", strings.Join(bad, " "), r.Code, r.Err)
 		}
 	}
 }
@@ -395,22 +261,22 @@ func TestClusterScale(t *testing.T) {
 func TestClusterLooseInstanceCounts(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	app := writeApp(t, t.TempDir(), "hello.js", helloJS)
-	port := strconv.Itoa(freePort(t))
+	app := e2e.WriteApp(t, t.TempDir(), "hello.js", e2e.HelloJS)
+	port := strconv.Itoa(e2e.FreePort(t))
 	for _, tc := range []struct {
 		arg  string
 		want int
 	}{{"-99", 1}, {"1.5", 1}, {"many", config.CPUCount()}} {
 		name := "n" + strings.NewReplacer("-", "m", ".", "p").Replace(tc.arg)
-		r := h.run("start", app, "--name", name, "-i", tc.arg, "--port", port, "-s")
-		if r.code != 0 || !strings.Contains(r.err, "note: -i:") {
-			t.Fatalf("-i %s: exit %d, stderr %q; want a start and a note", tc.arg, r.code, r.err)
+		r := h.Run("start", app, "--name", name, "-i", tc.arg, "--port", port, "-s")
+		if r.Code != 0 || !strings.Contains(r.Err, "note: -i:") {
+			t.Fatalf("-i %s: exit %d, stderr %q; want a start and a note", tc.arg, r.Code, r.Err)
 		}
-		h.waitOnline(name, tc.want)
-		h.ok("delete", name, "-s")
+		h.WaitOnline(name, tc.want)
+		h.OK("delete", name, "-s")
 	}
-	if r := h.run("start", app, "-i", "100000"); r.code != 2 || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
-		t.Errorf("-i 100000: exit %d, stderr %q; want exit 2 and one line", r.code, r.err)
+	if r := h.Run("start", app, "-i", "100000"); r.Code != 2 || strings.Count(strings.TrimSpace(r.Err), "\n") != 0 {
+		t.Errorf("-i 100000: exit %d, stderr %q; want exit 2 and one line", r.Code, r.Err)
 	}
 }
 
@@ -419,23 +285,23 @@ func TestClusterLooseInstanceCounts(t *testing.T) {
 func TestClusterListenFdsGoApp(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	port := freePort(t)
+	port := e2e.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	h.ok("start", appBin, "--name", "goapp", "-i", "2", "--port", strconv.Itoa(port), "-s", "--", "-serve", "-ready-after", "50ms")
-	ps := h.waitOnline("goapp", 2)
+	h.OK("start", e2e.AppBin, "--name", "goapp", "-i", "2", "--port", strconv.Itoa(port), "-s", "--", "-serve", "-ready-after", "50ms")
+	ps := h.WaitOnline("goapp", 2)
 	got := spread(t, addr, 200)
 	if got["0"] < 50 || got["1"] < 50 {
 		t.Errorf("200 connections over 2 Go instances: %v", got)
 	}
-	waitFile(t, ps[0].Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool {
+	e2e.WaitFile(t, ps[0].Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool {
 		return strings.Contains(s, "listening on 1 socket(s), LISTEN_PID cleared=true")
 	})
-	h.ok("msg", "goapp", `{"hello":"go"}`)
+	h.OK("msg", "goapp", `{"hello":"go"}`)
 	for _, p := range ps {
-		waitFile(t, p.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, `msg={"hello":"go"}`) })
+		e2e.WaitFile(t, p.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, `msg={"hello":"go"}`) })
 	}
 
-	res := loadDuring(t, addr, func() { h.ok("reload", "goapp", "-s") })
+	res := e2e.LoadDuring(t, addr, func() { h.OK("reload", "goapp", "-s") })
 	t.Logf("reload of a Go app under load: %d served, %d failed, %d refused", res.OK.Load(), res.Failed.Load(), res.Refused.Load())
 	// Failed requests are the app's: a Go server drains on its own signal handling, and
 	// http.Server.Shutdown can drop a connection accepted at the instant it starts. What tend
@@ -443,7 +309,7 @@ func TestClusterListenFdsGoApp(t *testing.T) {
 	if res.Refused.Load() != 0 {
 		t.Errorf("reload of a Go app refused %d connections; want 0", res.Refused.Load())
 	}
-	after := h.waitOnline("goapp", 2)
+	after := h.WaitOnline("goapp", 2)
 	if slices.Equal(pids(ps), pids(after)) {
 		t.Errorf("reload did not replace the processes: %v", pids(after))
 	}
@@ -453,9 +319,9 @@ func TestClusterListenFdsGoApp(t *testing.T) {
 // PM2's process:msg packet.
 func TestClusterMessages(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	h := newHarness(t)
-	app := writeApp(t, t.TempDir(), "talk.js", `
+	app := e2e.WriteApp(t, t.TempDir(), "talk.js", `
 const me = Number(process.env.NODE_APP_INSTANCE);
 process.on('message', (m) => {
   console.log('got ' + JSON.stringify(m));
@@ -466,29 +332,29 @@ process.on('message', (m) => {
 process.send('ready'); // the handler is in place: a message sent before it would be lost
 `)
 	// Online once the app says so (it listens on nothing, so the default would be listen_timeout).
-	h.ok("start", app, "-i", "2", "--wait-ready", "--listen-timeout", listenTimeout, "-s")
-	ps := h.waitOnline("talk", 2)
-	if r := h.runEnv(nil, "msg", "talk", `{"say":"hi"}`); r.code != 0 {
-		t.Fatalf("msg: exit %d: %s", r.code, r.err)
+	h.OK("start", app, "-i", "2", "--wait-ready", "--listen-timeout", e2e.ListenTimeout, "-s")
+	ps := h.WaitOnline("talk", 2)
+	if r := h.RunEnv(nil, "msg", "talk", `{"say":"hi"}`); r.Code != 0 {
+		t.Fatalf("msg: exit %d: %s", r.Code, r.Err)
 	}
 	for _, p := range ps {
-		waitFile(t, p.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, `got {"say":"hi"}`) })
+		e2e.WaitFile(t, p.Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, `got {"say":"hi"}`) })
 	}
 	// Instance 0 forwards to instance 1 by pm_id, which it reads from PEER. The list is empty
 	// after the delete, so the ids start from 0 again, as in PM2: the same ids as before.
-	h.ok("delete", "talk", "-s")
-	if r := h.runEnv([]string{"PEER=" + strconv.Itoa(ps[1].PmID)}, "start", app, "-i", "2", "--wait-ready", "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
-		t.Fatalf("start: exit %d: %s", r.code, r.err)
+	h.OK("delete", "talk", "-s")
+	if r := h.RunEnv([]string{"PEER=" + strconv.Itoa(ps[1].PmID)}, "start", app, "-i", "2", "--wait-ready", "--listen-timeout", e2e.ListenTimeout, "-s"); r.Code != 0 {
+		t.Fatalf("start: exit %d: %s", r.Code, r.Err)
 	}
-	ps = h.waitOnline("talk", 2)
-	h.ok("msg", strconv.Itoa(ps[0].PmID), `{"say":"pass-it-on"}`)
-	waitFile(t, ps[1].Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool {
+	ps = h.WaitOnline("talk", 2)
+	h.OK("msg", strconv.Itoa(ps[0].PmID), `{"say":"pass-it-on"}`)
+	e2e.WaitFile(t, ps[1].Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool {
 		return strings.Contains(s, `"type":"process:msg"`) && strings.Contains(s, `"data":{"hello":"from 0"}`)
 	})
 
 	for _, bad := range [][]string{{"msg", "talk", "{not json"}, {"msg", "nope", `"x"`}} {
-		if r := h.run(bad...); r.code == 0 || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
-			t.Errorf("tend %s: exit %d, stderr %q; want one line and a failure", strings.Join(bad, " "), r.code, r.err)
+		if r := h.Run(bad...); r.Code == 0 || strings.Count(strings.TrimSpace(r.Err), "\n") != 0 {
+			t.Errorf("tend %s: exit %d, stderr %q; want one line and a failure", strings.Join(bad, " "), r.Code, r.Err)
 		}
 	}
 }
@@ -497,21 +363,21 @@ process.send('ready'); // the handler is in place: a message sent before it woul
 // turns online when listen_timeout passes.
 func TestClusterLaunchingUntilListening(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	h := newHarness(t)
 	dir := t.TempDir()
-	app := writeApp(t, dir, "late.js", `setTimeout(() => {`+helloJS+`}, 1500);`)
-	port := freePort(t)
+	app := e2e.WriteApp(t, dir, "late.js", `setTimeout(() => {`+e2e.HelloJS+`}, 1500);`)
+	port := e2e.FreePort(t)
 	cmd := newCmd(h, "start", app, "-i", "2", "-s")
 	cmd.Env = append(cmd.Env, "PORT="+strconv.Itoa(port))
 	startBackground(t, cmd)
-	h.waitFor("late", 5*time.Second, "launching", func(p proc) bool { return p.Pm2Env.Status == "launching" && p.Pid > 0 })
-	h.waitOnline("late", 2)
+	h.WaitFor("late", 5*time.Second, "launching", func(p proc) bool { return p.Pm2Env.Status == "launching" && p.Pid > 0 })
+	h.WaitOnline("late", 2)
 
-	worker := writeApp(t, dir, "worker.js", `setInterval(() => {}, 1000);`)
+	worker := e2e.WriteApp(t, dir, "worker.js", `setInterval(() => {}, 1000);`)
 	begin := time.Now()
-	h.ok("start", worker, "-i", "2", "--listen-timeout", "800", "-s")
-	h.waitOnline("worker", 2)
+	h.OK("start", worker, "-i", "2", "--listen-timeout", "800", "-s")
+	h.WaitOnline("worker", 2)
 	if took := time.Since(begin); took < 800*time.Millisecond {
 		t.Errorf("a cluster app that never listens was online after %s; want listen_timeout (800ms)", took)
 	}
@@ -520,15 +386,15 @@ func TestClusterLaunchingUntilListening(t *testing.T) {
 // A Node whose cluster protocol tend does not know gets its sockets through the preload.
 func TestClusterPreloadShim(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	h := newHarness(t)
-	app := writeApp(t, t.TempDir(), "slow.js", slowJS)
-	addr := h.startCluster(app, 2, "TEND_NODE_SHIM=1")
-	h.waitOnline("slow", 2)
+	app := e2e.WriteApp(t, t.TempDir(), "slow.js", e2e.SlowJS)
+	addr := h.StartCluster(app, 2, "TEND_NODE_SHIM=1")
+	h.WaitOnline("slow", 2)
 	if got := spread(t, addr, 10); got["0"]+got["1"] != 10 {
 		t.Errorf("10 connections through the shim: %v", got)
 	}
-	res := loadDuring(t, addr, func() { h.ok("reload", "slow", "-s") })
+	res := e2e.LoadDuring(t, addr, func() { h.OK("reload", "slow", "-s") })
 	t.Logf("reload through the shim under load: %d served, %d failed, %d refused", res.OK.Load(), res.Failed.Load(), res.Refused.Load())
 	if res.Failed.Load() != 0 || res.Refused.Load() != 0 {
 		t.Errorf("want 0 failed and 0 refused, got %d and %d", res.Failed.Load(), res.Refused.Load())
@@ -539,23 +405,23 @@ func TestClusterPreloadShim(t *testing.T) {
 // server, two ports in one app.
 func TestClusterHTTPSAndNet(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	h := newHarness(t)
 	dir := t.TempDir()
 	certFile, keyFile := selfSigned(t, dir)
-	app := writeApp(t, dir, "tls.js", `
+	app := e2e.WriteApp(t, dir, "tls.js", `
 const https = require('https'), net = require('net'), fs = require('fs');
 const w = process.env.NODE_APP_INSTANCE;
 https.createServer({ key: fs.readFileSync(process.env.KEY), cert: fs.readFileSync(process.env.CERT) },
   (req, res) => { res.setHeader('X-Worker', w); res.end('tls\n'); }).listen(Number(process.env.PORT));
 net.createServer((s) => s.end('raw ' + w + '\n')).listen(Number(process.env.PORT2), '127.0.0.1');
 `)
-	port, port2 := freePort(t), freePort(t)
+	port, port2 := e2e.FreePort(t), e2e.FreePort(t)
 	env := []string{"PORT=" + strconv.Itoa(port), "PORT2=" + strconv.Itoa(port2), "KEY=" + keyFile, "CERT=" + certFile}
-	if r := h.runEnv(env, "start", app, "-i", "2", "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
-		t.Fatalf("start: exit %d: %s", r.code, r.err)
+	if r := h.RunEnv(env, "start", app, "-i", "2", "--listen-timeout", e2e.ListenTimeout, "-s"); r.Code != 0 {
+		t.Fatalf("start: exit %d: %s", r.Code, r.Err)
 	}
-	h.waitOnline("tls", 2)
+	h.WaitOnline("tls", 2)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}}
 	seen := map[string]int{}
 	for range 40 {
@@ -612,7 +478,7 @@ func TestClusterProxyForAppsThatBind(t *testing.T) {
 		t.Skip("python3 is not installed")
 	}
 	h := newHarness(t)
-	app := writeApp(t, t.TempDir(), "bind.py", `
+	app := e2e.WriteApp(t, t.TempDir(), "bind.py", `
 import http.server, os, time
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
@@ -626,22 +492,22 @@ class H(http.server.BaseHTTPRequestHandler):
         pass
 http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 `)
-	port := freePort(t)
+	port := e2e.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	h.ok("start", app, "-i", "2", "--port", strconv.Itoa(port), "--proxy", "--listen-timeout", listenTimeout, "-s")
-	h.waitOnline("bind", 2)
+	h.OK("start", app, "-i", "2", "--port", strconv.Itoa(port), "--proxy", "--listen-timeout", e2e.ListenTimeout, "-s")
+	h.WaitOnline("bind", 2)
 	if got := spread(t, addr, 40); got["0"] == 0 || got["1"] == 0 {
 		t.Errorf("40 connections through the proxy: %v", got)
 	}
-	res := loadDuring(t, addr, func() { h.ok("reload", "bind", "-s") })
+	res := e2e.LoadDuring(t, addr, func() { h.OK("reload", "bind", "-s") })
 	t.Logf("reload through the proxy under load: %d served, %d failed, %d refused", res.OK.Load(), res.Failed.Load(), res.Refused.Load())
 	if res.Failed.Load() != 0 || res.Refused.Load() != 0 {
 		t.Errorf("want 0 failed and 0 refused, got %d and %d", res.Failed.Load(), res.Refused.Load())
 	}
-	res = loadDuring(t, addr, func() {
-		victim := h.instances("bind")[0].Pid
+	res = e2e.LoadDuring(t, addr, func() {
+		victim := h.Instances("bind")[0].Pid
 		syscall.Kill(victim, syscall.SIGKILL)
-		h.waitFor("bind", 10*time.Second, "a new process online after kill -9", func(p proc) bool {
+		h.WaitFor("bind", 10*time.Second, "a new process online after kill -9", func(p proc) bool {
 			return p.Pid != victim && p.Pid != 0 && p.Pm2Env.Status == "online"
 		})
 	})
@@ -649,12 +515,12 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve
 	if res.Refused.Load() != 0 {
 		t.Errorf("kill -9 behind the proxy refused %d connections", res.Refused.Load())
 	}
-	h.ok("stop", "bind", "-s")
+	h.OK("stop", "bind", "-s")
 	if _, err := httpload.Get(addr); !isRefused(err) {
 		t.Errorf("after stop: %v; want refused", err)
 	}
-	if r := h.run("start", app, "--name", "noport", "--proxy"); r.code != 2 {
-		t.Errorf("--proxy without --port: exit %d, %q", r.code, r.err)
+	if r := h.Run("start", app, "--name", "noport", "--proxy"); r.Code != 2 {
+		t.Errorf("--proxy without --port: exit %d, %q", r.Code, r.Err)
 	}
 }
 
@@ -663,20 +529,20 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve
 func TestClusterNotifyReady(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	port := freePort(t)
+	port := e2e.FreePort(t)
 	begin := time.Now()
-	h.ok("start", appBin, "--name", "notify", "--port", strconv.Itoa(port), "--min-uptime", "20s", "-s", "--", "-serve", "-notify-after", "100ms")
+	h.OK("start", e2e.AppBin, "--name", "notify", "--port", strconv.Itoa(port), "--min-uptime", "20s", "-s", "--", "-serve", "-notify-after", "100ms")
 	if took := time.Since(begin); took > 10*time.Second {
 		t.Errorf("start took %s; READY=1 should make the instance online long before min_uptime (20s)", took)
 	}
-	if p, _ := h.get("notify"); p.Pm2Env.Status != "online" {
+	if p, _ := h.Get("notify"); p.Pm2Env.Status != "online" {
 		t.Errorf("status %q after READY=1", p.Pm2Env.Status)
 	}
-	port2 := freePort(t)
-	cmd := newCmd(h, "start", appBin, "--name", "quiet", "--port", strconv.Itoa(port2), "--min-uptime", "1500ms", "-s", "--", "-serve")
+	port2 := e2e.FreePort(t)
+	cmd := newCmd(h, "start", e2e.AppBin, "--name", "quiet", "--port", strconv.Itoa(port2), "--min-uptime", "1500ms", "-s", "--", "-serve")
 	startBackground(t, cmd)
-	h.waitFor("quiet", 5*time.Second, "launching", func(p proc) bool { return p.Pm2Env.Status == "launching" && p.Pid > 0 })
-	h.waitOnline("quiet", 1)
+	h.WaitFor("quiet", 5*time.Second, "launching", func(p proc) bool { return p.Pm2Env.Status == "launching" && p.Pid > 0 })
+	h.WaitOnline("quiet", 1)
 }
 
 // A config file run again with fewer instances: the kept one restarts while the removed ones
@@ -685,18 +551,18 @@ func TestClusterConfigShrinkAndSlots(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := e2e.FreePort(t)
 	cfg := filepath.Join(dir, "apps.json")
 	write := func(n int) {
-		os.WriteFile(cfg, []byte(fmt.Sprintf(`{"apps":[{"name":"api","script":%q,"args":["-serve","-ready-after","20ms"],"instances":%d,"port":%d}]}`, appBin, n, port)), 0o644)
+		os.WriteFile(cfg, []byte(fmt.Sprintf(`{"apps":[{"name":"api","script":%q,"args":["-serve","-ready-after","20ms"],"instances":%d,"port":%d}]}`, e2e.AppBin, n, port)), 0o644)
 	}
 	write(3)
-	h.ok("start", cfg, "-s")
-	ps := h.waitOnline("api", 3)
+	h.OK("start", cfg, "-s")
+	ps := h.WaitOnline("api", 3)
 	// Delete the middle instance, then run the file again: the new instance takes slot 1 back.
-	h.ok("delete", strconv.Itoa(ps[1].PmID), "-s")
-	h.ok("start", cfg, "-s")
-	ps = h.waitOnline("api", 3)
+	h.OK("delete", strconv.Itoa(ps[1].PmID), "-s")
+	h.OK("start", cfg, "-s")
+	ps = h.WaitOnline("api", 3)
 	var slots []int
 	for _, p := range ps {
 		slots = append(slots, *p.Pm2Env.NodeAppInstance)
@@ -706,10 +572,10 @@ func TestClusterConfigShrinkAndSlots(t *testing.T) {
 		t.Errorf("slots after delete and start again: %v; want 0, 1, 2", slots)
 	}
 	write(1)
-	if r := h.run("start", cfg, "-s"); r.code != 0 {
-		t.Fatalf("start with fewer instances: exit %d: %s", r.code, r.err)
+	if r := h.Run("start", cfg, "-s"); r.Code != 0 {
+		t.Fatalf("start with fewer instances: exit %d: %s", r.Code, r.Err)
 	}
-	h.waitOnline("api", 1)
+	h.WaitOnline("api", 1)
 	if got := spread(t, fmt.Sprintf("127.0.0.1:%d", port), 10); len(got) != 1 {
 		t.Errorf("after shrinking to 1: %v; want one instance to serve all", got)
 	}
@@ -719,27 +585,27 @@ func TestClusterConfigShrinkAndSlots(t *testing.T) {
 // listen() and keeps serving; tend does not kill it.
 func TestClusterLateListenFailureKeepsServing(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	h := newHarness(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	app := writeApp(t, t.TempDir(), "late.js", helloJS+`
+	app := e2e.WriteApp(t, t.TempDir(), "late.js", e2e.HelloJS+`
 setTimeout(() => {
   require('net').createServer().on('error', (e) => console.log('second listen: ' + e.code))
     .listen(Number(process.env.TAKEN), '127.0.0.1');
 }, 300);
 `)
-	port := freePort(t)
+	port := e2e.FreePort(t)
 	env := []string{"PORT=" + strconv.Itoa(port), "TAKEN=" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)}
-	if r := h.runEnv(env, "start", app, "-i", "2", "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
-		t.Fatalf("start: exit %d: %s", r.code, r.err)
+	if r := h.RunEnv(env, "start", app, "-i", "2", "--listen-timeout", e2e.ListenTimeout, "-s"); r.Code != 0 {
+		t.Fatalf("start: exit %d: %s", r.Code, r.Err)
 	}
-	ps := h.waitOnline("late", 2)
-	waitFile(t, ps[0].Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, "second listen: EADDRINUSE") })
-	after := h.waitOnline("late", 2)
+	ps := h.WaitOnline("late", 2)
+	e2e.WaitFile(t, ps[0].Pm2Env.PmOutLogPath, 5*time.Second, func(s string) bool { return strings.Contains(s, "second listen: EADDRINUSE") })
+	after := h.WaitOnline("late", 2)
 	if !slices.Equal(pids(ps), pids(after)) {
 		t.Errorf("instances were replaced after a late listen failure: %v → %v", pids(ps), pids(after))
 	}
@@ -752,37 +618,37 @@ setTimeout(() => {
 // rolling, without a failed request.
 func TestClusterReloadConfigAppliesIt(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	h := newHarness(t)
 	dir := t.TempDir()
-	writeApp(t, dir, "ver.js", `
+	e2e.WriteApp(t, dir, "ver.js", `
 const http = require('http');
 http.createServer((req, res) => { res.setHeader('X-Worker', process.env.VER); res.end('v\n'); })
   .listen(Number(process.env.PORT));
 `)
-	port := freePort(t)
+	port := e2e.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cfg := filepath.Join(dir, "ecosystem.config.js")
 	write := func(ver string, n int) {
-		os.WriteFile(cfg, []byte(fmt.Sprintf(`module.exports = { apps: [{ name: 'ver', script: './ver.js', instances: %d, exec_mode: 'cluster', listen_timeout: `+listenTimeout+`, env: { PORT: %d, VER: %q } }] };`, n, port, ver)), 0o644)
+		os.WriteFile(cfg, []byte(fmt.Sprintf(`module.exports = { apps: [{ name: 'ver', script: './ver.js', instances: %d, exec_mode: 'cluster', listen_timeout: `+e2e.ListenTimeout+`, env: { PORT: %d, VER: %q } }] };`, n, port, ver)), 0o644)
 	}
 	write("one", 2)
-	h.ok("start", cfg, "-s")
-	h.waitOnline("ver", 2)
+	h.OK("start", cfg, "-s")
+	h.WaitOnline("ver", 2)
 	write("two", 3)
-	res := loadDuring(t, addr, func() { h.ok("reload", cfg, "--update-env", "-s") })
+	res := e2e.LoadDuring(t, addr, func() { h.OK("reload", cfg, "--update-env", "-s") })
 	t.Logf("reload of a changed config under load: %d served, %d failed, %d refused; answers %v",
 		res.OK.Load(), res.Failed.Load(), res.Refused.Load(), res.WorkerCounts())
 	if res.Failed.Load() != 0 || res.Refused.Load() != 0 {
 		t.Errorf("want 0 failed and 0 refused, got %d and %d", res.Failed.Load(), res.Refused.Load())
 	}
-	h.waitOnline("ver", 3)
+	h.WaitOnline("ver", 3)
 	if got := spread(t, addr, 30); got["two"] != 30 {
 		t.Errorf("after reloading the changed config, answers %v; want every one from VER=two", got)
 	}
 	// By name, --update-env takes this shell's environment, under what the config set: VER stays.
-	if r := h.runEnv([]string{"VER=shell"}, "reload", "ver", "--update-env", "-s"); r.code != 0 {
-		t.Fatalf("reload ver --update-env: exit %d, %q", r.code, r.err)
+	if r := h.RunEnv([]string{"VER=shell"}, "reload", "ver", "--update-env", "-s"); r.Code != 0 {
+		t.Fatalf("reload ver --update-env: exit %d, %q", r.Code, r.Err)
 	}
 	if got := spread(t, addr, 30); got["two"] != 30 {
 		t.Errorf("after reload --update-env, answers %v; want every one from the config's VER=two", got)
@@ -793,14 +659,14 @@ http.createServer((req, res) => { res.setHeader('X-Worker', process.env.VER); re
 // (Connection: close on a response, or after a second idle), so none of their requests fails.
 func TestClusterReloadKeepAliveFailsNothing(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	h := newHarness(t)
-	app := writeApp(t, t.TempDir(), "hello.js", helloJS)
-	addr := h.startCluster(app, 2)
-	h.waitOnline("hello", 2)
-	res := loadWith(t, httpload.KeepAliveLoop, addr, func() {
+	app := e2e.WriteApp(t, t.TempDir(), "hello.js", e2e.HelloJS)
+	addr := h.StartCluster(app, 2)
+	h.WaitOnline("hello", 2)
+	res := e2e.LoadWith(t, httpload.KeepAliveLoop, addr, func() {
 		for range 3 {
-			h.ok("reload", "hello", "-s")
+			h.OK("reload", "hello", "-s")
 		}
 	})
 	t.Logf("3 reloads under keep-alive load: %d served, %d failed, %d refused", res.OK.Load(), res.Failed.Load(), res.Refused.Load())
@@ -819,13 +685,13 @@ func TestGoReloadKeepAliveFailsNothing(t *testing.T) {
 		t.Fatalf("build the example: %v\n%s", err, out)
 	}
 	h := newHarness(t)
-	port := freePort(t)
-	h.ok("start", bin, "-i", "2", "--port", strconv.Itoa(port), "--wait-ready", "--listen-timeout", listenTimeout, "-s")
-	h.waitOnline("hello-go", 2)
+	port := e2e.FreePort(t)
+	h.OK("start", bin, "-i", "2", "--port", strconv.Itoa(port), "--wait-ready", "--listen-timeout", e2e.ListenTimeout, "-s")
+	h.WaitOnline("hello-go", 2)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	res := loadWith(t, httpload.KeepAliveLoop, addr, func() {
+	res := e2e.LoadWith(t, httpload.KeepAliveLoop, addr, func() {
 		for range 3 {
-			h.ok("reload", "hello-go", "-s")
+			h.OK("reload", "hello-go", "-s")
 		}
 	})
 	t.Logf("3 reloads of the Go example under keep-alive load: %d served, %d failed, %d refused", res.OK.Load(), res.Failed.Load(), res.Refused.Load())
@@ -838,23 +704,23 @@ func TestGoReloadKeepAliveFailsNothing(t *testing.T) {
 // and tend.log says so.
 func TestClusterUnknownNodeFallsBackToShim(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	node, _ := exec.LookPath("node")
 	h := newHarness(t)
 	dir := t.TempDir()
 	fake := filepath.Join(dir, "bin", "node")
 	os.MkdirAll(filepath.Dir(fake), 0o755)
 	os.WriteFile(fake, []byte("#!/bin/sh\n[ \"$1\" = --version ] && { echo v99.0.0; exit 0; }\nexec "+node+" \"$@\"\n"), 0o755)
-	app := writeApp(t, dir, "hello.js", helloJS)
-	port := freePort(t)
-	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "--interpreter", fake, "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
-		t.Fatalf("start: exit %d: %s", r.code, r.err)
+	app := e2e.WriteApp(t, dir, "hello.js", e2e.HelloJS)
+	port := e2e.FreePort(t)
+	if r := h.RunEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "--interpreter", fake, "--listen-timeout", e2e.ListenTimeout, "-s"); r.Code != 0 {
+		t.Fatalf("start: exit %d: %s", r.Code, r.Err)
 	}
-	h.waitOnline("hello", 2)
+	h.WaitOnline("hello", 2)
 	if got := spread(t, fmt.Sprintf("127.0.0.1:%d", port), 40); got["0"] == 0 || got["1"] == 0 {
 		t.Errorf("40 connections through the shim: %v", got)
 	}
-	b, _ := os.ReadFile(filepath.Join(h.home, "tend.log"))
+	b, _ := os.ReadFile(filepath.Join(h.Home, "tend.log"))
 	if !strings.Contains(string(b), "cluster protocol is not one tend knows") || !strings.Contains(string(b), "v99.0.0") {
 		t.Errorf("tend.log does not say why the shim is used:\n%s", b)
 	}
@@ -864,9 +730,9 @@ func TestClusterUnknownNodeFallsBackToShim(t *testing.T) {
 // it lasts until the app ends it or drain_timeout passes.
 func TestClusterReloadKeepsUpgradedConnections(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	h := newHarness(t)
-	app := writeApp(t, t.TempDir(), "ws.js", `
+	app := e2e.WriteApp(t, t.TempDir(), "ws.js", `
 const http = require('http');
 const srv = http.createServer((req, res) => res.end('plain\n'));
 srv.on('upgrade', (req, socket) => {
@@ -875,11 +741,11 @@ srv.on('upgrade', (req, socket) => {
 });
 srv.listen(Number(process.env.PORT));
 `)
-	port := freePort(t)
-	if r := h.runEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "1", "--drain-timeout", "3000", "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
-		t.Fatalf("start: exit %d: %s", r.code, r.err)
+	port := e2e.FreePort(t)
+	if r := h.RunEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "1", "--drain-timeout", "3000", "--listen-timeout", e2e.ListenTimeout, "-s"); r.Code != 0 {
+		t.Fatalf("start: exit %d: %s", r.Code, r.Err)
 	}
-	old := h.waitOnline("ws", 1)[0].Pid
+	old := h.WaitOnline("ws", 1)[0].Pid
 	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)
@@ -905,7 +771,7 @@ srv.listen(Number(process.env.PORT));
 		}
 	}
 	// Through the reload until the replacement has taken over and the old process drains…
-	h.waitFor("ws", 15*time.Second, "the replacement online", func(p proc) bool {
+	h.WaitFor("ws", 15*time.Second, "the replacement online", func(p proc) bool {
 		ping()
 		return p.Pid != old && p.Pid != 0 && p.Pm2Env.Status == "online"
 	})
@@ -919,28 +785,28 @@ srv.listen(Number(process.env.PORT));
 func TestClusterConcurrentScales(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	port := freePort(t)
+	port := e2e.FreePort(t)
 	// Each process keeps serving half a second after its stop signal: the scale down below is
 	// still draining the two lowest ids (slots 0 and 1, PM2's choice) when the scale up comes.
-	h.ok("start", appBin, "--name", "web", "-i", "4", "--port", strconv.Itoa(port), "-s", "--", "-serve", "-ready-after", "10ms", "-drain-delay", "500ms")
+	h.OK("start", e2e.AppBin, "--name", "web", "-i", "4", "--port", strconv.Itoa(port), "-s", "--", "-serve", "-ready-after", "10ms", "-drain-delay", "500ms")
 	var leaving []int
-	for _, p := range h.waitOnline("web", 4) {
+	for _, p := range h.WaitOnline("web", 4) {
 		if *p.Pm2Env.NodeAppInstance < 2 {
 			leaving = append(leaving, p.Pid)
 		}
 	}
 	down := newCmd(h, "scale", "web", "2", "-s")
 	startBackground(t, down)
-	waitFor(t, 10*time.Second, "the scale down begun", func() bool { return len(h.instances("web")) == 2 })
-	h.ok("scale", "web", "4", "-s")
+	e2e.WaitUntil(t, 10*time.Second, "the scale down begun", func() bool { return len(h.Instances("web")) == 2 })
+	h.OK("scale", "web", "4", "-s")
 	if err := waitCmd(down, 20*time.Second); err != nil {
 		t.Fatalf("scale 2: %v", err)
 	}
-	h.waitOnline("web", 4)
+	h.WaitOnline("web", 4)
 	// Slots 0 and 1 are closed once their processes are gone (scale returns after that): a
 	// close that hit a new instance's socket shows below.
-	waitFor(t, 10*time.Second, "the scaled-down processes gone", func() bool {
-		return !slices.ContainsFunc(leaving, pidAlive)
+	e2e.WaitUntil(t, 10*time.Second, "the scaled-down processes gone", func() bool {
+		return !slices.ContainsFunc(leaving, e2e.PidAlive)
 	})
 	got := spread(t, fmt.Sprintf("127.0.0.1:%d", port), 200)
 	// The second scale may not reuse slots 0 and 1 while they drain: its instances take 4 and 5.

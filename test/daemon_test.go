@@ -8,21 +8,23 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tend-sh/tend/test/e2e"
 )
 
 func TestHomeFilesAndModes(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	os.Remove(h.home) // the CLI creates it
-	h.ok("start", appBin, "--name", "m", "-s")
-	h.waitRegistry(map[string]string{"m": "online"}) // written in batches, a moment after the start
+	os.Remove(h.Home) // the CLI creates it
+	h.OK("start", e2e.AppBin, "--name", "m", "-s")
+	h.WaitRegistry(map[string]string{"m": "online"}) // written in batches, a moment after the start
 	for path, want := range map[string]os.FileMode{
-		h.home:                                 0o700 | os.ModeDir,
-		filepath.Join(h.home, "tend.sock"):     0o600 | os.ModeSocket,
-		filepath.Join(h.home, "registry.json"): 0o600,
-		filepath.Join(h.home, "tend.log"):      0o600,
-		filepath.Join(h.home, "daemon.pid"):    0o600,
-		filepath.Join(h.home, "keeper.pid"):    0o600,
+		h.Home:                                 0o700 | os.ModeDir,
+		filepath.Join(h.Home, "tend.sock"):     0o600 | os.ModeSocket,
+		filepath.Join(h.Home, "registry.json"): 0o600,
+		filepath.Join(h.Home, "tend.log"):      0o600,
+		filepath.Join(h.Home, "daemon.pid"):    0o600,
+		filepath.Join(h.Home, "keeper.pid"):    0o600,
 	} {
 		st, err := os.Stat(path)
 		if err != nil {
@@ -34,9 +36,9 @@ func TestHomeFilesAndModes(t *testing.T) {
 	}
 	// The keeper runs in a session of its own, detached from our terminal and process group,
 	// and the daemon in the keeper's, as its child.
-	data, _ := os.ReadFile(filepath.Join(h.home, "keeper.pid"))
+	data, _ := os.ReadFile(filepath.Join(h.Home, "keeper.pid"))
 	keeper, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	data, _ = os.ReadFile(filepath.Join(h.home, "daemon.pid"))
+	data, _ = os.ReadFile(filepath.Join(h.Home, "daemon.pid"))
 	daemon, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 	for _, pid := range []int{keeper, daemon} {
 		stat, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -54,14 +56,14 @@ func TestStaleSocketIsReplaced(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	// A socket file nobody listens on, as a crashed daemon leaves it.
-	l, err := net.Listen("unix", filepath.Join(h.home, "tend.sock"))
+	l, err := net.Listen("unix", filepath.Join(h.Home, "tend.sock"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	l.Close()
-	h.ok("ping")
-	if log, _ := os.ReadFile(filepath.Join(h.home, "tend.log")); !strings.Contains(string(log), "removing stale socket") {
+	h.OK("ping")
+	if log, _ := os.ReadFile(filepath.Join(h.Home, "tend.log")); !strings.Contains(string(log), "removing stale socket") {
 		t.Fatalf("tend.log should say the stale socket was replaced:\n%s", log)
 	}
 }
@@ -75,11 +77,11 @@ func TestConcurrentFirstUseStartsOneDaemon(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := h.run("ping")
-			if r.code != 0 {
-				t.Errorf("ping %d: %s", i, r.err)
+			r := h.Run("ping")
+			if r.Code != 0 {
+				t.Errorf("ping %d: %s", i, r.Err)
 			}
-			pids[i] = strings.Fields(r.out + " x x x")[3] // "pong (daemon pid N, ..."
+			pids[i] = strings.Fields(r.Out + " x x x")[3] // "pong (daemon pid N, ..."
 		}()
 	}
 	wg.Wait()
@@ -89,7 +91,7 @@ func TestConcurrentFirstUseStartsOneDaemon(t *testing.T) {
 		}
 	}
 	daemons, keepers := 0, 0
-	for _, pid := range h.marked() {
+	for _, pid := range h.Marked() {
 		cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 		switch {
 		case strings.Contains(string(cmd), "--child"):
@@ -123,7 +125,7 @@ func TestLogCheck(t *testing.T) {
 		{`fatal error: concurrent map writes`, nil, true},
 		{`goroutine 17 [running]:`, nil, true},
 	} {
-		if got := len(unexpectedLines(tt.line, tt.expected)) > 0; got != tt.bad {
+		if got := len(e2e.UnexpectedLines(tt.line, tt.expected)) > 0; got != tt.bad {
 			t.Errorf("%q with %q expected: flagged %v, want %v", tt.line, tt.expected, got, tt.bad)
 		}
 	}

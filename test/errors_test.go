@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tend-sh/tend/internal/testutil"
+	"github.com/tend-sh/tend/test/e2e"
 )
 
 // Bad input: one clear line on stderr, a non-zero exit, and a daemon that lives on with its
@@ -33,22 +34,22 @@ func TestBadInput(t *testing.T) {
 		{[]string{"start", "missing.js"}, 2, "script not found: "},
 		{[]string{"stop", "nope"}, 3, `no app named "nope"`},
 		{[]string{"restart", "42"}, 3, "no process with id 42"},
-		{[]string{"start", appBin, "-i", "100000"}, 2, "instances 100000 is more than 4096"},
-		{[]string{"start", appBin, "--kill-timeout", "-5"}, 2, "--kill-timeout"},
-		{[]string{"start", appBin, "--bogus"}, 2, "unknown flag: --bogus"},
+		{[]string{"start", e2e.AppBin, "-i", "100000"}, 2, "instances 100000 is more than 4096"},
+		{[]string{"start", e2e.AppBin, "--kill-timeout", "-5"}, 2, "--kill-timeout"},
+		{[]string{"start", e2e.AppBin, "--bogus"}, 2, "unknown flag: --bogus"},
 		{[]string{"start", noexec}, 2, "is not executable; chmod +x it or pass --interpreter"},
-		{[]string{"start", appBin, "--name", "all"}, 2, `"all" is reserved`},
-		{[]string{"start", appBin, "--kill-signal", "SIGNOPE"}, 2, "unknown signal"},
+		{[]string{"start", e2e.AppBin, "--name", "all"}, 2, `"all" is reserved`},
+		{[]string{"start", e2e.AppBin, "--kill-signal", "SIGNOPE"}, 2, "unknown signal"},
 		{[]string{"start", badJSON}, 2, "script is missing"},
 		{[]string{"sendSignal", "SIGNOPE", "keeper"}, 2, "unknown signal"},
 		{[]string{"describe", "ghost"}, 3, `no app named "ghost"`},
 		{[]string{"logs", "ghost", "--nostream"}, 3, `no app named "ghost"`},
-		{[]string{"start", appBin, "--name="}, 2, "--name is empty"},
-		{[]string{"start", appBin, "--max-restarts", "x"}, 2, `invalid value "x" for --max-restarts: want a whole number`},
+		{[]string{"start", e2e.AppBin, "--name="}, 2, "--name is empty"},
+		{[]string{"start", e2e.AppBin, "--max-restarts", "x"}, 2, `invalid value "x" for --max-restarts: want a whole number`},
 		{[]string{"--no-daemon", "ls"}, 2, "--no-daemon goes with start"},
 		{[]string{"stop"}, 2, "requires at least 1 arg"},
 	} {
-		h.oneLineError(tt.code, tt.msg, tt.args...)
+		h.OneLineError(tt.code, tt.msg, tt.args...)
 	}
 	unchanged()
 }
@@ -56,44 +57,34 @@ func TestBadInput(t *testing.T) {
 // bystander starts an app that bad input must leave alone, and returns the check that it did:
 // the daemon answers, and the app is the only one, online with the same pid.
 func (h *harness) bystander() (unchanged func()) {
-	h.t.Helper()
-	h.ok("start", appBin, "--name", "keeper", "-s")
-	keeper, _ := h.get("keeper")
+	h.T.Helper()
+	h.OK("start", e2e.AppBin, "--name", "keeper", "-s")
+	keeper, _ := h.Get("keeper")
 	return func() {
-		h.t.Helper()
-		h.ok("ping")
-		if ps := h.jlist(); len(ps) != 1 || ps[0].Pid != keeper.Pid || ps[0].Pm2Env.Status != "online" {
-			h.t.Fatalf("bad input changed what runs: %+v", ps)
+		h.T.Helper()
+		h.OK("ping")
+		if ps := h.Jlist(); len(ps) != 1 || ps[0].Pid != keeper.Pid || ps[0].Pm2Env.Status != "online" {
+			h.T.Fatalf("bad input changed what runs: %+v", ps)
 		}
-	}
-}
-
-// oneLineError runs tend and checks that it failed with code and said one line, "tend: …" with msg.
-func (h *harness) oneLineError(code int, msg string, args ...string) {
-	h.t.Helper()
-	r := h.run(args...)
-	lines := strings.Split(strings.TrimSpace(r.err), "\n")
-	if r.code != code || !strings.Contains(r.err, msg) || len(lines) != 1 || !strings.HasPrefix(r.err, "tend: ") {
-		h.t.Errorf("tend %s: exit %d (want %d), stderr %q (want one line with %q)", strings.Join(args, " "), r.code, code, r.err, msg)
 	}
 }
 
 func TestHomeNotWritable(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	r := h.runEnv([]string{"TEND_HOME=/proc/tend-home"}, "ls")
-	if r.code != 4 || !strings.Contains(r.err, "TEND_HOME /proc/tend-home cannot be") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
-		t.Fatalf("exit %d, stderr %q", r.code, r.err)
+	r := h.RunEnv([]string{"TEND_HOME=/proc/tend-home"}, "ls")
+	if r.Code != 4 || !strings.Contains(r.Err, "TEND_HOME /proc/tend-home cannot be") || strings.Count(strings.TrimSpace(r.Err), "\n") != 0 {
+		t.Fatalf("exit %d, stderr %q", r.Code, r.Err)
 	}
 }
 
 func TestForegroundExitsWhenEveryAppIsDown(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.expectLogError("too many unstable restarts")
-	r := h.run("--no-daemon", "start", appBin, "--name", "doomed", "--max-restarts", "2", "--", "-exit-after", "1ms", "-code", "3")
-	if r.code != 1 || !strings.Contains(r.err, "every app has stopped, and doomed errored") {
-		t.Fatalf("exit %d, stderr %q", r.code, r.err)
+	h.ExpectLogError("too many unstable restarts")
+	r := h.Run("--no-daemon", "start", e2e.AppBin, "--name", "doomed", "--max-restarts", "2", "--", "-exit-after", "1ms", "-code", "3")
+	if r.Code != 1 || !strings.Contains(r.Err, "every app has stopped, and doomed errored") {
+		t.Fatalf("exit %d, stderr %q", r.Code, r.Err)
 	}
 }
 
@@ -101,30 +92,30 @@ func TestDaemonNotAnswering(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	// Something holds the socket and never answers: the CLI must say so, not hang.
-	l, err := listenUnix(filepath.Join(h.home, "tend.sock"))
+	l, err := listenUnix(filepath.Join(h.Home, "tend.sock"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	r := h.runEnv([]string{"TEND_TIMEOUT=500ms"}, "ls")
-	if r.code != 4 || !strings.Contains(r.err, "did not answer within 500ms") || !strings.Contains(r.err, "daemon.pid") {
-		t.Fatalf("exit %d, stderr %q", r.code, r.err)
+	r := h.RunEnv([]string{"TEND_TIMEOUT=500ms"}, "ls")
+	if r.Code != 4 || !strings.Contains(r.Err, "did not answer within 500ms") || !strings.Contains(r.Err, "daemon.pid") {
+		t.Fatalf("exit %d, stderr %q", r.Code, r.Err)
 	}
 }
 
 func TestForeground(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	fg := newCmd(h, "--no-daemon", "start", appBin, "--name", "fg", "--", "-flood", "3", "-on-signal", "fg stopping")
+	fg := newCmd(h, "--no-daemon", "start", e2e.AppBin, "--name", "fg", "--", "-flood", "3", "-on-signal", "fg stopping")
 	out := startBackground(t, fg)
 	// The app's lines come after the socket serves, so no `tend` below can start a second daemon.
-	waitFor(t, 10*time.Second, "the app's lines on stdout", func() bool { return strings.Contains(out.String(), "line 0000002") })
+	e2e.WaitUntil(t, 10*time.Second, "the app's lines on stdout", func() bool { return strings.Contains(out.String(), "line 0000002") })
 
-	p := h.waitStatus("fg", "online") // a second CLI talks to the foreground daemon
-	if r := h.run("daemon"); r.code == 0 || !strings.Contains(r.err, "already runs") {
-		t.Fatalf("a second daemon for the same home: exit %d, %q", r.code, r.err)
+	p := h.WaitStatus("fg", "online") // a second CLI talks to the foreground daemon
+	if r := h.Run("daemon"); r.Code == 0 || !strings.Contains(r.Err, "already runs") {
+		t.Fatalf("a second daemon for the same home: exit %d, %q", r.Code, r.Err)
 	}
-	if _, err := os.Stat(filepath.Join(h.home, "logs", "fg-out.log")); err != nil {
+	if _, err := os.Stat(filepath.Join(h.Home, "logs", "fg-out.log")); err != nil {
 		t.Fatal("foreground mode writes log files too")
 	}
 	fg.Process.Signal(syscall.SIGTERM)
@@ -132,8 +123,8 @@ func TestForeground(t *testing.T) {
 	if err != nil {
 		t.Fatalf("foreground tend should exit 0 on SIGTERM: %v\n%s", err, out.String())
 	}
-	if pidAlive(p.Pid) || !strings.Contains(out.String(), "fg stopping") {
-		t.Fatalf("the app should have been stopped gracefully: alive %v, output %q", pidAlive(p.Pid), out.String())
+	if e2e.PidAlive(p.Pid) || !strings.Contains(out.String(), "fg stopping") {
+		t.Fatalf("the app should have been stopped gracefully: alive %v, output %q", e2e.PidAlive(p.Pid), out.String())
 	}
 }
 
@@ -142,8 +133,8 @@ func TestForeground(t *testing.T) {
 type syncBuffer = testutil.SyncBuffer
 
 func newCmd(h *harness, args ...string) *exec.Cmd {
-	cmd := exec.Command(tendBin, args...)
-	cmd.Env = h.env
+	cmd := exec.Command(e2e.TendBin, args...)
+	cmd.Env = h.Env
 	return cmd
 }
 
@@ -176,33 +167,21 @@ func waitCmd(cmd *exec.Cmd, timeout time.Duration) error {
 	}
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(30 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %s", what, timeout)
-}
-
 func TestPanicInRequestKeepsDaemon(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.env = append(h.env, "TEND_TEST_PANIC=1")
-	h.expectLogError(`msg="panic in request" route=/v1/debug/panic panic="test panic"`)
-	h.ok("start", appBin, "--name", "calm", "-s")
-	out, err := exec.Command("curl", "-s", "--unix-socket", filepath.Join(h.home, "tend.sock"), "-X", "POST", "http://tend/v1/debug/panic").CombinedOutput()
+	h.Env = append(h.Env, "TEND_TEST_PANIC=1")
+	h.ExpectLogError(`msg="panic in request" route=/v1/debug/panic panic="test panic"`)
+	h.OK("start", e2e.AppBin, "--name", "calm", "-s")
+	out, err := exec.Command("curl", "-s", "--unix-socket", filepath.Join(h.Home, "tend.sock"), "-X", "POST", "http://tend/v1/debug/panic").CombinedOutput()
 	if err != nil {
 		t.Skipf("curl: %v", err)
 	}
 	if !strings.Contains(string(out), "internal error in /v1/debug/panic") {
 		t.Fatalf("panic answer: %s", out)
 	}
-	h.ok("ping")
-	if p, _ := h.get("calm"); p.Pm2Env.Status != "online" {
+	h.OK("ping")
+	if p, _ := h.Get("calm"); p.Pm2Env.Status != "online" {
 		t.Fatalf("app after a panic in the daemon: %q", p.Pm2Env.Status)
 	}
 }
@@ -219,19 +198,19 @@ func TestPID1ReapsOrphans(t *testing.T) {
 	h := newHarness(t)
 	script := filepath.Join(t.TempDir(), "orphans.sh")
 	os.WriteFile(script, []byte("i=0; while true; do ( sleep 0.05 & ); i=$((i+1)); echo orphan $i; sleep 0.1; done\n"), 0o644)
-	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", tendBin, "--no-daemon", "start", script)
-	cmd.Env = h.env
+	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", e2e.TendBin, "--no-daemon", "start", script)
+	cmd.Env = h.Env
 	out := startBackground(t, cmd)
 	// Until its socket exists, a `tend jlist` here would start a second, ordinary daemon.
-	waitFor(t, 10*time.Second, "the socket of tend as PID 1", func() bool {
-		_, err := os.Stat(filepath.Join(h.home, "tend.sock"))
+	e2e.WaitUntil(t, 10*time.Second, "the socket of tend as PID 1", func() bool {
+		_, err := os.Stat(filepath.Join(h.Home, "tend.sock"))
 		return err == nil
 	})
-	p := h.waitStatus("orphans", "online")
+	p := h.WaitStatus("orphans", "online")
 	// Ten orphans born (each lives 50 ms, so nine of them have died and been reaped, or not).
-	waitFile(t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool { return strings.Contains(s, "orphan 10\n") })
+	e2e.WaitFile(t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool { return strings.Contains(s, "orphan 10\n") })
 	// The keeper is PID 1 there, and the daemon its child.
-	data, _ := os.ReadFile(filepath.Join(h.home, "keeper.pid"))
+	data, _ := os.ReadFile(filepath.Join(h.Home, "keeper.pid"))
 	if strings.TrimSpace(string(data)) != "1" {
 		t.Fatalf("tend's keeper should be PID 1 in its namespace, keeper.pid says %q", data)
 	}
@@ -243,8 +222,8 @@ func TestPID1ReapsOrphans(t *testing.T) {
 	}
 	daemon := childOf(inner)
 	zombies := 0
-	for _, pid := range allPids() {
-		if state, ppid, ok := procStat(pid); ok && state == 'Z' && (ppid == inner || ppid == daemon) {
+	for _, pid := range e2e.AllPids() {
+		if state, ppid, ok := e2e.ProcStat(pid); ok && state == 'Z' && (ppid == inner || ppid == daemon) {
 			zombies++
 		}
 	}
@@ -258,8 +237,8 @@ func TestPID1ReapsOrphans(t *testing.T) {
 }
 
 func childOf(parent int) int {
-	for _, pid := range allPids() {
-		if _, ppid, ok := procStat(pid); ok && ppid == parent {
+	for _, pid := range e2e.AllPids() {
+		if _, ppid, ok := e2e.ProcStat(pid); ok && ppid == parent {
 			return pid
 		}
 	}
@@ -274,7 +253,7 @@ func TestBadConfigs(t *testing.T) {
 	h := newHarness(t)
 	unchanged := h.bystander()
 	dir := t.TempDir()
-	good := `{"name": "fine", "script": "` + appBin + `"}`
+	good := `{"name": "fine", "script": "` + e2e.AppBin + `"}`
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
 		os.MkdirAll(filepath.Dir(p), 0o755)
@@ -293,25 +272,25 @@ func TestBadConfigs(t *testing.T) {
 		{[]string{"start", write("syntax.yaml", "apps:\n  - name: a\n    script: [b\n")}, "syntax.yaml:3:", false},
 		{[]string{"start", write("throws.config.js", "throw new Error('no config today')")}, "no config today", true},
 		{[]string{"start", write("dup.json", `{"apps": [`+good+`, `+good+`]}`)}, `dup.json:1: apps[1] "fine": the name "fine" is apps[0]'s too`, false},
-		{[]string{"start", write("abc.json", "{\"apps\": [\n"+good+",\n {\"name\": \"n\", \"script\": \""+appBin+"\",\n  \"instances\": 100000}]}")}, `abc.json:4: apps[1] "n": instances 100000 is more than 4096`, false},
-		{[]string{"start", write("colon/Procfile", "web: "+appBin+"\nworker "+appBin+"\n")}, "Procfile:2", false},
-		{[]string{"start", write("badenv.json", `{"apps": [`+good+`, {"name": "d", "script": "`+appBin+`", "env_file": "bad.env"}]}`)}, "bad.env:2", false},
-		{[]string{"start", write("noenv.json", `{"apps": [{"name": "m", "script": "`+appBin+`", "env_file": "missing.env"}]}`)}, "missing.env", false},
+		{[]string{"start", write("abc.json", "{\"apps\": [\n"+good+",\n {\"name\": \"n\", \"script\": \""+e2e.AppBin+"\",\n  \"instances\": 100000}]}")}, `abc.json:4: apps[1] "n": instances 100000 is more than 4096`, false},
+		{[]string{"start", write("colon/Procfile", "web: "+e2e.AppBin+"\nworker "+e2e.AppBin+"\n")}, "Procfile:2", false},
+		{[]string{"start", write("badenv.json", `{"apps": [`+good+`, {"name": "d", "script": "`+e2e.AppBin+`", "env_file": "bad.env"}]}`)}, "bad.env:2", false},
+		{[]string{"start", write("noenv.json", `{"apps": [{"name": "m", "script": "`+e2e.AppBin+`", "env_file": "missing.env"}]}`)}, "missing.env", false},
 		{[]string{"start", write("noscript.json", `{"apps": [`+good+`, {"name": "s"}]}`)}, "script is missing", false},
-		{[]string{"start", write("clash.json", `{"apps": [{"name": "keeper", "script": "/bin/sleep", "args": "100"}]}`)}, `app "keeper" already runs ` + appBin + ` (started from the command line)`, false},
-		{[]string{"resurrect", write("cut.pm2", `[{"name": "fine", "pm_exec_path": "`+appBin+`"`)}, "cut short", false},
+		{[]string{"start", write("clash.json", `{"apps": [{"name": "keeper", "script": "/bin/sleep", "args": "100"}]}`)}, `app "keeper" already runs ` + e2e.AppBin + ` (started from the command line)`, false},
+		{[]string{"resurrect", write("cut.pm2", `[{"name": "fine", "pm_exec_path": "`+e2e.AppBin+`"`)}, "cut short", false},
 		{[]string{"resurrect", write("future.pm2", `[{"_tend": {"v": 99, "spec": {}}}]`)}, "newer tend", false},
 	} {
 		if tt.node && haveNode != nil {
 			continue
 		}
 		write("bad.env", "A=1\nthis line has no equals sign\n")
-		h.oneLineError(2, tt.msg, tt.args...)
+		h.OneLineError(2, tt.msg, tt.args...)
 	}
 	// A JS config needs node: without it on PATH, say what to install.
 	js := write("ecosystem.config.js", "module.exports = {apps: []}")
-	if r := h.runEnv([]string{"PATH=/nonexistent"}, "start", js); r.code != 2 || !strings.Contains(r.err, "install Node.js") {
-		t.Errorf("no node: exit %d, %q", r.code, r.err)
+	if r := h.RunEnv([]string{"PATH=/nonexistent"}, "start", js); r.Code != 2 || !strings.Contains(r.Err, "install Node.js") {
+		t.Errorf("no node: exit %d, %q", r.Code, r.Err)
 	}
 	unchanged()
 }
@@ -321,19 +300,19 @@ func TestBadConfigs(t *testing.T) {
 func TestBesideALivePM2(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	pm2 := exec.Command("bash", "-c", `exec -a "PM2 v7.0.4: God Daemon (`+h.home+`)" sleep 60`)
+	pm2 := exec.Command("bash", "-c", `exec -a "PM2 v7.0.4: God Daemon (`+h.Home+`)" sleep 60`)
 	if err := pm2.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pm2.Process.Kill(); pm2.Wait() })
-	os.WriteFile(filepath.Join(h.home, "pm2.pid"), []byte(fmt.Sprint(pm2.Process.Pid)), 0o644)
-	waitFile(t, fmt.Sprintf("/proc/%d/cmdline", pm2.Process.Pid), 5*time.Second, func(s string) bool { return strings.Contains(s, "God Daemon") })
-	r := h.run("start", appBin, "--name", "web", "-s")
-	if r.code == 0 || !strings.Contains(r.err, "PM2's daemon runs there") || strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
-		t.Fatalf("beside a live PM2: exit %d, %q", r.code, r.err)
+	os.WriteFile(filepath.Join(h.Home, "pm2.pid"), []byte(fmt.Sprint(pm2.Process.Pid)), 0o644)
+	e2e.WaitFile(t, fmt.Sprintf("/proc/%d/cmdline", pm2.Process.Pid), 5*time.Second, func(s string) bool { return strings.Contains(s, "God Daemon") })
+	r := h.Run("start", e2e.AppBin, "--name", "web", "-s")
+	if r.Code == 0 || !strings.Contains(r.Err, "PM2's daemon runs there") || strings.Count(strings.TrimSpace(r.Err), "\n") != 0 {
+		t.Fatalf("beside a live PM2: exit %d, %q", r.Code, r.Err)
 	}
 	pm2.Process.Kill()
 	pm2.Wait()
-	h.ok("start", appBin, "--name", "web", "-s")
-	h.waitStatus("web", "online")
+	h.OK("start", e2e.AppBin, "--name", "web", "-s")
+	h.WaitStatus("web", "online")
 }

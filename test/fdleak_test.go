@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/test/e2e"
 )
 
 // fdCycles is how many start/stop/reload cycles TestDaemonFdsDoNotLeak runs.
@@ -24,15 +26,15 @@ const fdCycles = 100
 func TestDaemonFdsDoNotLeak(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	port := freePort(t)
-	h.ok("start", appBin, "--name", "fork", "-s")
-	h.ok("start", appBin, "--name", "web", "-i", "2", "--port", strconv.Itoa(port), "-s", "--", "-serve", "-ready-after", "10ms")
+	port := e2e.FreePort(t)
+	h.OK("start", e2e.AppBin, "--name", "fork", "-s")
+	h.OK("start", e2e.AppBin, "--name", "web", "-i", "2", "--port", strconv.Itoa(port), "-s", "--", "-serve", "-ready-after", "10ms")
 	_, err := exec.LookPath("node")
 	node := err == nil
 	if node {
-		h.startCluster(writeApp(t, t.TempDir(), "hello.js", helloJS), 1)
+		h.StartCluster(e2e.WriteApp(t, t.TempDir(), "hello.js", e2e.HelloJS), 1)
 	}
-	data, err := os.ReadFile(filepath.Join(h.home, "daemon.pid"))
+	data, err := os.ReadFile(filepath.Join(h.Home, "daemon.pid"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,19 +44,19 @@ func TestDaemonFdsDoNotLeak(t *testing.T) {
 	// every few cycles a stop and start of the cluster app (its sockets closed and opened
 	// again), a delete and a new start (log files), a reload of the Node app.
 	cycle := func(i int) {
-		h.ok("reload", "web", "-s")
-		h.ok("stop", "fork", "-s")
-		h.ok("start", "fork", "-s")
+		h.OK("reload", "web", "-s")
+		h.OK("stop", "fork", "-s")
+		h.OK("start", "fork", "-s")
 		if i%5 == 0 && node {
-			h.ok("reload", "hello", "-s")
+			h.OK("reload", "hello", "-s")
 		}
 		if i%5 == 2 {
-			h.ok("stop", "web", "-s")
-			h.ok("start", "web", "-s")
+			h.OK("stop", "web", "-s")
+			h.OK("start", "web", "-s")
 		}
 		if i%10 == 7 {
-			h.ok("delete", "fork", "-s")
-			h.ok("start", appBin, "--name", "fork", "-s")
+			h.OK("delete", "fork", "-s")
+			h.OK("start", e2e.AppBin, "--name", "fork", "-s")
 		}
 	}
 	// A first round of every kind, so that what the daemon opens once and keeps (its notify
@@ -62,18 +64,18 @@ func TestDaemonFdsDoNotLeak(t *testing.T) {
 	for _, i := range []int{0, 2, 7} {
 		cycle(i)
 	}
-	h.waitOnline("web", 2)
-	base := settledFds(t, dpid)
+	h.WaitOnline("web", 2)
+	base := e2e.SettledFds(t, dpid)
 	begin := time.Now()
 	peak := len(base)
 	for i := range fdCycles {
 		cycle(i)
-		peak = max(peak, len(daemonFds(dpid)))
+		peak = max(peak, len(e2e.DaemonFds(dpid)))
 	}
 	took := time.Since(begin)
-	h.waitOnline("web", 2)
+	h.WaitOnline("web", 2)
 	var now map[string]string
-	if !poll(10*time.Second, func() bool { now = daemonFds(dpid); return len(now) <= len(base) }) {
+	if !e2e.Poll(10*time.Second, func() bool { now = e2e.DaemonFds(dpid); return len(now) <= len(base) }) {
 		t.Fatalf("after %d cycles the daemon has %d fds open, %d before (peak %d); new: %s",
 			fdCycles, len(now), len(base), peak, fdDiff(base, now))
 	}
@@ -83,44 +85,6 @@ func TestDaemonFdsDoNotLeak(t *testing.T) {
 
 // daemonFds lists the open fds of pid: fd number → what it points at (socket:[…], pipe:[…], a
 // path, anon_inode:[pidfd]…).
-func daemonFds(pid int) map[string]string {
-	dir := fmt.Sprintf("/proc/%d/fd", pid)
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
-	fds := map[string]string{}
-	for _, e := range entries {
-		target, err := os.Readlink(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue // closed since the listing
-		}
-		fds[e.Name()] = target
-	}
-	return fds
-}
-
-// settledFds waits until the daemon's fd count has stopped changing (a connection of the last
-// CLI closing, a /proc file of the sampler) and returns its fds.
-func settledFds(t *testing.T, pid int) map[string]string {
-	t.Helper()
-	var fds map[string]string
-	same := 0
-	last := -1
-	if !poll(10*time.Second, func() bool {
-		fds = daemonFds(pid)
-		if len(fds) == last {
-			same++
-		} else {
-			same, last = 0, len(fds)
-		}
-		return same >= 5 // 100 ms unchanged, at poll's 20 ms
-	}) {
-		t.Fatalf("the daemon's fd count did not settle within 10s; last %d", last)
-	}
-	return fds
-}
-
 // fdDiff describes how now differs from base: counts by kind, and the targets now holds more
 // often than base did (a leaked dup shows as one socket held many times).
 func fdDiff(base, now map[string]string) string {

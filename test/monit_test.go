@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/test/e2e"
 )
 
 // tmuxSession drives a terminal in its own tmux server.
@@ -49,15 +51,15 @@ func TestMonitInTmux(t *testing.T) {
 		t.Skip("tmux is not installed")
 	}
 	h := newHarness(t)
-	h.ok("start", appBin, "--name", "alpha", "-s")
-	h.ok("start", appBin, "--name", "beta", "-s", "--", "-flood", "3", "-stderr", "2")
-	h.waitStatus("beta", "online")
+	h.OK("start", e2e.AppBin, "--name", "alpha", "-s")
+	h.OK("start", e2e.AppBin, "--name", "beta", "-s", "--", "-flood", "3", "-stderr", "2")
+	h.WaitStatus("beta", "online")
 	after := filepath.Join(t.TempDir(), "after")
-	s := &tmuxSession{t: t, server: "tend-" + strings.NewReplacer("/", "-", " ", "-").Replace(h.mark)}
+	s := &tmuxSession{t: t, server: "tend-" + strings.NewReplacer("/", "-", " ", "-").Replace(h.Mark)}
 	t.Cleanup(func() { s.run("kill-server") })
-	script := h.bin + " monit; stty -a > " + after + "; echo monit-ended; sleep 30"
+	script := h.Bin + " monit; stty -a > " + after + "; echo monit-ended; sleep 30"
 	if out, err := s.run("new-session", "-d", "-s", "monit", "-x", "100", "-y", "30",
-		"-e", "TEND_HOME="+h.home, "-e", "TERM=xterm-256color", "-e", "TEND_TEST_MARK="+h.mark, "sh", "-c", script); err != nil {
+		"-e", "TEND_HOME="+h.Home, "-e", "TERM=xterm-256color", "-e", "TEND_TEST_MARK="+h.Mark, "sh", "-c", script); err != nil {
 		t.Fatalf("tmux: %v %s", err, out)
 	}
 	s.waitScreen("the list", func(sc string) bool {
@@ -69,16 +71,16 @@ func TestMonitInTmux(t *testing.T) {
 		return strings.Contains(sc, "beta[1] online") && strings.Contains(sc, "line 0000002") && strings.Contains(sc, "err 1")
 	})
 	s.run("send-keys", "-t", "monit", "r")
-	h.waitFor("beta", 10*time.Second, "restarted from monit", func(p proc) bool { return p.Pm2Env.RestartTime == 1 })
-	if a, _ := h.get("alpha"); a.Pm2Env.RestartTime != 0 {
+	h.WaitFor("beta", 10*time.Second, "restarted from monit", func(p proc) bool { return p.Pm2Env.RestartTime == 1 })
+	if a, _ := h.Get("alpha"); a.Pm2Env.RestartTime != 0 {
 		t.Error("r restarted alpha, which was not selected")
 	}
 	s.waitScreen("the outcome", func(sc string) bool { return strings.Contains(sc, "restart beta: done") })
 	// + scales the selected app.
 	s.run("send-keys", "-t", "monit", "+")
-	h.waitOnline("beta", 2)
+	h.WaitOnline("beta", 2)
 	// An app that floods its log while it is shown: the screen keeps answering keys.
-	h.ok("start", appBin, "--name", "gamma", "-s", "--", "-flood", "3000000")
+	h.OK("start", e2e.AppBin, "--name", "gamma", "-s", "--", "-flood", "3000000")
 	s.waitScreen("gamma in the list", func(sc string) bool { return strings.Contains(sc, "gamma") })
 	s.run("send-keys", "-t", "monit", "j", "j", "j")
 	s.waitScreen("gamma's lines", func(sc string) bool { return strings.Contains(sc, "gamma[") && strings.Contains(sc, "  line ") })
@@ -112,9 +114,9 @@ func TestMonitInTmux(t *testing.T) {
 func TestMonitDumbTerminal(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.ok("start", appBin, "--name", "plain", "-s")
-	cmd := exec.Command(h.bin, "monit")
-	cmd.Env = append(h.env, "TERM=dumb")
+	h.OK("start", e2e.AppBin, "--name", "plain", "-s")
+	cmd := exec.Command(h.Bin, "monit")
+	cmd.Env = append(h.Env, "TERM=dumb")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,7 @@
 package test
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -23,98 +21,32 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/tend-sh/tend/internal/events"
+	"github.com/tend-sh/tend/test/e2e"
 )
-
-// eventLog follows `tend events --json` in a process of its own, as a script would; it needs a
-// daemon.
-type eventLog struct {
-	t  *testing.T
-	ch chan events.Event
-}
-
-func (h *harness) followEvents() *eventLog {
-	h.t.Helper()
-	cmd := exec.Command(h.bin, "events", "--json")
-	cmd.Env = h.env
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	errPipe, err := cmd.StderrPipe()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		h.t.Fatal(err)
-	}
-	// Once it says it follows, the daemon has it as a listener: no later event is missed.
-	first, err := bufio.NewReader(errPipe).ReadString('\n')
-	if !strings.Contains(first, "following") {
-		h.t.Fatalf("tend events: %q, %v", first, err)
-	}
-	go io.Copy(io.Discard, errPipe)
-	l := &eventLog{t: h.t, ch: make(chan events.Event, 4096)}
-	go func() {
-		defer close(l.ch)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			var e events.Event
-			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-				h.t.Errorf("events --json printed a line that is not an event: %q", sc.Text())
-				continue
-			}
-			l.ch <- e
-		}
-	}()
-	h.t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGINT)
-		cmd.Wait()
-	})
-	return l
-}
-
-// waitFor returns the first event that matches, failing the test after timeout.
-func (l *eventLog) waitFor(what string, timeout time.Duration, match func(events.Event) bool) events.Event {
-	l.t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case e, ok := <-l.ch:
-			if !ok {
-				l.t.Fatalf("the event stream ended before %s", what)
-			}
-			if match(e) {
-				return e
-			}
-		case <-deadline:
-			l.t.Fatalf("no %s event within %s", what, timeout)
-		}
-	}
-}
 
 // The stream says what happens to an app as it happens: its start, its exit with the code, its
 // scale and its deletion; a second follower gets the same.
 func TestEventStream(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.ok("start", appBin, "--name", "first", "-s") // a daemon to follow
-	ev := h.followEvents()
-	ev2 := h.followEvents()
-	h.ok("start", appBin, "--name", "crash", "--no-autorestart", "-s", "--", "-exit-after", "300ms", "-code", "3")
-	ev.waitFor("crash online", 10*time.Second, func(e events.Event) bool { return e.App == "crash" && e.Kind == "online" })
-	exit := ev.waitFor("crash exit", 10*time.Second, func(e events.Event) bool { return e.App == "crash" && e.Kind == "exit" })
+	h.OK("start", e2e.AppBin, "--name", "first", "-s") // a daemon to follow
+	ev := h.FollowEvents()
+	ev2 := h.FollowEvents()
+	h.OK("start", e2e.AppBin, "--name", "crash", "--no-autorestart", "-s", "--", "-exit-after", "300ms", "-code", "3")
+	ev.WaitFor("crash online", 10*time.Second, func(e events.Event) bool { return e.App == "crash" && e.Kind == "online" })
+	exit := ev.WaitFor("crash exit", 10*time.Second, func(e events.Event) bool { return e.App == "crash" && e.Kind == "exit" })
 	if exit.ExitCode == nil || *exit.ExitCode != 3 || exit.Pid == 0 || exit.ID == nil {
 		t.Errorf("exit event %+v: want exit code 3, the pid and the id", exit)
 	}
-	ev.waitFor("crash stopped", 10*time.Second, func(e events.Event) bool { return e.App == "crash" && e.Kind == "stopped" })
-	h.ok("scale", "first", "2", "-s")
-	sc := ev.waitFor("scale", 10*time.Second, func(e events.Event) bool { return e.Kind == "scale" })
+	ev.WaitFor("crash stopped", 10*time.Second, func(e events.Event) bool { return e.App == "crash" && e.Kind == "stopped" })
+	h.OK("scale", "first", "2", "-s")
+	sc := ev.WaitFor("scale", 10*time.Second, func(e events.Event) bool { return e.Kind == "scale" })
 	if *sc.From != 1 || *sc.To != 2 || sc.App != "first" {
 		t.Errorf("scale event %+v", sc)
 	}
-	h.ok("delete", "crash", "-s")
-	ev.waitFor("delete", 10*time.Second, func(e events.Event) bool { return e.Kind == "delete" && e.App == "crash" })
-	ev2.waitFor("delete, on the second follower", 10*time.Second, func(e events.Event) bool { return e.Kind == "delete" && e.App == "crash" })
+	h.OK("delete", "crash", "-s")
+	ev.WaitFor("delete", 10*time.Second, func(e events.Event) bool { return e.Kind == "delete" && e.App == "crash" })
+	ev2.WaitFor("delete, on the second follower", 10*time.Second, func(e events.Event) bool { return e.Kind == "delete" && e.App == "crash" })
 }
 
 // Figures are the whole tree's: a bash wrapper with two node children shows their memory, where
@@ -123,16 +55,16 @@ func TestTreeFigures(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	dir := t.TempDir()
-	writeApp(t, dir, "hold.js", "const b = Buffer.alloc(40 << 20, 1); setInterval(() => b[0]++, 1000)\n")
-	script := writeApp(t, dir, "run.sh", "node hold.js & node hold.js & wait\n")
-	h.ok("start", script, "--name", "wrap", "--cwd", dir, "-s")
-	p := h.waitFor("wrap", 20*time.Second, "3 processes over 80 MB", func(p proc) bool {
-		return p.Monit.Memory > 80<<20 && h.pm2Env(p.PmID)["_tend_procs"] == 3.0
+	e2e.WriteApp(t, dir, "hold.js", "const b = Buffer.alloc(40 << 20, 1); setInterval(() => b[0]++, 1000)\n")
+	script := e2e.WriteApp(t, dir, "run.sh", "node hold.js & node hold.js & wait\n")
+	h.OK("start", script, "--name", "wrap", "--cwd", dir, "-s")
+	p := h.WaitFor("wrap", 20*time.Second, "3 processes over 80 MB", func(p proc) bool {
+		return p.Monit.Memory > 80<<20 && h.Pm2Env(p.PmID)["_tend_procs"] == 3.0
 	})
 	if p.Monit.Memory > 400<<20 {
 		t.Errorf("memory %d: more than the tree holds", p.Monit.Memory)
 	}
-	if out := h.ok("ls"); !strings.Contains(out, "mb") {
+	if out := h.OK("ls"); !strings.Contains(out, "mb") {
 		t.Errorf("ls:\n%s", out)
 	}
 }
@@ -156,29 +88,29 @@ func TestMemoryLimitRestart(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	dir := t.TempDir()
-	app := writeApp(t, dir, "grow.js", growJS)
+	app := e2e.WriteApp(t, dir, "grow.js", growJS)
 	flag := filepath.Join(dir, "grow")
-	if r := h.runEnv([]string{"GROW=" + flag}, "start", app, "--max-memory-restart", "120M", "-s"); r.code != 0 {
-		t.Fatalf("start: %d %s", r.code, r.err)
+	if r := h.RunEnv([]string{"GROW=" + flag}, "start", app, "--max-memory-restart", "120M", "-s"); r.Code != 0 {
+		t.Fatalf("start: %d %s", r.Code, r.Err)
 	}
-	ev := h.followEvents()
-	first := h.waitStatus("grow", "online")
-	if got := h.pm2Env(first.PmID)["max_memory_restart"]; got != float64(120<<20) {
+	ev := h.FollowEvents()
+	first := h.WaitStatus("grow", "online")
+	if got := h.Pm2Env(first.PmID)["max_memory_restart"]; got != float64(120<<20) {
 		t.Errorf("jlist max_memory_restart %v, want %d", got, 120<<20)
 	}
 	os.WriteFile(flag, nil, 0o644)
-	e := ev.waitFor("memory_limit", 30*time.Second, func(e events.Event) bool { return e.Kind == "memory_limit" })
+	e := ev.WaitFor("memory_limit", 30*time.Second, func(e events.Event) bool { return e.Kind == "memory_limit" })
 	os.Remove(flag)
 	if e.Memory <= e.Limit || e.Limit != 120<<20 || e.Reason != "restart" || e.Pid != first.Pid {
 		t.Errorf("memory_limit event %+v", e)
 	}
-	p := h.waitFor("grow", 20*time.Second, "restarted once, online", func(p proc) bool {
+	p := h.WaitFor("grow", 20*time.Second, "restarted once, online", func(p proc) bool {
 		return p.Pm2Env.RestartTime >= 1 && p.Pm2Env.Status == "online" && p.Pid != first.Pid
 	})
-	if n := h.pm2Env(p.PmID)["_tend_memory_restarts"]; n == nil || n.(float64) < 1 {
+	if n := h.Pm2Env(p.PmID)["_tend_memory_restarts"]; n == nil || n.(float64) < 1 {
 		t.Errorf("_tend_memory_restarts %v", n)
 	}
-	waitFile(t, filepath.Join(h.home, "tend.log"), 10*time.Second, func(s string) bool { return strings.Contains(s, "memory limit") })
+	e2e.WaitFile(t, filepath.Join(h.Home, "tend.log"), 10*time.Second, func(s string) bool { return strings.Contains(s, "memory limit") })
 }
 
 // In cluster mode the memory limit reloads the instance: no request fails.
@@ -186,22 +118,22 @@ func TestMemoryLimitReload(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	dir := t.TempDir()
-	app := writeApp(t, dir, "grow.js", growJS)
+	app := e2e.WriteApp(t, dir, "grow.js", growJS)
 	flag := filepath.Join(dir, "grow")
-	port := freePort(t)
+	port := e2e.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	if r := h.runEnv([]string{"GROW=" + flag, "ONLY0=1", "PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2",
-		"--max-memory-restart", "120M", "--listen-timeout", listenTimeout, "-s"); r.code != 0 {
-		t.Fatalf("start: %d %s", r.code, r.err)
+	if r := h.RunEnv([]string{"GROW=" + flag, "ONLY0=1", "PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2",
+		"--max-memory-restart", "120M", "--listen-timeout", e2e.ListenTimeout, "-s"); r.Code != 0 {
+		t.Fatalf("start: %d %s", r.Code, r.Err)
 	}
-	h.waitOnline("grow", 2)
-	ev := h.followEvents()
+	h.WaitOnline("grow", 2)
+	ev := h.FollowEvents()
 	var e events.Event
-	res := loadDuring(t, addr, func() {
+	res := e2e.LoadDuring(t, addr, func() {
 		os.WriteFile(flag, nil, 0o644)
-		e = ev.waitFor("memory_limit", 30*time.Second, func(e events.Event) bool { return e.Kind == "memory_limit" })
+		e = ev.WaitFor("memory_limit", 30*time.Second, func(e events.Event) bool { return e.Kind == "memory_limit" })
 		os.Remove(flag)
-		ev.waitFor("reload done", 30*time.Second, func(e events.Event) bool { return e.Kind == "reload" && e.Reason == "done" })
+		ev.WaitFor("reload done", 30*time.Second, func(e events.Event) bool { return e.Kind == "reload" && e.Reason == "done" })
 	})
 	if e.Reason != "reload" || *e.ID != 0 {
 		t.Errorf("memory_limit event %+v: want a reload of id 0", e)
@@ -229,13 +161,13 @@ setInterval(() => {}, 1000);
 func TestCustomMetricsAndPrometheus(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	app := writeApp(t, t.TempDir(), "m.js", metricsJS)
-	h.ok("start", app, "--name", "api", "--namespace", "shop", "-s")
-	p := h.waitFor("api", 20*time.Second, "its custom metrics", func(p proc) bool {
-		axm, _ := h.pm2Env(p.PmID)["axm_monitor"].(map[string]any)
+	app := e2e.WriteApp(t, t.TempDir(), "m.js", metricsJS)
+	h.OK("start", app, "--name", "api", "--namespace", "shop", "-s")
+	p := h.WaitFor("api", 20*time.Second, "its custom metrics", func(p proc) bool {
+		axm, _ := h.Pm2Env(p.PmID)["axm_monitor"].(map[string]any)
 		return axm["queue"] != nil && axm["Heap Size"] != nil
 	})
-	axm := h.pm2Env(p.PmID)["axm_monitor"].(map[string]any)
+	axm := h.Pm2Env(p.PmID)["axm_monitor"].(map[string]any)
 	if q := axm["queue"].(map[string]any); q["value"] != 3.0 || q["unit"] != "jobs" {
 		t.Errorf("axm_monitor.queue %v", q)
 	}
@@ -245,11 +177,11 @@ func TestCustomMetricsAndPrometheus(t *testing.T) {
 	if len(axm) != 200 {
 		t.Errorf("axm_monitor has %d names, want the cap, 200", len(axm))
 	}
-	if !strings.Contains(h.ok("prettylist"), "'Heap Size': { value: '10.5', unit: 'MiB' }") {
+	if !strings.Contains(h.OK("prettylist"), "'Heap Size': { value: '10.5', unit: 'MiB' }") {
 		t.Error("prettylist lacks the @pm2/io metric as PM2 prints it")
 	}
 
-	text := h.ok("metrics")
+	text := h.OK("metrics")
 	parser := expfmt.NewTextParser(model.LegacyValidation) // the strict, classic names
 	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
@@ -312,7 +244,7 @@ func TestCustomMetricsAndPrometheus(t *testing.T) {
 	if fams["tend_process_cpu_seconds_total"].GetType() != dto.MetricType_COUNTER {
 		t.Error("tend_process_cpu_seconds_total is not a counter")
 	}
-	waitFile(t, filepath.Join(h.home, "tend.log"), 10*time.Second, func(s string) bool {
+	e2e.WaitFile(t, filepath.Join(h.Home, "tend.log"), 10*time.Second, func(s string) bool {
 		return strings.Contains(s, "custom metrics: this instance reports more names than tend keeps")
 	})
 }
@@ -336,9 +268,9 @@ func scrape(addr string) (string, error) {
 func TestMetricsListen(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.ok("start", appBin, "--name", "api", "-s")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	h.ok("set", "metrics_listen", addr)
+	h.OK("start", e2e.AppBin, "--name", "api", "-s")
+	addr := fmt.Sprintf("127.0.0.1:%d", e2e.FreePort(t))
+	h.OK("set", "metrics_listen", addr)
 	text, err := scrape(addr)
 	if err != nil || !strings.Contains(text, `tend_process_memory_bytes{app="api"`) {
 		t.Fatalf("scrape: %v\n%s", err, text)
@@ -355,32 +287,32 @@ func TestMetricsListen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	r := h.run("set", "metrics_listen", busy.Addr().String())
-	if r.code == 0 || !strings.Contains(r.err, "is in use") || strings.Count(r.err, "\n") != 1 {
-		t.Errorf("set metrics_listen on a busy port: exit %d, %q", r.code, r.err)
+	r := h.Run("set", "metrics_listen", busy.Addr().String())
+	if r.Code == 0 || !strings.Contains(r.Err, "is in use") || strings.Count(r.Err, "\n") != 1 {
+		t.Errorf("set metrics_listen on a busy port: exit %d, %q", r.Code, r.Err)
 	}
 	if _, err := scrape(addr); err != nil {
 		t.Errorf("the old address stopped serving after a refused change: %v", err)
 	}
-	if got := strings.TrimSpace(h.ok("get", "metrics_listen")); got != addr {
+	if got := strings.TrimSpace(h.OK("get", "metrics_listen")); got != addr {
 		t.Errorf("get metrics_listen: %q, want %q", got, addr)
 	}
-	h.ok("unset", "metrics_listen")
+	h.OK("unset", "metrics_listen")
 	if _, err := scrape(addr); err == nil {
 		t.Error("still served after unset")
 	}
 
 	// In the foreground, until interrupted.
-	fg := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cmd := exec.Command(h.bin, "metrics", "--listen", fg)
-	cmd.Env = h.env
+	fg := fmt.Sprintf("127.0.0.1:%d", e2e.FreePort(t))
+	cmd := exec.Command(h.Bin, "metrics", "--listen", fg)
+	cmd.Env = h.Env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	poll(10*time.Second, func() bool { _, err := scrape(fg); return err == nil })
+	e2e.Poll(10*time.Second, func() bool { _, err := scrape(fg); return err == nil })
 	if text, err := scrape(fg); err != nil || !strings.Contains(text, "tend_daemon_memory_bytes") {
 		t.Errorf("tend metrics --listen: %v", err)
 	}
@@ -394,13 +326,13 @@ func TestMetricsListen(t *testing.T) {
 func TestWorkerMetric(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.ok("start", appBin, "--name", "go", "--port", strconv.Itoa(freePort(t)), "-s", "--", "-serve", "-metric", "queue=7")
-	h.waitFor("go", 20*time.Second, "the metric queue=7", func(p proc) bool {
-		axm, _ := h.pm2Env(p.PmID)["axm_monitor"].(map[string]any)
+	h.OK("start", e2e.AppBin, "--name", "go", "--port", strconv.Itoa(e2e.FreePort(t)), "-s", "--", "-serve", "-metric", "queue=7")
+	h.WaitFor("go", 20*time.Second, "the metric queue=7", func(p proc) bool {
+		axm, _ := h.Pm2Env(p.PmID)["axm_monitor"].(map[string]any)
 		q, _ := axm["queue"].(map[string]any)
 		return q["value"] == 7.0 && q["unit"] == "items"
 	})
-	if out := h.ok("describe", "go"); !strings.Contains(out, "queue  7 items") {
+	if out := h.OK("describe", "go"); !strings.Contains(out, "queue  7 items") {
 		t.Errorf("describe lacks the metric:\n%s", out)
 	}
 }
@@ -411,20 +343,20 @@ func TestNodePreloadMetrics(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	dir := t.TempDir()
-	off := writeApp(t, dir, "off.js", helloJS)
-	on := writeApp(t, dir, "on.js", helloJS)
+	off := e2e.WriteApp(t, dir, "off.js", e2e.HelloJS)
+	on := e2e.WriteApp(t, dir, "on.js", e2e.HelloJS)
 	// The app without figures starts first: by the time the other reports (every 5 s from its
 	// start), it would have reported too.
-	h.startCluster(off, 1, "TEND_NODE_METRICS=0")
-	quiet := h.waitOnline("off", 1)[0]
-	h.startCluster(on, 1)
-	h.waitFor("on", 20*time.Second, "the preload's figures", func(p proc) bool {
-		axm, _ := h.pm2Env(p.PmID)["axm_monitor"].(map[string]any)
+	h.StartCluster(off, 1, "TEND_NODE_METRICS=0")
+	quiet := h.WaitOnline("off", 1)[0]
+	h.StartCluster(on, 1)
+	h.WaitFor("on", 20*time.Second, "the preload's figures", func(p proc) bool {
+		axm, _ := h.Pm2Env(p.PmID)["axm_monitor"].(map[string]any)
 		d, _ := axm["event loop delay p99"].(map[string]any)
 		a, _ := axm["active handles"].(map[string]any)
 		return d["unit"] == "ms" && a["value"] != nil && a["value"].(float64) >= 1
 	})
-	if axm, _ := h.pm2Env(quiet.PmID)["axm_monitor"].(map[string]any); len(axm) != 0 {
+	if axm, _ := h.Pm2Env(quiet.PmID)["axm_monitor"].(map[string]any); len(axm) != 0 {
 		t.Errorf("TEND_NODE_METRICS=0: axm_monitor %v", axm)
 	}
 }

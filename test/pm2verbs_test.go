@@ -10,12 +10,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/test/e2e"
 )
 
 // statuses maps each app name to its instances' statuses, in id order.
 func (h *harness) statuses() map[string][]string {
 	out := map[string][]string{}
-	for _, p := range h.jlist() {
+	for _, p := range h.Jlist() {
 		out[p.Name] = append(out[p.Name], p.Pm2Env.Status)
 	}
 	return out
@@ -29,35 +31,35 @@ func TestPM2Selectors(t *testing.T) {
 	h := newHarness(t)
 	dir := t.TempDir()
 	script := filepath.Join(dir, "app.js")
-	writeApp(t, dir, "app.js", "setInterval(() => {}, 1000)\n")
+	e2e.WriteApp(t, dir, "app.js", "setInterval(() => {}, 1000)\n")
 	for _, n := range []string{"echo-1", "echo-2", "echo-3"} {
-		h.ok("start", appBin, "--name", n, "-s")
+		h.OK("start", e2e.AppBin, "--name", n, "-s")
 	}
-	h.ok("start", script, "-s") // named app, running app.js
+	h.OK("start", script, "-s") // named app, running app.js
 
 	// PM2: stop /echo-[1,2]/ stops two apps; the others run on.
-	h.ok("stop", "/echo-[1,2]/", "-s")
+	h.OK("stop", "/echo-[1,2]/", "-s")
 	if got := h.statuses(); got["echo-1"][0] != "stopped" || got["echo-2"][0] != "stopped" || got["echo-3"][0] != "online" {
 		t.Fatalf("after stop /echo-[1,2]/: %v", got)
 	}
-	if r := h.run("stop", "/^nope/"); r.code == 0 || !strings.Contains(r.err, "no app name matches /^nope/") {
-		t.Fatalf("stop /^nope/: exit %d, stderr %q", r.code, r.err)
+	if r := h.Run("stop", "/^nope/"); r.Code == 0 || !strings.Contains(r.Err, "no app name matches /^nope/") {
+		t.Fatalf("stop /^nope/: exit %d, stderr %q", r.Code, r.Err)
 	}
 	// A script's path, relative to where tend runs, as PM2 resolves it.
-	cmd := exec.Command(h.bin, "stop", "app.js", "-s")
-	cmd.Env, cmd.Dir = h.env, dir
+	cmd := exec.Command(h.Bin, "stop", "app.js", "-s")
+	cmd.Env, cmd.Dir = h.Env, dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("stop app.js: %v: %s", err, out)
 	}
-	h.waitStatus("app", "stopped")
+	h.WaitStatus("app", "stopped")
 	// Several targets at once.
-	h.ok("restart", "echo-1", "echo-2", "-s")
-	h.waitStatus("echo-1", "online")
-	h.waitStatus("echo-2", "online")
+	h.OK("restart", "echo-1", "echo-2", "-s")
+	h.WaitStatus("echo-1", "online")
+	h.WaitStatus("echo-2", "online")
 	// A config on stdin.
-	r := h.runIO(nil, strings.NewReader(`{"apps": [{"name": "echo-3", "script": "`+appBin+`"}]}`), "delete", "-", "-s")
-	if r.code != 0 {
-		t.Fatalf("delete -: exit %d, stderr %q", r.code, r.err)
+	r := h.RunIO(nil, strings.NewReader(`{"apps": [{"name": "echo-3", "script": "`+e2e.AppBin+`"}]}`), "delete", "-", "-s")
+	if r.Code != 0 {
+		t.Fatalf("delete -: exit %d, stderr %q", r.Code, r.Err)
 	}
 	if got := h.statuses(); got["echo-3"] != nil {
 		t.Fatalf("delete - left echo-3: %v", got)
@@ -70,37 +72,37 @@ func TestPM2Verbs(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	dir := t.TempDir()
-	a := writeApp(t, dir, "a.js", "setInterval(() => {}, 1000)\n")
-	b := writeApp(t, dir, "b.js", "setInterval(() => {}, 1000)\n")
+	a := e2e.WriteApp(t, dir, "a.js", "setInterval(() => {}, 1000)\n")
+	b := e2e.WriteApp(t, dir, "b.js", "setInterval(() => {}, 1000)\n")
 
 	// An action on all with nothing to act on fails, as PM2's does (right-exit-code.sh).
 	for _, args := range [][]string{{"restart", "all"}, {"stop", "all"}, {"delete", "10"}, {"restart", "nope"}} {
-		if r := h.run(args...); r.code == 0 {
+		if r := h.Run(args...); r.Code == 0 {
 			t.Errorf("tend %s on an empty list: exit 0", strings.Join(args, " "))
 		}
 	}
 
 	// start a.js b.js starts both (multiparam.sh).
-	h.ok("start", a, b, "-s")
-	h.waitStatus("a", "online")
-	h.waitStatus("b", "online")
+	h.OK("start", a, b, "-s")
+	h.WaitStatus("a", "online")
+	h.WaitStatus("b", "online")
 
 	// restart counts, and reset sets the counters back to 0 (reset.sh).
-	h.ok("restart", "a", "-s")
-	h.waitFor("a", 10*time.Second, "restart_time 1", func(p proc) bool { return p.Pm2Env.RestartTime == 1 })
-	h.ok("reset", "a", "-s")
-	h.waitFor("a", 10*time.Second, "restart_time 0", func(p proc) bool { return p.Pm2Env.RestartTime == 0 })
+	h.OK("restart", "a", "-s")
+	h.WaitFor("a", 10*time.Second, "restart_time 1", func(p proc) bool { return p.Pm2Env.RestartTime == 1 })
+	h.OK("reset", "a", "-s")
+	h.WaitFor("a", 10*time.Second, "restart_time 0", func(p proc) bool { return p.Pm2Env.RestartTime == 0 })
 
 	// id prints the ids as PM2 does.
-	if out := h.ok("id", "b"); out != "[ 1 ]\n" {
+	if out := h.OK("id", "b"); out != "[ 1 ]\n" {
 		t.Errorf("id b: %q, want %q", out, "[ 1 ]\n")
 	}
-	if out := h.ok("id", "nope"); out != "[]\n" {
+	if out := h.OK("id", "nope"); out != "[]\n" {
 		t.Errorf("id nope: %q, want %q", out, "[]\n")
 	}
 
 	// prettylist: what PM2's e2e scripts grep in it.
-	pl := h.ok("prettylist")
+	pl := h.OK("prettylist")
 	for _, want := range []string{"status: 'online'", "restart_time: 0", "exec_mode: 'fork_mode'", "name: 'a'", "NODE_APP_INSTANCE: 0",
 		"watch: false", "node_args: []", "versioning: null", "axm_actions: []", "axm_monitor: {}", "pm_pid_path: '", "vizion: true"} {
 		if !strings.Contains(pl, want) {
@@ -114,20 +116,20 @@ func TestPM2Verbs(t *testing.T) {
 		t.Error("prettylist ends with a newline; PM2's does not")
 	}
 
-	if out := h.ok("--version"); strings.Contains(out, "tend") || strings.Count(out, "\n") != 1 {
+	if out := h.OK("--version"); strings.Contains(out, "tend") || strings.Count(out, "\n") != 1 {
 		t.Errorf("--version: %q, want the bare version", out)
 	}
 	names := []string{}
-	for _, p := range h.jlist() {
+	for _, p := range h.Jlist() {
 		names = append(names, p.Name)
 	}
 	if !slices.Equal(names, []string{"a", "b"}) {
 		t.Errorf("apps %v", names)
 	}
 	// Once the list is empty, ids start from 0 again, as in PM2 (cli-actions-2.sh deletes id 0).
-	h.ok("delete", "all", "-s")
-	h.ok("start", a, "-s")
-	if ps := h.jlist(); len(ps) != 1 || ps[0].PmID != 0 {
+	h.OK("delete", "all", "-s")
+	h.OK("start", a, "-s")
+	if ps := h.Jlist(); len(ps) != 1 || ps[0].PmID != 0 {
 		t.Errorf("after delete all and a start: %+v", ps)
 	}
 }
@@ -138,23 +140,23 @@ func TestPidFiles(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	dir := t.TempDir()
-	h.ok("start", appBin, "--name", "plain", "-s")
-	cmd := exec.Command(h.bin, "start", appBin, "--name", "echo", "-p", "echo.pid", "-s")
-	cmd.Env, cmd.Dir = h.env, dir
+	h.OK("start", e2e.AppBin, "--name", "plain", "-s")
+	cmd := exec.Command(h.Bin, "start", e2e.AppBin, "--name", "echo", "-p", "echo.pid", "-s")
+	cmd.Env, cmd.Dir = h.Env, dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("start -p: %v: %s", err, out)
 	}
-	for name, path := range map[string]string{"plain": filepath.Join(h.home, "pids", "plain-0.pid"), "echo": filepath.Join(dir, "echo-1.pid")} {
-		p := h.waitStatus(name, "online")
+	for name, path := range map[string]string{"plain": filepath.Join(h.Home, "pids", "plain-0.pid"), "echo": filepath.Join(dir, "echo-1.pid")} {
+		p := h.WaitStatus(name, "online")
 		b, err := os.ReadFile(path)
 		if err != nil || string(b) != strconv.Itoa(p.Pid) {
 			t.Fatalf("%s: pid file %s holds %q (%v), want %d", name, path, b, err, p.Pid)
 		}
-		if got := h.pm2Env(p.PmID)["pm_pid_path"]; got != path {
+		if got := h.Pm2Env(p.PmID)["pm_pid_path"]; got != path {
 			t.Errorf("%s: pm_pid_path %q, want %q", name, got, path)
 		}
 	}
-	h.ok("stop", "echo", "-s")
+	h.OK("stop", "echo", "-s")
 	if _, err := os.Stat(filepath.Join(dir, "echo-1.pid")); !os.IsNotExist(err) {
 		t.Errorf("the pid file outlived the stop: %v", err)
 	}
@@ -166,11 +168,11 @@ func TestDaemonPidFileFromPM2Variable(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	path := filepath.Join(t.TempDir(), ".toto.pid")
-	if r := h.runEnv([]string{"PM2_PID_FILE_PATH=" + path}, "ls"); r.code != 0 {
-		t.Fatalf("ls: exit %d: %s", r.code, r.err)
+	if r := h.RunEnv([]string{"PM2_PID_FILE_PATH=" + path}, "ls"); r.Code != 0 {
+		t.Fatalf("ls: exit %d: %s", r.Code, r.Err)
 	}
 	b, err := os.ReadFile(path)
-	own, _ := os.ReadFile(filepath.Join(h.home, "daemon.pid"))
+	own, _ := os.ReadFile(filepath.Join(h.Home, "daemon.pid"))
 	if err != nil || strings.TrimSpace(string(b)) != strings.TrimSpace(string(own)) {
 		t.Fatalf("%s holds %q (%v); daemon.pid holds %q", path, b, err, own)
 	}
@@ -181,9 +183,9 @@ func TestDaemonPidFileFromPM2Variable(t *testing.T) {
 func TestLogTypeJSON(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.ok("start", appBin, "--name", "js", "--log-type", "json", "-s", "--", "-flood", "3")
-	p := h.waitStatus("js", "online")
-	text := waitFile(t, filepath.Join(h.home, "logs", "js-out.log"), 10*time.Second, func(s string) bool { return strings.Count(s, "\n") >= 3 })
+	h.OK("start", e2e.AppBin, "--name", "js", "--log-type", "json", "-s", "--", "-flood", "3")
+	p := h.WaitStatus("js", "online")
+	text := e2e.WaitFile(t, filepath.Join(h.Home, "logs", "js-out.log"), 10*time.Second, func(s string) bool { return strings.Count(s, "\n") >= 3 })
 	for i, l := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
 		var rec struct {
 			Message   string `json:"message"`
@@ -207,24 +209,24 @@ func TestLogTypeJSON(t *testing.T) {
 func TestScaleDownAsPM2(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.ok("start", appBin, "--name", "w", "-i", "4", "-s")
-	h.waitOnline("w", 4)
+	h.OK("start", e2e.AppBin, "--name", "w", "-i", "4", "-s")
+	h.WaitOnline("w", 4)
 	instances := func() map[int]int {
 		out := map[int]int{}
-		for _, p := range h.jlist() {
+		for _, p := range h.Jlist() {
 			if p.Pm2Env.NodeAppInstance != nil {
 				out[p.PmID] = *p.Pm2Env.NodeAppInstance
 			}
 		}
 		return out
 	}
-	h.ok("scale", "w", "2", "-s")
-	h.waitOnline("w", 2)
+	h.OK("scale", "w", "2", "-s")
+	h.WaitOnline("w", 2)
 	if got := instances(); len(got) != 2 || got[2] != 2 || got[3] != 3 {
 		t.Fatalf("after scale 2, id → instance: %v, want ids 2 and 3 (instances 2, 3)", got)
 	}
-	h.ok("scale", "w", "4", "-s")
-	h.waitOnline("w", 4)
+	h.OK("scale", "w", "4", "-s")
+	h.WaitOnline("w", 4)
 	got := instances()
 	seen := map[int]bool{}
 	for _, n := range got {
@@ -241,7 +243,7 @@ func TestPM2PidInPM2Home(t *testing.T) {
 	t.Parallel()
 	home := filepath.Join(t.TempDir(), ".pm2")
 	run := func(args ...string) string {
-		cmd := exec.Command(tendBin, args...)
+		cmd := exec.Command(e2e.TendBin, args...)
 		cmd.Env = append(os.Environ(), "TEND_HOME="+home)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -263,14 +265,14 @@ func TestTypedEnvInPrettylist(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	cfg := filepath.Join(t.TempDir(), "apps.json")
-	os.WriteFile(cfg, []byte(`{"apps": [{"name": "typed", "script": "`+appBin+`", "args": ["-print-env", "N,ON"], "env": {"N": 7, "ON": true}}]}`), 0o644)
-	h.ok("start", cfg, "-s")
-	p := h.waitStatus("typed", "online")
-	pl := h.ok("prettylist")
+	os.WriteFile(cfg, []byte(`{"apps": [{"name": "typed", "script": "`+e2e.AppBin+`", "args": ["-print-env", "N,ON"], "env": {"N": 7, "ON": true}}]}`), 0o644)
+	h.OK("start", cfg, "-s")
+	p := h.WaitStatus("typed", "online")
+	pl := h.OK("prettylist")
 	for _, want := range []string{"N: 7,", "ON: true,"} {
 		if strings.Count(pl, want) != 2 { // in env and at the top of pm2_env, as PM2 has them
 			t.Errorf("prettylist has %q %d times, want 2", want, strings.Count(pl, want))
 		}
 	}
-	waitFile(t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool { return strings.Contains(s, "N=7") && strings.Contains(s, "ON=true") })
+	e2e.WaitFile(t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool { return strings.Contains(s, "N=7") && strings.Contains(s, "ON=true") })
 }

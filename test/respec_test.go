@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/test/e2e"
 )
 
 // cmdline is a process's arguments, from /proc.
@@ -26,53 +28,53 @@ func TestRestartWithSettings(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	dir := t.TempDir()
-	a := writeApp(t, dir, "a.js", "setInterval(() => {}, 1000)\n")
-	h.ok("start", a, "-s")
-	h.waitStatus("a", "online")
-	if got := h.pm2Env(0)["node_args"]; got == nil || len(got.([]any)) != 0 {
+	a := e2e.WriteApp(t, dir, "a.js", "setInterval(() => {}, 1000)\n")
+	h.OK("start", a, "-s")
+	h.WaitStatus("a", "online")
+	if got := h.Pm2Env(0)["node_args"]; got == nil || len(got.([]any)) != 0 {
 		t.Fatalf("node_args after start: %v, want []", got)
 	}
 
 	// PM2: restart with --node-args restarts with them, and jlist says so.
-	h.ok("restart", "a", "--node-args=--no-warnings", "-s")
-	p := h.waitFor("a", 10*time.Second, "restart with --no-warnings", func(p proc) bool {
+	h.OK("restart", "a", "--node-args=--no-warnings", "-s")
+	p := h.WaitFor("a", 10*time.Second, "restart with --no-warnings", func(p proc) bool {
 		return p.Pm2Env.RestartTime == 1 && p.Pm2Env.Status == "online" && p.Pid > 0
 	})
 	if !slices.Contains(cmdline(t, p.Pid), "--no-warnings") {
 		t.Errorf("process runs %q, want --no-warnings in it", cmdline(t, p.Pid))
 	}
-	if got := h.pm2Env(0)["node_args"]; len(got.([]any)) != 1 || got.([]any)[0] != "--no-warnings" {
+	if got := h.Pm2Env(0)["node_args"]; len(got.([]any)) != 1 || got.([]any)[0] != "--no-warnings" {
 		t.Errorf("node_args: %v", got)
 	}
 
 	// restart <id> --name renames; the old name selects nothing, the pid file takes the new name.
-	h.ok("restart", "0", "--name=web", "-s")
-	h.waitFor("web", 10*time.Second, "online as web", func(p proc) bool { return p.Pm2Env.Status == "online" && p.Pid > 0 })
-	if r := h.run("restart", "a"); r.code == 0 {
+	h.OK("restart", "0", "--name=web", "-s")
+	h.WaitFor("web", 10*time.Second, "online as web", func(p proc) bool { return p.Pm2Env.Status == "online" && p.Pid > 0 })
+	if r := h.Run("restart", "a"); r.Code == 0 {
 		t.Error("restart a after the rename: exit 0")
 	}
-	waitFile(t, filepath.Join(h.home, "pids", "web-0.pid"), 10*time.Second, func(s string) bool { return s != "" })
+	e2e.WaitFile(t, filepath.Join(h.Home, "pids", "web-0.pid"), 10*time.Second, func(s string) bool { return s != "" })
 
 	// start <id> --name renames and restarts too (PM2's "start 0 --name new-name-2").
-	h.ok("start", "0", "--name=web2", "-s")
-	h.waitFor("web2", 10*time.Second, "online as web2", func(p proc) bool { return p.Pm2Env.Status == "online" && p.Pid > 0 })
+	h.OK("start", "0", "--name=web2", "-s")
+	h.WaitFor("web2", 10*time.Second, "online as web2", func(p proc) bool { return p.Pm2Env.Status == "online" && p.Pid > 0 })
 
 	// --node-args=null drops node_args: the process runs without, and jlist has no node_args.
-	h.ok("restart", "web2", "--node-args=null", "-s")
-	p = h.waitFor("web2", 10*time.Second, "a new process", func(p proc) bool {
+	h.OK("restart", "web2", "--node-args=null", "-s")
+	p = h.WaitFor("web2", 10*time.Second, "a new process", func(p proc) bool {
 		return p.Pm2Env.Status == "online" && p.Pid > 0 && !slices.Contains(cmdline(t, p.Pid), "--no-warnings")
 	})
-	if _, ok := h.pm2Env(0)["node_args"]; ok {
+	if _, ok := h.Pm2Env(0)["node_args"]; ok {
 		t.Errorf("node_args still in jlist after --node-args=null")
 	}
-	if pl := h.ok("prettylist"); strings.Contains(pl, "node_args") {
+	if pl := h.OK("prettylist"); strings.Contains(pl, "node_args") {
 		t.Errorf("prettylist still has node_args")
 	}
 
 	// Refused, and nothing changes: a name another app has, a bad value, a flag that is not a
 	// setting of an app that exists, settings with a config file.
-	b := writeApp(t, dir, "b.js", "setInterval(() => {}, 1000)\n")
-	h.ok("start", b, "-s")
+	b := e2e.WriteApp(t, dir, "b.js", "setInterval(() => {}, 1000)\n")
+	h.OK("start", b, "-s")
 	for _, c := range []struct {
 		args []string
 		want string
@@ -83,14 +85,14 @@ func TestRestartWithSettings(t *testing.T) {
 		{[]string{"restart", "web2", "-i", "2"}, "unknown shorthand flag"},
 		{[]string{"restart", filepath.Join(dir, "x.json"), "--name", "c"}, "settings flags go with an app"},
 	} {
-		if r := h.run(c.args...); r.code == 0 || !strings.Contains(r.err, c.want) || strings.Count(r.err, "\n") != 1 {
-			t.Errorf("tend %s: exit %d, stderr %q, want one line with %q", strings.Join(c.args, " "), r.code, r.err, c.want)
+		if r := h.Run(c.args...); r.Code == 0 || !strings.Contains(r.Err, c.want) || strings.Count(r.Err, "\n") != 1 {
+			t.Errorf("tend %s: exit %d, stderr %q, want one line with %q", strings.Join(c.args, " "), r.Code, r.Err, c.want)
 		}
 	}
 	if got := h.statuses(); len(got["web2"]) != 1 || len(got["b"]) != 1 {
 		t.Errorf("after the refused changes: %v", got)
 	}
-	if p, _ := h.get("web2"); p.Pid == 0 || p.Pm2Env.RestartTime != 4 {
+	if p, _ := h.Get("web2"); p.Pid == 0 || p.Pm2Env.RestartTime != 4 {
 		t.Errorf("web2 after the refused changes: pid %d, restarts %d (want running, 4)", p.Pid, p.Pm2Env.RestartTime)
 	}
 }
@@ -100,10 +102,10 @@ func TestRestartWithSettings(t *testing.T) {
 func TestReloadWithSettings(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.startCluster(writeApp(t, t.TempDir(), "c.js", helloJS), 2)
-	old := pids(h.waitOnline("c", 2))
-	h.ok("reload", "c", "--node-args=--no-warnings", "-s")
-	for _, p := range h.waitOnline("c", 2) {
+	h.StartCluster(e2e.WriteApp(t, t.TempDir(), "c.js", e2e.HelloJS), 2)
+	old := pids(h.WaitOnline("c", 2))
+	h.OK("reload", "c", "--node-args=--no-warnings", "-s")
+	for _, p := range h.WaitOnline("c", 2) {
 		if slices.Contains(old, p.Pid) {
 			t.Fatalf("instance %d kept its process %d", p.PmID, p.Pid)
 		}
@@ -111,12 +113,12 @@ func TestReloadWithSettings(t *testing.T) {
 			t.Errorf("instance %d runs %q", p.PmID, cmdline(t, p.Pid))
 		}
 	}
-	h.ok("reload", "c", "--name", "api", "-s")
+	h.OK("reload", "c", "--name", "api", "-s")
 	if got := h.statuses(); len(got["api"]) != 2 || got["c"] != nil {
 		t.Errorf("after reload --name api: %v", got)
 	}
 	// Some of an app's instances cannot take the app's settings.
-	if r := h.run("restart", "0", "--node-args=--trace-warnings"); r.code == 0 || !strings.Contains(r.err, "only some of its 2 instances") {
-		t.Errorf("restart 0 --node-args of a 2-instance app: exit %d, %q", r.code, r.err)
+	if r := h.Run("restart", "0", "--node-args=--trace-warnings"); r.Code == 0 || !strings.Contains(r.Err, "only some of its 2 instances") {
+		t.Errorf("restart 0 --node-args of a 2-instance app: exit %d, %q", r.Code, r.Err)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/test/e2e"
 )
 
 // The daemon killed in the middle of a command: the next one finishes or rolls back what that
@@ -18,10 +20,10 @@ import (
 // appProcs lists the live processes of this test whose command line contains substr.
 func (h *harness) appProcs(substr string) []int {
 	var out []int
-	for _, pid := range h.marked() {
+	for _, pid := range h.Marked() {
 		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		argv0, _, _ := strings.Cut(string(cmd), "\x00")
-		if strings.Contains(string(cmd), substr) && argv0 != h.bin {
+		if strings.Contains(string(cmd), substr) && argv0 != h.Bin {
 			out = append(out, pid)
 		}
 	}
@@ -32,11 +34,11 @@ func (h *harness) appProcs(substr string) []int {
 // waitSettled waits until every instance is online or stopped/errored, and the processes
 // running substr are exactly the online instances' pids: nothing untracked, nothing missing.
 func (h *harness) waitSettled(substr string) []proc {
-	h.t.Helper()
+	h.T.Helper()
 	var ps []proc
 	var running []int
-	ok := poll(30*time.Second, func() bool {
-		ps = h.jlist()
+	ok := e2e.Poll(30*time.Second, func() bool {
+		ps = h.Jlist()
 		var online []int
 		for _, p := range ps {
 			switch p.Pm2Env.Status {
@@ -52,26 +54,26 @@ func (h *harness) waitSettled(substr string) []proc {
 		return slices.Equal(online, running)
 	})
 	if !ok {
-		h.t.Fatalf("not settled: jlist %s; processes running %s: %v", describePids(ps), substr, running)
+		h.T.Fatalf("not settled: jlist %s; processes running %s: %v", e2e.DescribePids(ps), substr, running)
 	}
 	return ps
 }
 
 // killDaemonWhen kills the daemon with SIGKILL once cond holds, and waits for the next one.
 func (h *harness) killDaemonWhen(what string, cond func() bool) {
-	h.t.Helper()
-	h.expectLogError("keeper: the daemon died")
-	waitFor(h.t, 30*time.Second, what, cond)
-	killDaemon(h.t, h)
+	h.T.Helper()
+	h.ExpectLogError("keeper: the daemon died")
+	e2e.WaitUntil(h.T, 30*time.Second, what, cond)
+	h.KillDaemon()
 }
 
 func TestDaemonKilledDuringReload(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	h := newHarness(t)
-	addr := h.startCluster(writeApp(t, t.TempDir(), "slow.js", slowJS), 2)
-	h.waitOnline("slow", 2)
-	res := loadDuring(t, addr, func() {
+	addr := h.StartCluster(e2e.WriteApp(t, t.TempDir(), "slow.js", e2e.SlowJS), 2)
+	h.WaitOnline("slow", 2)
+	res := e2e.LoadDuring(t, addr, func() {
 		reload := newCmd(h, "reload", "slow")
 		startBackground(t, reload)
 		// Killed once the first replacement runs beside the two old ones.
@@ -79,7 +81,7 @@ func TestDaemonKilledDuringReload(t *testing.T) {
 		waitCmd(reload, 30*time.Second)
 		ps := h.waitSettled("slow.js")
 		if len(ps) != 2 {
-			t.Errorf("%d instances after the interrupted reload: %s", len(ps), describePids(ps))
+			t.Errorf("%d instances after the interrupted reload: %s", len(ps), e2e.DescribePids(ps))
 		}
 	})
 	t.Logf("daemon killed during a reload under load: %d served, %d failed, %d refused", res.OK.Load(), res.Failed.Load(), res.Refused.Load())
@@ -90,17 +92,17 @@ func TestDaemonKilledDuringReload(t *testing.T) {
 
 func TestDaemonKilledDuringScale(t *testing.T) {
 	t.Parallel()
-	needNode(t)
+	e2e.NeedNode(t)
 	h := newHarness(t)
-	addr := h.startCluster(writeApp(t, t.TempDir(), "hello.js", helloJS), 1)
-	h.waitOnline("hello", 1)
-	res := loadDuring(t, addr, func() {
+	addr := h.StartCluster(e2e.WriteApp(t, t.TempDir(), "hello.js", e2e.HelloJS), 1)
+	h.WaitOnline("hello", 1)
+	res := e2e.LoadDuring(t, addr, func() {
 		scale := newCmd(h, "scale", "hello", "4")
 		startBackground(t, scale)
 		h.killDaemonWhen("a new instance started", func() bool { return len(h.appProcs("hello.js")) >= 2 })
 		waitCmd(scale, 30*time.Second)
 		ps := h.waitSettled("hello.js")
-		t.Logf("after the interrupted scale: %s", describePids(ps))
+		t.Logf("after the interrupted scale: %s", e2e.DescribePids(ps))
 	})
 	t.Logf("daemon killed during a scale under load: %d served, %d failed, %d refused", res.OK.Load(), res.Failed.Load(), res.Refused.Load())
 	if res.Refused.Load() != 0 {
@@ -117,15 +119,15 @@ func TestDaemonKilledDuringStartOf200Apps(t *testing.T) {
 	h := newHarness(t)
 	var apps []map[string]any
 	for i := range 200 {
-		apps = append(apps, map[string]any{"name": "a" + strconv.Itoa(i), "script": appBin})
+		apps = append(apps, map[string]any{"name": "a" + strconv.Itoa(i), "script": e2e.AppBin})
 	}
 	cfg, _ := json.Marshal(map[string]any{"apps": apps})
 	path := filepath.Join(t.TempDir(), "apps.json")
 	os.WriteFile(path, cfg, 0o644)
 	start := newCmd(h, "start", path)
 	startBackground(t, start)
-	h.killDaemonWhen("50 apps running", func() bool { return len(h.appProcs(filepath.Base(appBin))) >= 50 })
+	h.killDaemonWhen("50 apps running", func() bool { return len(h.appProcs(filepath.Base(e2e.AppBin))) >= 50 })
 	waitCmd(start, 30*time.Second)
-	ps := h.waitSettled(filepath.Base(appBin))
-	t.Logf("daemon killed during a start of 200 apps: %d apps kept by the next daemon, %d processes running", len(ps), len(h.appProcs(filepath.Base(appBin))))
+	ps := h.waitSettled(filepath.Base(e2e.AppBin))
+	t.Logf("daemon killed during a start of 200 apps: %d apps kept by the next daemon, %d processes running", len(ps), len(h.appProcs(filepath.Base(e2e.AppBin))))
 }

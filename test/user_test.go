@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tend-sh/tend/test/e2e"
 )
 
 // openDir is a temporary folder every user may enter and read.
@@ -77,21 +79,21 @@ func TestRunAsNobody(t *testing.T) {
 	}
 	h := newHarness(t)
 	dir := openDir(t)
-	app := copyExec(t, appBin, dir)
-	h.ok("start", app, "--name", "forky", "--uid", "nobody", "--cwd", dir, "-s", "--", "-print-env", "USER,HOME")
-	p := h.waitStatus("forky", "online")
+	app := copyExec(t, e2e.AppBin, dir)
+	h.OK("start", app, "--name", "forky", "--uid", "nobody", "--cwd", dir, "-s", "--", "-print-env", "USER,HOME")
+	p := h.WaitStatus("forky", "online")
 	if got := procUID(t, p.Pid); got != nobody.Uid {
 		t.Errorf("the app runs as uid %s, want nobody's %s", got, nobody.Uid)
 	}
-	waitFile(t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool {
+	e2e.WaitFile(t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool {
 		return strings.Contains(s, "USER=nobody") && strings.Contains(s, "HOME="+nobody.HomeDir)
 	})
 
-	web := writeApp(t, dir, "web.js", helloJS)
+	web := e2e.WriteApp(t, dir, "web.js", e2e.HelloJS)
 	os.Chmod(web, 0o644)
-	addr := h.startCluster(web, 2)
-	h.ok("restart", "web", "--uid", "nobody", "-s")
-	for _, q := range h.waitOnline("web", 2) {
+	addr := h.StartCluster(web, 2)
+	h.OK("restart", "web", "--uid", "nobody", "-s")
+	for _, q := range h.WaitOnline("web", 2) {
 		if got := procUID(t, q.Pid); got != nobody.Uid {
 			t.Errorf("cluster instance %d runs as uid %s", q.PmID, got)
 		}
@@ -100,26 +102,26 @@ func TestRunAsNobody(t *testing.T) {
 		t.Errorf("answers by instance %v: want both instances to serve", got)
 	}
 	// They got tend's preload from a folder nobody can read, not from the daemon's closed home.
-	q := h.instances("web")[0]
+	q := h.Instances("web")[0]
 	argv := cmdline(t, q.Pid)
 	i := slices.Index(argv, "--require")
-	if i < 0 || strings.HasPrefix(argv[i+1], h.home) {
-		t.Errorf("cluster instance as nobody runs %q: want --require of a preload outside %s", argv, h.home)
+	if i < 0 || strings.HasPrefix(argv[i+1], h.Home) {
+		t.Errorf("cluster instance as nobody runs %q: want --require of a preload outside %s", argv, h.Home)
 	}
 
 	// A non-Node app that says READY=1 on NOTIFY_SOCKET: it reaches the readiness socket.
-	h.ok("start", app, "--name", "notifier", "--uid", "nobody", "--cwd", dir, "--port", strconv.Itoa(freePort(t)),
+	h.OK("start", app, "--name", "notifier", "--uid", "nobody", "--cwd", dir, "--port", strconv.Itoa(e2e.FreePort(t)),
 		"--wait-ready", "--listen-timeout", "60000", "-s", "--", "-serve", "-notify-after", "100ms")
-	h.waitFor("notifier", 15*time.Second, "online through READY=1", func(p proc) bool { return p.Pm2Env.Status == "online" })
-	h.ok("reload", "web", "-s")
-	h.waitOnline("web", 2)
+	h.WaitFor("notifier", 15*time.Second, "online through READY=1", func(p proc) bool { return p.Pm2Env.Status == "online" })
+	h.OK("reload", "web", "-s")
+	h.WaitOnline("web", 2)
 
 	closed := t.TempDir() // under a 0700 folder
-	r := h.run("start", app, "--name", "shut", "--uid", "nobody", "--cwd", closed)
-	if r.code != 2 || !strings.Contains(r.err, "user nobody cannot enter") || strings.Count(r.err, "\n") != 1 {
-		t.Errorf("a folder nobody cannot enter: exit %d, %q", r.code, r.err)
+	r := h.Run("start", app, "--name", "shut", "--uid", "nobody", "--cwd", closed)
+	if r.Code != 2 || !strings.Contains(r.Err, "user nobody cannot enter") || strings.Count(r.Err, "\n") != 1 {
+		t.Errorf("a folder nobody cannot enter: exit %d, %q", r.Code, r.Err)
 	}
-	if _, ok := h.get("shut"); ok {
+	if _, ok := h.Get("shut"); ok {
 		t.Error("the refused app is in the list")
 	}
 }
@@ -131,7 +133,7 @@ func TestUIDNeedsRoot(t *testing.T) {
 		t.Skip("playing another user needs root")
 	}
 	dir := openDir(t)
-	bin := copyExec(t, tendBin, dir)
+	bin := copyExec(t, e2e.TendBin, dir)
 	home := filepath.Join(dir, "home")
 	os.Mkdir(home, 0o700)
 	os.Chown(home, 65534, 65534)
@@ -165,9 +167,9 @@ func TestUIDNeedsRoot(t *testing.T) {
 func TestStopFindsEscapedProcess(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.ok("start", appBin, "--name", "escaper", "-s", "--", "-escape")
-	p := h.waitStatus("escaper", "online")
-	text := waitFile(t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool { return strings.Contains(s, "escaped=") })
+	h.OK("start", e2e.AppBin, "--name", "escaper", "-s", "--", "-escape")
+	p := h.WaitStatus("escaper", "online")
+	text := e2e.WaitFile(t, p.Pm2Env.PmOutLogPath, 10*time.Second, func(s string) bool { return strings.Contains(s, "escaped=") })
 	_, rest, _ := strings.Cut(text, "escaped=")
 	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0]))
 	if err != nil {
@@ -181,7 +183,7 @@ func TestStopFindsEscapedProcess(t *testing.T) {
 	if ppid, pgid := f[1], f[2]; ppid == strconv.Itoa(p.Pid) || pgid == strconv.Itoa(p.Pid) {
 		t.Fatalf("the process did not escape: ppid %s, pgid %s, app %d", ppid, pgid, p.Pid)
 	}
-	h.ok("stop", "escaper", "-s")
+	h.OK("stop", "escaper", "-s")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/tend-sh/tend/test/e2e"
 )
 
 // chromium finds a headless-capable Chromium.
@@ -36,12 +37,12 @@ func TestWebPage(t *testing.T) {
 		t.Skip("no chromium installed")
 	}
 	h := newHarness(t)
-	h.ok("start", appBin, "--name", "webapp", "-s", "--", "-flood", "5", "-stderr", "2")
-	h.waitStatus("webapp", "online")
-	port := freePort(t)
+	h.OK("start", e2e.AppBin, "--name", "webapp", "-s", "--", "-flood", "5", "-stderr", "2")
+	h.WaitStatus("webapp", "online")
+	port := e2e.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(h.bin, "web", "--listen", addr)
-	cmd.Env = append(h.env, "TEND_WEB_TOKEN=sesame")
+	cmd := exec.Command(h.Bin, "web", "--listen", addr)
+	cmd.Env = append(h.Env, "TEND_WEB_TOKEN=sesame")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -52,8 +53,8 @@ func TestWebPage(t *testing.T) {
 		t.Fatalf("tend web said %q", line)
 	}
 	go io.Copy(io.Discard, stderr)
-	if r := h.run("web", "--listen", addr); r.code == 0 || !strings.Contains(r.err, "is in use") || strings.Count(r.err, "\n") != 1 {
-		t.Errorf("a second tend web on the same port: exit %d, %q", r.code, r.err)
+	if r := h.Run("web", "--listen", addr); r.Code == 0 || !strings.Contains(r.Err, "is in use") || strings.Count(r.Err, "\n") != 1 {
+		t.Errorf("a second tend web on the same port: exit %d, %q", r.Code, r.Err)
 	}
 
 	// No token, a wrong one: 401, and no app name in the answer.
@@ -93,7 +94,7 @@ func TestWebPage(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(row+` button[data-verb="restart"]`), chromedp.WaitVisible(`#events li`)); err != nil {
 		t.Fatalf("restart from the page: %v", err)
 	}
-	h.waitFor("webapp", 10*time.Second, "restarted from the page", func(p proc) bool { return p.Pm2Env.RestartTime == 1 })
+	h.WaitFor("webapp", 10*time.Second, "restarted from the page", func(p proc) bool { return p.Pm2Env.RestartTime == 1 })
 	shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
