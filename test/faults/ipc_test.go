@@ -75,24 +75,29 @@ func TestIPCLongMessages(t *testing.T) {
 	h := e2e.New(t)
 	recv, send := startPair(t, h, "-send", "3", "-send-size", "50000000,80000000,10")
 	var seqs, sizes []int
-	e2e.WaitUntil(t, 60*time.Second, "the message after the long ones", func() bool {
+	e2e.Poll(60*time.Second, func() bool {
 		seqs, sizes = received(t, recv.Pm2Env.PmOutLogPath)
 		return len(seqs) > 0 && seqs[len(seqs)-1] == 2
 	})
-	if len(seqs) != 2 || seqs[0] != 0 || sizes[0] < 50_000_000 {
-		t.Errorf("received %v (sizes %v); want the 50 MB message (0) and the last (2)", seqs, sizes)
+	delivered := 0
+	for i, seq := range seqs {
+		if (seq == 0 && sizes[i] > 50_000_000) || seq == 2 {
+			delivered++
+		}
 	}
-	lost(t, fault, int64(2-len(seqs)), "messages under the bound lost of 2")
-	log := e2e.WaitFile(t, filepath.Join(h.Home, "tend.log"), 10*time.Second, func(s string) bool {
-		return strings.Contains(s, "a message longer than the daemon keeps was dropped")
-	})
+	lost(t, fault, int64(2-delivered), "messages under the bound lost of 2 (the 50 MB one, and the one after the 80 MB one)")
+	log, _ := os.ReadFile(filepath.Join(h.Home, "tend.log"))
+	said := strings.Count(string(log), "a message longer than the daemon keeps was dropped")
+	if said == 1 {
+		allowed(t, fault, "the 80 MB message (over %d MiB) dropped and said in tend.log", ipc.MaxMessage>>20)
+	} else {
+		lost(t, fault, int64(abs(said-1)), fmt.Sprintf("times the drop was said wrongly (said %d times, want once)", said))
+	}
 	for _, p := range h.Jlist() {
 		if p.Pm2Env.Status != "online" || p.Pm2Env.RestartTime != 0 || (p.Name == "send" && p.Pid != send.Pid) {
 			lost(t, fault, 1, "restart of "+p.Name)
 		}
 	}
-	allowed(t, fault, "the 80 MB message (over %d MiB) dropped and said in tend.log (%d line)",
-		ipc.MaxMessage>>20, strings.Count(log, "a message longer than the daemon keeps was dropped"))
 }
 
 // An app that asks for a new listening socket again and again (queryServer of port 0, as a
@@ -123,12 +128,13 @@ func TestPortHungryApp(t *testing.T) {
 	log, _ := os.ReadFile(filepath.Join(h.Home, "tend.log"))
 	said := strings.Count(string(log), "more than 64 listening sockets")
 
-	if granted+refused != asks || granted >= sockets.MaxPorts {
-		t.Errorf("granted %d, refused %d of %d asks; want at most %d granted (one socket is --port's)", granted, refused, asks, sockets.MaxPorts-1)
+	if granted+refused != asks {
+		t.Errorf("granted %d and refused %d of %d asks: some were not answered", granted, refused, asks)
 	}
+	lost(t, fault, int64(max(granted-(sockets.MaxPorts-1), 0)), fmt.Sprintf("sockets granted past the cap of %d (one is --port's)", sockets.MaxPorts))
 	lost(t, fault, int64(end-base), fmt.Sprintf("daemon fds not given back once the app was deleted (%d before, %d at the peak)", base, peak))
 	if said != 1 {
-		lost(t, fault, int64(said), "times tend.log said the cap (want once)")
+		lost(t, fault, int64(abs(said-1)), fmt.Sprintf("times the cap was said wrongly in tend.log (said %d times, want once)", said))
 	}
 	allowed(t, fault, "%d sockets granted, %d refused; the daemon held %d more fds at the peak", granted, refused, peak-base)
 }
