@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,9 +47,12 @@ type Channel struct {
 	// OnSkip, if set, hears of the head of a resumed channel that was skipped: the rest of a
 	// message an earlier daemon had begun to read when it died.
 	OnSkip func(bytes int)
-	// OnTooLong, if set, hears of a message longer than MaxMessage, which was dropped whole (its
-	// length in bytes) while the channel went on.
-	OnTooLong func(bytes int)
+	// OnTooLong, if set, hears of a message dropped whole while the channel went on: its length
+	// in bytes, and whether it was over MaxMessage (else the daemon held too much of other
+	// channels' long messages at that moment).
+	OnTooLong func(bytes int, overMax bool)
+
+	max int // MaxMessage; a test sets less
 }
 
 // Open takes ownership of fd (the daemon end of the socketpair). resumed is a channel an earlier
@@ -65,7 +69,7 @@ func Open(fd int, resumed bool) (*Channel, error) {
 		c.Close()
 		return nil, fmt.Errorf("ipc channel: not a unix socket")
 	}
-	return &Channel{conn: uc, acks: make(chan bool, 1), closed: make(chan struct{}), resumed: resumed}, nil
+	return &Channel{conn: uc, acks: make(chan bool, 1), closed: make(chan struct{}), resumed: resumed, max: MaxMessage}, nil
 }
 
 // Send writes one message.
@@ -80,14 +84,31 @@ func (c *Channel) Send(v any) error {
 	return c.writeLocked(b, nil)
 }
 
+// SendRaw writes one message that is JSON already, given in parts (without its newline), as it
+// is: a long message routed between apps is not copied again.
+func (c *Channel) SendRaw(parts ...[]byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for _, p := range parts {
+		if err := c.writeLocked(p, nil); err != nil {
+			return err
+		}
+	}
+	return c.writeLocked([]byte{'\n'}, nil)
+}
+
 // writeLocked writes one whole message. An app that stops reading its channel must not hold up
-// the daemon (DESIGN rule 3); a message cut by the timeout would leave a torn line that the
-// child cannot parse, so the channel is closed then.
+// the daemon (DESIGN rule 3): each 1 MiB must go within writeTimeout, so a long message to an
+// app that reads goes on as long as it reads. A message cut by the timeout would leave a torn
+// line that the child cannot parse, so the channel is closed then.
 func (c *Channel) writeLocked(b, oob []byte) error {
 	_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	n, _, err := c.conn.WriteMsgUnix(b, oob, nil)
-	if err == nil && n < len(b) {
-		_, err = c.conn.Write(b[n:]) // the fds went with the first byte
+	n, _, err := c.conn.WriteMsgUnix(b[:min(len(b), writeChunk)], oob, nil)
+	for err == nil && n < len(b) { // the fds went with the first byte
+		_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		var m int
+		m, err = c.conn.Write(b[n:min(len(b), n+writeChunk)])
+		n += m
 	}
 	if err != nil {
 		c.Close()
@@ -95,6 +116,8 @@ func (c *Channel) writeLocked(b, oob []byte) error {
 	}
 	return nil
 }
+
+const writeChunk = 1 << 20
 
 const writeTimeout = 5 * time.Second
 
@@ -153,10 +176,24 @@ func (c *Channel) Close() error {
 	return err
 }
 
-// MaxMessage bounds one message the daemon holds. A Node primary takes far longer ones (256 MiB
-// measured), but every channel's reader could hold one at a time: past this bound a message is
-// dropped, counted and said, and the channel stays open, so the app goes on.
-const MaxMessage = 64 << 20
+// MaxMessage bounds one message the daemon holds: 512 MiB, which no message a Node app can send
+// reaches. V8's longest string is 2^29-24 characters; Node 20 sent and received 511 MiB (the
+// primary then at 1.7 GB of RSS), and a 512 MiB string fails in the sender itself ("Invalid
+// string length"). Past it a message is dropped, counted and said, and the channel stays open.
+const MaxMessage = 512 << 20
+
+// heldBudget bounds the bytes of unfinished messages held across every channel at once, so that
+// many apps sending long messages cannot take the daemon's memory: a message that would go past
+// it is dropped and said as one over MaxMessage is. One message of MaxMessage always fits.
+const heldBudget = 1 << 30
+
+// held is what every channel's unfinished messages hold now, counted against heldBudget.
+var held atomic.Int64
+
+// copyBelow is the length from which an unfinished message is held in chunks (longMsg) and
+// counted against heldBudget; a shorter one grows in one slice, and is copied out of it for
+// its handler.
+const copyBelow = 1 << 20
 
 // Serve reads messages until EOF and calls fn for each, in order. Handles the child passes are
 // acknowledged (a sender queues every later message until its handle is acked, research §1.3)
@@ -173,9 +210,38 @@ func (c *Channel) Serve(fn func(Message)) error {
 	if err != nil {
 		return err
 	}
-	var pending []byte
-	dropping := 0 // bytes of a message over MaxMessage dropped so far (0: none under way)
-	first := c.resumed
+	var (
+		pending  []byte  // the unfinished message, while short
+		long     longMsg // the unfinished message, once long
+		counted  int     // bytes of both counted in held
+		dropping int     // bytes of a message being dropped so far (0: none under way)
+		overMax  bool
+		first    = c.resumed
+	)
+	defer func() { held.Add(-int64(counted)) }()
+	deliver := func(line []byte, copied bool) {
+		size := len(line) + 1
+		// Bun prefixes its internal messages with one 0x02 byte (research §1.5).
+		line = bytes.TrimPrefix(line, []byte{0x02})
+		if first && !json.Valid(line) {
+			// A JSON value's proper suffix is never valid JSON: this is the rest of a message
+			// the previous daemon had half read.
+			if c.OnSkip != nil {
+				c.OnSkip(size)
+			}
+		} else if len(bytes.TrimSpace(line)) > 0 {
+			if !copied {
+				line = append([]byte(nil), line...)
+			}
+			c.dispatch(line, fn)
+		}
+		first = false
+	}
+	drop := func(n int) {
+		overMax = n > c.max
+		dropping, pending, first = n, nil, false
+		long = longMsg{}
+	}
 	for {
 		var n, oobn int
 		var rerr error
@@ -202,48 +268,66 @@ func (c *Channel) Serve(fn func(Message)) error {
 			closeRights(oob[:oobn])
 		}
 		data := buf[:n]
-		if n > 0 && dropping > 0 {
+		switch i := bytes.IndexByte(data, '\n'); {
+		case len(data) == 0:
+		case dropping > 0 && i < 0:
+			dropping += len(data)
+			data = nil
+		case dropping > 0:
 			// The rest of a message too long to keep: dropped up to its newline.
-			i := bytes.IndexByte(data, '\n')
-			if i < 0 {
-				dropping += len(data)
-				data = nil
-			} else {
-				if c.OnTooLong != nil {
-					c.OnTooLong(dropping + i + 1)
-				}
-				dropping, data = 0, data[i+1:]
+			size := dropping + i + 1
+			if c.OnTooLong != nil {
+				c.OnTooLong(size, overMax)
 			}
+			dropping, data = 0, data[i+1:]
+			giveBack(size)
+		case long.n > 0 && i < 0:
+			if c.room(long.n+len(data), counted) {
+				long.add(data)
+			} else {
+				drop(long.n + len(data))
+			}
+			data = nil
+		case long.n > 0:
+			size := long.n + i
+			deliver(long.assemble(data[:i]), true)
+			long = longMsg{}
+			data = data[i+1:]
+			giveBack(size)
+		case i < 0 && len(pending)+len(data) >= copyBelow:
+			// Long: held in chunks from here, so that its growth never copies it, and
+			// assembled once whole.
+			if c.room(len(pending)+len(data), counted) {
+				long.add(pending)
+				long.add(data)
+				pending = nil
+			} else {
+				drop(len(pending) + len(data))
+			}
+			data = nil
 		}
 		if len(data) > 0 {
+			// Only the new bytes can hold a newline: a message is not scanned again at every
+			// read.
+			from := len(pending)
 			pending = append(pending, data...)
 			for {
-				i := bytes.IndexByte(pending, '\n')
+				i := bytes.IndexByte(pending[from:], '\n')
 				if i < 0 {
 					break
 				}
-				line := pending[:i]
-				// Bun prefixes its internal messages with one 0x02 byte (research §1.5).
-				line = bytes.TrimPrefix(line, []byte{0x02})
-				if first && !json.Valid(line) {
-					// A JSON value's proper suffix is never valid JSON: this is the rest of a
-					// message the previous daemon had half read.
-					if c.OnSkip != nil {
-						c.OnSkip(i + 1)
-					}
-				} else if len(bytes.TrimSpace(line)) > 0 {
-					c.dispatch(append([]byte(nil), line...), fn)
-				}
-				first = false
+				i += from
+				from = 0
+				deliver(pending[:i], false)
 				pending = pending[i+1:]
 			}
 			if len(pending) == 0 {
 				pending = nil
 			}
-			if len(pending) > MaxMessage {
-				dropping, pending, first = len(pending), nil, false
-			}
 		}
+		// What the unfinished message holds now, for the budget of every channel.
+		held.Add(int64(len(pending) + long.n - counted))
+		counted = len(pending) + long.n
 		if err != nil {
 			return err
 		}
@@ -251,6 +335,58 @@ func (c *Channel) Serve(fn func(Message)) error {
 			return nil
 		}
 	}
+}
+
+// giveBack returns the memory of a message of size bytes, now garbage, to the system once the
+// message was very long: the daemon's RSS then goes back to what it was at once, rather than
+// staying at the message's size until the runtime returns it bit by bit, and a second long
+// message does not find the first one's garbage still in the heap.
+func giveBack(size int) {
+	if size >= freeAfter {
+		debug.FreeOSMemory()
+	}
+}
+
+// freeAfter is the size from which giveBack returns a message's memory at once (a forced GC,
+// about a millisecond with the daemon's small heap).
+const freeAfter = 64 << 20
+
+// longMsg holds a long unfinished message as a list of chunks: it grows without copying what it
+// has, and is copied once, into a slice of its exact length, when its newline comes.
+type longMsg struct {
+	chunks [][]byte
+	n      int
+}
+
+func (l *longMsg) add(p []byte) {
+	for len(p) > 0 {
+		if k := len(l.chunks); k == 0 || len(l.chunks[k-1]) == cap(l.chunks[k-1]) {
+			l.chunks = append(l.chunks, make([]byte, 0, copyBelow))
+		}
+		last := &l.chunks[len(l.chunks)-1]
+		m := min(len(p), cap(*last)-len(*last))
+		*last = append(*last, p[:m]...)
+		p, l.n = p[m:], l.n+m
+	}
+}
+
+// assemble returns the whole message: what it holds, then tail.
+func (l *longMsg) assemble(tail []byte) []byte {
+	line := make([]byte, 0, l.n+len(tail))
+	for _, c := range l.chunks {
+		line = append(line, c...)
+	}
+	return append(line, tail...)
+}
+
+// room reports whether an unfinished message of n bytes may be held: under this channel's
+// bound, and, once long, within what every channel may hold together (counted: what this one
+// holds in it now).
+func (c *Channel) room(n, counted int) bool {
+	if n > c.max {
+		return false
+	}
+	return n < copyBelow || held.Load()-int64(counted)+int64(n) <= heldBudget
 }
 
 func (c *Channel) dispatch(line []byte, fn func(Message)) {

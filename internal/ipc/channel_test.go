@@ -148,9 +148,67 @@ func TestParseCluster(t *testing.T) {
 	}
 }
 
-// A message longer than MaxMessage is dropped and said, and the channel goes on: the next
-// message arrives.
+// A message longer than the channel's bound is dropped and said, and the channel goes on: the
+// next message arrives. So is a long one past what every channel may hold together.
 func TestTooLongMessageDropped(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		held    int64 // what other channels hold
+		size    int
+		overMax bool
+	}{
+		{"over the bound", 0, 3 << 20, true},
+		{"past the budget", heldBudget - 1<<20, 2 << 20, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			held.Add(tt.held)
+			defer held.Add(-tt.held)
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch, err := Open(fds[0], false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ch.Close()
+			ch.max = 2 << 20
+			var tooLong []int
+			ch.OnTooLong = func(n int, overMax bool) {
+				tooLong = append(tooLong, n)
+				if overMax != tt.overMax {
+					t.Errorf("overMax %v, want %v", overMax, tt.overMax)
+				}
+			}
+			go func() {
+				w := os.NewFile(uintptr(fds[1]), "child")
+				defer w.Close()
+				w.Write([]byte("\"before\"\n"))
+				chunk := bytes.Repeat([]byte("x"), 64<<10)
+				w.Write([]byte("\""))
+				for written := 1; written < tt.size; written += len(chunk) {
+					w.Write(chunk)
+				}
+				w.Write([]byte("\"\n\"after\"\n"))
+			}()
+			var got []string
+			ch.Serve(func(m Message) { got = append(got, string(m.Raw)) })
+			if strings.Join(got, ",") != `"before","after"` {
+				t.Errorf("messages %q, want the one before and the one after the long one", got)
+			}
+			if len(tooLong) != 1 || tooLong[0] < tt.size {
+				t.Errorf("OnTooLong heard %v, want one message of over %d bytes", tooLong, tt.size)
+			}
+			if h := held.Load(); h != tt.held {
+				t.Errorf("held %d once the channel ended, want %d", h, tt.held)
+			}
+		})
+	}
+}
+
+// Long messages under the bound arrive whole, in order with the short ones between them, each
+// handed over in a slice of its own; what the channel held is given back.
+func TestLongMessagesArrive(t *testing.T) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -160,26 +218,29 @@ func TestTooLongMessageDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ch.Close()
-	var tooLong []int
-	ch.OnTooLong = func(n int) { tooLong = append(tooLong, n) }
-	big := MaxMessage + 1<<20
+	str := func(b byte, n int) []byte { return append(append([]byte(`"`), bytes.Repeat([]byte{b}, n)...), '"') }
+	want := [][]byte{str('y', 3<<20), []byte(`{"a":1}`), str('z', copyBelow-2), str('w', copyBelow+5), []byte(`"end"`)}
 	go func() {
 		w := os.NewFile(uintptr(fds[1]), "child")
 		defer w.Close()
-		w.Write([]byte("\"before\"\n"))
-		chunk := bytes.Repeat([]byte("x"), 1<<20)
-		w.Write([]byte("\""))
-		for written := 1; written < big; written += len(chunk) {
-			w.Write(chunk)
+		for _, m := range want {
+			w.Write(append(append([]byte(nil), m...), '\n'))
 		}
-		w.Write([]byte("\"\n\"after\"\n"))
 	}()
-	var got []string
-	ch.Serve(func(m Message) { got = append(got, string(m.Raw)) })
-	if strings.Join(got, ",") != `"before","after"` {
-		t.Errorf("messages %q, want the one before and the one after the long one", got)
+	var got [][]byte
+	ch.Serve(func(m Message) {
+		got = append(got, m.Raw)
+		_ = append(m.Raw, "overwrite?"...) // a handler's append must not reach the next message
+	})
+	if len(got) != len(want) {
+		t.Fatalf("got %d messages, want %d", len(got), len(want))
 	}
-	if len(tooLong) != 1 || tooLong[0] < MaxMessage {
-		t.Errorf("OnTooLong heard %v, want one message over %d bytes", tooLong, MaxMessage)
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Errorf("message %d: %d bytes %.20q…, want %d bytes %.20q…", i, len(got[i]), got[i], len(want[i]), want[i])
+		}
+	}
+	if h := held.Load(); h != 0 {
+		t.Errorf("held %d once the channel ended", h)
 	}
 }

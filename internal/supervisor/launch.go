@@ -268,10 +268,15 @@ func (in *Instance) openChannel(r *run, resumed bool) {
 	}
 	log := r.log
 	dropped := 0
-	ch.OnTooLong = func(n int) {
+	ch.OnTooLong = func(n int, overMax bool) {
 		dropped++
-		log.Warn("ipc channel: a message longer than the daemon keeps was dropped; the channel stays open",
-			"bytes", n, "max", ipc.MaxMessage, "dropped_so_far", dropped)
+		if overMax {
+			log.Warn("ipc channel: a message longer than the daemon keeps was dropped; the channel stays open",
+				"bytes", n, "max", ipc.MaxMessage, "dropped_so_far", dropped)
+		} else {
+			log.Warn("ipc channel: a long message was dropped: the daemon held as much of other apps' long messages as it may; the channel stays open",
+				"bytes", n, "dropped_so_far", dropped)
+		}
 	}
 	ch.OnSkip = func(n int) {
 		log.Warn("ipc channel: skipped the rest of a message the previous daemon was reading when it died", "bytes", n)

@@ -102,18 +102,19 @@ func (s *Supervisor) route(from *Instance, log *slog.Logger, raw json.RawMessage
 			}
 		}
 	}
-	// The receiver learns who sent it, unless the sender said so itself.
+	// The receiver learns who sent it, unless the sender said so itself: a member added before
+	// the object's closing brace (it has one at least, its type), written after the message
+	// rather than appended to a copy of it.
+	parts := [][]byte{raw}
 	if !bytes.Contains(raw, []byte(`"from"`)) {
-		raw = append(append(bytes.TrimSuffix(bytes.TrimSpace(raw), []byte("}")), []byte(`,"from":`+strconv.Itoa(from.id))...), '}')
-		if !json.Valid(raw) {
-			return
-		}
+		body := bytes.TrimSuffix(bytes.TrimSpace(raw), []byte("}"))
+		parts = [][]byte{body, []byte(`,"from":` + strconv.Itoa(from.id) + `}`)}
 	}
 	// Sent from the sender's own reader, in order; a receiver that does not read holds up only
 	// its sender, for at most the channel's write timeout.
 	for _, in := range targets {
 		if ch := in.Info().channel; ch != nil {
-			_ = ch.Send(json.RawMessage(raw))
+			_ = ch.SendRaw(parts...)
 		}
 	}
 }

@@ -241,10 +241,10 @@ func Messages() <-chan json.RawMessage {
 	return messages
 }
 
-// maxMessage bounds one message a worker holds: tend's own bound (64 MiB), past which a message
-// is dropped and said on stderr, and the channel goes on. A channel that closed on one long
-// message would leave the app deaf to every later one.
-const maxMessage = 64 << 20
+// maxMessage bounds one message a worker holds: tend's own bound (512 MiB, more than any Node app
+// can send), past which a message is dropped and said on stderr, and the channel goes on. A
+// channel that closed on one long message would leave the app deaf to every later one.
+const maxMessage = 512 << 20
 
 // lineReader reads the channel's newline-delimited messages, dropping those over max bytes.
 type lineReader struct {
