@@ -14,24 +14,42 @@ import (
 
 // sendMessages floods the IPC channel: n process:msg messages to the app named to, each with a
 // sequence number and padding (the sizes, in bytes, taken in turn), as fast as the channel takes
-// them; then "sent n".
+// them; then "sent n". It writes the raw channel, a message's padding a chunk at a time, so that a
+// message longer than the app's memory can be sent.
 func sendMessages(to string, n int, sizes string) {
-	if err := worker.Ready(); err != nil {
-		fmt.Fprintln(os.Stderr, "ready:", err)
-	}
-	var pads []string
+	c := rawChannel()
+	w := bufio.NewWriterSize(c, 1<<20)
+	fmt.Fprintln(w, `"ready"`)
+	var pads []int
 	for _, s := range strings.Split(sizes, ",") {
 		size, _ := strconv.Atoi(s)
-		pads = append(pads, strings.Repeat("x", size))
+		pads = append(pads, size)
 	}
+	chunk := strings.Repeat("x", 1<<20)
 	for i := range n {
-		m := map[string]any{"type": "process:msg", "name": to, "data": map[string]any{"seq": i, "pad": pads[i%len(pads)]}}
-		if err := worker.Send(m); err != nil {
-			fmt.Fprintln(os.Stderr, "send:", err)
-			os.Exit(1)
+		fmt.Fprintf(w, `{"type":"process:msg","name":%q,"data":{"seq":%d,"pad":"`, to, i)
+		for left := pads[i%len(pads)]; left > 0; left -= len(chunk) {
+			w.WriteString(chunk[:min(left, len(chunk))])
 		}
+		w.WriteString("\"}}\n")
+	}
+	if err := w.Flush(); err != nil {
+		fmt.Fprintln(os.Stderr, "send:", err)
+		os.Exit(1)
 	}
 	fmt.Printf("sent %d\n", n)
+}
+
+// rawChannel opens the IPC channel tend passed (TEND_IPC_FD) without pkg/worker, to write what a
+// well-behaved app would not.
+func rawChannel() net.Conn {
+	fd, _ := strconv.Atoi(os.Getenv("TEND_IPC_FD"))
+	c, err := net.FileConn(os.NewFile(uintptr(fd), "ipc"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ipc:", err)
+		os.Exit(1)
+	}
+	return c
 }
 
 // recvMessages prints "recv seq=S bytes=B" for each message tend delivers.
@@ -55,13 +73,7 @@ func recvMessages() {
 // queryServer of port 0 each (Node's listen(0), which gives a new port every time), and prints
 // "ports granted=G refused=R" once every ask is answered.
 func askPorts(n int) {
-	fd, _ := strconv.Atoi(os.Getenv("TEND_IPC_FD"))
-	f := os.NewFile(uintptr(fd), "ipc")
-	c, err := net.FileConn(f)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ipc:", err)
-		os.Exit(1)
-	}
+	c := rawChannel()
 	// "ready" first: the asks below then come from an instance that is online, as a server
 	// opened late by a running app does.
 	fmt.Fprintln(c, `"ready"`)
