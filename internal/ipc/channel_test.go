@@ -163,15 +163,7 @@ func TestTooLongMessageDropped(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			held.Add(tt.held)
 			defer held.Add(-tt.held)
-			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ch, err := Open(fds[0], false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ch.Close()
+			ch, w := openPair(t)
 			ch.max = 2 << 20
 			var tooLong []int
 			ch.OnTooLong = func(n int, overMax bool) {
@@ -181,7 +173,6 @@ func TestTooLongMessageDropped(t *testing.T) {
 				}
 			}
 			go func() {
-				w := os.NewFile(uintptr(fds[1]), "child")
 				defer w.Close()
 				w.Write([]byte("\"before\"\n"))
 				chunk := bytes.Repeat([]byte("x"), 64<<10)
@@ -209,19 +200,10 @@ func TestTooLongMessageDropped(t *testing.T) {
 // Long messages under the bound arrive whole, in order with the short ones between them, each
 // handed over in a slice of its own; what the channel held is given back.
 func TestLongMessagesArrive(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := Open(fds[0], false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
+	ch, w := openPair(t)
 	str := func(b byte, n int) []byte { return append(append([]byte(`"`), bytes.Repeat([]byte{b}, n)...), '"') }
 	want := [][]byte{str('y', 3<<20), []byte(`{"a":1}`), str('z', copyBelow-2), str('w', copyBelow+5), []byte(`"end"`)}
 	go func() {
-		w := os.NewFile(uintptr(fds[1]), "child")
 		defer w.Close()
 		for _, m := range want {
 			w.Write(append(append([]byte(nil), m...), '\n'))
@@ -243,4 +225,19 @@ func TestLongMessagesArrive(t *testing.T) {
 	if h := held.Load(); h != 0 {
 		t.Errorf("held %d once the channel ended", h)
 	}
+}
+
+// openPair opens a channel on one end of a socketpair and returns the other end, the child's.
+func openPair(t *testing.T) (*Channel, *os.File) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := Open(fds[0], false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ch.Close() })
+	return ch, os.NewFile(uintptr(fds[1]), "child")
 }
