@@ -103,3 +103,27 @@ func TestCPUSince(t *testing.T) {
 		t.Fatalf("cmdline of the test: %q", cmdline(os.Getpid()))
 	}
 }
+
+// tend's ratio to direct is the median of per-run ratios, unless direct varied too much to judge.
+func TestDirectRatio(t *testing.T) {
+	for _, tt := range []struct {
+		tend, direct []float64
+		want         string
+	}{
+		{[]float64{95, 100, 90, 97, 99}, []float64{100, 102, 98, 101, 100}, "0.960×"},
+		{[]float64{95, 100, 90, 97, 99}, []float64{100, 120, 98, 101, 100}, "too noisy to judge: direct varied 22 %"},
+	} {
+		if got := directRatio(tt.tend, tt.direct); got != tt.want {
+			t.Errorf("directRatio(%v, %v) = %q, want %q", tt.tend, tt.direct, got, tt.want)
+		}
+	}
+	tb := &table{cols: []string{"tend", Direct}}
+	for i := range 5 {
+		tb.add(4, "hello.js", "requests/s", "req/s", map[string]float64{"tend": 97 + float64(i), Direct: 100 + float64(i)})
+	}
+	var out bytes.Buffer
+	tb.render(&out)
+	if want := "| 4 | hello.js | requests/s | 99 req/s | 102 req/s (0.971×) |"; !strings.Contains(out.String(), want) {
+		t.Errorf("table lacks %q:\n%s", want, out.String())
+	}
+}

@@ -94,6 +94,8 @@ func (t *table) render(w io.Writer) {
 				cells = append(cells, "")
 			case i == 0 || !tendOK || median(vals) == 0 || isCount(r.unit):
 				cells = append(cells, format(median(vals), r.unit))
+			case c == Direct && len(vals) == len(tendVals) && len(vals) >= minRounds:
+				cells = append(cells, format(median(vals), r.unit)+" ("+directRatio(tendVals, vals)+")")
 			default:
 				ratio := median(tendVals) / median(vals)
 				cells = append(cells, fmt.Sprintf("%s (%s×)", format(median(vals), r.unit), strconv.FormatFloat(ratio, 'g', 2, 64)))
@@ -102,5 +104,30 @@ func (t *table) render(w io.Writer) {
 		fmt.Fprintln(w, "| "+strings.Join(cells, " | ")+" |")
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Medians of interleaved runs; (r×) after a peer's figure is tend's figure divided by it.")
+	fmt.Fprintln(w, "Medians of interleaved runs; (r×) after a peer's figure is tend's figure divided by it. Against")
+	fmt.Fprintf(w, "direct, with %d runs or more, it is the median of each run's ratio, unless direct itself varied by more\n", minRounds)
+	fmt.Fprintf(w, "than %.0f %% from run to run: such a run is too noisy to judge, and says so.\n", maxSpread*100)
+}
+
+// minRounds is how many runs give tend's ratio to direct as the median of per-run ratios.
+const minRounds = 5
+
+// maxSpread is how much direct may vary from run to run, (max-min)/median, before a ratio to it
+// means nothing: two identical direct setups have differed by 12 % on a 2-core machine.
+const maxSpread = 0.10
+
+// directRatio is tend's ratio to direct: the median of each run's tend/direct, run i of tend
+// beside run i of direct (the same round), or "too noisy" when direct's own spread says the
+// machine did not hold still.
+func directRatio(tend, direct []float64) string {
+	lo, hi := direct[0], direct[0]
+	ratios := make([]float64, len(tend))
+	for i := range tend {
+		lo, hi = min(lo, direct[i]), max(hi, direct[i])
+		ratios[i] = tend[i] / direct[i]
+	}
+	if spread := (hi - lo) / median(direct); spread > maxSpread {
+		return fmt.Sprintf("too noisy to judge: direct varied %.0f %%", spread*100)
+	}
+	return strconv.FormatFloat(median(ratios), 'f', 3, 64) + "×"
 }

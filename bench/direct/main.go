@@ -52,6 +52,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	nWorkers := fs.Int("workers", 2, "number of workers, each with its own SO_REUSEPORT socket")
 	port := fs.Int("port", 0, "TCP port on 127.0.0.1; 0 picks a free one")
 	readyTimeout := fs.Duration("ready-timeout", 10*time.Second, "how long the workers have to accept a first connection")
+	withIPC := fs.Bool("ipc", false, "give each worker an IPC channel (NODE_CHANNEL_FD) that nothing writes to, as a managed Node app has (bench/gap.sh)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -89,7 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "port=%d\n", boundPort)
 
-	workers, err := startWorkers(command, fds, stderr)
+	workers, err := startWorkers(command, fds, *withIPC, stderr)
 	if err != nil {
 		stopAll(workers, stderr)
 		return fail(err)
@@ -146,7 +147,7 @@ type worker struct {
 // socket over and closes the launcher's copy, so a worker that dies takes its socket with it
 // and the kernel stops routing connections to a queue nobody accepts from. On error it returns
 // the workers started so far, for the caller to stop.
-func startWorkers(command []string, fds []int, stderr io.Writer) ([]*worker, error) {
+func startWorkers(command []string, fds []int, withIPC bool, stderr io.Writer) ([]*worker, error) {
 	env := workerEnv(os.Environ())
 	var workers []*worker
 	for i, fd := range fds {
@@ -154,6 +155,18 @@ func startWorkers(command []string, fds []int, stderr io.Writer) ([]*worker, err
 		cmd := exec.Command(command[0], command[1:]...)
 		cmd.Env = append(env, "LISTEN_FDS=1", "WORKER_INDEX="+strconv.Itoa(i))
 		cmd.ExtraFiles = []*os.File{f}
+		if withIPC {
+			// The launcher keeps its end open (and never closes it: it lives as long as the
+			// worker), so that the worker's channel stays up.
+			sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return workers, fmt.Errorf("ipc channel: %w", err)
+			}
+			child := os.NewFile(uintptr(sp[1]), "ipc")
+			defer child.Close()
+			cmd.ExtraFiles = append(cmd.ExtraFiles, child)
+			cmd.Env = append(cmd.Env, "NODE_CHANNEL_FD=4", "NODE_CHANNEL_SERIALIZATION_MODE=json")
+		}
 		cmd.Stdout, cmd.Stderr = stderr, stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{
 			// Its own group, so that stopping it reaches anything it spawned.
