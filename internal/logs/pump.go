@@ -178,6 +178,17 @@ func (p *pump) run() error {
 	}()
 	for {
 		src.setDeadline(p.deadline())
+		if p.buf == nil {
+			// No memory held while the app is quiet: a thousand silent apps would otherwise
+			// hold 80 KiB a stream each. The buffer comes when data does.
+			if err := src.ready(); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				p.finish()
+				return errors.Join(os.NewSyscallError("read", err), p.firstErr)
+			} else if err != nil {
+				p.idle()
+				continue
+			}
+		}
 		p.ensureRoom()
 		var n int
 		peeking := p.peek != nil && (!p.grown || time.Now().Before(p.peek.until))
@@ -191,13 +202,7 @@ func (p *pump) run() error {
 		}
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			now := time.Now()
-			if p.carry > 0 && !now.Before(p.lastData.Add(partialWait)) {
-				p.finish() // the rest of the line has not come: the part that did is a line
-			}
-			if p.grown && !now.Before(p.lastBusy.Add(idleAfter)) {
-				p.shrink()
-			}
+			p.idle()
 			continue
 		case err == unix.EINTR:
 			continue
@@ -224,12 +229,36 @@ func (p *pump) run() error {
 	}
 }
 
+// idle is what a pump does when its deadline passed with no data: it ends a partial line whose
+// rest has not come, shrinks an enlarged pipe, and lets go of its buffers.
+func (p *pump) idle() {
+	now := time.Now()
+	if p.carry > 0 && !now.Before(p.lastData.Add(partialWait)) {
+		p.finish() // the rest of the line has not come: the part that did is a line
+	}
+	if p.grown && !now.Before(p.lastBusy.Add(idleAfter)) {
+		p.shrink()
+	}
+	if p.carry == 0 && p.buf != nil && !now.Before(p.lastData.Add(releaseAfter)) {
+		p.buf, p.out = nil, nil
+	}
+}
+
+// releaseAfter is how long a pump keeps its buffers once its app is quiet.
+var releaseAfter = 5 * time.Second
+
 // deadline is when the pump stops waiting for data: an enlarged pipe that stays quiet for
-// idleAfter goes back to the small size, and a partial line waits partialWait for its end.
+// idleAfter goes back to the small size, a partial line waits partialWait for its end, and the
+// buffers of a quiet app are let go after releaseAfter.
 func (p *pump) deadline() time.Time {
 	var d time.Time
 	if p.grown {
 		d = p.lastBusy.Add(idleAfter)
+	}
+	if p.buf != nil && p.carry == 0 {
+		if rd := p.lastData.Add(releaseAfter); d.IsZero() || rd.Before(d) {
+			d = rd
+		}
 	}
 	if p.carry > 0 {
 		if pd := p.lastData.Add(partialWait); d.IsZero() || pd.Before(d) {
@@ -298,6 +327,14 @@ func (s *source) read(b []byte) (int, error) {
 }
 
 func (s *source) setDeadline(t time.Time) { s.deadline = t }
+
+// ready waits until the source has data (or its end) to read, or its deadline passes.
+func (s *source) ready() error {
+	if s.w == nil {
+		return nil // a blocking fd: the read waits
+	}
+	return s.w.wait(s.fd, s.ch, s.deadline)
+}
 
 func (s *source) close() {
 	if s.w != nil {

@@ -758,3 +758,34 @@ func TestPumpPartialLineWaitsAWhile(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A quiet app's pump lets go of its buffers once the app has been quiet for releaseAfter (and
+// its deadline says when), but never of a partial line's carry.
+func TestQuietPumpLetsGoOfItsBuffers(t *testing.T) {
+	p := newPump(-1, StreamConfig{})
+	p.ensureRoom()
+	p.lastData = time.Now()
+	if d := p.deadline(); d.IsZero() || d.Sub(p.lastData) != releaseAfter {
+		t.Fatalf("deadline %v after data at %v; want releaseAfter (%v) later", d, p.lastData, releaseAfter)
+	}
+	p.idle()
+	if p.buf == nil {
+		t.Fatal("let go of the buffer before releaseAfter")
+	}
+	p.carry = 3
+	copy(p.buf, "par")
+	p.lastData = time.Now() // the partial line's rest is not due yet
+	p.idle()
+	if p.buf == nil || p.carry != 3 {
+		t.Fatal("let go of a buffer that holds a partial line")
+	}
+	p.carry = 0
+	p.lastData = time.Now().Add(-releaseAfter)
+	p.idle()
+	if p.buf != nil || p.out != nil {
+		t.Fatal("kept its buffers after releaseAfter of quiet")
+	}
+	if d := p.deadline(); !d.IsZero() {
+		t.Fatalf("deadline %v with nothing held; want none", d)
+	}
+}
