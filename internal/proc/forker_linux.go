@@ -64,21 +64,22 @@ func (f *ForkExec) Start(c Cmd) (Process, error) {
 	// The keeper has its copies before the process exists: a daemon killed at any later point
 	// leaves no pipe without a reader.
 	h.Entrust(f.store, RunKeyPrefix+strconv.FormatInt(time.Now().UnixNano(), 36)+"."+strconv.FormatUint(f.seq.Add(1), 36))
-	pid, pidfd, exit, err := f.r.forkExec(c.Argv, c.Env, c.Dir, h.ChildFiles(), c.Cred)
+	// The exit may be reaped before forkExec returns: p exists first, and the reaper ends it.
+	p := &process{h: h, done: make(chan struct{})}
+	pid, pidfd, err := f.r.forkExec(c.Argv, c.Env, c.Dir, h.ChildFiles(), c.Cred, func(e Exit) {
+		p.exit = e
+		close(p.done)
+	})
 	h.CloseChildEnds()
 	if err != nil {
 		h.Close()
 		return nil, err
 	}
-	p := &process{pid: pid, pidfd: pidfd, h: h, done: make(chan struct{})}
+	p.pid, p.pidfd = pid, pidfd
 	if st, err := ReadStat(pid); err == nil {
 		p.tick = st.StartTicks
 	}
 	h.SetProcess(pid, p.tick, pidfd)
-	go func() {
-		p.exit = <-exit
-		close(p.done)
-	}()
 	return p, nil
 }
 

@@ -36,7 +36,7 @@ func (e Exit) String() string {
 // started, and of orphans re-parented to us as subreaper (or PID 1), are never stolen (DESIGN §3b).
 type Reaper struct {
 	mu      sync.Mutex
-	waiters map[int]chan Exit
+	waiters map[int]func(Exit)
 	log     *slog.Logger
 }
 
@@ -47,7 +47,7 @@ func NewReaper(log *slog.Logger) (*Reaper, error) {
 			return nil, fmt.Errorf("become child subreaper: %w", err)
 		}
 	}
-	r := &Reaper{waiters: map[int]chan Exit{}, log: log}
+	r := &Reaper{waiters: map[int]func(Exit){}, log: log}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, unix.SIGCHLD)
 	go func() {
@@ -76,10 +76,10 @@ func (r *Reaper) reapAll() {
 			r.mu.Unlock()
 			return
 		}
-		ch := r.waiters[pid]
+		told := r.waiters[pid]
 		delete(r.waiters, pid)
 		r.mu.Unlock()
-		if ch == nil {
+		if told == nil {
 			continue // an orphan re-parented to us; reaping it is all it needs
 		}
 		e := Exit{Pid: pid, Code: -1, At: time.Now()}
@@ -89,17 +89,18 @@ func (r *Reaper) reapAll() {
 		case ws.Signaled():
 			e.Signal = ws.Signal()
 		}
-		ch <- e
+		told(e)
 	}
 }
 
 // forkExec forks and execs argv in a new process group, with files as its fds 0, 1, 2, 3…, and
-// returns its pid, a pidfd (-1 where the kernel has none) and a channel that receives its exit.
+// returns its pid and a pidfd (-1 where the kernel has none); onExit is called with its exit,
+// from the reaper's goroutine (it must not block): no goroutine waits per process.
 // The reaper lock is held across fork and registration, so an exit can never be reaped before
 // someone waits for it, and the pidfd is opened before the pid can be reused.
-func (r *Reaper) forkExec(argv, env []string, dir string, fds []int, cred *Cred) (pid, pidfd int, exit <-chan Exit, err error) {
+func (r *Reaper) forkExec(argv, env []string, dir string, fds []int, cred *Cred, onExit func(Exit)) (pid, pidfd int, err error) {
 	if len(argv) == 0 {
-		return 0, -1, nil, fmt.Errorf("empty command")
+		return 0, -1, fmt.Errorf("empty command")
 	}
 	files := make([]uintptr, len(fds))
 	for i, fd := range fds {
@@ -114,21 +115,20 @@ func (r *Reaper) forkExec(argv, env []string, dir string, fds []int, cred *Cred)
 	if cred != nil {
 		attr.Sys.Credential = &syscall.Credential{Uid: cred.Uid, Gid: cred.Gid, Groups: cred.Groups}
 	}
-	ch := make(chan Exit, 1)
 	pidfd = -1
 	r.mu.Lock()
 	pid, err = syscall.ForkExec(argv[0], argv, attr)
 	if err == nil {
-		r.waiters[pid] = ch
+		r.waiters[pid] = onExit
 		if fd, e := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK); e == nil {
 			pidfd = fd
 		}
 	}
 	r.mu.Unlock()
 	if err != nil {
-		return 0, -1, nil, fmt.Errorf("exec %s: %w", argv[0], err)
+		return 0, -1, fmt.Errorf("exec %s: %w", argv[0], err)
 	}
-	return pid, pidfd, ch, nil
+	return pid, pidfd, nil
 }
 
 // watch routes the exit of pid, should it be reaped here (a process adopted from an earlier
@@ -136,7 +136,7 @@ func (r *Reaper) forkExec(argv, env []string, dir string, fds []int, cred *Cred)
 func (r *Reaper) watch(pid int) <-chan Exit {
 	ch := make(chan Exit, 1)
 	r.mu.Lock()
-	r.waiters[pid] = ch
+	r.waiters[pid] = func(e Exit) { ch <- e }
 	r.mu.Unlock()
 	return ch
 }
@@ -144,13 +144,13 @@ func (r *Reaper) watch(pid int) <-chan Exit {
 // deliver hands e to whoever watches its pid, and says whether someone did.
 func (r *Reaper) deliver(e Exit) bool {
 	r.mu.Lock()
-	ch := r.waiters[e.Pid]
+	told := r.waiters[e.Pid]
 	delete(r.waiters, e.Pid)
 	r.mu.Unlock()
-	if ch != nil {
-		ch <- e
+	if told != nil {
+		told(e)
 	}
-	return ch != nil
+	return told != nil
 }
 
 func (r *Reaper) unwatch(pid int) {
