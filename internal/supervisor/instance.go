@@ -150,8 +150,11 @@ type Instance struct {
 func newInstance(sup *Supervisor, app *App, id, index int, spec *config.AppSpec, hist History, t trigger) *Instance {
 	in := &Instance{
 		id: id, index: index, app: app, sup: sup, spec: spec, hist: hist,
-		cmds:      make(chan command, 16),
-		events:    make(chan event, 64),
+		// Unbuffered: a command's sender waits for its reply anyway. Events are posted by the
+		// run's watchers; a few in flight is plenty, and each slot costs every instance (1,000
+		// processes: 4 MB for commands alone at 16).
+		cmds:      make(chan command),
+		events:    make(chan event, 16),
 		done:      make(chan struct{}),
 		log:       sup.log.With("app", spec.Name, "instance", id),
 		logHealth: &LogHealth{}, custom: &CustomMetrics{},
