@@ -198,3 +198,23 @@ func TestPatientClient(t *testing.T) {
 		t.Errorf("quick stop said %q (%v)", quiet.String(), err)
 	}
 }
+
+// A start of many apps names five of them and counts the rest, on one line.
+func TestSlowNoticeNamesFewApps(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		want string
+	}{
+		{2, "a0, a1"},
+		{5, "a0, a1, a2, a3, a4"},
+		{1000, "1000 apps (a0, a1, a2, a3, a4…)"},
+	} {
+		var ns []string
+		for i := range tt.n {
+			ns = append(ns, fmt.Sprintf("a%d", i))
+		}
+		if got := names(ns); got != tt.want {
+			t.Errorf("names(%d apps) = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+}

@@ -33,9 +33,9 @@ func (p patient) Start(req api.StartRequest) error {
 	for _, a := range req.Apps {
 		ns = append(ns, a.Name)
 	}
-	what := fmt.Sprintf("%s to be online (each instance: its start, and wait_ready or listen_timeout when set)", strings.Join(ns, ", "))
+	what := fmt.Sprintf("%s to be online (each instance: its start, and wait_ready or listen_timeout when set)", names(ns))
 	if req.Mode == "reload" {
-		what = fmt.Sprintf("%s to reload (a new process online, then the old one done with its requests, one instance at a time)", strings.Join(ns, ", "))
+		what = fmt.Sprintf("%s to reload (a new process online, then the old one done with its requests, one instance at a time)", names(ns))
 	}
 	return p.wait(what, func() error { return p.API.Start(req) })
 }
@@ -57,4 +57,13 @@ func (p patient) Action(verb, target string) error {
 func (p patient) Scale(name string, n int) error {
 	return p.wait(fmt.Sprintf("%s to have %d instances (new ones online, removed ones done with their requests)", name, n),
 		func() error { return p.API.Scale(name, n) })
+}
+
+// names lists apps for a one-line message: a thousand names would be a thousand-name line.
+func names(ns []string) string {
+	const most = 5
+	if len(ns) <= most {
+		return strings.Join(ns, ", ")
+	}
+	return fmt.Sprintf("%d apps (%s…)", len(ns), strings.Join(ns[:most], ", "))
 }
