@@ -236,7 +236,7 @@ func TestCustomMetricsAndPrometheus(t *testing.T) {
 	if m := series("tend_app_metrics_dropped_total", nil); m.GetCounter().GetValue() < 3+102 {
 		t.Errorf("dropped %v: want the 3 malformed and the 102 past the cap", m)
 	}
-	for _, name := range []string{"tend_daemon_cpu_seconds_total", "tend_daemon_memory_bytes", "tend_daemon_samples_total", "tend_log_lines_total"} {
+	for _, name := range []string{"tend_daemon_cpu_seconds_total", "tend_daemon_memory_bytes", "tend_daemon_goroutines", "tend_daemon_samples_total", "tend_log_lines_total"} {
 		if fams[name] == nil {
 			t.Errorf("/metrics has no %s", name)
 		}

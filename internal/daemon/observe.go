@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"time"
@@ -153,6 +154,8 @@ func (d *daemon) daemonFigures(w *prom.Writer) {
 		w.Family("tend_daemon_memory_bytes", "gauge", "The daemon's resident memory.")
 		w.Sample("tend_daemon_memory_bytes", float64(st.RSSPages*proc.PageSize))
 	}
+	w.Family("tend_daemon_goroutines", "gauge", "Goroutines in the daemon: what grows with the processes it runs.")
+	w.Sample("tend_daemon_goroutines", float64(runtime.NumGoroutine()))
 	c := d.sampler.Cost()
 	w.Family("tend_daemon_samples_total", "counter", "Samples of the process trees taken.")
 	w.Sample("tend_daemon_samples_total", float64(c.Samples))
