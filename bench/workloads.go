@@ -48,6 +48,7 @@ var workloads = []workload{
 	{11, "200 processes watched", (*bench).watched},
 	{12, "memory-limit restart", (*bench).memoryLimit},
 	{13, "monit with 50 apps", (*bench).monit},
+	{14, "1,000 processes", (*bench).scale},
 }
 
 func (b *bench) app(name string) string { return filepath.Join(b.root, "bench", "apps", name) }
