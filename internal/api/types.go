@@ -447,6 +447,21 @@ type RowEnv struct {
 	MemoryRestarts   int            `json:"_tend_memory_restarts,omitempty"`
 }
 
+// Process is r as a Process, with what a Row does not carry left empty. A client decodes rows as
+// Rows and converts them: decoding into Process directly goes through Env's decoder, twice the
+// time (13 ms for 1,000 rows against 7).
+func (r Row) Process() Process {
+	e := r.Pm2Env
+	return Process{Pid: r.Pid, Name: r.Name, PmID: r.PmID, Monit: r.Monit, Pm2Env: Env{
+		Name: e.Name, Namespace: e.Namespace, Status: e.Status, PmID: e.PmID, RestartTime: e.RestartTime,
+		UnstableRestarts: e.UnstableRestarts, PmUptime: e.PmUptime, CreatedAt: e.CreatedAt, ExecMode: e.ExecMode,
+		Instances: e.Instances, NodeAppInstance: e.NodeAppInstance, ConfigFile: e.ConfigFile,
+		PmOutLogPath: e.PmOutLogPath, PmErrLogPath: e.PmErrLogPath, PmLogPath: e.PmLogPath, PmPidPath: e.PmPidPath,
+		PmExecPath: e.PmExecPath, PmCwd: e.PmCwd, Version: e.Version, Watch: e.Watch, RetryAt: e.RetryAt,
+		AxmMonitor: e.AxmMonitor, Procs: e.Procs, MaxMemoryRestart: e.MaxMemoryRestart, MemoryRestarts: e.MemoryRestarts,
+	}}
+}
+
 // RowOf is p as a Row.
 func RowOf(p Process) Row {
 	e := p.Pm2Env

@@ -134,9 +134,13 @@ func (c *Client) Specs() ([]config.AppSpec, error) {
 
 // Rows is the list without the processes' environments.
 func (c *Client) Rows() ([]api.Process, error) {
-	var procs []api.Process
-	if err := c.Do("GET", api.PathRows, nil, &procs); err != nil {
+	var rows []api.Row
+	if err := c.Do("GET", api.PathRows, nil, &rows); err != nil {
 		return nil, err
+	}
+	procs := make([]api.Process, len(rows))
+	for i, r := range rows {
+		procs[i] = r.Process()
 	}
 	return procs, nil
 }
