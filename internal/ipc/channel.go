@@ -201,10 +201,12 @@ const copyBelow = 1 << 20
 //
 // It consumes whole messages only, when they fit its buffer: it peeks, and reads up to the last
 // newline it saw. A daemon killed at any moment then leaves the channel at a message boundary,
-// where the next one resumes it; only a message longer than the buffer can be cut, and the next
+// where the next one resumes it; only a message longer than peekSize (64 KiB) can be cut, and the next
 // daemon skips its rest (see Open).
 func (c *Channel) Serve(fn func(Message)) error {
-	buf := make([]byte, 64<<10)
+	// Small at first, and grown to what a read takes (up to peekSize): most apps send a message
+	// now and then, and a thousand instances' readers would otherwise hold 64 MB.
+	buf := make([]byte, 4<<10)
 	oob := make([]byte, unix.CmsgSpace(4*16))
 	rc, err := c.conn.SyscallConn()
 	if err != nil {
@@ -246,17 +248,16 @@ func (c *Channel) Serve(fn func(Message)) error {
 		var n, oobn int
 		var rerr error
 		err := rc.Read(func(fd uintptr) bool {
-			p, _, e := unix.Recvfrom(int(fd), buf, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			want, e := peekWhole(int(fd))
 			if e == unix.EAGAIN {
 				return false
 			}
-			if e != nil || p == 0 {
+			if e != nil || want == 0 {
 				n, rerr = 0, e
 				return true
 			}
-			want := p
-			if i := bytes.LastIndexByte(buf[:p], '\n'); i >= 0 {
-				want = i + 1
+			if want > len(buf) {
+				buf = make([]byte, max(want, min(2*len(buf), peekSize)))
 			}
 			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf[:want], oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
 			return rerr != unix.EAGAIN
@@ -377,6 +378,30 @@ func (l *longMsg) assemble(tail []byte) []byte {
 		line = append(line, c...)
 	}
 	return append(line, tail...)
+}
+
+// peekSize is how far a read looks ahead for the last newline: a message up to this long is
+// read whole, never cut by a daemon that dies between two reads.
+const peekSize = 64 << 10
+
+var (
+	peekMu  sync.Mutex // one peek at a time shares one buffer: peeks are short and never block
+	peekBuf = make([]byte, peekSize)
+)
+
+// peekWhole looks at what the socket holds, up to peekSize, and returns how much of it to read:
+// up to its last newline, or all of it when it has none.
+func peekWhole(fd int) (int, error) {
+	peekMu.Lock()
+	defer peekMu.Unlock()
+	p, _, err := unix.Recvfrom(fd, peekBuf, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	if err != nil || p <= 0 {
+		return 0, err
+	}
+	if i := bytes.LastIndexByte(peekBuf[:p], '\n'); i >= 0 {
+		return i + 1, nil
+	}
+	return p, nil
 }
 
 // room reports whether an unfinished message of n bytes may be held: under this channel's
