@@ -117,14 +117,18 @@ func (in *Instance) onExit(r *run) {
 		in.transition(trExitStop)
 		in.sup.releaseIfIdle(in.app)
 	case Give:
-		in.transition(trGiveUp)
+		// Said before the transition publishes "errored": whoever sees that status finds why
+		// in tend.log already.
 		if d.Delay > 0 {
 			in.log.Error("too many unstable restarts; errored, tried again later", "max_restarts", in.spec.MaxRestarts, "min_uptime", in.spec.MinUptime, "retry_in", d.Delay)
+		} else {
+			in.log.Error("too many unstable restarts; not restarting", "max_restarts", in.spec.MaxRestarts, "min_uptime", in.spec.MinUptime)
+		}
+		in.transition(trGiveUp)
+		if d.Delay > 0 {
 			in.armTimer(d.Delay, timerRetry)
 			in.retryAt = time.Now().Add(d.Delay)
 			in.publish()
-		} else {
-			in.log.Error("too many unstable restarts; not restarting", "max_restarts", in.spec.MaxRestarts, "min_uptime", in.spec.MinUptime)
 		}
 		in.sup.releaseIfIdle(in.app)
 	case Restart:
