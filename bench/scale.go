@@ -70,7 +70,7 @@ func (b *bench) scale() error {
 		}
 		pids := p.Pids()
 		if len(pids) > 0 {
-			b.t.add(14, app, "daemon RSS", "MB", map[string]float64{p.Name(): rssMB(pids)})
+			b.t.add(14, app, "daemon RSS, after the start", "MB", map[string]float64{p.Name(): rssMB(pids)})
 			b.t.add(14, app, "daemon threads per 100 processes", "", map[string]float64{p.Name(): float64(threads(pids[0])) * 100 / float64(n)})
 			if g, ok := goroutines(p); ok {
 				b.t.add(14, app, "daemon goroutines per 100 processes", "", map[string]float64{p.Name(): float64(g) * 100 / float64(n)})
@@ -83,6 +83,10 @@ func (b *bench) scale() error {
 			c0 := cpuSnapshot(b.managerPids(p))
 			time.Sleep(20 * time.Second)
 			b.t.add(14, app, "daemon CPU, idle", "%", map[string]float64{p.Name(): cpuSince(c0, b.managerPids(p)) / 20 * 100})
+			// The start's garbage is gone by now: this is what the daemon holds to run them.
+			if pids := p.Pids(); len(pids) > 0 {
+				b.t.add(14, app, "daemon RSS, settled", "MB", map[string]float64{p.Name(): rssMB(pids)})
+			}
 		}
 		began := time.Now()
 		if err := p.StopAll(); err != nil {
