@@ -291,8 +291,9 @@ func (c *Channel) Serve(fn func(Message)) error {
 			data = nil
 		case long.n > 0:
 			size := long.n + i
-			deliver(long.assemble(data[:i]), true)
-			long = longMsg{}
+			line := long.assemble(data[:i])
+			long = longMsg{} // its chunks go before the delivery, which may wait on a slow receiver
+			deliver(line, true)
 			data = data[i+1:]
 			giveBack(size)
 		case i < 0 && len(pending)+len(data) >= copyBelow:

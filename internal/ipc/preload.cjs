@@ -87,14 +87,16 @@ function sweep() {
 function drain() {
   draining = true;
   for (const s of servers) {
-    // From now on every response says "Connection: close", those under way too if their head is
-    // not sent yet: busy keep-alive connections never close by themselves.
+    // From now on every response says "Connection: close": busy keep-alive connections never
+    // close by themselves.
     s.prependListener('request', (req, res) => { res.shouldKeepAlive = false; });
-    for (const socket of sockets(s)) {
-      if (socket._httpMessage) socket._httpMessage.shouldKeepAlive = false;
-    }
-    // server.close() closes every idle connection at once (Node 19+); make it the gentle kind.
-    s.closeIdleConnections = () => gentle(s);
+    // server.close() closes every idle connection at once (Node 19+); make it the gentle kind,
+    // where the connections can be seen (else Node's own, as without the preload).
+    const own = s.closeIdleConnections;
+    s.closeIdleConnections = () => {
+      if (connectionsOf(s) || byHand.has(s)) gentle(s);
+      else if (typeof own === 'function') own.call(s);
+    };
   }
   sweep();
   setInterval(sweep, 100).unref();

@@ -111,7 +111,7 @@ func (s *Supervisor) route(from *Instance, log *slog.Logger, raw json.RawMessage
 		parts = [][]byte{body, []byte(`,"from":` + strconv.Itoa(from.id) + `}`)}
 	}
 	// Sent from the sender's own reader, in order; a receiver that does not read holds up only
-	// its sender, for at most the channel's write timeout.
+	// its sender, for at most the channel's write timeout per MiB it fails to take.
 	for _, in := range targets {
 		if ch := in.Info().channel; ch != nil {
 			_ = ch.SendRaw(parts...)
