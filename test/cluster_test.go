@@ -710,7 +710,8 @@ func TestClusterUnknownNodeFallsBackToShim(t *testing.T) {
 	dir := t.TempDir()
 	fake := filepath.Join(dir, "bin", "node")
 	os.MkdirAll(filepath.Dir(fake), 0o755)
-	os.WriteFile(fake, []byte("#!/bin/sh\n[ \"$1\" = --version ] && { echo v99.0.0; exit 0; }\nexec "+node+" \"$@\"\n"), 0o755)
+	script := e2e.WriteApp(t, dir, "node.sh", "#!/bin/sh\n[ \"$1\" = --version ] && { echo v99.0.0; exit 0; }\nexec "+node+" \"$@\"\n")
+	e2e.InstallExec(t, script, fake)
 	app := e2e.WriteApp(t, dir, "hello.js", e2e.HelloJS)
 	port := e2e.FreePort(t)
 	if r := h.RunEnv([]string{"PORT=" + strconv.Itoa(port)}, "start", app, "-i", "2", "--interpreter", fake, "--listen-timeout", e2e.ListenTimeout, "-s"); r.Code != 0 {

@@ -19,9 +19,7 @@ import (
 func ownBinary(t *testing.T, h *harness, dir string) {
 	t.Helper()
 	h.Bin = filepath.Join(dir, "tend")
-	if b, err := os.ReadFile(e2e.TendBin); err != nil || os.WriteFile(h.Bin, b, 0o755) != nil {
-		t.Fatalf("copy tend: %v", err)
-	}
+	e2e.InstallExec(t, e2e.TendBin, h.Bin)
 }
 
 // tend update under load, after the binary at tend's path was replaced with mv: the daemon and

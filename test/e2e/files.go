@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -95,4 +96,14 @@ func TickFaults(path string) (lines, bad int, err error) {
 		}
 	}
 	return lines, bad, nil
+}
+
+// InstallExec copies src to dst, executable by everyone, through install(1): a file this test
+// process held open for writing would be inherited by whatever another test forks meanwhile,
+// until that child execs, and an exec of dst then fails with ETXTBSY ("text file busy").
+func InstallExec(t *testing.T, src, dst string) {
+	t.Helper()
+	if out, err := exec.Command("install", "-m", "0755", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("install %s: %v: %s", dst, err, out)
+	}
 }
