@@ -107,7 +107,7 @@ func TestFrozenInstance(t *testing.T) {
 // CLI meanwhile, and an app that does not crash serves on untouched.
 func TestCrashLoopers(t *testing.T) {
 	t.Parallel()
-	const n = 50
+	n := scale(20, 50) // the short run shares the machine with the other packages' tests
 	span := time.Duration(scale(5, 30)) * time.Second
 	fault := fmt.Sprintf("%d apps crash-looping at once for %v", n, span)
 	h := e2e.New(t)
