@@ -98,10 +98,12 @@ func answerQuery(ch *Channel, m ClusterMsg, w Worker, log *slog.Logger) {
 	}
 	fd, _, data, err := w.Socket(m.Host(), port, m.Index, m.Data)
 	if err != nil {
+		// Told before the worker hears it: a worker that cannot listen often exits at once, and
+		// its exit must not reach the instance first (it would be restarted as a crash).
+		w.ListenFailed(err)
 		// The worker sets its server data from the reply even on an error (an https server
 		// reads ticketKeys from it), so it is echoed as Node's primary does.
 		_ = ch.Send(ch.QueryReply(*m.Seq, key, m.Data, errnoOf(err)))
-		w.ListenFailed(err)
 		return
 	}
 	defer unix.Close(fd)
@@ -127,8 +129,8 @@ func answerShim(ch *Channel, seq int64, address *string, port, index int, w Work
 		if !errors.Is(err, unix.EADDRINUSE) {
 			code = "EINVAL"
 		}
+		w.ListenFailed(err) // before the worker hears it, as in answerQuery
 		_ = ch.Send(map[string]any{"cmd": "NODE_TEND_LISTEN_REPLY", "ack": seq, "errno": errnoOf(err), "code": code, "message": err.Error()})
-		w.ListenFailed(err)
 		return
 	}
 	defer unix.Close(fd)
