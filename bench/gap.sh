@@ -70,9 +70,9 @@ tendapp tend
 tendapp tend-nopreload TEND_NODE_PRELOAD=0
 tendapp tend-shim TEND_NODE_SHIM=1
 preload=$(ls "$TEND_HOME"/lib/tend-preload-*.cjs)
-direct direct own X=1
-direct direct-shared shared X=1
-DIRECT_FLAGS=-ipc direct direct+ipc own X=1
+direct direct own
+direct direct-shared shared
+DIRECT_FLAGS=-ipc direct direct+ipc own
 direct direct+preload own NODE_OPTIONS="--require $preload"
 for s in "${!pids[@]}"; do
 	[ "$(echo "${pids[$s]}" | wc -w)" = 2 ] || { echo "gap: setup $s has workers '${pids[$s]}', want 2" >&2; exit 1; }

@@ -101,12 +101,16 @@ func (p *cliPeer) verb(args ...string) error {
 	return err
 }
 
-func (p *cliPeer) Start(apps []App) error {
+func (p *cliPeer) Start(apps []App) error { return p.StartWith(os.Environ(), apps) }
+
+// StartWith starts apps from an ecosystem file, the CLI running with env (and the peer's home).
+func (p *cliPeer) StartWith(env []string, apps []App) error {
 	cfg := filepath.Join(p.home, "bench-apps.json")
 	if err := writeEcosystem(cfg, apps); err != nil {
 		return err
 	}
-	return p.verb("start", cfg)
+	_, err := run(append(env, p.homeVar+"="+p.home), append([]string{p.bin, "start", cfg}, p.quiet...)...)
+	return err
 }
 
 func (p *cliPeer) StopAll() error   { return p.verb("stop", "all") }

@@ -24,15 +24,6 @@ type smallStarter interface {
 	StartWith(env []string, apps []App) error
 }
 
-func (p *cliPeer) StartWith(env []string, apps []App) error {
-	cfg := p.home + "/bench-apps.json"
-	if err := writeEcosystem(cfg, apps); err != nil {
-		return err
-	}
-	_, err := run(append(env, p.homeVar+"="+p.home), append([]string{p.bin, "start", cfg}, p.quiet...)...)
-	return err
-}
-
 // 14. 1,000 sleeps on one daemon, started from a small environment: the time until all are
 // online, the list commands, the daemon's memory, threads and goroutines, its CPU once nobody
 // has looked for a minute (tree sampling on), and stop all. A peer that cannot get them all

@@ -18,7 +18,7 @@ import (
 var recvLine = regexp.MustCompile(`(?m)^recv seq=(\d+) bytes=(\d+)$`)
 
 // received lists the seq of each message the -recv app logged, in order, with their sizes.
-func received(t *testing.T, path string) (seqs, sizes []int) {
+func received(path string) (seqs, sizes []int) {
 	data, _ := os.ReadFile(path)
 	for _, m := range recvLine.FindAllStringSubmatch(string(data), -1) {
 		seq, _ := strconv.Atoi(m[1])
@@ -49,7 +49,7 @@ func TestIPCFlood(t *testing.T) {
 	recv, send := startPair(t, h, "-send", strconv.Itoa(n), "-send-size", "100")
 	var seqs []int
 	e2e.WaitUntil(t, 60*time.Second, "every message received", func() bool {
-		seqs, _ = received(t, recv.Pm2Env.PmOutLogPath)
+		seqs, _ = received(recv.Pm2Env.PmOutLogPath)
 		return len(seqs) >= n
 	})
 	took := time.Since(start)
@@ -92,7 +92,7 @@ func TestIPCLongMessages(t *testing.T) {
 	last := len(sizes) - 1
 	var seqs, lens []int
 	e2e.Poll(60*time.Second, func() bool {
-		seqs, lens = received(t, recv.Pm2Env.PmOutLogPath)
+		seqs, lens = received(recv.Pm2Env.PmOutLogPath)
 		return len(seqs) > 0 && seqs[len(seqs)-1] == last
 	})
 	delivered := 0
