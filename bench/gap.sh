@@ -115,6 +115,9 @@ print(f"| setup | requests/s | worker CPU per request | ratio to direct |")
 print(f"|---|---|---|---|")
 for s in rps:
     ratios = [byround[r][s] / byround[r]['direct'] for r in byround]
-    ratio = f"{statistics.median(ratios):.3f}×" if spread <= 0.10 else "too noisy to judge"
+    if len(d) < 5:
+        ratio = "too few rounds to judge (5 at least)"
+    else:
+        ratio = f"{statistics.median(ratios):.3f}×" if spread <= 0.10 else "too noisy to judge"
     print(f"| {s} | {statistics.median(rps[s]):.0f} | {statistics.median(cpu[s]):.1f} µs | {ratio} |")
 EOF
