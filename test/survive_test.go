@@ -77,8 +77,8 @@ func TestUpdateUnderLoadKeepsEverything(t *testing.T) {
 	h.ExpectLogError("keeper: the daemon died")
 	h.KillDaemon()
 	e2e.WaitUntil(t, 10*time.Second, "every app adopted after a crash", func() bool { return e2e.SamePids(before, h.Jlist()) })
-	if n, bad, err := e2e.TickFaults(ticker.Pm2Env.PmOutLogPath); err != nil || bad != 0 {
-		t.Errorf("ticker's log: %d of its %d lines lost, doubled or torn (%v)", bad, n, err)
+	if n, bad, first, err := e2e.TickFaults(ticker.Pm2Env.PmOutLogPath); err != nil || bad != 0 {
+		t.Errorf("ticker's log: %d of its %d lines lost, doubled or torn (%v); first: %s", bad, n, err, first)
 	}
 }
 

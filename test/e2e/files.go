@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -78,11 +79,11 @@ func WriteApp(t *testing.T, dir, name, body string) string {
 }
 
 // TickFaults reads a TickerJS log and counts the breaks in it: a line lost, doubled, torn or out
-// of order each break the sequence 0, 1, 2…
-func TickFaults(path string) (lines, bad int, err error) {
+// of order each break the sequence 0, 1, 2… first describes the first break.
+func TickFaults(path string) (lines, bad int, first string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, "", err
 	}
 	next := 0
 	for _, l := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
@@ -90,12 +91,15 @@ func TickFaults(path string) (lines, bad int, err error) {
 		n, err := strconv.Atoi(strings.TrimPrefix(l, "tick "))
 		if err != nil || !strings.HasPrefix(l, "tick ") || n != next {
 			bad++
+			if first == "" {
+				first = fmt.Sprintf("line %d is %.40q, want \"tick %d\"", lines, l, next)
+			}
 		}
 		if err == nil {
 			next = n + 1
 		}
 	}
-	return lines, bad, nil
+	return lines, bad, first, nil
 }
 
 // InstallExec copies src to dst, executable by everyone, through install(1): a file this test

@@ -81,9 +81,12 @@ func TestKill9DaemonUnderLoad(t *testing.T) {
 		}
 	}
 	lost(t, fault, int64(changed+len(before)-len(after)), fmt.Sprintf("of %d instances restarted or gone", len(before)))
-	n, bad, err := e2e.TickFaults(ticker.Pm2Env.PmOutLogPath)
+	n, bad, first, err := e2e.TickFaults(ticker.Pm2Env.PmOutLogPath)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if first != "" {
+		t.Logf("the ticker's log: %s", first)
 	}
 	lost(t, fault, int64(bad), fmt.Sprintf("log lines lost, doubled or torn of %d", n))
 	slices.Sort(backIn)
