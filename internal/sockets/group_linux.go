@@ -57,8 +57,9 @@ func bindError(port int, err error) error {
 
 // Slot is one listening socket of a group: the one the instance of that slot serves.
 type Slot struct {
-	fd   int
-	live bool
+	fd    int
+	live  bool
+	spare bool // closed by its owner but kept in the array; see Group.Close
 }
 
 // Fd is the listening socket; the daemon keeps it open, instances get dups of it.
@@ -77,6 +78,13 @@ func (s *Slot) Queued() int {
 // Group is the SO_REUSEPORT group of one host:port. socks mirrors the kernel's array of the
 // group's sockets: in listen order, and when one closes, the last one moves into its place. The
 // BPF program returns indexes into that array, so the mirror must follow the kernel exactly.
+//
+// A socket is only ever closed at the end of the array, so no index moves under the program:
+// between a close that moved the last socket and the program that follows it, the old program
+// would point past the array, and the kernel's fallback hash would pick any member, a slot that
+// is leaving included (its connection is reset when that slot closes in turn). A slot closed
+// elsewhere stays in the array as a spare, never steered to, until it becomes the last one or
+// Add reuses it.
 type Group struct {
 	host string
 	port int
@@ -92,10 +100,17 @@ func NewGroup(host string, port int) *Group { return &Group{host: host, port: po
 // Port is the group's port.
 func (g *Group) Port() int { return g.port }
 
-// Add creates, binds and listens one more socket of the group. It is not live until SetLive.
+// Add creates, binds and listens one more socket of the group, or reuses a spare. It is not
+// live until SetLive.
 func (g *Group) Add() (*Slot, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	for _, s := range g.socks {
+		if s.spare {
+			s.spare = false
+			return s, nil
+		}
+	}
 	sa, family, err := sockaddr(g.host, g.port)
 	if err != nil {
 		return nil, err
@@ -150,27 +165,42 @@ func (g *Group) SetLive(s *Slot, live bool) error {
 	return g.attachLocked()
 }
 
-// Close closes the slot's socket (connections still queued on it are reset) and keeps the
-// mirror of the kernel's array true.
+// Close closes the slot's socket, or makes it a spare when it is not the last of the array
+// (see Group). Connections still queued on it are reset either way.
 func (g *Group) Close(s *Slot) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	i := g.indexLocked(s)
-	if i < 0 {
+	if i < 0 || s.spare {
 		return nil
 	}
-	// shutdown takes the socket out of the group even when another process still holds a copy
-	// of it (a child that inherited fd 3); close alone would leave it there, and the kernel's
-	// array would no longer be what the mirror below says.
-	_ = unix.Shutdown(s.fd, unix.SHUT_RD)
-	err := unix.Close(s.fd)
-	last := len(g.socks) - 1
-	g.socks[i] = g.socks[last]
-	g.socks = g.socks[:last]
-	if len(g.socks) > 0 {
-		return errors.Join(err, g.attachLocked())
+	s.live = false
+	if i < len(g.socks)-1 {
+		s.spare = true
+		err := g.attachLocked() // the program steers to no spare, even when none is live
+		for {
+			fd, _, aerr := unix.Accept4(s.fd, unix.SOCK_CLOEXEC)
+			if aerr != nil {
+				break
+			}
+			unix.Close(fd) // queued for an instance that is gone, as a close would
+		}
+		return err
 	}
-	return err
+	var errs []error
+	for len(g.socks) > 0 && (g.socks[len(g.socks)-1] == s || g.socks[len(g.socks)-1].spare) {
+		last := g.socks[len(g.socks)-1]
+		// shutdown takes the socket out of the group even when another process still holds a
+		// copy of it (a child that inherited fd 3); close alone would leave it there, and the
+		// kernel's array would no longer be what the mirror says.
+		_ = unix.Shutdown(last.fd, unix.SHUT_RD)
+		errs = append(errs, unix.Close(last.fd))
+		g.socks = g.socks[:len(g.socks)-1]
+	}
+	if len(g.socks) > 0 {
+		errs = append(errs, g.attachLocked())
+	}
+	return errors.Join(errs...)
 }
 
 // Slots returns the group's slots in the kernel's order.
@@ -195,11 +225,18 @@ func (g *Group) attachLocked() error {
 	if len(g.socks) == 0 {
 		return nil
 	}
-	var live []uint32
+	var live, owned []uint32
 	for i, s := range g.socks {
 		if s.live {
 			live = append(live, uint32(i))
 		}
+		if !s.spare {
+			owned = append(owned, uint32(i))
+		}
+	}
+	if len(live) == 0 {
+		// No instance serves: connections queue on the slots until one does, never on a spare.
+		live = owned
 	}
 	if len(live) > maxSteered {
 		live = nil // a program that long exceeds the kernel's limit: let the hash spread
@@ -222,8 +259,7 @@ const (
 )
 
 // steering builds: A = rxhash (random when the hash is 0); A %= len(live); return live[A].
-// With no live slot it returns an index past the array, which makes the kernel fall back to its
-// own hash: connections then queue on a slot until an instance takes them.
+// With no index it returns one past the array, which makes the kernel fall back to its own hash.
 func steering(live []uint32) []unix.SockFilter {
 	if len(live) == 0 {
 		return []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0xffffffff}}

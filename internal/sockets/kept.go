@@ -29,8 +29,9 @@ type keptInfo struct {
 // keptSlot is what a keeper's record says of one socket. The record lists them in the kernel's
 // order of the reuseport group, which the steering program's indexes point into.
 type keptSlot struct {
-	Slot int  `json:"slot"`
-	Live bool `json:"live"`
+	Slot  int  `json:"slot"`
+	Live  bool `json:"live"`
+	Spare bool `json:"spare,omitempty"` // closed, and holding its place in the array (Group)
 }
 
 func (s *Set) storeKey(k Key) string {
@@ -52,8 +53,11 @@ func (s *Set) syncLocked(k Key) {
 	var names []any
 	var fds []int
 	for _, sl := range m.group.Slots() {
-		n := slotOf[sl]
-		names = append(names, keptSlot{Slot: n, Live: s.live[n]})
+		ks := keptSlot{Spare: true}
+		if n, ok := slotOf[sl]; ok {
+			ks = keptSlot{Slot: n, Live: s.live[n]}
+		}
+		names = append(names, ks)
 		fds = append(fds, sl.fd)
 	}
 	info := keptInfo{App: s.owner, Host: k.Host, Port: k.Port, N: k.N, Bound: m.group.Port(), Data: m.data, Claimed: m.claimed}
@@ -88,6 +92,9 @@ func ParseKept(rec keeper.Record) (KeptGroup, error) {
 		}
 		g.slots = append(g.slots, ks)
 	}
+	if len(g.slots) != len(g.fds) {
+		return fail(fmt.Errorf("%d sockets for %d slots", len(g.fds), len(g.slots)))
+	}
 	g.App = g.info.App
 	return g, nil
 }
@@ -120,8 +127,11 @@ func (s *Set) Adopt(g KeptGroup) error {
 	grp := NewGroup(k.Host, g.info.Bound)
 	m := &member{group: grp, slots: map[int]*Slot{}, data: g.info.Data, claimed: claimed}
 	for i, ks := range g.slots {
-		sl := &Slot{fd: g.fds[i], live: ks.Live}
+		sl := &Slot{fd: g.fds[i], live: ks.Live && !ks.Spare, spare: ks.Spare}
 		grp.socks = append(grp.socks, sl)
+		if ks.Spare {
+			continue
+		}
 		m.slots[ks.Slot] = sl
 		if ks.Live {
 			s.live[ks.Slot] = true
