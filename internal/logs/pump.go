@@ -88,7 +88,12 @@ type pumpStats struct {
 // Close the write ends of the pipe to stop Pump.
 func Pump(fd int, cfg StreamConfig) error {
 	p := newPump(fd, cfg)
-	return p.run()
+	if err := p.open(); err != nil {
+		return err
+	}
+	defer p.close()
+	_, err := p.loop(nil, false)
+	return err
 }
 
 type pump struct {
@@ -125,6 +130,7 @@ type pump struct {
 	errs     []error // per file: what it failed with last
 	firstErr error
 
+	src  *source
 	peek *peeker // reads the pipe without consuming it; nil: reads consume
 
 	pauseFor time.Duration // the next pause (see firstPause)
@@ -160,30 +166,50 @@ func newPump(fd int, cfg StreamConfig) *pump {
 	return p
 }
 
-func (p *pump) run() error {
-	// An empty pipe parks the goroutine in the shared waiter instead of pinning an OS thread in
-	// read(2) (200 apps would mean 400 threads); a read that finds data costs one syscall.
+// open readies the pump's source: an empty pipe parks the pump in the shared waiter instead of
+// pinning an OS thread in read(2) (200 apps would mean 400 threads); a read that finds data
+// costs one syscall.
+func (p *pump) open() error {
 	src, err := p.pollable()
 	if err != nil {
 		return err
 	}
-	defer src.close()
+	p.src = src
 	if p.isPipe && src.w != nil {
 		p.peek = newPeeker(p.capacity, p.cfg.Resumed)
 	}
-	defer func() {
-		if p.peek != nil {
-			p.peek.close()
-		}
-	}()
-	for {
-		src.setDeadline(p.deadline())
-		if p.buf == nil {
+	return nil
+}
+
+func (p *pump) close() {
+	if p.peek != nil {
+		p.peek.close()
+		p.peek = nil
+	}
+	if p.src != nil {
+		p.src.close()
+		p.src = nil
+	}
+}
+
+// loop reads until the stream ends and returns what Pump returns. With park set, a pump that
+// holds nothing (no buffer, no deadline) calls park instead of waiting; when park arranged for
+// the pump to be resumed, loop returns at once with parked set, and the pump is not touched
+// again by this call. woken says the pump was resumed because its source is readable.
+func (p *pump) loop(park func() bool, woken bool) (parked bool, err error) {
+	src := p.src
+	for ; ; woken = false {
+		d := p.deadline()
+		src.setDeadline(d)
+		if p.buf == nil && !woken {
+			if park != nil && d.IsZero() && park() {
+				return true, nil
+			}
 			// No memory held while the app is quiet: a thousand silent apps would otherwise
 			// hold 80 KiB a stream each. The buffer comes when data does.
 			if err := src.ready(); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 				p.finish()
-				return errors.Join(os.NewSyscallError("read", err), p.firstErr)
+				return false, errors.Join(os.NewSyscallError("read", err), p.firstErr)
 			} else if err != nil {
 				p.idle()
 				continue
@@ -208,10 +234,10 @@ func (p *pump) run() error {
 			continue
 		case err != nil:
 			p.finish()
-			return errors.Join(os.NewSyscallError("read", err), p.firstErr)
+			return false, errors.Join(os.NewSyscallError("read", err), p.firstErr)
 		case n == 0:
 			p.finish()
-			return p.firstErr
+			return false, p.firstErr
 		}
 		if p.cfg.stats != nil {
 			p.cfg.stats.bytes.Add(int64(n))
@@ -222,7 +248,7 @@ func (p *pump) run() error {
 		if peeking {
 			if err := src.consume(p.consumable(before, n)); err != nil {
 				p.finish()
-				return errors.Join(os.NewSyscallError("splice", err), p.firstErr)
+				return false, errors.Join(os.NewSyscallError("splice", err), p.firstErr)
 			}
 		}
 		p.adapt(n)
@@ -327,6 +353,12 @@ func (s *source) read(b []byte) (int, error) {
 }
 
 func (s *source) setDeadline(t time.Time) { s.deadline = t }
+
+// park arranges for resume to run (on the waiter's goroutine: it must not block) once the
+// source is readable, and says whether it did; a blocking fd cannot be parked.
+func (s *source) park(resume func()) bool {
+	return s.w != nil && s.w.park(s.fd, resume) == nil
+}
 
 // ready waits until the source has data (or its end) to read, or its deadline passes.
 func (s *source) ready() error {

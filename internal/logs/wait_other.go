@@ -15,3 +15,4 @@ func sharedWaiter() (*waiter, error) { return nil, errors.New("no shared waiter 
 func (w *waiter) add(fd int) (chan struct{}, error)                       { return nil, errors.ErrUnsupported }
 func (w *waiter) remove(fd int)                                           {}
 func (w *waiter) wait(fd int, ch chan struct{}, deadline time.Time) error { return nil }
+func (w *waiter) park(fd int, resume func()) error                        { return errors.ErrUnsupported }

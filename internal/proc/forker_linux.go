@@ -66,10 +66,7 @@ func (f *ForkExec) Start(c Cmd) (Process, error) {
 	h.Entrust(f.store, RunKeyPrefix+strconv.FormatInt(time.Now().UnixNano(), 36)+"."+strconv.FormatUint(f.seq.Add(1), 36))
 	// The exit may be reaped before forkExec returns: p exists first, and the reaper ends it.
 	p := &process{h: h, done: make(chan struct{})}
-	pid, pidfd, err := f.r.forkExec(c.Argv, c.Env, c.Dir, h.ChildFiles(), c.Cred, func(e Exit) {
-		p.exit = e
-		close(p.done)
-	})
+	pid, pidfd, err := f.r.forkExec(c.Argv, c.Env, c.Dir, h.ChildFiles(), c.Cred, p.end)
 	h.CloseChildEnds()
 	if err != nil {
 		h.Close()
@@ -93,8 +90,8 @@ func (f *ForkExec) Adopt(pid int, startTick uint64, h *Holder) (Process, error) 
 	}
 	endedWith := func(e Exit) Process {
 		h.SetProcess(pid, startTick, -1)
-		p := &process{pid: pid, pidfd: -1, tick: startTick, h: h, done: make(chan struct{}), exit: e}
-		close(p.done)
+		p := &process{pid: pid, pidfd: -1, tick: startTick, h: h, done: make(chan struct{})}
+		p.end(e)
 		return p
 	}
 	ended := func() (Process, error) {
@@ -140,8 +137,7 @@ func (f *ForkExec) Adopt(pid int, startTick uint64, h *Holder) (Process, error) 
 	if l, ok := f.store.(interface{ Lost() <-chan struct{} }); ok {
 		lost = l.Lost()
 	}
-	var once sync.Once
-	end := func(e Exit) { once.Do(func() { p.exit = e; close(p.done) }) }
+	end := p.end
 	go func() {
 		select {
 		case e := <-reaped:
@@ -213,6 +209,40 @@ type process struct {
 	h     *Holder
 	done  chan struct{}
 	exit  Exit
+
+	mu     sync.Mutex
+	ended  bool
+	onExit []func()
+}
+
+// end records the exit, once: the first word on it wins.
+func (p *process) end(e Exit) {
+	p.mu.Lock()
+	if p.ended {
+		p.mu.Unlock()
+		return
+	}
+	p.ended = true
+	p.exit = e
+	close(p.done)
+	fs := p.onExit
+	p.onExit = nil
+	p.mu.Unlock()
+	for _, f := range fs {
+		go f()
+	}
+}
+
+// OnExit implements Process.
+func (p *process) OnExit(f func()) {
+	p.mu.Lock()
+	if !p.ended {
+		p.onExit = append(p.onExit, f)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	go f()
 }
 
 func (p *process) Pid() int              { return p.pid }

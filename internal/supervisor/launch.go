@@ -3,7 +3,6 @@ package supervisor
 import (
 	"fmt"
 	"hash/fnv"
-	"log/slog"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -310,33 +309,15 @@ func (in *Instance) pump(r *run, k proc.Kind, cfg logs.StreamConfig) {
 		return
 	}
 	log := in.log
-	go func() {
-		defer closeFiles()
-		defer unix.Close(fd)
-		// A bug that panics in the reader must not leave the app blocked on a pipe nobody
-		// reads: the panic is logged and reading goes on, on the same pipe, a few times over.
-		for panics := 0; ; panics++ {
-			if !pumpOnce(fd, cfg, log) || panics == maxPumpPanics {
-				return
-			}
+	logs.Go(fd, cfg, func(v any, stack []byte) {
+		log.Error("log reader panic; reading on", "panic", fmt.Sprint(v), "stack", string(stack))
+	}, func(err error) {
+		if err != nil {
+			log.Warn("log reader", "err", err)
 		}
-	}()
-}
-
-const maxPumpPanics = 10
-
-// pumpOnce runs a reader until EOF or an error (false), or until it panics (true).
-func pumpOnce(fd int, cfg logs.StreamConfig, log *slog.Logger) (panicked bool) {
-	defer func() {
-		if p := recover(); p != nil {
-			log.Error("log reader panic; reading on", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			panicked = true
-		}
-	}()
-	if err := logs.Pump(fd, cfg); err != nil {
-		log.Warn("log reader", "err", err)
-	}
-	return false
+		closeFiles()
+		unix.Close(fd)
+	})
 }
 
 // watchExit tells the instance's goroutine when the run's process is gone, and lets the
@@ -344,11 +325,10 @@ func pumpOnce(fd int, cfg logs.StreamConfig, log *slog.Logger) (panicked bool) {
 func (in *Instance) watchExit(r *run) {
 	who := &running{in: in, r: r}
 	in.sup.running.Store(r.pid, who)
-	go func() {
-		<-r.exited
+	r.p.OnExit(func() {
 		in.sup.running.CompareAndDelete(r.pid, who)
 		in.post(event{r: r, kind: evExit})
-	}()
+	})
 }
 
 // newMark is a new run's mark: the daemon's home, the instance, and the time, so that no other

@@ -272,6 +272,14 @@ func (p *Proc) ExitWith(code int, sig unix.Signal) {
 	})
 }
 
+// OnExit implements proc.Process.
+func (p *Proc) OnExit(f func()) {
+	go func() {
+		<-p.done
+		f()
+	}()
+}
+
 // Exited reports whether it has ended.
 func (p *Proc) Exited() bool {
 	select {
