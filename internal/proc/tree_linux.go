@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -37,6 +38,8 @@ func ReadStat(pid int) (Stat, error) {
 
 var errBadStat = errors.New("malformed /proc stat")
 
+const space = " \t\n\v\f\r"
+
 func parseStat(b []byte) (Stat, error) {
 	// The command name may hold spaces and parentheses: fields start after the last ')'.
 	i := bytes.LastIndexByte(b, ')')
@@ -45,9 +48,23 @@ func parseStat(b []byte) (Stat, error) {
 		return Stat{}, errBadStat
 	}
 	pid, _ := strconv.Atoi(string(bytes.TrimSpace(b[:open])))
-	f := bytes.Fields(b[i+2:])
-	// f[0] is field 3 (state); field N is f[N-3].
-	if len(f) < 22 {
+	// Field 3 (state) onwards, split on spaces without allocating: the sampler reads every
+	// process's stat at each tick.
+	var f [22][]byte // fields 3 to 24
+	n, rest := 0, b[i+2:]
+	for n < len(f) {
+		rest = bytes.TrimLeft(rest, space)
+		if len(rest) == 0 {
+			break
+		}
+		end := bytes.IndexAny(rest, space)
+		if end < 0 {
+			end = len(rest)
+		}
+		f[n], rest = rest[:end], rest[end:]
+		n++
+	}
+	if n < len(f) {
 		return Stat{}, errBadStat
 	}
 	num := func(k int) uint64 { v, _ := strconv.ParseUint(string(f[k-3]), 10, 64); return v }
@@ -193,6 +210,28 @@ func ChildrenOf(parent int, known map[int]bool) []int {
 // StartedAt is the wall-clock time a process started StartTicks after boot (zero if unknown):
 // the boot time from /proc/stat, plus the ticks at USER_HZ (100 on every Linux tend runs on).
 func StartedAt(startTicks uint64) time.Time {
+	bt := bootTime()
+	if bt.IsZero() {
+		return bt
+	}
+	return bt.Add(time.Duration(startTicks) * (time.Second / 100))
+}
+
+// boot caches /proc/stat's btime for a minute: the sampler asks for every new process, and the
+// file is a few KB. The kernel derives btime from the wall clock, so it is read again now and
+// then to follow a clock that was set.
+var boot struct {
+	mu   sync.Mutex
+	at   time.Time
+	read time.Time
+}
+
+func bootTime() time.Time {
+	boot.mu.Lock()
+	defer boot.mu.Unlock()
+	if !boot.at.IsZero() && time.Since(boot.read) < time.Minute {
+		return boot.at
+	}
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return time.Time{}
@@ -203,7 +242,8 @@ func StartedAt(startTicks uint64) time.Time {
 			if err != nil {
 				return time.Time{}
 			}
-			return time.Unix(sec, 0).Add(time.Duration(startTicks) * (time.Second / 100))
+			boot.at, boot.read = time.Unix(sec, 0), time.Now()
+			return boot.at
 		}
 	}
 	return time.Time{}
