@@ -217,6 +217,7 @@ func Run(o Options) error {
 	persistDone := make(chan struct{})
 	go d.persist(persistDone)
 	go d.sampleLoop()
+	go d.trimLoop()
 	go d.sup.RunCron(d.quit())
 	if err := d.serveMetrics(settings.Metrics.Listen); err != nil {
 		log.Error("metrics_listen: /metrics is not served", "err", err)
