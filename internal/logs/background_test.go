@@ -22,17 +22,6 @@ func parkedPumps() int {
 	return len(w.parked)
 }
 
-func await(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // Quiet streams cost no goroutine: each pump is parked in the shared waiter, wakes on data,
 // writes it, lets go of its buffer and parks again, and ends at EOF.
 func TestGoParksQuietStreams(t *testing.T) {
@@ -58,7 +47,7 @@ func TestGoParksQuietStreams(t *testing.T) {
 			done <- err
 		})
 	}
-	await(t, "every quiet pump is parked", func() bool { return parkedPumps() == base+n })
+	waitUntil(t, func() bool { return parkedPumps() == base+n }, "every quiet pump is parked")
 	if extra := runtime.NumGoroutine() - goroutines; extra > 1 { // the waiter's own, at most
 		t.Fatalf("%d parked pumps hold %d goroutines; want none", n, extra)
 	}
@@ -70,12 +59,12 @@ func TestGoParksQuietStreams(t *testing.T) {
 	}
 	for i, path := range paths {
 		want := "line " + strings.Repeat("x", i+1) + "\n"
-		await(t, "pump "+path+" wrote its line", func() bool {
+		waitUntil(t, func() bool {
 			b, _ := os.ReadFile(path)
 			return string(b) == want
-		})
+		}, "pump "+path+" wrote its line")
 	}
-	await(t, "every pump parked again once quiet", func() bool { return parkedPumps() == base+n })
+	waitUntil(t, func() bool { return parkedPumps() == base+n }, "every pump parked again once quiet")
 
 	for _, p := range pipes {
 		p.closeW()

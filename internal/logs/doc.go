@@ -4,8 +4,9 @@
 // # Writing
 //
 // The daemon gives each stream (stdout, stderr) of an instance a pipe and runs
-// [Pump] on its read end in a goroutine of its own. Pump frames the
-// bytes into lines, optionally prefixes each line with a timestamp in PM2's
+// [Pump] on its read end through [Go], which holds no goroutine while the
+// stream is quiet (the shared epoll waiter resumes it on the next byte). Pump
+// frames the bytes into lines, optionally prefixes each line with a timestamp in PM2's
 // log_date_format ([ParseDateFormat]), and appends them to one or more shared
 // [File]s handed out by [Files]. Several streams may write into one File (the
 // combined -l log, or instances with --merge-logs): every write carries whole

@@ -101,8 +101,14 @@ func (w *waiter) park(fd int, resume func()) error {
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(fd)}
 	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_MOD, fd, &ev); err != nil {
 		w.mu.Lock()
+		_, still := w.parked[int32(fd)]
 		delete(w.parked, int32(fd))
 		w.mu.Unlock()
+		if !still {
+			// An arming left from an earlier wait fired meanwhile and took resume: it runs,
+			// so the pump is parked all the same (and must not go on here too).
+			return nil
+		}
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	return nil

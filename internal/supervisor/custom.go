@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,6 +46,16 @@ type CustomMetrics struct {
 	vals    map[string]Metric
 	dropped int64 // metrics refused: malformed, too long, or past maxMetrics
 	said    bool  // the cap was said in tend.log
+	gen     atomic.Uint64
+}
+
+// Gen changes whenever the metrics or the count of dropped ones do: a reader that kept what it
+// made of them knows when to make it again.
+func (c *CustomMetrics) Gen() uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.gen.Load()
 }
 
 // Snapshot is a copy of the metrics, and how many were dropped.
@@ -67,6 +78,7 @@ func (c *CustomMetrics) Names() []string {
 func (c *CustomMetrics) clear() {
 	c.mu.Lock()
 	c.vals = nil
+	c.gen.Add(1)
 	c.mu.Unlock()
 }
 
@@ -96,6 +108,7 @@ func (c *CustomMetrics) set(name string, raw json.RawMessage, unit string, log *
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen.Add(1)
 	if _, ok := c.vals[name]; !ok && len(c.vals) >= maxMetrics {
 		c.dropped++
 		if !c.said {
@@ -113,6 +126,7 @@ func (c *CustomMetrics) set(name string, raw json.RawMessage, unit string, log *
 func (c *CustomMetrics) drop() {
 	c.mu.Lock()
 	c.dropped++
+	c.gen.Add(1)
 	c.mu.Unlock()
 }
 
