@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func parkedPumps() int {
@@ -122,5 +124,27 @@ func TestGoReadsOnAfterAPanic(t *testing.T) {
 		if string(b) != "2026: hello\n" || panics.Load() != 2 {
 			t.Fatalf("after %d panics the file holds %q; want the line once", panics.Load(), b)
 		}
+	}
+}
+
+// A woken pump learns that its pipe reached its end without taking a buffer to read it.
+func TestDrained(t *testing.T) {
+	p := newTestPipe(t)
+	if drained(p.r) {
+		t.Fatal("an empty pipe with a writer is not at its end")
+	}
+	if err := writeAll(p.w, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	p.closeW()
+	if drained(p.r) {
+		t.Fatal("a pipe that still holds a byte is not at its end")
+	}
+	var b [1]byte
+	if n, err := unix.Read(p.r, b[:]); n != 1 || err != nil {
+		t.Fatal(n, err)
+	}
+	if !drained(p.r) {
+		t.Fatal("an empty pipe with no writer is at its end")
 	}
 }

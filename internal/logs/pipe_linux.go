@@ -30,3 +30,16 @@ func nap(d time.Duration) {
 	for unix.Nanosleep(&ts, &ts) == unix.EINTR {
 	}
 }
+
+// drained says that the pipe fd holds nothing and has no writer left, which is what a read would
+// say with 0, learnt without the buffer a read needs: 1,000 apps stopped at once wake 2,000
+// parked pumps, and each took 80 KiB to read nothing.
+func drained(fd int) bool {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	if n, err := unix.Poll(fds, 0); err != nil || n == 0 || fds[0].Revents&unix.POLLHUP == 0 {
+		return false
+	}
+	// No writer is left, so nothing can come any more: what is there is all there is.
+	n, err := unix.IoctlGetInt(fd, unix.TIOCINQ) // FIONREAD
+	return err == nil && n == 0
+}

@@ -14,3 +14,5 @@ func setPipeSize(fd, size int) (int, error) {
 }
 
 func nap(d time.Duration) { time.Sleep(d) }
+
+func drained(fd int) bool { return false }

@@ -199,6 +199,10 @@ func (p *pump) close() {
 func (p *pump) loop(park func() bool, woken bool) (parked bool, err error) {
 	src := p.src
 	for ; ; woken = false {
+		if woken && p.buf == nil && p.isPipe && drained(src.fd) {
+			p.finish()
+			return false, p.firstErr
+		}
 		d := p.deadline()
 		src.setDeadline(d)
 		if p.buf == nil && !woken {
