@@ -137,28 +137,25 @@ func (f *ForkExec) Adopt(pid int, startTick uint64, h *Holder) (Process, error) 
 	if l, ok := f.store.(interface{ Lost() <-chan struct{} }); ok {
 		lost = l.Lost()
 	}
-	end := p.end
-	go func() {
-		select {
-		case e := <-reaped:
-			end(e)
-		case <-p.done:
-		}
-	}()
+	// One goroutine per adopted process (after a daemon's death, every app is one): the pidfd
+	// turns readable when the process ends, before anyone reaps it, so the reaper's word is
+	// awaited after it.
 	go func() {
 		defer func() { recover() }()
-		if waitPidfd(pidfd) == nil {
-			// Give whoever reaps it a moment to deliver the real status.
-			select {
-			case e := <-reaped:
-				end(e)
-			case <-lost:
-				f.r.unwatch(pid)
-				end(Exit{Pid: pid, Code: -1, At: time.Now()})
-			case <-time.After(wait):
-				f.r.unwatch(pid)
-				end(Exit{Pid: pid, Code: -1, At: time.Now()})
-			}
+		if waitPidfd(pidfd) != nil {
+			p.end(<-reaped) // no pidfd to wait on: the reaper's word alone ends it
+			return
+		}
+		// Give whoever reaps it a moment to deliver the real status.
+		select {
+		case e := <-reaped:
+			p.end(e)
+		case <-lost:
+			f.r.unwatch(pid)
+			p.end(Exit{Pid: pid, Code: -1, At: time.Now()})
+		case <-time.After(wait):
+			f.r.unwatch(pid)
+			p.end(Exit{Pid: pid, Code: -1, At: time.Now()})
 		}
 	}()
 	return p, nil
