@@ -97,11 +97,7 @@ func TestGoReadsOnAfterAPanic(t *testing.T) {
 			return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		}
 		p := newTestPipe(t)
-		path := filepath.Join(t.TempDir(), "out.log")
-		f, err := NewFiles().Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		path, f := openOut(t)
 		done := make(chan error, 1)
 		Go(p.r, StreamConfig{Files: []*File{f}, Date: df, Location: time.UTC, Now: now},
 			func(any, []byte) { panics.Add(1) },

@@ -119,6 +119,17 @@ func TestFullDiskThenSpaceAgain(t *testing.T) {
 	}
 }
 
+// openOut opens a fresh out.log in a temporary directory, as a pump's destination.
+func openOut(t *testing.T) (path string, f *File) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "out.log")
+	f, err := NewFiles().Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, f
+}
+
 // waitUntil polls cond for up to 10 s.
 func waitUntil(t *testing.T, cond func() bool, what string) {
 	t.Helper()

@@ -3,7 +3,6 @@ package logs
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,12 +21,7 @@ func FuzzPumpFraming(f *testing.F) {
 		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 			t.Skip(err)
 		}
-		path := filepath.Join(t.TempDir(), "out.log")
-		fs := NewFiles()
-		file, err := fs.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		path, file := openOut(t)
 		go func() {
 			for b := data; len(b) > 0; {
 				n, err := unix.Write(p[1], b)

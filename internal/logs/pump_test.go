@@ -89,12 +89,7 @@ func writeAll(fd int, b []byte) error {
 // pumpFile runs Pump on p into a fresh file and returns the file's content.
 func pumpFile(t *testing.T, p *testPipe, cfg StreamConfig) []byte {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "out.log")
-	fs := NewFiles()
-	f, err := fs.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, f := openOut(t)
 	cfg.Files = append(cfg.Files, f)
 	if err := Pump(p.r, cfg); err != nil {
 		t.Fatalf("Pump: %v", err)
@@ -611,11 +606,7 @@ func TestPumpShrinksIdlePipe(t *testing.T) {
 	idleAfter = 200 * time.Millisecond
 
 	p := newTestPipe(t)
-	path := filepath.Join(t.TempDir(), "out.log")
-	f, err := NewFiles().Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, f := openOut(t)
 	defer f.Close()
 	stats := &pumpStats{}
 	done := make(chan error, 1)
@@ -726,11 +717,7 @@ func TestPumpPartialLineWaitsAWhile(t *testing.T) {
 	defer func(d time.Duration) { partialWait = d }(partialWait)
 	partialWait = 50 * time.Millisecond
 	p := newTestPipe(t)
-	path := filepath.Join(t.TempDir(), "out.log")
-	f, err := NewFiles().Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, f := openOut(t)
 	done := make(chan error, 1)
 	go func() { done <- Pump(p.r, StreamConfig{Files: []*File{f}}) }()
 	waitContent := func(want string) {
