@@ -16,7 +16,8 @@ type Worker interface {
 	Socket(host string, port, n int, data json.RawMessage) (fd, actual int, echo json.RawMessage, err error)
 	// Listening says the worker serves: it listens on the socket it was given.
 	Listening()
-	// ListenFailed says the worker asked for a port it could not get.
+	// ListenFailed says the worker asked for a port it could not get (Socket failed). It comes
+	// after the worker's reply, so that the worker hears its errno before anything stops it.
 	ListenFailed(err error)
 	// Ready says the app sent 'ready' (process.send('ready')).
 	Ready()
@@ -98,12 +99,10 @@ func answerQuery(ch *Channel, m ClusterMsg, w Worker, log *slog.Logger) {
 	}
 	fd, _, data, err := w.Socket(m.Host(), port, m.Index, m.Data)
 	if err != nil {
-		// Told before the worker hears it: a worker that cannot listen often exits at once, and
-		// its exit must not reach the instance first (it would be restarted as a crash).
-		w.ListenFailed(err)
 		// The worker sets its server data from the reply even on an error (an https server
 		// reads ticketKeys from it), so it is echoed as Node's primary does.
 		_ = ch.Send(ch.QueryReply(*m.Seq, key, m.Data, errnoOf(err)))
+		w.ListenFailed(err)
 		return
 	}
 	defer unix.Close(fd)
@@ -129,8 +128,8 @@ func answerShim(ch *Channel, seq int64, address *string, port, index int, w Work
 		if !errors.Is(err, unix.EADDRINUSE) {
 			code = "EINVAL"
 		}
-		w.ListenFailed(err) // before the worker hears it, as in answerQuery
 		_ = ch.Send(map[string]any{"cmd": "NODE_TEND_LISTEN_REPLY", "ack": seq, "errno": errnoOf(err), "code": code, "message": err.Error()})
+		w.ListenFailed(err)
 		return
 	}
 	defer unix.Close(fd)

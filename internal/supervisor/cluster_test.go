@@ -176,6 +176,35 @@ func TestNodeClusterPortInUseErrors(t *testing.T) {
 	}
 }
 
+// A worker that exits on its errno at once may be seen gone before the instance hears of the
+// failed listen: it still ends errored with the listen's reason, not restarted as a crash.
+func TestExitOnListenErrorIsNotACrash(t *testing.T) {
+	f := newFixture(t, false)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	for range 20 {
+		done := f.startAsync(nodeCluster("quick", 1))
+		p := f.next()
+		q := map[string]any{"cmd": "NODE_CLUSTER", "act": "queryServer", "seq": 0, "address": "127.0.0.1", "port": port, "addressType": 4, "index": 0}
+		if err := p.Send(q); err != nil {
+			t.Fatal(err)
+		}
+		expectMessage(t, p, `"errno":-98`)
+		p.ExitWith(1, 0)
+		if err := recv(t, done); err == nil || !strings.Contains(err.Error(), "in use") {
+			t.Fatalf("err = %v", err)
+		}
+		f.eventually("errored", f.status("quick", Errored))
+		if _, err := f.sup.Do(ActDelete, "quick"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestInheritedSocketsReloadAndMessages(t *testing.T) {
 	f := newFixture(t, false)
 	port := testutil.FreePort(t)

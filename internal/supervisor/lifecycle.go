@@ -83,6 +83,11 @@ func (in *Instance) onExit(r *run) {
 	if r != in.cur {
 		return // stopped on purpose, or retired after a reload
 	}
+	if err := r.listenErr.Load(); err != nil && in.status == Launching {
+		// It exited on the listen tend could not grant, before that news came: not a crash.
+		in.onListenFailed(r, *err)
+		return
+	}
 	e := r.p.Exit()
 	uptime := time.Since(r.started)
 	code := e.Code

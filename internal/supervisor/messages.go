@@ -34,10 +34,12 @@ func (w worker) Socket(host string, port, n int, data json.RawMessage) (int, int
 		k.N = n
 	}
 	fd, actual, echo, err := w.in.app.socks.Dup(k, w.in.index, data)
-	if err == nil {
-		w.r.p.Holder().Keep(fmt.Sprintf("socket:%s:%d:%d", host, actual, n), proc.KindSocket, fd)
+	if err != nil {
+		w.r.listenErr.Store(&err)
+		return fd, actual, echo, err
 	}
-	return fd, actual, echo, err
+	w.r.p.Holder().Keep(fmt.Sprintf("socket:%s:%d:%d", host, actual, n), proc.KindSocket, fd)
+	return fd, actual, echo, nil
 }
 
 func (w worker) Listening()                { w.in.post(event{r: w.r, kind: evListening}) }

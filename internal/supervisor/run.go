@@ -39,6 +39,9 @@ type run struct {
 	portCapSaid bool // the socket cap was said in tend.log (on the instance's goroutine)
 	// drainable: the app said it drains when asked ("drainable", pkg/worker.Serve).
 	drainable atomic.Bool
+	// listenErr is a listen tend could not grant, recorded before the worker hears of it: a
+	// worker that exits at once on it may be seen gone before evListenFailed arrives.
+	listenErr atomic.Pointer[error]
 	// mark is the run's proc.MarkVar value, in the environment of each of its processes: how
 	// those that left its tree are found.
 	mark string
